@@ -1,0 +1,491 @@
+"""Every shape that crosses a Temporal boundary: intake, case state, signals, updates, activity I/O.
+
+Rules that keep 8-week-old cases decoding after a deploy:
+- every field added after a model first ships gets a default;
+- datetimes are timezone-aware (UTC on the wire);
+- enums are string-valued, so history stays readable in the Web UI.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+
+class Model(BaseModel):
+    # Unknown fields are refused so a typo in an intake file is reported, not silently dropped.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- value types ---------------------------------------------------------------------------------
+
+
+def _normalise_email(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _normalise_phone(value: str) -> str:
+    # Numbers written the UK way ("07911 123456") are read as GB; anything with + is international.
+    try:
+        parsed = phonenumbers.parse(value, "GB")
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number for its country")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _require_aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must include a timezone offset, e.g. 2026-11-25T10:30:00+00:00")
+    return value.astimezone(timezone.utc)
+
+
+EmailAddress = Annotated[str, AfterValidator(_normalise_email)]
+PhoneNumber = Annotated[str, AfterValidator(_normalise_phone)]
+AwareDatetime = Annotated[datetime, AfterValidator(_require_aware)]
+
+
+def is_mobile(e164: str) -> bool:
+    """True where an SMS can reach the number (mobile, or a number that may be either)."""
+    kind = phonenumbers.number_type(phonenumbers.parse(e164))
+    return kind in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+
+
+# --- intake --------------------------------------------------------------------------------------
+
+
+class WrittenChannel(StrEnum):
+    EMAIL = "email"
+    LETTER = "letter"
+
+
+class ComplaintSource(StrEnum):
+    PHONE = "phone"
+    FAX = "fax"
+    LETTER = "letter"
+    EMAIL = "email"
+    ACCOUNT_MANAGER = "account_manager"
+    WEB = "web"
+
+
+class PostalAddress(Model):
+    lines: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1, max_length=5)
+    postcode: str = Field(min_length=2, max_length=12)
+    country: str = Field(default="GB", min_length=2, max_length=2)
+
+    @field_validator("postcode")
+    @classmethod
+    def _upper_postcode(cls, value: str) -> str:
+        return " ".join(value.upper().split())
+
+
+class Customer(Model):
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailAddress | None = None
+    phone: PhoneNumber | None = None
+    address: PostalAddress | None = None
+    preferred_written_channel: WrittenChannel = WrittenChannel.EMAIL
+    accessibility_needs: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=10
+    )
+    vulnerable: bool = False
+
+    @model_validator(mode="after")
+    def _preference_is_reachable(self) -> Customer:
+        if self.preferred_written_channel is WrittenChannel.EMAIL and self.email is None:
+            raise ValueError("preferred_written_channel is 'email' but no email address was given")
+        if self.preferred_written_channel is WrittenChannel.LETTER and self.address is None:
+            raise ValueError("preferred_written_channel is 'letter' but no postal address was given")
+        return self
+
+    @property
+    def has_mobile(self) -> bool:
+        return self.phone is not None and is_mobile(self.phone)
+
+    @property
+    def wants_large_print(self) -> bool:
+        return any("large print" in need.lower() for need in self.accessibility_needs)
+
+
+class ComplaintIntake(Model):
+    """A complaint as an intake system files it. Validated before any case starts."""
+
+    customer: Customer
+    account_number: str = Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9-]+$")
+    source: ComplaintSource
+    received_at: AwareDatetime
+    complaint: str = Field(min_length=1, max_length=20_000)
+    intake_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+
+    @field_validator("received_at")
+    @classmethod
+    def _not_in_future(cls, value: datetime, info: ValidationInfo) -> datetime:
+        # Checked only at intake (which passes "now" in the context): inside a workflow the model is
+        # decoded again on every replay, where reading the clock is forbidden and pointless.
+        now = (info.context or {}).get("now")
+        if now is not None and value > now + timedelta(minutes=5):
+            raise ValueError("is in the future")
+        return value
+
+    @classmethod
+    def from_intake(cls, data: object, now: datetime | None = None) -> ComplaintIntake:
+        """Validate a complaint as an intake system sent it (a dict or JSON text)."""
+        context = {"now": now or datetime.now(timezone.utc)}
+        if isinstance(data, (str, bytes)):
+            return cls.model_validate_json(data, context=context)
+        return cls.model_validate(data, context=context)
+
+
+# --- policy and calendar (data; the arithmetic lives in domain.calendar) -------------------------
+
+
+class CaseRole(StrEnum):
+    CASE_HANDLER = "case_handler"
+    CUSTOMER_SERVICE_MANAGER = "customer_service_manager"
+    HEAD_OF_PROFESSIONAL_SERVICES = "head_of_professional_services"
+
+    @property
+    def title(self) -> str:
+        return {
+            "case_handler": "Case Handler",
+            "customer_service_manager": "Customer Service Manager",
+            "head_of_professional_services": "Head of Professional Services",
+        }[self.value]
+
+
+class IntervalUnit(StrEnum):
+    ELAPSED_DAYS = "elapsed_days"
+    WORKING_DAYS = "working_days"
+
+
+class UpdateSchedule(Model):
+    every: int = Field(default=7, ge=1, le=60)
+    unit: IntervalUnit = IntervalUnit.ELAPSED_DAYS
+    # Local (Europe/London) time of day the customer agreed to be contacted.
+    contact_time: time = time(10, 0)
+
+
+class AdrScheme(Model):
+    name: str = "Communications Ombudsman"
+    phone: str = "0330 440 1614"
+    website: str = "www.commsombudsman.org"
+    address: str = "Communications Ombudsman, PO Box 730, Warrington, WA4 6WU"
+    referral_window_months: int = 12
+
+
+class CalendarSpec(Model):
+    timezone: str = "Europe/London"
+    subdivision: str = "ENG"
+    day_start: time = time(9, 0)
+    day_end: time = time(17, 0)
+    workdays: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+
+
+class ComplaintPolicy(Model):
+    """The code's clocks as data; copied into each case at start so a running case keeps its rules."""
+
+    acknowledgement_working_hours: float = Field(default=8, gt=0, le=80)
+    introduction_hours: float = Field(default=48, gt=0, le=240)
+    review_working_days: int = Field(default=3, ge=1, le=20)
+    updates: UpdateSchedule = Field(default_factory=UpdateSchedule)
+    adr_weeks: int = Field(default=8, ge=1, le=52)
+    # Sent this long before the 8-week mark, so a slow send still lands inside it.
+    adr_notice_lead_hours: float = Field(default=24, ge=0, le=168)
+    escalation_ladder: list[CaseRole] = Field(
+        default_factory=lambda: [
+            CaseRole.CASE_HANDLER,
+            CaseRole.CUSTOMER_SERVICE_MANAGER,
+            CaseRole.HEAD_OF_PROFESSIONAL_SERVICES,
+        ],
+        min_length=1,
+    )
+    adr_scheme: AdrScheme = Field(default_factory=AdrScheme)
+    calendar: CalendarSpec = Field(default_factory=CalendarSpec)
+    # How long one channel may keep retrying before the case falls back to the next channel.
+    send_retry_ceiling_minutes: float = Field(default=240, gt=0)
+    max_compensation_gbp: Decimal = Field(default=Decimal("5000"), gt=0)
+
+
+# --- people --------------------------------------------------------------------------------------
+
+
+class Handler(Model):
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    role: CaseRole
+    phone: PhoneNumber
+    email: EmailAddress
+
+
+class Assignment(Model):
+    handler: Handler
+    reason: str
+    assigned_at: AwareDatetime
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+
+class MessageKind(StrEnum):
+    ACKNOWLEDGEMENT = "acknowledgement"
+    INTRODUCTION = "introduction"
+    UPDATE_SCHEDULE = "update_schedule"
+    PROGRESS_UPDATE = "progress_update"
+    ESCALATION = "escalation"
+    ADR_RIGHTS = "adr_rights"
+    COMPENSATION = "compensation"
+    CLOSURE = "closure"
+
+
+class ChannelKind(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    LETTER = "letter"
+
+
+class MessageContext(Model):
+    """What a template may say. Built by the workflow from recorded state only."""
+
+    reference: str
+    customer_name: str
+    handler: Handler | None = None
+    received_at: AwareDatetime
+    acknowledgement: dict[str, str] = Field(default_factory=dict)
+    schedule: UpdateSchedule | None = None
+    next_update_at: AwareDatetime | None = None
+    progress_note: str | None = None
+    escalation_reason: str | None = None
+    adr_scheme: AdrScheme | None = None
+    adr_reason: str | None = None  # "eight_weeks" or "deadlock"
+    compensation_gbp: Decimal | None = None
+    compensation_reason: str | None = None
+
+
+class Recipient(Model):
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    address: PostalAddress | None = None
+    large_print: bool = False
+
+
+class SendRequest(Model):
+    """One message on one channel. `key` is stable across retries: the idempotency key."""
+
+    key: str
+    kind: MessageKind
+    channel: ChannelKind
+    recipient: Recipient
+    context: MessageContext
+
+
+class DeliveryReceipt(Model):
+    key: str
+    channel: ChannelKind
+    provider_id: str | None = None  # vendor message id, or the outbox/post-room file
+    sent_at: AwareDatetime
+    duplicate: bool = False  # the key had already been accepted: nothing was sent again
+
+
+class MessageRecord(Model):
+    key: str
+    kind: MessageKind
+    channel: ChannelKind
+    status: str  # "sent" or "failed"
+    at: AwareDatetime
+    provider_id: str | None = None
+    error: str | None = None
+
+
+# --- case state ----------------------------------------------------------------------------------
+
+
+class CaseStage(StrEnum):
+    RECEIVED = "received"
+    ACKNOWLEDGED = "acknowledged"
+    INVESTIGATING = "investigating"
+    REOPENED = "reopened"
+    DEADLOCK = "deadlock"
+    CLOSED = "closed"
+
+
+class Milestone(Model):
+    name: str
+    due_at: AwareDatetime
+    done_at: AwareDatetime | None = None
+    breached: bool = False
+    # Every channel the customer can be reached on refused the message: a person must act.
+    undeliverable_at: AwareDatetime | None = None
+
+    @property
+    def met(self) -> bool:
+        return self.done_at is not None and self.done_at <= self.due_at
+
+
+class Note(Model):
+    at: AwareDatetime
+    author: str
+    text: str
+
+
+class Compensation(Model):
+    amount_gbp: Decimal
+    reason: str
+    recorded_at: AwareDatetime
+    credit_id: str | None = None
+
+
+class Escalation(Model):
+    at: AwareDatetime
+    reason: str
+    from_handler: str
+    to_handler: str
+    level: int
+
+
+class CaseDeadlines(Model):
+    """Computed once by an activity from the working calendar, so history records them."""
+
+    acknowledgement_due: AwareDatetime
+    introduction_due: AwareDatetime
+    review_due: AwareDatetime
+    adr_due: AwareDatetime
+    calendar_subdivision: str
+    holidays_version: str
+    # Non-working dates the workflow may need later (contact hours, working-day updates).
+    holidays: list[date] = Field(default_factory=list)
+
+
+class CaseState(Model):
+    reference: str
+    stage: CaseStage = CaseStage.RECEIVED
+    owner: Handler | None = None
+    escalation_level: int = 0
+    milestones: list[Milestone] = Field(default_factory=list)
+    messages: list[MessageRecord] = Field(default_factory=list)
+    notes: list[Note] = Field(default_factory=list)
+    escalations: list[Escalation] = Field(default_factory=list)
+    compensations: list[Compensation] = Field(default_factory=list)
+    assignments: list[Assignment] = Field(default_factory=list)
+    schedule: UpdateSchedule | None = None
+    next_update_at: AwareDatetime | None = None
+    adr_letter_sent_at: AwareDatetime | None = None
+    deadlines: CaseDeadlines | None = None
+    closed_at: AwareDatetime | None = None
+    alerts: list[str] = Field(default_factory=list)
+    message_sequence: int = 0
+    refused: list[str] = Field(default_factory=list)
+
+    def milestone(self, name: str) -> Milestone | None:
+        return next((m for m in self.milestones if m.name == name), None)
+
+
+class CaseInput(Model):
+    reference: str
+    intake: ComplaintIntake
+    policy: ComplaintPolicy
+    # Set only when a case continues as new: everything it had done so far.
+    carried_state: CaseState | None = None
+
+
+class CaseSummary(Model):
+    """The workflow's result: the case as closed, for the archive and the Web UI."""
+
+    reference: str
+    closed_at: AwareDatetime
+    state: CaseState
+
+
+# --- handler actions -----------------------------------------------------------------------------
+
+
+class NotSatisfied(Model):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ProgressNote(Model):
+    text: str = Field(min_length=1, max_length=5000)
+    author: str = Field(default="case handler", min_length=1, max_length=200)
+
+
+class ContactScheduleChange(Model):
+    every: int = Field(ge=1, le=60)
+    unit: IntervalUnit = IntervalUnit.ELAPSED_DAYS
+    contact_time: time | None = None
+
+
+class Deadlock(Model):
+    reason: str = Field(default="We have been unable to reach an agreement.", min_length=1, max_length=2000)
+
+
+class CompensationAward(Model):
+    amount_gbp: Decimal = Field(gt=0, max_digits=9, decimal_places=2)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AlertRequest(Model):
+    key: str
+    reference: str
+    to_role: CaseRole
+    subject: str
+    detail: str
+
+
+class InvoiceCredit(Model):
+    key: str
+    reference: str
+    account_number: str
+    amount_gbp: Decimal
+    reason: str
+
+
+class CreditReceipt(Model):
+    credit_id: str
+    applied_at: AwareDatetime
+    duplicate: bool = False
+
+
+class DeadlineRequest(Model):
+    received_at: AwareDatetime
+    policy: ComplaintPolicy
+
+
+class AssignmentRequest(Model):
+    reference: str
+    role: CaseRole
+    exclude_handler_ids: list[str] = Field(default_factory=list)
+
+
+def field_errors(exc: Exception) -> list[str]:
+    """A pydantic ValidationError as one 'field.path: message' line per problem, for people."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return [str(exc)]
+    lines = []
+    for error in exc.errors():
+        path = ".".join(str(part) for part in error["loc"]) or "(complaint)"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {message}")
+    return lines

@@ -1,0 +1,52 @@
+"""The code's clocks, computed on the working calendar. Pure: the workflow and activities share it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from domain.calendar import WorkingCalendar
+from domain.models import CaseDeadlines, ComplaintPolicy, IntervalUnit, UpdateSchedule
+
+
+def case_deadlines(
+    received_at: datetime,
+    policy: ComplaintPolicy,
+    calendar: WorkingCalendar,
+    *,
+    holidays_version: str,
+) -> CaseDeadlines:
+    return CaseDeadlines(
+        acknowledgement_due=calendar.add_working_hours(received_at, policy.acknowledgement_working_hours),
+        # "Within 48 hours of your complaint being raised": elapsed hours, weekends included.
+        introduction_due=received_at + timedelta(hours=policy.introduction_hours),
+        review_due=calendar.add_working_days(received_at, policy.review_working_days),
+        # Eight calendar weeks from first receipt; a re-open never pauses or resets it.
+        adr_due=received_at + timedelta(weeks=policy.adr_weeks),
+        calendar_subdivision=policy.calendar.subdivision,
+        holidays_version=holidays_version,
+        holidays=sorted(calendar.holidays),
+    )
+
+
+def contact_moment(now: datetime, due: datetime, calendar: WorkingCalendar) -> datetime:
+    """When to phone or text: inside contact hours, unless waiting would miss the deadline."""
+    moment = calendar.next_working_moment(now)
+    return moment if moment <= due else now
+
+
+def next_update_at(after: datetime, schedule: UpdateSchedule, calendar: WorkingCalendar) -> datetime:
+    """The next regular update: `every` days on, at the agreed local time, on a working day."""
+    zone = ZoneInfo(calendar.timezone)
+    local = after.astimezone(zone)
+    if schedule.unit is IntervalUnit.WORKING_DAYS:
+        day = local.date()
+        remaining = schedule.every
+        while remaining:
+            day += timedelta(days=1)
+            if calendar.is_working_day(day):
+                remaining -= 1
+    else:
+        day = local.date() + timedelta(days=schedule.every)
+    start = datetime.combine(day, schedule.contact_time, tzinfo=zone)
+    return calendar.next_working_day_at(start, schedule.contact_time).astimezone(timezone.utc)

@@ -1,0 +1,87 @@
+"""Deployment settings, read once at process start and validated with field-level errors.
+
+Workflow code never imports this module: what a case needs (policy, calendar) is copied into its
+input or returned by an activity, so history records it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, TypeAdapter, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from domain.models import ComplaintPolicy, Handler
+
+REPO = Path(__file__).resolve().parent
+CONFIG = REPO / "config"
+
+
+class PipelineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", extra="ignore")
+
+    temporal_address: str = Field(
+        default="localhost:7233",
+        validation_alias=AliasChoices("TEMPORAL_ADDRESS", "COMPLAINTS_TEMPORAL_ADDRESS"),
+    )
+    temporal_namespace: str = Field(
+        default="default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "COMPLAINTS_TEMPORAL_NAMESPACE"),
+    )
+    task_queue: str = "complaints"
+    data_dir: Path = REPO / "data"
+    policy_file: Path = CONFIG / "policy.toml"
+    roster_file: Path = CONFIG / "roster.toml"
+    # 0 turns the Prometheus endpoint off.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # A deploy waits this long for running activities before the worker stops.
+    graceful_shutdown_seconds: float = Field(default=20, ge=0)
+
+
+class _PolicyFromFileAndEnv(ComplaintPolicy, BaseSettings):
+    """The policy file, with COMPLAINTS_POLICY__FIELD[__SUBFIELD] environment overrides on top."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COMPLAINTS_POLICY__", env_nested_delimiter="__", extra="forbid"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings
+
+
+class ConfigError(Exception):
+    """A configuration file or variable is wrong; the message names the file and field."""
+
+
+def load_policy(path: Path | None = None) -> ComplaintPolicy:
+    path = path or PipelineSettings().policy_file
+    try:
+        data = tomllib.loads(path.read_text()) if path.exists() else {}
+        loaded = _PolicyFromFileAndEnv(**data)
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise ConfigError(f"policy {path}: {exc}") from None
+    return ComplaintPolicy.model_validate(loaded.model_dump())
+
+
+def load_roster(path: Path | None = None) -> list[Handler]:
+    path = path or PipelineSettings().roster_file
+    try:
+        data = tomllib.loads(path.read_text())
+        roster = TypeAdapter(list[Handler]).validate_python(data.get("handler", []))
+    except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise ConfigError(f"roster {path}: {exc}") from None
+    ids = [h.id for h in roster]
+    if len(ids) != len(set(ids)):
+        raise ConfigError(f"roster {path}: handler ids must be unique")
+    if not roster:
+        raise ConfigError(f"roster {path}: no [[handler]] entries")
+    return roster
