@@ -1,0 +1,158 @@
+"""A complaint case under test: a worker on its own task queue, with sends recorded.
+
+Sends go to `RecordingMessaging`, an activity registered under the real name `send_message`, so a
+test can make a channel refuse or fail for a while and then count what the customer received.
+Every other activity is the real one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import AsyncIterator
+
+from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.alerts import AlertActivities
+from activities.billing import BillingActivities
+from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
+from domain.models import (
+    CaseInput,
+    CaseState,
+    ChannelKind,
+    ComplaintIntake,
+    ComplaintPolicy,
+    DeliveryReceipt,
+    MessageKind,
+    SendRequest,
+)
+from domain.reference import new_reference
+from settings import load_policy, load_roster
+from workflows.complaint_case import ComplaintCase
+from workflows.sandbox import workflow_runner
+
+
+@dataclass
+class RecordingMessaging:
+    """The customer's inbox, phone and letterbox, as seen by the test."""
+
+    rejected: set[ChannelKind] = field(default_factory=set)
+    # channel -> how many attempts of each message fail before it goes through
+    failing_attempts: dict[ChannelKind, int] = field(default_factory=dict)
+    # channel -> the provider is down (every attempt fails) until this moment
+    down_until: dict[ChannelKind, datetime] = field(default_factory=dict)
+    delivered: dict[str, SendRequest] = field(default_factory=dict)
+    deliveries: Counter[str] = field(default_factory=Counter)
+
+    @activity.defn(name="send_message")
+    async def send_message(self, request: SendRequest) -> DeliveryReceipt:
+        if request.channel in self.rejected:
+            raise ApplicationError(
+                f"{request.channel.value} recipient rejected", type="PermanentDeliveryError", non_retryable=True
+            )
+        down = self.down_until.get(request.channel)
+        if down is not None and activity.info().current_attempt_scheduled_time < down:
+            raise ApplicationError(f"{request.channel.value} provider down", type="TransientDeliveryError")
+        if activity.info().attempt <= self.failing_attempts.get(request.channel, 0):
+            raise ApplicationError(f"{request.channel.value} provider unavailable", type="TransientDeliveryError")
+        self.deliveries[request.key] += 1
+        self.delivered[request.key] = request
+        return DeliveryReceipt(
+            key=request.key,
+            channel=request.channel,
+            provider_id=f"fake-{len(self.delivered)}",
+            sent_at=datetime.now(timezone.utc),
+        )
+
+    def received(self, kind: MessageKind, channel: ChannelKind | None = None) -> list[SendRequest]:
+        return [
+            r for r in self.delivered.values() if r.kind is kind and (channel is None or r.channel is channel)
+        ]
+
+
+@dataclass
+class Case:
+    env: WorkflowEnvironment
+    handle: WorkflowHandle
+    outbox: RecordingMessaging
+    data_dir: Path
+
+    async def state(self) -> CaseState:
+        return await self.handle.query(ComplaintCase.case_state)
+
+    async def wait(self, duration: timedelta) -> CaseState:
+        await self.env.sleep(duration)
+        return await self.state()
+
+
+def intake_at(received_at: datetime, **customer: object) -> ComplaintIntake:
+    person = {
+        "name": "Gwen Pritchard",
+        "email": "gwen.pritchard@example.com",
+        "phone": "07911 123456",
+        "address": {"lines": ["14 Bethcar Street", "Ebbw Vale"], "postcode": "NP23 6HH"},
+        "preferred_written_channel": "email",
+    } | customer
+    return ComplaintIntake.model_validate(
+        {
+            "customer": person,
+            "account_number": "ISS-204871",
+            "source": "web",
+            "received_at": received_at,
+            "complaint": "Broadband drops every afternoon; two engineer visits missed.",
+        }
+    )
+
+
+@asynccontextmanager
+async def running_case(
+    env: WorkflowEnvironment,
+    tmp_path: Path,
+    *,
+    outbox: RecordingMessaging | None = None,
+    policy: ComplaintPolicy | None = None,
+    received_ago: timedelta = timedelta(0),
+    **customer: object,
+) -> AsyncIterator[Case]:
+    outbox = outbox or RecordingMessaging()
+    task_queue = f"complaints-{uuid.uuid4()}"
+    now = await env.get_current_time()
+    intake = intake_at(now - received_ago, **customer)
+    reference = new_reference(now.year)
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[ComplaintCase],
+        workflow_runner=workflow_runner(),
+        activities=[
+            compute_case_deadlines,
+            CaseAssignmentActivities(env.client, load_roster()).assign_case_handler,
+            outbox.send_message,
+            AlertActivities(tmp_path / "alerts").raise_internal_alert,
+            BillingActivities(tmp_path / "billing.sqlite3").credit_invoice,
+        ],
+    ):
+        handle = await env.client.start_workflow(
+            ComplaintCase.run,
+            CaseInput(reference=reference, intake=intake, policy=policy or load_policy()),
+            id=reference,
+            task_queue=task_queue,
+        )
+        try:
+            yield Case(env=env, handle=handle, outbox=outbox, data_dir=tmp_path)
+        finally:
+            # The test server skips time for every workflow at once: a case left running would
+            # keep firing timers into the next test.
+            try:
+                await handle.terminate("test finished")
+            except RPCError:
+                pass  # the case had already closed

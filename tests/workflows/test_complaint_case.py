@@ -1,0 +1,277 @@
+"""The Customer Complaints Code, step by step, on the time-skipping test server."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from domain.calendar import WorkingCalendar
+from domain.models import (
+    CaseRole,
+    CaseStage,
+    ChannelKind,
+    CompensationAward,
+    ContactScheduleChange,
+    Deadlock,
+    IntervalUnit,
+    MessageKind,
+    NotSatisfied,
+    ProgressNote,
+)
+from settings import load_policy
+from workflows.complaint_case import ComplaintCase
+from tests.workflows.harness import RecordingMessaging, running_case
+
+LONDON = ZoneInfo("Europe/London")
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+def calendar_of(state) -> WorkingCalendar:  # noqa: ANN001
+    return WorkingCalendar.from_spec(load_policy().calendar, state.deadlines.holidays)
+
+
+async def test_complaint_is_acknowledged_introduced_and_closed_when_customer_satisfied(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    async with running_case(time_skipping_env, tmp_path) as case:
+        state = await case.wait(HOUR)
+        ack = state.milestone("acknowledgement")
+        assert ack.done_at is not None and ack.done_at <= ack.due_at
+        [acknowledgement] = case.outbox.received(MessageKind.ACKNOWLEDGEMENT)
+        assert acknowledgement.channel is ChannelKind.EMAIL
+        assert acknowledgement.context.reference == state.reference
+        assert acknowledgement.context.acknowledgement["Email"] == "gwen.pritchard@example.com"
+        assert state.owner is not None and state.owner.role is CaseRole.CASE_HANDLER
+        assert "least open cases" in state.assignments[0].reason or "rotation" in state.assignments[0].reason
+
+        state = await case.wait(2 * DAY)
+        intro = state.milestone("introduction")
+        assert intro.done_at is not None and intro.done_at <= intro.due_at
+        # Phone where possible, followed up in writing, with the handler's direct details.
+        channels = {r.channel for r in case.outbox.received(MessageKind.INTRODUCTION)}
+        assert channels == {ChannelKind.SMS, ChannelKind.EMAIL}
+        sent = case.outbox.received(MessageKind.INTRODUCTION)[0]
+        assert sent.context.handler.phone == state.owner.phone
+        calendar = calendar_of(state)
+        assert calendar.is_working_time(intro.done_at) or intro.due_at - intro.done_at < timedelta(hours=16)
+        assert state.stage is CaseStage.INVESTIGATING
+
+        await case.handle.signal(ComplaintCase.customer_satisfied)
+        summary = await case.handle.result()
+
+    assert summary.state.stage is CaseStage.CLOSED
+    assert len(case.outbox.received(MessageKind.CLOSURE)) == 1
+    if summary.closed_at < summary.state.deadlines.review_due:
+        assert case.outbox.received(MessageKind.UPDATE_SCHEDULE) == []
+    assert all(count == 1 for count in case.outbox.deliveries.values())
+
+
+async def test_unresolved_after_three_working_days_gets_agreed_schedule_then_regular_updates(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    async with running_case(time_skipping_env, tmp_path) as case:
+        state = await case.wait(HOUR)
+        review_due = state.milestone("review").due_at
+        await case.handle.execute_update(
+            ComplaintCase.add_note, ProgressNote(text="Engineer booked for Friday morning")
+        )
+        state = await case.wait(review_due - await time_skipping_env.get_current_time() + HOUR)
+        review = state.milestone("review")
+        assert review.done_at is not None and review.done_at <= review_due + HOUR
+        [schedule_sms, schedule_email] = sorted(
+            case.outbox.received(MessageKind.UPDATE_SCHEDULE), key=lambda r: r.channel.value
+        )
+        assert state.next_update_at is not None
+        first_update = state.next_update_at.astimezone(LONDON)
+        assert (first_update.hour, first_update.minute) == (10, 0)  # the policy's default contact time
+        assert calendar_of(state).is_working_day(first_update.date())
+
+        # The handler agrees every 3 working days at 14:00 instead.
+        await case.handle.execute_update(
+            ComplaintCase.change_update_schedule,
+            ContactScheduleChange(every=3, unit=IntervalUnit.WORKING_DAYS, contact_time="14:00"),
+        )
+        state = await case.wait(12 * DAY)
+        updates = [m for m in state.milestones if m.name.startswith("update_")]
+        assert len(updates) >= 2
+        assert all(m.done_at is not None and m.done_at <= m.due_at for m in updates)
+        for m in updates:
+            local = m.done_at.astimezone(LONDON)
+            assert (local.hour, local.minute) == (14, 0)
+        progress = case.outbox.received(MessageKind.PROGRESS_UPDATE)
+        assert progress and all(
+            r.context.progress_note == "Engineer booked for Friday morning" for r in progress
+        )
+        assert await case.handle.describe()  # still open: updates go on until the customer is satisfied
+
+
+async def test_not_satisfied_twice_climbs_the_escalation_ladder(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    async with running_case(time_skipping_env, tmp_path) as case:
+        await case.wait(2 * DAY)
+        first_owner = (await case.state()).owner
+
+        await case.handle.signal(ComplaintCase.customer_not_satisfied, NotSatisfied(reason="Still no engineer"))
+        state = await case.wait(HOUR)
+        assert state.escalation_level == 1
+        assert state.owner.role is CaseRole.CUSTOMER_SERVICE_MANAGER
+        assert state.escalations[0].from_handler == first_owner.id
+        [escalation] = case.outbox.received(MessageKind.ESCALATION)
+        assert escalation.context.handler.email == state.owner.email
+        assert escalation.context.escalation_reason == "Still no engineer"
+        # A fresh introduction clock for the new owner: 48 hours from the escalation.
+        intro_2 = state.milestone("introduction_2")
+        assert intro_2 is not None
+        state = await case.wait(2 * DAY)
+        assert state.milestone("introduction_2").done_at is not None
+        assert state.stage is CaseStage.INVESTIGATING
+
+        await case.handle.signal(ComplaintCase.customer_not_satisfied, NotSatisfied(reason="Credit too small"))
+        state = await case.wait(HOUR)
+        assert state.escalation_level == 2
+        assert state.owner.role is CaseRole.HEAD_OF_PROFESSIONAL_SERVICES
+
+        # Past the top of the ladder the case is re-opened with the same owner.
+        await case.handle.signal(ComplaintCase.customer_not_satisfied, NotSatisfied(reason="Still unhappy"))
+        state = await case.wait(HOUR)
+        assert state.escalation_level == 2
+        assert state.owner.role is CaseRole.HEAD_OF_PROFESSIONAL_SERVICES
+        assert len(state.escalations) == 3
+        # The 8-week clock runs from first receipt, untouched by re-opening.
+        assert state.milestone("adr_rights").due_at == state.deadlines.adr_due
+
+
+async def test_complaint_still_open_at_eight_weeks_gets_the_adr_letter_once(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    async with running_case(time_skipping_env, tmp_path) as case:
+        state = await case.wait(10 * 7 * DAY)
+        adr = state.milestone("adr_rights")
+        assert adr.done_at is not None and adr.done_at <= state.deadlines.adr_due
+        [letter] = case.outbox.received(MessageKind.ADR_RIGHTS)
+        assert letter.context.adr_reason == "eight_weeks"
+        assert letter.context.adr_scheme.name == "Communications Ombudsman"
+        assert state.adr_letter_sent_at is not None
+        assert state.stage is CaseStage.INVESTIGATING  # the case stays open
+        assert len(state.messages) == len(case.outbox.delivered)
+
+
+async def test_complaint_closed_before_eight_weeks_gets_no_adr_letter(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    async with running_case(time_skipping_env, tmp_path) as case:
+        await case.wait(5 * DAY)
+        await case.handle.signal(ComplaintCase.customer_satisfied)
+        await case.handle.result()
+        await time_skipping_env.sleep(9 * 7 * DAY)
+    assert case.outbox.received(MessageKind.ADR_RIGHTS) == []
+
+
+async def test_deadlock_sends_the_adr_letter_at_once_and_never_again(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    async with running_case(time_skipping_env, tmp_path, preferred_written_channel="letter") as case:
+        await case.wait(4 * DAY)
+        await case.handle.execute_update(ComplaintCase.declare_deadlock, Deadlock())
+        state = await case.wait(HOUR)
+        assert state.stage is CaseStage.DEADLOCK
+        [letter] = case.outbox.received(MessageKind.ADR_RIGHTS)
+        assert letter.channel is ChannelKind.LETTER
+        assert letter.context.adr_reason == "deadlock"
+
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await case.handle.execute_update(ComplaintCase.declare_deadlock, Deadlock())
+        assert "already sent" in str(refused.value.cause)
+
+        state = await case.wait(9 * 7 * DAY)
+        assert len(case.outbox.received(MessageKind.ADR_RIGHTS)) == 1
+        assert state.next_update_at is None  # no regular updates in deadlock
+
+
+async def test_compensation_is_credited_to_the_invoice_and_confirmed(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    async with running_case(time_skipping_env, tmp_path) as case:
+        await case.wait(HOUR)
+        compensation = await case.handle.execute_update(
+            ComplaintCase.record_compensation,
+            CompensationAward(amount_gbp=Decimal("25.00"), reason="Two missed engineer visits"),
+        )
+        assert compensation.credit_id.startswith("CR-")
+        state = await case.wait(HOUR)
+        [confirmation] = case.outbox.received(MessageKind.COMPENSATION)
+        assert confirmation.context.compensation_gbp == Decimal("25.00")
+        assert state.compensations[0].credit_id == compensation.credit_id
+
+        from activities.billing import BillingActivities
+
+        credits = BillingActivities(tmp_path / "billing.sqlite3").credits_for(state.reference)
+        assert credits == [(compensation.credit_id, 2500)]
+
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await case.handle.execute_update(
+                ComplaintCase.record_compensation,
+                CompensationAward(amount_gbp=Decimal("999999.00"), reason="Too much"),
+            )
+        assert "amount_gbp" in str(refused.value.cause)
+        assert len((await case.state()).compensations) == 1
+
+
+async def test_a_missed_acknowledgement_raises_a_breach_alert_to_the_service_manager(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    # Email stays down past the deadline; the retry ceiling is long enough that it does not fall back.
+    policy = load_policy().model_copy(update={"send_retry_ceiling_minutes": 7 * 24 * 60})
+    received = await time_skipping_env.get_current_time()
+    ack_due = WorkingCalendar(holidays=frozenset()).add_working_hours(received, 8) + 2 * DAY
+    outbox = RecordingMessaging(down_until={ChannelKind.EMAIL: ack_due + HOUR})
+    async with running_case(time_skipping_env, tmp_path, outbox=outbox, policy=policy) as case:
+        state = await case.wait(7 * DAY)
+        ack = state.milestone("acknowledgement")
+        assert ack.breached
+        assert ack.done_at is not None and ack.done_at > ack.due_at  # it still went out, late
+        alerts = [json.loads(p.read_text()) for p in (tmp_path / "alerts").glob("*.json")]
+        breach = [a for a in alerts if "acknowledgement missed" in a["subject"]]
+        assert breach and breach[0]["to_role"] == "customer_service_manager"
+        assert len(case.outbox.received(MessageKind.ACKNOWLEDGEMENT)) == 1
+
+
+async def test_sms_refused_and_email_down_for_a_while_still_reaches_the_customer_once(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    outbox = RecordingMessaging(rejected={ChannelKind.SMS}, failing_attempts={ChannelKind.EMAIL: 3})
+    async with running_case(time_skipping_env, tmp_path, outbox=outbox) as case:
+        state = await case.wait(10 * DAY)
+        for kind in (MessageKind.ACKNOWLEDGEMENT, MessageKind.INTRODUCTION, MessageKind.UPDATE_SCHEDULE):
+            assert len(case.outbox.received(kind, ChannelKind.EMAIL)) == 1, kind
+        assert case.outbox.received(MessageKind.INTRODUCTION, ChannelKind.SMS) == []
+        failed = [r for r in state.messages if r.status == "failed"]
+        assert failed and all(r.channel is ChannelKind.SMS for r in failed)
+        assert any("introduction by sms failed" in a for a in state.alerts)
+        assert all(m.done_at is not None for m in state.milestones if m.name in ("acknowledgement", "introduction"))
+        await case.handle.signal(ComplaintCase.customer_satisfied)
+        await case.handle.result()
+    assert all(count == 1 for count in outbox.deliveries.values())
+
+
+async def test_actions_on_a_closed_case_are_refused_and_change_nothing(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    async with running_case(time_skipping_env, tmp_path) as case:
+        await case.wait(HOUR)
+        await case.handle.signal(ComplaintCase.customer_satisfied)
+        summary = await case.handle.result()
+        with pytest.raises((RPCError, WorkflowUpdateFailedError)):
+            await case.handle.execute_update(ComplaintCase.add_note, ProgressNote(text="too late"))
+        final = await case.handle.result()
+    assert final == summary
+    assert final.state.notes == []
