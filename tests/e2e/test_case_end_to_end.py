@@ -1,0 +1,91 @@
+"""One complaint from intake to closure, through the scripts a person would run."""
+
+from __future__ import annotations
+
+import email
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from domain.reference import is_reference
+from settings import REPO
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+EXAMPLE = REPO / "examples" / "broadband-outage-email.json"
+
+
+def fresh_example(intake_id: str | None = None) -> str:
+    data = json.loads(EXAMPLE.read_text())
+    data["received_at"] = datetime.now(timezone.utc).isoformat()
+    if intake_id is None:
+        data.pop("intake_id", None)
+    else:
+        data["intake_id"] = intake_id
+    return json.dumps(data)
+
+
+def test_a_complaint_is_filed_acknowledged_and_closed_through_the_scripts(stack: Stack) -> None:
+    filed = stack.run("starter.py", "-", stdin=fresh_example())
+    assert filed.returncode == 0, filed.stderr
+    reference = filed.stdout.strip().splitlines()[-1]
+    assert is_reference(reference)
+
+    status = stack.wait_for(reference, lambda d: d["stage"] != "received")
+    assert status["reference"] == reference
+    assert status["stage"] in ("acknowledged", "investigating")
+    assert status["owner"] and status["escalation_level"] == 0
+    milestones = {m["name"]: m for m in status["milestones"]}
+    assert set(milestones) >= {"acknowledgement", "introduction", "review", "adr_rights"}
+    ack = milestones["acknowledgement"]
+    assert ack["done_at"] is not None
+    assert datetime.fromisoformat(ack["done_at"]) <= datetime.fromisoformat(ack["due_at"])
+    assert datetime.fromisoformat(ack["due_at"]).tzinfo is not None
+
+    # What the customer received is in the outbox, exactly as sent.
+    emails = list((stack.data_dir / "outbox" / reference).glob("*acknowledgement*.eml"))
+    assert len(emails) == 1
+    message = email.message_from_bytes(emails[0].read_bytes())
+    assert reference in message["Subject"]
+    assert message["To"].endswith("gwen.pritchard@example.com>") or "gwen.pritchard@example.com" in message["To"]
+
+    note = stack.run("admin.py", "note", reference, "Engineer booked for Friday")
+    assert note.returncode == 0, note.stderr
+
+    closed = stack.run("admin.py", "satisfied", reference)
+    assert closed.returncode == 0, closed.stderr
+    status = stack.wait_for(reference, lambda d: d["stage"] == "closed")
+    assert status["stage"] == "closed"
+    assert any(m["kind"] == "closure" and m["status"] == "sent" for m in status["messages"])
+
+    again = stack.run("admin.py", "satisfied", reference)
+    assert again.returncode == 1
+    assert "is closed" in again.stderr
+
+
+def test_the_same_intake_filed_twice_opens_one_case(stack: Stack) -> None:
+    complaint = fresh_example(intake_id=f"web-{datetime.now().timestamp()}")
+    first = stack.run("starter.py", "-", stdin=complaint)
+    second = stack.run("starter.py", "-", stdin=complaint)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.splitlines()[-1] == second.stdout.splitlines()[-1]
+    assert "filed before" in second.stdout
+
+
+def test_a_bad_complaint_is_refused_field_by_field_and_starts_nothing(stack: Stack) -> None:
+    refused = stack.run("starter.py", str(REPO / "examples" / "invalid-complaint.json"))
+    assert refused.returncode == 2
+    for field in ("source", "received_at", "customer.email", "customer.phone", "complaint"):
+        assert field in refused.stderr, field
+    assert refused.stdout.strip() == ""
+
+
+def test_unknown_reference_is_refused_clearly(stack: Stack) -> None:
+    result = stack.run("admin.py", "satisfied", "CC-2026-ZZZZZZ")
+    assert result.returncode == 1
+    assert "no case CC-2026-ZZZZZZ was found" in result.stderr
+    result = stack.run("admin.py", "status", "not-a-reference")
+    assert result.returncode == 1
+    assert "not a case reference" in result.stderr

@@ -1,0 +1,92 @@
+"""Runs the complaint workflows and their activities for one task queue.
+
+    python worker.py            # TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, COMPLAINTS_TASK_QUEUE
+
+Stateless: run as many as the load needs. SIGTERM (a deploy) and Ctrl-C both drain running
+activities before exiting, so no send is cut in half.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from activities.alerts import AlertActivities
+from activities.billing import BillingActivities
+from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
+from activities.messaging import MessagingActivities
+from channels.registry import build_channels
+from channels.sent_log import SentLog
+from channels.settings import ChannelSettings
+from connection import connect
+from settings import PipelineSettings, load_roster
+from workflows.complaint_case import ComplaintCase
+from workflows.sandbox import workflow_runner
+
+log = logging.getLogger("worker")
+
+
+def build_worker(client: Client, settings: PipelineSettings) -> Worker:
+    """The worker with every activity wired to its real dependencies (tests use this too)."""
+    channel_settings = ChannelSettings(data_dir=settings.data_dir)
+    messaging = MessagingActivities(
+        build_channels(channel_settings), SentLog(settings.data_dir / "sent-messages.sqlite3")
+    )
+    assignment = CaseAssignmentActivities(client, load_roster(settings.roster_file))
+    alerts = AlertActivities(settings.data_dir / "alerts")
+    billing = BillingActivities(settings.data_dir / "billing-ledger.sqlite3")
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[ComplaintCase],
+        workflow_runner=workflow_runner(),
+        activities=[
+            compute_case_deadlines,
+            assignment.assign_case_handler,
+            messaging.send_message,
+            alerts.raise_internal_alert,
+            billing.credit_invoice,
+        ],
+        graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
+    )
+
+
+def _runtime(settings: PipelineSettings) -> Runtime | None:
+    if not settings.metrics_port:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}"))
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = PipelineSettings()
+    client = await connect(settings, runtime=_runtime(settings))
+    worker = build_worker(client, settings)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    log.info(
+        "worker polling task queue %r on %s (namespace %s)",
+        settings.task_queue,
+        settings.temporal_address,
+        settings.temporal_namespace,
+    )
+    async with worker:
+        await stop.wait()
+        log.info("stopping: draining running activities")
+    log.info("worker stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
