@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PEERS := tests/peers/node_modules/.installed
 
-.PHONY: run test venv peers clean
+.PHONY: run test venv peers clean histories bench
 
 venv: $(INSTALLED)
 
@@ -30,3 +30,8 @@ test: $(INSTALLED) $(PEERS)
 
 clean:
 	rm -rf $(VENV) tests/peers/node_modules
+
+# Record the scenario tests' histories for the replay test: make histories VERSION=v2
+VERSION ?= v1
+histories: $(INSTALLED)
+	COMPLAINTS_RECORD_HISTORIES=$(VERSION) $(PY) -m pytest tests/workflows/test_complaint_case.py -q

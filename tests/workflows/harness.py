@@ -7,6 +7,7 @@ Every other activity is the real one.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 from contextlib import asynccontextmanager
@@ -113,6 +114,19 @@ def intake_at(received_at: datetime, **customer: object) -> ComplaintIntake:
     )
 
 
+RECORD_HISTORIES = "COMPLAINTS_RECORD_HISTORIES"
+HISTORIES = Path(__file__).parent.parent / "histories"
+
+
+async def record_history(handle: WorkflowHandle) -> None:
+    """Keep this scenario's history for the replay test (make histories)."""
+    test = os.environ["PYTEST_CURRENT_TEST"].split("::")[-1].split(" ")[0]
+    folder = HISTORIES / os.environ[RECORD_HISTORIES]
+    folder.mkdir(parents=True, exist_ok=True)
+    history = await handle.fetch_history()
+    (folder / f"{test.removeprefix('test_')}.json").write_text(history.to_json())
+
+
 @asynccontextmanager
 async def running_case(
     env: WorkflowEnvironment,
@@ -149,6 +163,8 @@ async def running_case(
         )
         try:
             yield Case(env=env, handle=handle, outbox=outbox, data_dir=tmp_path)
+            if os.environ.get(RECORD_HISTORIES):
+                await record_history(handle)
         finally:
             # The test server skips time for every workflow at once: a case left running would
             # keep firing timers into the next test.
