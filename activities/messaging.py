@@ -1,0 +1,94 @@
+"""The `send_message` activity: every customer-facing message of a case goes out through here.
+
+Channels are injected (see `channels.registry.build_channels`), so tests pass fakes or local peers.
+The message key is the idempotency key: a key already in the sent log is answered from there with
+`duplicate=True` and nothing is sent (see `channels.sent_log` for the one remaining gap).
+
+Failures reach the workflow as `ApplicationError`s with a stable `type`:
+- `PermanentDeliveryError`, non-retryable: the workflow falls back to another channel;
+- `TransientDeliveryError`, retryable, `next_retry_delay` = the vendor's `Retry-After` if it gave one;
+- `MessageRenderError` / `ChannelNotConfigured`, non-retryable: a bug or a deploy problem, not a
+  vendor problem; retrying the same input cannot help.
+Logs carry the case reference, message key, kind and channel only: no names, addresses or numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from channels.base import MessageChannel, PermanentDeliveryError, ProviderDetails, TransientDeliveryError
+from channels.rendering import DEFAULT_PROVIDER, RenderError, render
+from channels.sent_log import SentLog
+from domain.models import ChannelKind, DeliveryReceipt, SendRequest
+
+
+class MessagingActivities:
+    def __init__(
+        self,
+        channels: dict[ChannelKind, MessageChannel],
+        sent_log: SentLog,
+        *,
+        provider: ProviderDetails = DEFAULT_PROVIDER,
+    ) -> None:
+        self._channels = dict(channels)
+        self._sent_log = sent_log
+        self._provider = provider
+
+    @activity.defn(name="send_message")
+    async def send_message(self, request: SendRequest) -> DeliveryReceipt:
+        log_extra = {
+            "case_reference": request.context.reference,
+            "message_key": request.key,
+            "message_kind": request.kind.value,
+            "channel": request.channel.value,
+        }
+        where = f"case {request.context.reference} message {request.key}"
+
+        previous = await asyncio.to_thread(self._sent_log.get, request.key)
+        if previous is not None:
+            activity.logger.info("%s already sent; not sending again", where, extra=log_extra)
+            return previous.model_copy(update={"duplicate": True})
+
+        channel = self._channels.get(request.channel)
+        if channel is None:
+            raise ApplicationError(
+                f"no {request.channel.value} channel is configured on this worker",
+                type="ChannelNotConfigured",
+                non_retryable=True,
+            )
+        try:
+            message = render(request, self._provider)
+        except RenderError as exc:
+            activity.logger.error("%s cannot be rendered: %s", where, exc, extra=log_extra)
+            raise ApplicationError(str(exc), type="MessageRenderError", non_retryable=True) from None
+
+        try:
+            receipt = await asyncio.to_thread(channel.send, request, message)
+        except PermanentDeliveryError as exc:
+            activity.logger.warning("%s refused permanently: %s", where, exc.reason, extra=log_extra)
+            # `from None`: the vendor exception may quote the recipient, and causes are recorded
+            # in workflow history.
+            raise ApplicationError(exc.reason, type="PermanentDeliveryError", non_retryable=True) from None
+        except TransientDeliveryError as exc:
+            activity.logger.warning(
+                "%s failed, will retry%s: %s",
+                where,
+                f" after {exc.retry_after:g}s" if exc.retry_after is not None else "",
+                exc.reason,
+                extra=log_extra,
+            )
+            raise ApplicationError(
+                exc.reason,
+                type="TransientDeliveryError",
+                next_retry_delay=timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None,
+            ) from None
+
+        # If this write fails the activity fails and is retried: that resend is the documented
+        # at-least-once gap, preferred to reporting a message as unsent that was sent.
+        recorded = await asyncio.to_thread(self._sent_log.record, receipt)
+        activity.logger.info("%s sent via %s", where, type(channel).__name__, extra=log_extra)
+        return recorded

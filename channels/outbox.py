@@ -1,0 +1,137 @@
+"""The embedded default channel: writes what the customer would receive, instead of sending it.
+
+`<data_dir>/outbox/<reference>/` holds, per message key:
+- `<key>.eml`: the email as it would be delivered (text and HTML alternatives, Message-ID,
+  X-Case-Reference, X-Message-Key); opens in any mail client;
+- `<key>.sms.json`: {"to", "from", "body", "key", "reference", "created_at"};
+- `<key>.pdf`: the letter, exactly as the post room would print it.
+
+Runs with no vendor account, and is what `build_channels` picks for any channel without keys. It
+applies the same recipient rules as the real channels, so a case behaves the same either way.
+Writing the same key again replaces the file: a retried send does not leave a second copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from pathlib import Path
+
+from channels.base import (
+    Clock,
+    PermanentDeliveryError,
+    RenderedMessage,
+    TransientDeliveryError,
+    header_safe,
+    require_e164,
+    require_email,
+    safe_file_stem,
+    utc_now,
+)
+from channels.letters import LetterRenderer, write_atomically
+from domain.models import ChannelKind, DeliveryReceipt, SendRequest
+
+DEFAULT_EMAIL_FROM = "complaints@outbox.invalid"
+
+
+def _address(display_name: str | None, addr_spec: str) -> Address:
+    try:
+        return Address(display_name=header_safe(display_name or ""), addr_spec=addr_spec)
+    except (ValueError, IndexError):
+        raise PermanentDeliveryError("email address cannot be written in a header") from None
+
+
+def build_email(
+    request: SendRequest,
+    message: RenderedMessage,
+    *,
+    sender: str,
+    sender_name: str | None = None,
+    reply_to: str | None = None,
+    sent_at=None,
+) -> EmailMessage:
+    """The email a customer receives for this request, as a standard library message."""
+    to = require_email(request)
+    domain = sender.rpartition("@")[2] or "outbox.invalid"
+    email = EmailMessage()
+    email["From"] = _address(sender_name, sender)
+    email["To"] = _address(request.recipient.name, to)
+    if reply_to:
+        email["Reply-To"] = _address(sender_name, reply_to)
+    email["Subject"] = header_safe(message.subject)
+    email["Date"] = format_datetime(sent_at or utc_now())
+    # Derived from the key, so a resend carries the same Message-ID and mail clients fold it.
+    email["Message-ID"] = f"<{hashlib.sha256(request.key.encode()).hexdigest()[:32]}@{domain}>"
+    email["X-Case-Reference"] = header_safe(request.context.reference)
+    email["X-Message-Key"] = header_safe(request.key)
+    email.set_content(message.text)
+    email.add_alternative(message.html, subtype="html")
+    return email
+
+
+class OutboxChannel:
+    """One instance per channel kind; all three share the folder layout."""
+
+    def __init__(
+        self,
+        kind: ChannelKind,
+        outbox_dir: Path,
+        *,
+        email_from: str | None = None,
+        email_from_name: str | None = None,
+        email_reply_to: str | None = None,
+        sms_from: str = "outbox",
+        letters: LetterRenderer | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.kind = ChannelKind(kind)
+        self.outbox_dir = Path(outbox_dir)
+        self.email_from = email_from or DEFAULT_EMAIL_FROM
+        self.email_from_name = email_from_name
+        self.email_reply_to = email_reply_to
+        self.sms_from = sms_from
+        self.letters = letters or LetterRenderer()
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"OutboxChannel(kind={self.kind.value!r}, outbox_dir={str(self.outbox_dir)!r})"
+
+    def folder(self, reference: str) -> Path:
+        return self.outbox_dir / safe_file_stem(reference)
+
+    def send(self, request: SendRequest, message: RenderedMessage) -> DeliveryReceipt:
+        now = self.clock()
+        stem = safe_file_stem(request.key)
+        folder = self.folder(request.context.reference)
+        if self.kind is ChannelKind.EMAIL:
+            email = build_email(
+                request,
+                message,
+                sender=self.email_from,
+                sender_name=self.email_from_name,
+                reply_to=self.email_reply_to,
+                sent_at=now,
+            )
+            path, content = folder / f"{stem}.eml", email.as_bytes(policy=SMTP)  # CRLF, as on the wire
+        elif self.kind is ChannelKind.SMS:
+            record = {
+                "to": require_e164(request),
+                "from": self.sms_from,
+                "body": message.sms,
+                "key": request.key,
+                "reference": request.context.reference,
+                "created_at": now.isoformat(),
+            }
+            path, content = folder / f"{stem}.sms.json", json.dumps(record, indent=2, ensure_ascii=False).encode()
+        else:
+            letter = self.letters.render(request, message, dated=now)
+            path, content = folder / f"{stem}.pdf", letter.content
+        try:
+            write_atomically(path, content)
+        except OSError as exc:
+            raise TransientDeliveryError(f"outbox not writable: {exc.strerror}") from None
+        return DeliveryReceipt(key=request.key, channel=self.kind, provider_id=str(path), sent_at=now)

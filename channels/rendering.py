@@ -1,0 +1,235 @@
+"""Every customer-facing message, rendered from the templates in `channels/templates/`.
+
+One set per `MessageKind`: `<kind>.subject.j2`, `<kind>.txt.j2` (the content: email text body and
+letter body), `<kind>.html.j2` (extends `_layout.html.j2`, which lays out that same text, escaped),
+and `<kind>.sms.j2` (a short text within two GSM-7 segments).
+
+Safety:
+- Customer- and handler-supplied text (names, notes, reasons) is only ever passed as template
+  *data*, never as template source, so `{{ 7*7 }}` in a name prints as typed. The environment is
+  sandboxed anyway, and `StrictUndefined` turns a missing field into an error, not a blank.
+- HTML templates autoescape; the text body is escaped paragraph by paragraph by `paragraphs`.
+- Subjects go into an email header: line breaks are removed (`header_safe`).
+- SMS bodies are folded to the GSM-7 alphabet and cut to 306 septets, so one stray emoji in a
+  name cannot turn a 2-segment text into a 5-segment UCS-2 one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup, escape
+
+from channels.base import ProviderDetails, RenderedMessage, header_safe, transliterate
+from domain.models import IntervalUnit, MessageKind, SendRequest, UpdateSchedule
+
+TEMPLATES_DIR = Path(__file__).with_name("templates")
+LONDON = ZoneInfo("Europe/London")
+
+# Two concatenated GSM-7 segments carry 153 septets each (7 go to the concatenation header).
+SMS_MAX_SEPTETS = 306
+
+
+class RenderError(ValueError):
+    """The request lacks what its kind of message must say; retrying cannot fix it."""
+
+
+# Which context fields each kind cannot be written without.
+_REQUIRED_CONTEXT: dict[MessageKind, tuple[str, ...]] = {
+    MessageKind.ACKNOWLEDGEMENT: (),
+    MessageKind.INTRODUCTION: ("handler",),
+    MessageKind.UPDATE_SCHEDULE: ("schedule", "next_update_at"),
+    MessageKind.PROGRESS_UPDATE: ("progress_note",),
+    MessageKind.ESCALATION: ("handler",),
+    MessageKind.ADR_RIGHTS: ("adr_scheme", "adr_reason"),
+    MessageKind.COMPENSATION: ("compensation_gbp",),
+    MessageKind.CLOSURE: (),
+}
+ADR_REASONS = ("eight_weeks", "deadlock")
+
+DEFAULT_PROVIDER = ProviderDetails()
+
+
+# --- filters ---------------------------------------------------------------------------------------
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS_LONG = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)
+
+
+def london_datetime(value: datetime) -> str:
+    """'Tue 29 Dec 2026, 16:30' in UK local time (GMT or BST), independent of the host locale."""
+    local = value.astimezone(LONDON)
+    return f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, {local:%H:%M}"
+
+
+def london_long_date(value: datetime) -> str:
+    """'29 December 2026': the date line of a letter."""
+    local = value.astimezone(LONDON)
+    return f"{local.day} {_MONTHS_LONG[local.month - 1]} {local.year}"
+
+
+def _clock(value: time) -> str:
+    return f"{value:%H:%M}"
+
+
+def _interval(schedule: UpdateSchedule) -> str:
+    if schedule.unit is IntervalUnit.WORKING_DAYS:
+        return "every working day" if schedule.every == 1 else f"every {schedule.every} working days"
+    return "every day" if schedule.every == 1 else f"every {schedule.every} days"
+
+
+def _gbp(amount: Decimal) -> str:
+    return f"£{Decimal(amount):,.2f}"
+
+
+def display_phone(e164: str) -> str:
+    """UK numbers as a UK customer dials them ('01495 123456'); others in international form."""
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return e164
+    fmt = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if number.country_code == 44
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(number, fmt)
+
+
+def clip(value: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word where possible, marked with '...'."""
+    value = " ".join(str(value).split())
+    if len(value) <= limit:
+        return value
+    cut = value[: max(limit - 3, 1)]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:-") + "..."
+
+
+def _paragraphs(text: str) -> Markup:
+    """Plain text as HTML: blank-line paragraphs, line breaks kept, every character escaped."""
+    blocks = [block.strip("\n") for block in re.split(r"\n\s*\n", text) if block.strip()]
+    style = ' style="margin:0 0 16px 0;"'
+    return Markup("\n").join(
+        Markup(f"<p{style}>") + Markup("<br>\n").join(escape(line) for line in block.split("\n")) + Markup("</p>")
+        for block in blocks
+    )
+
+
+# --- GSM-7 ----------------------------------------------------------------------------------------
+
+_GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+
+def is_gsm7(char: str) -> bool:
+    return char in _GSM7_BASIC or char in _GSM7_EXTENDED
+
+
+def gsm7_septets(text: str) -> int:
+    """Length in septets; extension-table characters take an escape septet as well."""
+    return sum(2 if char in _GSM7_EXTENDED else 1 for char in text)
+
+
+def fit_sms(text: str, max_septets: int = SMS_MAX_SEPTETS) -> str:
+    """GSM-7 only, one line per paragraph, within `max_septets`; cut at a word when too long."""
+    text = transliterate(" ".join(text.split()), is_gsm7)
+    if gsm7_septets(text) <= max_septets:
+        return text
+    budget = max_septets - 3
+    out: list[str] = []
+    used = 0
+    for char in text:
+        cost = 2 if char in _GSM7_EXTENDED else 1
+        if used + cost > budget:
+            break
+        out.append(char)
+        used += cost
+    cut = "".join(out)
+    if " " in cut[len(cut) // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:-") + "..."
+
+
+# --- environment ----------------------------------------------------------------------------------
+
+
+def _autoescape(template_name: str | None) -> bool:
+    return template_name is not None and template_name.endswith(".html.j2")
+
+
+@lru_cache(maxsize=1)
+def environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=_autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,  # so an included block ends its paragraph
+        auto_reload=False,
+    )
+    env.filters.update(
+        london=london_datetime,
+        long_date=london_long_date,
+        clock=_clock,
+        interval=_interval,
+        gbp=_gbp,
+        phone=display_phone,
+        clip=clip,
+        paragraphs=_paragraphs,
+    )
+    return env
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+def _check_context(request: SendRequest) -> None:
+    ctx = request.context
+    missing = [name for name in _REQUIRED_CONTEXT[request.kind] if getattr(ctx, name) in (None, "")]
+    if missing:
+        raise RenderError(f"a {request.kind.value} message needs context.{', context.'.join(missing)}")
+    if request.kind is MessageKind.ADR_RIGHTS and ctx.adr_reason not in ADR_REASONS:
+        raise RenderError(f"context.adr_reason must be one of {', '.join(ADR_REASONS)}")
+
+
+def render(request: SendRequest, provider: ProviderDetails = DEFAULT_PROVIDER) -> RenderedMessage:
+    """Subject, text, HTML and SMS for one request. Raises `RenderError` when it cannot be written."""
+    _check_context(request)
+    env = environment()
+    kind = request.kind.value
+    variables = {
+        "ctx": request.context,
+        "recipient": request.recipient,
+        "provider": provider,
+        "kind": kind,
+        "channel": request.channel.value,
+    }
+    try:
+        subject = header_safe(env.get_template(f"{kind}.subject.j2").render(variables))
+        text = _tidy(env.get_template(f"{kind}.txt.j2").render(variables))
+        html = env.get_template(f"{kind}.html.j2").render(variables, subject=subject, text=text)
+        sms = fit_sms(env.get_template(f"{kind}.sms.j2").render(variables))
+    except TemplateError as exc:
+        # Only our own templates get here; say which, without echoing any customer data.
+        raise RenderError(f"template for {kind} failed: {type(exc).__name__}: {exc}") from None
+    return RenderedMessage(subject=subject, text=text + "\n", html=html, sms=sms)

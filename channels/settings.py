@@ -1,0 +1,159 @@
+"""Channel settings: which vendor accounts to use, where files go, who the letters come from.
+
+Read from the environment (prefix `COMPLAINTS_`, nested with `__`) and, when
+`COMPLAINTS_SECRETS_FILE` names one, from that dotenv-style file (environment variables win).
+Build it in `worker.py` at start-up, never at import: the workflow sandbox must not read the
+environment. Validation happens then, so a half-configured vendor fails the start, not a case.
+
+With no vendor keys at all, every channel is the outbox (`<data_dir>/outbox`).
+
+| variable | meaning |
+|---|---|
+| COMPLAINTS_DATA_DIR | data folder (default `./data`): outbox, sent-message ledger |
+| COMPLAINTS_POST_ROOM_DIR | post-room folder (default `<data_dir>/post-room`) |
+| COMPLAINTS_LETTERS | `outbox` (default) or `post_room` |
+| COMPLAINTS_SENDGRID_API_KEY | secret; set it to send email through SendGrid |
+| COMPLAINTS_SENDGRID_HOST | API base URL (default `https://api.sendgrid.com`; a peer in tests) |
+| COMPLAINTS_EMAIL_FROM / _EMAIL_FROM_NAME / _EMAIL_REPLY_TO | sender, its name, reply-to |
+| COMPLAINTS_TWILIO_ACCOUNT_SID / COMPLAINTS_TWILIO_AUTH_TOKEN | set both to send SMS via Twilio |
+| COMPLAINTS_TWILIO_FROM_NUMBER or COMPLAINTS_TWILIO_MESSAGING_SERVICE_SID | the SMS sender |
+| COMPLAINTS_TWILIO_BASE_URL | peer URL replacing every Twilio host (tests only) |
+| COMPLAINTS_SEND_TIMEOUT_SECONDS | per-request vendor timeout (default 30) |
+| COMPLAINTS_PROVIDER__NAME, __ADDRESS_LINES (JSON list), __POSTCODE, __PHONE, __PHONE_HOURS | letterhead |
+| COMPLAINTS_SECRETS_FILE | optional dotenv file holding the secrets above |
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+from channels.base import ProviderDetails
+
+logger = logging.getLogger(__name__)
+
+SECRETS_FILE_VARIABLE = "COMPLAINTS_SECRETS_FILE"
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+
+
+class ChannelSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="COMPLAINTS_",
+        env_nested_delimiter="__",
+        env_ignore_empty=True,  # `FOO=` in a compose file means "not set"
+        extra="ignore",  # the secrets file may hold other components' settings too
+        hide_input_in_errors=True,  # a rejected value may be a secret: never echo it
+    )
+
+    data_dir: Path = Path("data")
+    post_room_dir: Path | None = None
+    letters: Literal["outbox", "post_room"] = "outbox"
+
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_host: str | None = None
+    email_from: str | None = None
+    email_from_name: str = "Infinity System Solutions Complaints"
+    email_reply_to: str | None = None
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_base_url: str | None = None
+
+    send_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    provider: ProviderDetails = Field(default_factory=ProviderDetails)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        # Read when the settings are built, not at import.
+        secrets_file = os.environ.get(SECRETS_FILE_VARIABLE)
+        if secrets_file:
+            path = Path(secrets_file)
+            if not path.is_file():
+                raise ValueError(f"{SECRETS_FILE_VARIABLE} names {path}, which is not a readable file")
+            if path.stat().st_mode & 0o077:
+                logger.warning("secrets file %s is readable by other users; chmod 600 it", path)
+            sources.append(DotEnvSettingsSource(settings_cls, env_file=path))
+        return tuple(sources)
+
+    @field_validator("email_from", "email_reply_to")
+    @classmethod
+    def _valid_email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("twilio_from_number")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is not None and not _E164.fullmatch(value):
+            raise ValueError("must be an E.164 number such as +447700900123")
+        return value
+
+    @field_validator("twilio_account_sid")
+    @classmethod
+    def _account_sid(cls, value: str | None) -> str | None:
+        if value is not None and not _ACCOUNT_SID.fullmatch(value):
+            raise ValueError("must look like AC followed by 32 hex digits")
+        return value
+
+    @field_validator("twilio_messaging_service_sid")
+    @classmethod
+    def _service_sid(cls, value: str | None) -> str | None:
+        if value is not None and not _SERVICE_SID.fullmatch(value):
+            raise ValueError("must look like MG followed by 32 hex digits")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> ChannelSettings:
+        if self.post_room_dir is None:
+            self.post_room_dir = self.data_dir / "post-room"
+        if self.sendgrid_api_key is not None and not self.email_from:
+            raise ValueError("COMPLAINTS_SENDGRID_API_KEY is set but COMPLAINTS_EMAIL_FROM is not")
+        if (self.twilio_account_sid is None) != (self.twilio_auth_token is None):
+            raise ValueError("set both COMPLAINTS_TWILIO_ACCOUNT_SID and COMPLAINTS_TWILIO_AUTH_TOKEN, or neither")
+        if self.twilio_enabled and not (self.twilio_from_number or self.twilio_messaging_service_sid):
+            raise ValueError(
+                "Twilio is configured but has no sender: set COMPLAINTS_TWILIO_FROM_NUMBER "
+                "or COMPLAINTS_TWILIO_MESSAGING_SERVICE_SID"
+            )
+        return self
+
+    @property
+    def sendgrid_enabled(self) -> bool:
+        return self.sendgrid_api_key is not None
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return self.twilio_account_sid is not None and self.twilio_auth_token is not None
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def sent_log_path(self) -> Path:
+        return self.data_dir / "sent-messages.sqlite3"

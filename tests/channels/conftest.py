@@ -1,0 +1,166 @@
+"""Fixtures for the channel tests: requests to render and send, and the vendor peers.
+
+Prism (the vendors' OpenAPI specs, served on loopback) is started once per session, only when a
+test asks for it. Without Prism installed the peer tests are skipped, except under CI (env `CI`
+set), where they fail: install it with `npm ci --prefix tests/peers`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from domain.models import (
+    AdrScheme,
+    CaseRole,
+    ChannelKind,
+    Handler,
+    MessageContext,
+    MessageKind,
+    PostalAddress,
+    Recipient,
+    SendRequest,
+    UpdateSchedule,
+)
+from tests.peers.peers import (
+    PRISM_BIN,
+    SENDGRID_SPEC,
+    TWILIO_SPEC,
+    PrismPeer,
+    RecordingPeer,
+    start_prism,
+    vendor_specs_dir,
+    wait_for_port,
+)
+
+REFERENCE = "CMP-2026-000123"
+
+
+@pytest.fixture
+def handler() -> Handler:
+    return Handler(
+        id="h-017",
+        name="Sam Patel",
+        role=CaseRole.CASE_HANDLER,
+        phone="+441495123456",
+        email="sam.patel@iss.example.com",
+    )
+
+
+@pytest.fixture
+def manager() -> Handler:
+    return Handler(
+        id="m-002",
+        name="Rhian Evans",
+        role=CaseRole.CUSTOMER_SERVICE_MANAGER,
+        phone="+442920123456",
+        email="rhian.evans@iss.example.com",
+    )
+
+
+@pytest.fixture
+def recipient() -> Recipient:
+    return Recipient(
+        name="Jane O'Brien",
+        email="jane.obrien@example.com",
+        phone="+447700900123",
+        address=PostalAddress(lines=["Flat 2", "14 Bethcar Street", "Ebbw Vale"], postcode="np23 6hn"),
+    )
+
+
+@pytest.fixture
+def make_request(handler: Handler, recipient: Recipient) -> Callable[..., SendRequest]:
+    """A fully populated request for any kind and channel; keyword overrides go to the context."""
+
+    def build(
+        kind: MessageKind | str = MessageKind.ACKNOWLEDGEMENT,
+        channel: ChannelKind | str = ChannelKind.EMAIL,
+        *,
+        key: str | None = None,
+        recipient_override: Recipient | None = None,
+        **context_overrides,
+    ) -> SendRequest:
+        kind = MessageKind(kind)
+        context = {
+            "reference": REFERENCE,
+            "customer_name": "Jane O'Brien",
+            "handler": handler,
+            "received_at": datetime(2026, 11, 2, 9, 15, tzinfo=timezone.utc),
+            "acknowledgement": {"Email": "jane.obrien@example.com", "Mobile": "07700 900123"},
+            "schedule": UpdateSchedule(every=7, contact_time=datetime(2026, 1, 1, 10, 0).time()),
+            "next_update_at": datetime(2026, 12, 29, 16, 30, tzinfo=timezone.utc),
+            "progress_note": "Our engineer found a fault at the exchange and has booked a repair.",
+            "escalation_reason": "You told us you were not satisfied with our response.",
+            "adr_scheme": AdrScheme(),
+            "adr_reason": "eight_weeks",
+            "compensation_gbp": Decimal("25.00"),
+            "compensation_reason": "Loss of broadband for 6 days.",
+        }
+        context.update(context_overrides)
+        return SendRequest(
+            key=key or f"{REFERENCE}:{kind.value}:{ChannelKind(channel).value}:1",
+            kind=kind,
+            channel=ChannelKind(channel),
+            recipient=recipient_override or recipient,
+            context=MessageContext(**context),
+        )
+
+    return build
+
+
+# --- peers ------------------------------------------------------------------------------------------
+
+
+def _unavailable(message: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI is set, so this is a failure, not a skip)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def prism_peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PrismPeer]]:
+    """Both vendor specs served by Prism, started together (about 3 s), stopped at session end."""
+    if not PRISM_BIN.exists():
+        _unavailable(f"Prism is not installed at {PRISM_BIN}; run `npm ci --prefix tests/peers`")
+    specs = vendor_specs_dir()
+    missing = [name for name in (SENDGRID_SPEC, TWILIO_SPEC) if not (specs / name).is_file()]
+    if missing:
+        _unavailable(f"vendor specs {missing} not found in {specs}; set COMPLAINTS_VENDOR_SPECS")
+    log_dir = tmp_path_factory.mktemp("prism")
+    peers: dict[str, PrismPeer] = {}
+    try:
+        peers["sendgrid"] = start_prism(specs / SENDGRID_SPEC, log_dir)
+        peers["twilio"] = start_prism(specs / TWILIO_SPEC, log_dir)
+        for name, peer in peers.items():
+            try:
+                wait_for_port(peer.port, timeout=60, process=peer.process)
+            except (RuntimeError, TimeoutError) as exc:
+                pytest.fail(f"Prism for {name} did not start: {exc}\n{peer.log_tail()}", pytrace=False)
+        yield peers
+    finally:
+        for peer in peers.values():
+            peer.stop()
+
+
+@pytest.fixture
+def sendgrid_peer(prism_peers: dict[str, PrismPeer]) -> Iterator[RecordingPeer]:
+    """SendGrid's spec behind a recorder: assert on `.requests`, the bytes the client sent."""
+    with RecordingPeer(upstream=prism_peers["sendgrid"].url) as peer:
+        yield peer
+
+
+@pytest.fixture
+def twilio_peer(prism_peers: dict[str, PrismPeer]) -> Iterator[RecordingPeer]:
+    with RecordingPeer(upstream=prism_peers["twilio"].url) as peer:
+        yield peer
+
+
+@pytest.fixture
+def stub_peer() -> Iterator[RecordingPeer]:
+    """A scripted loopback peer for answers Prism cannot give (429 + Retry-After, Twilio 5xx)."""
+    with RecordingPeer() as peer:
+        yield peer

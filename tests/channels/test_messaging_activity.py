@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.messaging import MessagingActivities
+from channels.base import PermanentDeliveryError, ProviderDetails, RenderedMessage, TransientDeliveryError
+from channels.outbox import OutboxChannel
+from channels.sent_log import SentLog
+from domain.models import ChannelKind, DeliveryReceipt, MessageKind, SendRequest
+
+from .conftest import REFERENCE
+
+NOW = datetime(2026, 12, 29, 16, 30, tzinfo=timezone.utc)
+
+
+class FakeChannel:
+    """Counts sends; raises `error` instead when given one."""
+
+    def __init__(self, kind: ChannelKind, error: Exception | None = None) -> None:
+        self.kind = kind
+        self.error = error
+        self.sent: list[tuple[SendRequest, RenderedMessage]] = []
+
+    def send(self, request: SendRequest, message: RenderedMessage) -> DeliveryReceipt:
+        if self.error is not None:
+            raise self.error
+        self.sent.append((request, message))
+        return DeliveryReceipt(key=request.key, channel=self.kind, provider_id=f"fake-{len(self.sent)}", sent_at=NOW)
+
+
+@pytest.fixture
+def sent_log(tmp_path: Path) -> SentLog:
+    return SentLog.in_data_dir(tmp_path)
+
+
+def activities(sent_log: SentLog, channel: FakeChannel | OutboxChannel, **kwargs) -> MessagingActivities:
+    return MessagingActivities({channel.kind: channel}, sent_log, **kwargs)
+
+
+async def test_the_same_key_twice_sends_once(sent_log, make_request):
+    channel = FakeChannel(ChannelKind.EMAIL)
+    acts = activities(sent_log, channel)
+    request = make_request(MessageKind.ACKNOWLEDGEMENT)
+    env = ActivityEnvironment()
+
+    first = await env.run(acts.send_message, request)
+    second = await env.run(acts.send_message, request)
+
+    assert len(channel.sent) == 1
+    assert (first.duplicate, second.duplicate) == (False, True)
+    assert first.provider_id == second.provider_id == "fake-1"
+    assert sent_log.get(request.key) == first
+
+
+async def test_the_same_key_twice_writes_one_outbox_file(tmp_path, sent_log, make_request):
+    outbox = OutboxChannel(ChannelKind.SMS, tmp_path / "outbox")
+    acts = activities(sent_log, outbox)
+    request = make_request(MessageKind.CLOSURE, ChannelKind.SMS)
+    env = ActivityEnvironment()
+
+    first = await env.run(acts.send_message, request)
+    Path(first.provider_id).unlink()  # if it were sent again, it would reappear
+    second = await env.run(acts.send_message, request)
+
+    assert second.duplicate and second.provider_id == first.provider_id
+    assert list((tmp_path / "outbox").rglob("*.sms.json")) == []
+
+
+async def test_different_keys_are_different_messages(sent_log, make_request):
+    channel = FakeChannel(ChannelKind.EMAIL)
+    acts = activities(sent_log, channel)
+    env = ActivityEnvironment()
+    await env.run(acts.send_message, make_request(key="k1"))
+    await env.run(acts.send_message, make_request(key="k2"))
+    assert [r.key for r, _ in channel.sent] == ["k1", "k2"]
+
+
+async def test_the_channel_gets_the_rendered_message(sent_log, make_request):
+    channel = FakeChannel(ChannelKind.EMAIL)
+    provider = ProviderDetails(phone="0800 000 000")
+    await ActivityEnvironment().run(activities(sent_log, channel, provider=provider).send_message, make_request())
+    [(_, message)] = channel.sent
+    assert REFERENCE in message.subject and "0800 000 000" in message.text
+
+
+async def test_a_permanent_failure_is_non_retryable(sent_log, make_request):
+    channel = FakeChannel(ChannelKind.EMAIL, PermanentDeliveryError("SendGrid answered 400: bad request"))
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities(sent_log, channel).send_message, make_request())
+    error = caught.value
+    assert error.type == "PermanentDeliveryError"
+    assert error.non_retryable is True
+    assert error.message == "SendGrid answered 400: bad request"
+    assert error.__cause__ is None
+    assert sent_log.get(make_request().key) is None
+
+
+async def test_a_transient_failure_retries_after_the_vendors_delay(sent_log, make_request):
+    channel = FakeChannel(ChannelKind.SMS, TransientDeliveryError("Twilio answered 429", retry_after=2.5))
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities(sent_log, channel).send_message, make_request(channel=ChannelKind.SMS))
+    error = caught.value
+    assert error.type == "TransientDeliveryError"
+    assert error.non_retryable is False
+    assert error.next_retry_delay == timedelta(seconds=2.5)
+
+
+async def test_a_transient_failure_without_delay_leaves_it_to_the_retry_policy(sent_log, make_request):
+    channel = FakeChannel(ChannelKind.EMAIL, TransientDeliveryError("SendGrid timed out after 30s"))
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities(sent_log, channel).send_message, make_request())
+    assert caught.value.type == "TransientDeliveryError"
+    assert caught.value.next_retry_delay is None
+    assert caught.value.non_retryable is False
+
+
+async def test_a_message_that_cannot_be_written_is_non_retryable(sent_log, make_request):
+    channel = FakeChannel(ChannelKind.EMAIL)
+    request = make_request(MessageKind.INTRODUCTION, handler=None)
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities(sent_log, channel).send_message, request)
+    assert caught.value.type == "MessageRenderError" and caught.value.non_retryable
+    assert channel.sent == []
+
+
+async def test_a_channel_missing_on_this_worker_is_non_retryable(sent_log, make_request):
+    acts = activities(sent_log, FakeChannel(ChannelKind.EMAIL))
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(acts.send_message, make_request(channel=ChannelKind.LETTER))
+    assert caught.value.type == "ChannelNotConfigured" and caught.value.non_retryable
+
+
+async def test_logs_carry_reference_and_key_but_no_customer_details(sent_log, make_request, caplog):
+    channel = FakeChannel(ChannelKind.EMAIL)
+    failing = FakeChannel(ChannelKind.SMS, TransientDeliveryError("Twilio answered 503", retry_after=1))
+    acts = MessagingActivities({ChannelKind.EMAIL: channel, ChannelKind.SMS: failing}, sent_log)
+    env = ActivityEnvironment()
+    request = make_request(MessageKind.PROGRESS_UPDATE)
+    with caplog.at_level(logging.DEBUG):
+        await env.run(acts.send_message, request)
+        await env.run(acts.send_message, request)
+        with pytest.raises(ApplicationError):
+            await env.run(acts.send_message, make_request(channel=ChannelKind.SMS))
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert REFERENCE in logged and request.key in logged
+    for private in ("Jane", "O'Brien", "jane.obrien@example.com", "7700 900123", "+447700900123", "Bethcar", "NP23 6HN", "exchange"):
+        assert private not in logged, private
+    assert {getattr(r, "message_key", None) for r in caplog.records if r.name.startswith("temporalio")} >= {request.key}

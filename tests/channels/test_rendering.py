@@ -1,0 +1,264 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from channels.rendering import (
+    SMS_MAX_SEPTETS,
+    RenderError,
+    fit_sms,
+    gsm7_septets,
+    is_gsm7,
+    london_datetime,
+    render,
+)
+from domain.models import AdrScheme, CaseRole, ChannelKind, Handler, MessageKind
+
+from .conftest import REFERENCE
+
+ALL_KINDS = list(MessageKind)
+
+
+@pytest.mark.parametrize("channel", list(ChannelKind))
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_every_kind_renders_in_every_form(make_request, kind, channel):
+    message = render(make_request(kind, channel))
+
+    assert REFERENCE in message.subject
+    assert "\n" not in message.subject
+    assert message.text.startswith("Dear Jane O'Brien,")
+    assert REFERENCE in message.text
+    assert message.html.lstrip().startswith("<!DOCTYPE html>")
+    assert REFERENCE in message.html
+    assert REFERENCE in message.sms
+    assert gsm7_septets(message.sms) <= SMS_MAX_SEPTETS
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_html_is_the_text_laid_out(make_request, kind):
+    message = render(make_request(kind))
+    # Every paragraph of the text appears in the HTML (escaped), so the two cannot drift apart.
+    for paragraph in message.text.split("\n\n"):
+        first_line = paragraph.splitlines()[0].replace("'", "&#39;")
+        assert first_line in message.html
+
+
+def test_acknowledgement_confirms_contact_details_and_reference(make_request):
+    message = render(make_request(MessageKind.ACKNOWLEDGEMENT))
+    assert "- Email: jane.obrien@example.com" in message.text
+    assert "- Mobile: 07700 900123" in message.text
+    assert f"Your case reference is {REFERENCE}" in message.text
+    assert "within 48 hours" in message.text
+
+
+@pytest.mark.parametrize("kind", [MessageKind.INTRODUCTION, MessageKind.ESCALATION])
+def test_handler_direct_details_in_introduction_and_escalation(make_request, manager, kind):
+    who = manager if kind is MessageKind.ESCALATION else None
+    request = make_request(kind, **({"handler": who} if who else {}))
+    handler = request.context.handler
+    message = render(request)
+
+    national = {"+441495123456": "01495 123456", "+442920123456": "029 2012 3456"}[handler.phone]
+    for body in (message.text, message.html):
+        assert handler.name in body
+        assert handler.role.title in body
+        assert national in body
+        assert handler.email in body
+    assert national in message.sms
+    assert handler.name in message.subject
+
+
+def test_escalation_names_the_new_owner_and_role(make_request, manager):
+    message = render(make_request(MessageKind.ESCALATION, handler=manager))
+    assert "now owned by Rhian Evans, Customer Service Manager" in message.text
+
+
+def test_introduction_sets_expectations(make_request):
+    text = render(make_request(MessageKind.INTRODUCTION)).text
+    assert "3 working days" in text
+    assert "8 weeks" in text
+
+
+def test_update_schedule_states_interval_contact_time_and_next_update(make_request):
+    message = render(make_request(MessageKind.UPDATE_SCHEDULE))
+    assert "every 7 days" in message.text
+    assert "10:00" in message.text
+    assert "Tue 29 Dec 2026, 16:30" in message.text
+    assert "Tue 29 Dec 2026, 16:30" in message.sms
+
+
+def test_progress_update_carries_the_note(make_request):
+    message = render(make_request(MessageKind.PROGRESS_UPDATE))
+    assert "Our engineer found a fault at the exchange" in message.text
+    assert "Our engineer found a fault at the exchange" in message.sms
+
+
+@pytest.mark.parametrize("channel", list(ChannelKind))
+def test_adr_notice_names_the_scheme_free_and_window(make_request, channel):
+    scheme = AdrScheme()
+    message = render(make_request(MessageKind.ADR_RIGHTS, channel))
+    for body in (message.text, message.html):
+        assert scheme.name in body
+        assert scheme.phone in body
+        assert scheme.website in body
+        assert scheme.address in body
+        assert "free of charge" in body
+        assert "12 months" in body
+    assert "free of charge" in message.sms
+    assert "12 months" in message.sms
+
+
+def test_adr_notice_does_not_send_customers_to_ofcom(make_request):
+    text = render(make_request(MessageKind.ADR_RIGHTS)).text
+    assert "Ofcom, the communications regulator, does not take up or resolve individual complaints" in text
+    assert "contact Ofcom" not in text
+
+
+def test_adr_notice_differs_for_eight_weeks_and_deadlock(make_request):
+    eight_weeks = render(make_request(MessageKind.ADR_RIGHTS, adr_reason="eight_weeks")).text
+    deadlock = render(make_request(MessageKind.ADR_RIGHTS, adr_reason="deadlock")).text
+    assert "open for 8 weeks" in eight_weeks and "deadlock" not in eight_weeks
+    assert "reached deadlock" in deadlock and "8 weeks" not in deadlock
+
+
+def test_adr_notice_uses_the_configured_scheme_and_window(make_request):
+    scheme = AdrScheme(
+        name="CISAS", phone="020 7520 3827", website="www.cisas.org.uk", address="CISAS, London", referral_window_months=9
+    )
+    message = render(make_request(MessageKind.ADR_RIGHTS, adr_scheme=scheme))
+    assert "CISAS" in message.text and "9 months" in message.text and "12 months" not in message.text
+
+
+def test_adr_notice_refuses_an_unknown_reason(make_request):
+    with pytest.raises(RenderError, match="adr_reason"):
+        render(make_request(MessageKind.ADR_RIGHTS, adr_reason="bored"))
+
+
+def test_compensation_is_credited_to_the_next_invoice(make_request):
+    message = render(make_request(MessageKind.COMPENSATION))
+    assert "£25.00" in message.text and "next monthly invoice" in message.text
+    assert "£25.00" in message.subject
+    assert "£25.00" in message.sms
+
+
+def test_closure_explains_how_to_reopen(make_request):
+    message = render(make_request(MessageKind.CLOSURE))
+    assert "closed" in message.text and "re-open" in message.text
+    assert "re-open" in message.sms
+
+
+@pytest.mark.parametrize(
+    ("kind", "missing"),
+    [
+        (MessageKind.INTRODUCTION, "handler"),
+        (MessageKind.ESCALATION, "handler"),
+        (MessageKind.UPDATE_SCHEDULE, "schedule"),
+        (MessageKind.UPDATE_SCHEDULE, "next_update_at"),
+        (MessageKind.PROGRESS_UPDATE, "progress_note"),
+        (MessageKind.ADR_RIGHTS, "adr_scheme"),
+        (MessageKind.COMPENSATION, "compensation_gbp"),
+    ],
+)
+def test_a_message_without_what_it_must_say_is_refused(make_request, kind, missing):
+    with pytest.raises(RenderError, match=missing):
+        render(make_request(kind, **{missing: None}))
+
+
+# --- customer text is data ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_template_syntax_in_a_name_is_printed_not_run(make_request, kind):
+    message = render(make_request(kind, customer_name="{{ 7*191 }} {% raw %}"))
+    assert "Dear {{ 7*191 }} {% raw %}," in message.text
+    assert "1337" not in message.text
+
+
+def test_template_syntax_in_a_note_is_printed_not_run(make_request):
+    note = "{{ ''.__class__.__mro__ }} {{ config }} {% for x in range(3) %}x{% endfor %}"
+    message = render(make_request(MessageKind.PROGRESS_UPDATE, progress_note=note))
+    assert note in message.text
+    assert "xxx" not in message.text
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_markup_in_a_name_is_escaped_in_html(make_request, kind):
+    message = render(make_request(kind, customer_name='<script>alert("x")</script> & co'))
+    assert "<script>" not in message.html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; co" in message.html
+    assert '<script>alert("x")</script> & co' in message.text
+
+
+def test_markup_in_a_handler_name_is_escaped_in_the_html_heading(make_request, handler):
+    evil = handler.model_copy(update={"name": "<b>Sam</b>"})
+    html = render(make_request(MessageKind.INTRODUCTION, handler=evil)).html
+    assert "<b>Sam</b>" not in html and "&lt;b&gt;Sam&lt;/b&gt;" in html
+
+
+def test_line_breaks_cannot_reach_the_subject(make_request, handler):
+    evil = handler.model_copy(update={"name": "Sam\r\nBcc: everyone@example.com\nX-Evil: 1"})
+    for kind in (MessageKind.INTRODUCTION, MessageKind.ESCALATION):
+        subject = render(make_request(kind, handler=evil, reference="CMP-1\r\nBcc: x@example.com")).subject
+        assert "\r" not in subject and "\n" not in subject
+        assert "Sam Bcc: everyone@example.com X-Evil: 1" in subject
+
+
+# --- SMS budget -----------------------------------------------------------------------------------
+
+LONG_NAME = "Bartholomew Maximilian Fitzwilliam-Montgomery-Smythe " * 4
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_sms_for_a_long_name_stays_within_two_segments(make_request, handler, kind):
+    long_handler = handler.model_copy(update={"name": LONG_NAME.strip(), "email": "a" * 60 + "@example.com"})
+    request = make_request(
+        kind,
+        customer_name=LONG_NAME.strip(),
+        handler=long_handler,
+        progress_note="The engineer said " * 200,
+        adr_scheme=AdrScheme(name="Ombudsman " * 20, website="www." + "x" * 200 + ".org"),
+        reference=REFERENCE,
+    )
+    sms = render(request).sms
+    assert gsm7_septets(sms) <= SMS_MAX_SEPTETS
+    assert all(is_gsm7(c) for c in sms)
+    assert REFERENCE in sms
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(min_size=1, max_size=200).filter(str.strip), note=st.text(min_size=1, max_size=2000).filter(str.strip))
+def test_sms_is_gsm7_within_306_septets_whatever_the_customer_typed(make_request, name, note):
+    for kind in (MessageKind.ACKNOWLEDGEMENT, MessageKind.INTRODUCTION, MessageKind.PROGRESS_UPDATE):
+        sms = render(make_request(kind, customer_name=name, progress_note=note)).sms
+        assert gsm7_septets(sms) <= SMS_MAX_SEPTETS
+        assert all(is_gsm7(c) for c in sms)
+        assert REFERENCE in sms
+
+
+def test_sms_folds_non_gsm_characters_instead_of_switching_to_ucs2(make_request):
+    sms = render(make_request(MessageKind.ACKNOWLEDGEMENT, customer_name="Łukasz “Zoë” Ñúñez 😀")).sms
+    assert "Hi Lukasz \"Zoe\" Ñuñez ?," in sms
+
+
+def test_fit_sms_counts_extension_characters_twice():
+    text = "{" * 200
+    fitted = fit_sms(text)
+    assert gsm7_septets(fitted) <= SMS_MAX_SEPTETS
+    assert fitted.endswith("...")
+
+
+# --- dates ----------------------------------------------------------------------------------------
+
+
+def test_dates_are_uk_local_time_in_winter_and_summer():
+    assert london_datetime(datetime(2026, 12, 29, 16, 30, tzinfo=timezone.utc)) == "Tue 29 Dec 2026, 16:30"
+    assert london_datetime(datetime(2026, 7, 1, 9, 30, tzinfo=timezone.utc)) == "Wed 1 Jul 2026, 10:30"
+
+
+def test_handler_abroad_gets_an_international_number(make_request):
+    abroad = Handler(id="x", name="Ana", role=CaseRole.CASE_HANDLER, phone="+33142685300", email="ana@example.com")
+    text = render(make_request(MessageKind.INTRODUCTION, handler=abroad)).text
+    assert "+33 1 42 68 53 00" in text

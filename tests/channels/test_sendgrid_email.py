@@ -1,0 +1,158 @@
+"""SendGridEmailChannel against SendGrid's own OpenAPI spec (Prism), and a scripted peer for the
+answers Prism cannot give. Assertions are on what the official client put on the wire."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+import pytest
+
+from channels.base import PermanentDeliveryError, TransientDeliveryError
+from channels.rendering import render
+from channels.sendgrid_email import SendGridEmailChannel
+from domain.models import ChannelKind, MessageKind
+from tests.peers.peers import ScriptedResponse, free_port
+
+from .conftest import REFERENCE
+
+API_KEY = "SG.test-key.not-real"
+NOW = datetime(2026, 12, 29, 16, 30, tzinfo=timezone.utc)
+
+
+def sendgrid(url: str, **options) -> SendGridEmailChannel:
+    options.setdefault("timeout", 10)
+    return SendGridEmailChannel(
+        API_KEY,
+        email_from="complaints@iss.example.com",
+        email_from_name="ISS Complaints",
+        email_reply_to="replies@iss.example.com",
+        host=url,
+        clock=lambda: NOW,
+        **options,
+    )
+
+
+def send(channel: SendGridEmailChannel, request):
+    return channel.send(request, render(request))
+
+
+def test_valid_email_is_accepted_with_what_we_meant_to_send(sendgrid_peer, make_request):
+    request = make_request(MessageKind.INTRODUCTION, ChannelKind.EMAIL)
+    message = render(request)
+    receipt = sendgrid(sendgrid_peer.url).send(request, message)
+
+    assert sendgrid_peer.statuses == [202]
+    assert receipt.provider_id == request.key  # Prism sends no X-Message-Id
+    assert receipt.channel is ChannelKind.EMAIL and receipt.sent_at == NOW
+    [sent] = sendgrid_peer.requests
+    assert (sent.method, sent.path) == ("POST", "/v3/mail/send")
+    assert sent.headers["Authorization"] == f"Bearer {API_KEY}"
+    body = sent.json()
+    assert body["personalizations"][0]["to"] == [{"email": "jane.obrien@example.com", "name": "Jane O'Brien"}]
+    assert body["from"] == {"email": "complaints@iss.example.com", "name": "ISS Complaints"}
+    assert body["reply_to"]["email"] == "replies@iss.example.com"
+    assert body["subject"] == message.subject and REFERENCE in body["subject"]
+    assert body["content"] == [
+        {"type": "text/plain", "value": message.text},
+        {"type": "text/html", "value": message.html},
+    ]
+    assert body["personalizations"][0]["custom_args"] == {"case_reference": REFERENCE, "message_key": request.key}
+    assert body["headers"] == {"X-Case-Reference": REFERENCE, "X-Message-Key": request.key}
+
+
+def test_provider_id_is_sendgrids_message_id_when_given(stub_peer, make_request):
+    stub_peer.script(ScriptedResponse(202, headers={"X-Message-Id": "abc123XYZ"}))
+    assert send(sendgrid(stub_peer.url), make_request()).provider_id == "abc123XYZ"
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 413])
+def test_vendor_refusals_are_permanent(sendgrid_peer, make_request, status):
+    channel = sendgrid(sendgrid_peer.url, query_params={"__code": status})
+    with pytest.raises(PermanentDeliveryError, match=f"SendGrid answered {status}"):
+        send(channel, make_request())
+    assert sendgrid_peer.statuses == [status]
+    assert sendgrid_peer.requests[0].query == {"__code": [str(status)]}
+
+
+def test_vendor_500_is_transient(sendgrid_peer, make_request):
+    with pytest.raises(TransientDeliveryError, match="SendGrid answered 500") as caught:
+        send(sendgrid(sendgrid_peer.url, query_params={"__code": 500}), make_request())
+    assert caught.value.retry_after is None
+    assert sendgrid_peer.statuses == [500]
+
+
+def test_an_invalid_sender_is_refused_by_the_spec_and_permanent(sendgrid_peer, make_request):
+    channel = SendGridEmailChannel(API_KEY, email_from="not-an-address", host=sendgrid_peer.url, timeout=10)
+    with pytest.raises(PermanentDeliveryError, match="Request body property from") as caught:
+        send(channel, make_request())
+    assert sendgrid_peer.statuses == [400]
+    assert "jane.obrien" not in caught.value.reason
+
+
+def test_recipient_without_email_is_refused_before_sending(sendgrid_peer, make_request, recipient):
+    request = make_request(recipient_override=recipient.model_copy(update={"email": None}))
+    with pytest.raises(PermanentDeliveryError):
+        send(sendgrid(sendgrid_peer.url), request)
+    assert sendgrid_peer.requests == []
+
+
+# --- what Prism cannot produce: a scripted loopback peer ----------------------------------------
+
+
+def test_429_with_retry_after_seconds_is_transient_with_the_delay(stub_peer, make_request):
+    stub_peer.script(ScriptedResponse(429, b'{"errors":[{"message":"too many"}]}', {"Retry-After": "7"}))
+    with pytest.raises(TransientDeliveryError, match="SendGrid answered 429") as caught:
+        send(sendgrid(stub_peer.url), make_request())
+    assert caught.value.retry_after == 7.0
+
+
+def test_429_with_retry_after_date_is_transient_with_the_delay(stub_peer, make_request):
+    retry_at = format_datetime(NOW + timedelta(seconds=90), usegmt=True)
+    stub_peer.script(ScriptedResponse(429, b"{}", {"Retry-After": retry_at}))
+    with pytest.raises(TransientDeliveryError) as caught:
+        send(sendgrid(stub_peer.url), make_request())
+    assert caught.value.retry_after == 90.0
+
+
+def test_429_with_only_sendgrids_rate_limit_reset_uses_it(stub_peer, make_request):
+    reset = int((NOW + timedelta(seconds=42)).timestamp())
+    stub_peer.script(ScriptedResponse(429, b"{}", {"X-RateLimit-Reset": str(reset)}))
+    with pytest.raises(TransientDeliveryError) as caught:
+        send(sendgrid(stub_peer.url), make_request())
+    assert caught.value.retry_after == 42.0
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_gateway_errors_are_transient(stub_peer, make_request, status):
+    stub_peer.script(ScriptedResponse(status, b"upstream trouble"))
+    with pytest.raises(TransientDeliveryError, match=f"SendGrid answered {status}"):
+        send(sendgrid(stub_peer.url), make_request())
+
+
+def test_a_slow_vendor_times_out_as_transient(stub_peer, make_request):
+    stub_peer.script(ScriptedResponse(202, delay=2.0))
+    with pytest.raises(TransientDeliveryError, match="timed out"):
+        send(sendgrid(stub_peer.url, timeout=0.3), make_request())
+
+
+def test_nobody_listening_is_transient(make_request):
+    with pytest.raises(TransientDeliveryError, match="unreachable"):
+        send(sendgrid(f"http://127.0.0.1:{free_port()}"), make_request())
+
+
+def test_the_api_key_is_not_in_repr():
+    channel = sendgrid("http://127.0.0.1:9")
+    assert API_KEY not in repr(channel)
+    assert base64.b64encode(API_KEY.encode()).decode() not in repr(channel)
+
+
+def test_debug_logging_shows_neither_the_key_nor_the_customer(stub_peer, make_request, caplog):
+    stub_peer.script(ScriptedResponse(202))
+    with caplog.at_level(logging.DEBUG):
+        send(sendgrid(stub_peer.url), make_request())
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "POST Request" in logged  # the library did log, at DEBUG
+    assert API_KEY not in logged and "jane.obrien@example.com" not in logged
