@@ -35,6 +35,9 @@ class PipelineSettings(BaseSettings):
     roster_file: Path = CONFIG / "roster.toml"
     # 0 turns the Prometheus endpoint off.
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Compliance records are kept this long, then the customer's personal data is deleted:
+    # the regulator's 12 months plus the customer's 12-month ADR referral window.
+    archive_retention_days: int = Field(default=730, ge=1)
     # A deploy waits this long for running activities before the worker stops.
     graceful_shutdown_seconds: float = Field(default=20, ge=0)
 

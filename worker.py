@@ -21,11 +21,12 @@ from activities.alerts import AlertActivities
 from activities.billing import BillingActivities
 from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
 from activities.messaging import MessagingActivities
-from channels.registry import build_channels
+from activities.archive import CaseArchive
+from channels.registry import build_channels, describe_channels
 from channels.sent_log import SentLog
 from channels.settings import ChannelSettings
 from connection import connect
-from settings import PipelineSettings, load_roster
+from settings import PipelineSettings
 from workflows.complaint_case import ComplaintCase
 from workflows.sandbox import workflow_runner
 
@@ -35,12 +36,18 @@ log = logging.getLogger("worker")
 def build_worker(client: Client, settings: PipelineSettings) -> Worker:
     """The worker with every activity wired to its real dependencies (tests use this too)."""
     channel_settings = ChannelSettings(data_dir=settings.data_dir)
+    channels = build_channels(channel_settings)
+    log.info("channels: %s", describe_channels(channels))
     messaging = MessagingActivities(
-        build_channels(channel_settings), SentLog(settings.data_dir / "sent-messages.sqlite3")
+        channels, SentLog(channel_settings.sent_log_path), provider=channel_settings.provider
     )
-    assignment = CaseAssignmentActivities(client, load_roster(settings.roster_file))
+    assignment = CaseAssignmentActivities(client, settings.roster_file)
     alerts = AlertActivities(settings.data_dir / "alerts")
     billing = BillingActivities(settings.data_dir / "billing-ledger.sqlite3")
+    archive = CaseArchive(
+        settings.data_dir / "archive" / "case-records.sqlite3",
+        retention=timedelta(days=settings.archive_retention_days),
+    )
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -52,6 +59,7 @@ def build_worker(client: Client, settings: PipelineSettings) -> Worker:
             messaging.send_message,
             alerts.raise_internal_alert,
             billing.credit_invoice,
+            archive.archive_case,
         ],
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
     )

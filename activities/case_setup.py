@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime, timezone
+from pathlib import Path
 
 from temporalio import activity
 from temporalio.client import Client
@@ -13,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from activities.working_calendar import holidays_version, load_calendar
 from domain import policy as clocks
 from domain.models import Assignment, AssignmentRequest, CaseDeadlines, DeadlineRequest, Handler
+from settings import ConfigError, load_roster
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +36,29 @@ async def compute_case_deadlines(request: DeadlineRequest) -> CaseDeadlines:
 class CaseAssignmentActivities:
     """Chooses an owner from the roster: the least-loaded handler of the level the case needs."""
 
-    def __init__(self, client: Client, roster: list[Handler]) -> None:
+    def __init__(self, client: Client, roster: Path | list[Handler]) -> None:
         self._client = client
         self._roster = roster
 
+    def _handlers(self) -> list[Handler]:
+        # Read on every assignment, so a fixed roster takes effect without restarting workers.
+        if isinstance(self._roster, Path):
+            try:
+                return load_roster(self._roster)
+            except ConfigError as exc:
+                raise ApplicationError(str(exc), type="RosterInvalid") from None
+        return self._roster
+
     @activity.defn(name="assign_case_handler")
     async def assign_case_handler(self, request: AssignmentRequest) -> Assignment:
+        roster = self._handlers()
         candidates = [
-            h for h in self._roster
-            if h.role is request.role and h.id not in request.exclude_handler_ids
-        ] or [h for h in self._roster if h.role is request.role]
+            h for h in roster if h.role is request.role and h.id not in request.exclude_handler_ids
+        ] or [h for h in roster if h.role is request.role]
         if not candidates:
-            # Retrying will not help until the roster is fixed; the on-call runbook covers it.
-            raise ApplicationError(
-                f"the roster has nobody with role {request.role.value}",
-                type="RosterGap",
-                non_retryable=True,
-            )
+            # Retried (the case waits, flagged by its pending activity) until someone fixes the
+            # roster; the on-call runbook covers it.
+            raise ApplicationError(f"the roster has nobody with role {request.role.value}", type="RosterGap")
         loads = await self._open_case_counts(candidates)
         now = datetime.now(timezone.utc)
         if loads is None:

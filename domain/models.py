@@ -225,6 +225,10 @@ class ComplaintPolicy(Model):
     # How long one channel may keep retrying before the case falls back to the next channel.
     send_retry_ceiling_minutes: float = Field(default=240, gt=0)
     max_compensation_gbp: Decimal = Field(default=Decimal("5000"), gt=0)
+    # The owner is warned when this share of a clock has run and its milestone is still undone.
+    warning_share: float = Field(default=0.75, ge=0, lt=1)
+    # A send still failing after this long flags the case as needing attention (it keeps retrying).
+    attention_after_minutes: float = Field(default=15, gt=0)
 
 
 # --- people --------------------------------------------------------------------------------------
@@ -337,6 +341,9 @@ class Milestone(Model):
     breached: bool = False
     # Every channel the customer can be reached on refused the message: a person must act.
     undeliverable_at: AwareDatetime | None = None
+    # When the owner is warned that this milestone is still undone (None: no warning for it).
+    warn_at: AwareDatetime | None = None
+    warned: bool = False
 
     @property
     def met(self) -> bool:
@@ -396,6 +403,9 @@ class CaseState(Model):
     alerts: list[str] = Field(default_factory=list)
     message_sequence: int = 0
     refused: list[str] = Field(default_factory=list)
+    # What a person must look at now (a send failing for a while, a step that cannot run), if anything.
+    attention: str | None = None
+    archived_at: AwareDatetime | None = None
 
     def milestone(self, name: str) -> Milestone | None:
         return next((m for m in self.milestones if m.name == name), None)
@@ -407,6 +417,21 @@ class CaseInput(Model):
     policy: ComplaintPolicy
     # Set only when a case continues as new: everything it had done so far.
     carried_state: CaseState | None = None
+
+
+class CaseRecord(Model):
+    """The compliance record kept in the case archive, beyond Temporal's retention."""
+
+    reference: str
+    intake: ComplaintIntake
+    state: CaseState
+    policy: ComplaintPolicy
+    recorded_at: AwareDatetime
+
+
+class ArchiveReceipt(Model):
+    location: str
+    expires_at: AwareDatetime
 
 
 class CaseSummary(Model):
@@ -448,6 +473,7 @@ class AlertRequest(Model):
     key: str
     reference: str
     to_role: CaseRole
+    to_handler: str | None = None
     subject: str
     detail: str
 

@@ -9,15 +9,18 @@ records it and replay never repeats it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import RetryState
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.alerts import AlertActivities
+    from activities.archive import CaseArchive
     from activities.billing import BillingActivities
     from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
     from domain import policy as clocks
@@ -30,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         AssignmentRequest,
         CaseDeadlines,
         CaseInput,
+        CaseRecord,
         CaseRole,
         CaseStage,
         CaseState,
@@ -61,6 +65,14 @@ ACKNOWLEDGEMENT = "acknowledgement"
 INTRODUCTION = "introduction"
 REVIEW = "review"
 ADR_RIGHTS = "adr_rights"
+def _last_error(err: ActivityError) -> str:
+    """The vendor's own words: a timed-out retry window carries the last attempt's failure."""
+    cause = err.cause
+    while cause is not None and cause.cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.cause
+    return str(cause or err)
+
+
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 FALLBACK_ORDER = [ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER]
 
@@ -87,6 +99,8 @@ class ComplaintCase:
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._woken = False
+        self._timer: asyncio.Task[None] | None = None
+        self._timer_at: datetime | None = None
         self._published: dict[str, object] = {}
 
     # --- the case's life ----------------------------------------------------------------------
@@ -110,7 +124,9 @@ class ComplaintCase:
                     )
                 )
             await self._sleep_until_something_happens()
+        self._cancel_timer()
         await workflow.wait_condition(lambda: not self._in_flight and workflow.all_handlers_finished())
+        await self._archive()
         self._publish()
         assert self._state.closed_at is not None
         return CaseSummary(reference=self._state.reference, closed_at=self._state.closed_at, state=self._state)
@@ -126,12 +142,15 @@ class ComplaintCase:
                 summary="Work out the case's deadlines on the working calendar",
             )
             d = state.deadlines
+            received = self._input.intake.received_at
             state.milestones += [
-                Milestone(name=ACKNOWLEDGEMENT, due_at=d.acknowledgement_due),
-                Milestone(name=INTRODUCTION, due_at=d.introduction_due),
-                Milestone(name=REVIEW, due_at=d.review_due),
-                Milestone(name=ADR_RIGHTS, due_at=d.adr_due),
+                self._clock(ACKNOWLEDGEMENT, received, d.acknowledgement_due),
+                self._clock(INTRODUCTION, received, d.introduction_due),
+                # Sent at (or just before) their due time by design: nothing to warn about early.
+                self._clock(REVIEW, received, d.review_due, warn=False),
+                self._clock(ADR_RIGHTS, received, d.adr_due, warn=False),
             ]
+            self._count("complaints_cases_opened", "Complaint cases opened")
         self._calendar = WorkingCalendar.from_spec(self._policy.calendar, state.deadlines.holidays)
         if state.owner is None:
             self._take_ownership(await self._assign(self._policy.escalation_ladder[0]))
@@ -139,14 +158,26 @@ class ComplaintCase:
 
     async def _sleep_until_something_happens(self) -> None:
         wake_at, why = self._next_wake()
-        self._woken = False
-        timeout = None if wake_at is None else max(wake_at - workflow.now(), timedelta(seconds=1))
         label = why if wake_at is None else f"{why} at {local_label(wake_at)}"
+        if wake_at != self._timer_at:
+            # One timer at a time, replaced only when the next step moves: a signal or a finished
+            # send does not cost a cancelled and restarted timer in history.
+            self._cancel_timer()
+            if wake_at is not None:
+                delay = max(wake_at - workflow.now(), timedelta(seconds=1))
+                self._timer = asyncio.create_task(workflow.sleep(delay, summary=label))
+                self._timer_at = wake_at
+        self._woken = False
         workflow.set_current_details(f"Case {self._state.reference} ({self._state.stage.value}): next, {label}")
-        try:
-            await workflow.wait_condition(lambda: self._woken, timeout=timeout, timeout_summary=label)
-        except asyncio.TimeoutError:
-            pass  # the next timed step is due; the loop works out which
+        timer = self._timer
+        await workflow.wait_condition(lambda: self._woken or (timer is not None and timer.done()))
+        if timer is not None and timer.done():
+            self._timer, self._timer_at = None, None
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and not self._timer.done():
+            self._timer.cancel()
+        self._timer, self._timer_at = None, None
 
     def _wake(self) -> None:
         self._woken = True
@@ -156,11 +187,16 @@ class ComplaintCase:
 
     # --- what is due, derived from the state --------------------------------------------------
 
-    def _planned(self) -> list[tuple[datetime, str, object]]:
+    def _clock(self, name: str, start: datetime, due: datetime, warn: bool = True) -> Milestone:
+        share = self._policy.warning_share
+        warn_at = start + (due - start) * share if warn and share > 0 else None
+        return Milestone(name=name, due_at=due, warn_at=warn_at)
+
+    def _planned(self) -> list[tuple[datetime, str, Callable[[], None]]]:
         """Every timed step still to come: (when, what, how to start it)."""
         state, now = self._state, workflow.now()
         assert state.deadlines is not None and self._calendar is not None
-        plan: list[tuple[datetime, str, object]] = []
+        plan: list[tuple[datetime, str, Callable[[], None]]] = []
 
         ack = state.milestone(ACKNOWLEDGEMENT)
         if self._pending(ack):
@@ -181,19 +217,18 @@ class ComplaintCase:
             send_at = adr.due_at - timedelta(hours=self._policy.adr_notice_lead_hours)
             plan.append((send_at, "send the ADR-rights letter (8 weeks)", self._send_adr_letter_at_eight_weeks))
         for milestone in state.milestones:
-            if milestone.done_at is None and not milestone.breached:
-                plan.append((milestone.due_at, f"check {milestone.name} was done in time", milestone))
+            if milestone.done_at is not None or milestone.breached:
+                continue
+            if milestone.warn_at is not None and not milestone.warned:
+                plan.append((milestone.warn_at, f"warn the owner {milestone.name} is due", partial(self._warn, milestone)))
+            plan.append((milestone.due_at, f"check {milestone.name} was done in time", partial(self._breach, milestone)))
         return plan
 
     def _start_work_that_is_due(self) -> None:
         now = workflow.now()
         for when, _, action in sorted(self._planned(), key=lambda p: p[0]):
-            if when > now:
-                continue
-            if isinstance(action, Milestone):
-                self._breach(action)
-            else:
-                action()  # type: ignore[operator]
+            if when <= now:
+                action()
 
     def _next_wake(self) -> tuple[datetime | None, str]:
         future = [(when, what) for when, what, _ in self._planned() if when > workflow.now()]
@@ -240,7 +275,7 @@ class ComplaintCase:
         number = sum(1 for m in state.milestones if m.name.startswith("update_")) + 1
         name = f"update_{number}"
         # An update is on time if it reaches the customer on the agreed working day.
-        state.milestones.append(Milestone(name=name, due_at=self._calendar.add_working_hours(due, 1)))
+        state.milestones.append(self._clock(name, due, self._calendar.add_working_hours(due, 1)))
         state.next_update_at = clocks.next_update_at(due, state.schedule, self._calendar)
         self._deliver(MessageKind.PROGRESS_UPDATE, self._phone_then_written(), milestone=name)
 
@@ -252,8 +287,20 @@ class ComplaintCase:
             adr_reason="eight_weeks",
         )
 
+    def _warn(self, milestone: Milestone) -> None:
+        milestone.warned = True
+        owner = self._state.owner
+        self._alert(
+            owner.role if owner else CaseRole.CASE_HANDLER,
+            f"{self._state.reference}: {milestone.name} due {local_label(milestone.due_at)}",
+            f"{int(self._policy.warning_share * 100)}% of the time for the {milestone.name} has gone "
+            f"and it is not done yet. It is due {local_label(milestone.due_at)}.",
+            to_handler=owner.id if owner else None,
+        )
+
     def _breach(self, milestone: Milestone) -> None:
         milestone.breached = True
+        self._count("complaints_milestones_missed", "Milestones missed", milestone=milestone.name.split("_")[0])
         self._alert(
             CaseRole.CUSTOMER_SERVICE_MANAGER,
             f"{self._state.reference}: {milestone.name} missed its deadline",
@@ -306,9 +353,10 @@ class ComplaintCase:
         state.stage = CaseStage.REOPENED
         # A new owner gets a fresh introduction clock; the 8-week clock runs on untouched.
         state.milestones.append(
-            Milestone(
-                name=f"{INTRODUCTION}_{count + 1}",
-                due_at=workflow.now() + timedelta(hours=self._policy.introduction_hours),
+            self._clock(
+                f"{INTRODUCTION}_{count + 1}",
+                workflow.now(),
+                workflow.now() + timedelta(hours=self._policy.introduction_hours),
             )
         )
         self._deliver(MessageKind.ESCALATION, [self._written_channel()], escalation_reason=fact.reason)
@@ -372,6 +420,8 @@ class ComplaintCase:
         if delivered:
             if m is not None and m.done_at is None:
                 m.done_at = workflow.now()
+                if m.met:
+                    self._count("complaints_milestones_met", "Milestones met in time", milestone=m.name.split("_")[0])
             self._after_delivery(kind)
         else:
             if m is not None:
@@ -386,30 +436,56 @@ class ComplaintCase:
     async def _send_once(
         self, kind: MessageKind, channel: ChannelKind, sequence: int, context: MessageContext
     ) -> bool:
+        """One message on one channel, retried up to the policy's ceiling.
+
+        Retries run in two windows: if the first (attention_after_minutes) ends still failing, the
+        case is flagged for attention (so the Web UI shows it) and a second window carries on to the
+        ceiling with the same key, so a message the vendor already accepted is never sent twice.
+        """
         state = self._state
         key = f"{state.reference}/{sequence:03d}-{kind.value}-{channel.value}"
-        try:
-            # By name: the workflow never imports the channel code and its vendor SDKs.
-            receipt = await workflow.execute_activity(
-                SEND_MESSAGE,
-                SendRequest(key=key, kind=kind, channel=channel, recipient=self._recipient(), context=context),
-                start_to_close_timeout=timedelta(seconds=60),
-                schedule_to_close_timeout=timedelta(minutes=self._policy.send_retry_ceiling_minutes),
-                retry_policy=SEND_RETRY,
-                result_type=DeliveryReceipt,
-                summary=f"Send the {kind.value.replace('_', ' ')} by {channel.value}",
-            )
-        except ActivityError as err:
-            reason = str(err.cause or err)
-            state.messages.append(
-                MessageRecord(key=key, kind=kind, channel=channel, status="failed", at=workflow.now(), error=reason)
-            )
-            self._alert(
-                CaseRole.CUSTOMER_SERVICE_MANAGER,
-                f"{state.reference}: {kind.value} by {channel.value} failed",
-                f"Sending failed ({reason}); the case falls back to the next channel.",
-            )
-            return False
+        request = SendRequest(key=key, kind=kind, channel=channel, recipient=self._recipient(), context=context)
+        give_up_at = workflow.now() + timedelta(minutes=self._policy.send_retry_ceiling_minutes)
+        window = timedelta(minutes=self._policy.attention_after_minutes)
+        what = f"{kind.value.replace('_', ' ')} by {channel.value}"
+        while True:
+            remaining = give_up_at - workflow.now()
+            try:
+                receipt = await workflow.execute_activity(
+                    SEND_MESSAGE,
+                    request,
+                    start_to_close_timeout=timedelta(seconds=60),
+                    schedule_to_close_timeout=max(min(window, remaining), timedelta(seconds=61)),
+                    retry_policy=SEND_RETRY,
+                    result_type=DeliveryReceipt,
+                    summary=f"Send the {what}",
+                )
+                break
+            except ActivityError as err:
+                reason = _last_error(err)
+                # A window that ran out ends as the last attempt's failure with retry state TIMEOUT.
+                window_ran_out = err.retry_state is RetryState.TIMEOUT or isinstance(err.cause, TimeoutError)
+                still_retrying = window_ran_out and workflow.now() < give_up_at
+                if still_retrying:
+                    state.attention = f"{what} keeps failing: {reason}"
+                    self._publish()
+                    # Flagged once; the rest of the ceiling is one long window, keeping history short.
+                    window = remaining
+                    continue
+                state.messages.append(
+                    MessageRecord(key=key, kind=kind, channel=channel, status="failed", at=workflow.now(), error=reason)
+                )
+                self._count("complaints_messages", "Customer messages", channel=channel.value, status="failed")
+                self._alert(
+                    CaseRole.CUSTOMER_SERVICE_MANAGER,
+                    f"{state.reference}: {what} failed",
+                    f"Sending failed ({reason}); the case falls back to the next channel.",
+                )
+                if state.attention and state.attention.startswith(what):
+                    state.attention = None
+                return False
+        if state.attention and state.attention.startswith(what):
+            state.attention = None
         state.messages.append(
             MessageRecord(
                 key=key,
@@ -420,6 +496,7 @@ class ComplaintCase:
                 provider_id=receipt.provider_id,
             )
         )
+        self._count("complaints_messages", "Customer messages", channel=channel.value, status="sent")
         return True
 
     def _after_delivery(self, kind: MessageKind) -> None:
@@ -510,13 +587,14 @@ class ComplaintCase:
         self._state.owner = assignment.handler
         self._state.assignments.append(assignment)
 
-    def _alert(self, to: CaseRole, subject: str, detail: str) -> None:
+    def _alert(self, to: CaseRole, subject: str, detail: str, to_handler: str | None = None) -> None:
         state = self._state
         state.alerts.append(subject)
         alert = AlertRequest(
             key=f"{state.reference}/alert-{len(state.alerts):03d}",
             reference=state.reference,
             to_role=to,
+            to_handler=to_handler,
             subject=subject,
             detail=detail,
         )
@@ -530,6 +608,30 @@ class ComplaintCase:
                 summary=f"Alert the {to.title}",
             ),
         )
+
+    async def _archive(self) -> None:
+        """The compliance record, written when the case closes (and on demand by the admin script)."""
+        receipt = await workflow.execute_activity_method(
+            CaseArchive.archive_case,
+            CaseRecord(
+                reference=self._state.reference,
+                intake=self._input.intake,
+                state=self._state,
+                policy=self._policy,
+                recorded_at=workflow.now(),
+            ),
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=SETUP_RETRY,
+            summary="Write the compliance record to the case archive",
+        )
+        self._state.archived_at = workflow.now()
+        workflow.logger.info("case archived at %s until %s", receipt.location, receipt.expires_at)
+        self._count("complaints_cases_closed", "Complaint cases closed")
+
+    def _count(self, name: str, description: str, **labels: str) -> None:
+        # The SDK records workflow metrics only on first execution, never again on replay.
+        counter = workflow.metric_meter().create_counter(name, description)
+        counter.add(1, labels or None)
 
     # --- what staff see -----------------------------------------------------------------------
 
@@ -548,8 +650,8 @@ class ComplaintCase:
             sa.NEXT_DEADLINE.name: None if state.stage is CaseStage.CLOSED or not open_dues else min(open_dues),
             sa.ADR_LETTER_SENT.name: state.adr_letter_sent_at is not None,
             sa.BREACH.name: any(m.breached for m in state.milestones),
-            sa.NEEDS_ATTENTION.name: any(m.undeliverable_at for m in state.milestones)
-            or any(r.status == "failed" for r in state.messages[-3:]),
+            sa.NEEDS_ATTENTION.name: state.attention is not None
+            or any(m.undeliverable_at for m in state.milestones),
         }
         updates = []
         for key in sa.ALL:
@@ -560,6 +662,24 @@ class ComplaintCase:
             self._published[key.name] = value
         if updates:
             workflow.upsert_search_attributes(updates)
+        outcome = self._outcome()
+        if outcome != self._published.get("memo"):
+            # Outcomes ride in the memo so a compliance report reads them from one paged listing.
+            workflow.upsert_memo({"outcome": outcome})
+            self._published["memo"] = outcome
+
+    def _outcome(self) -> dict[str, object]:
+        state = self._state
+        return {
+            "received_at": self._input.intake.received_at.isoformat(),
+            "closed_at": state.closed_at.isoformat() if state.closed_at else None,
+            "escalations": len(state.escalations),
+            "attention": state.attention,
+            "milestones": {
+                m.name: [m.due_at.isoformat(), m.done_at.isoformat() if m.done_at else None, m.breached]
+                for m in state.milestones
+            },
+        }
 
     # --- the customer's answers (facts: signals) ----------------------------------------------
 

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.alerts import AlertActivities
+from activities.archive import CaseArchive
 from activities.billing import BillingActivities
 from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
 from domain.models import (
@@ -153,6 +154,7 @@ async def running_case(
             outbox.send_message,
             AlertActivities(tmp_path / "alerts").raise_internal_alert,
             BillingActivities(tmp_path / "billing.sqlite3").credit_invoice,
+            CaseArchive(tmp_path / "archive.sqlite3").archive_case,
         ],
     ):
         handle = await env.client.start_workflow(
@@ -163,9 +165,9 @@ async def running_case(
         )
         try:
             yield Case(env=env, handle=handle, outbox=outbox, data_dir=tmp_path)
+        finally:
             if os.environ.get(RECORD_HISTORIES):
                 await record_history(handle)
-        finally:
             # The test server skips time for every workflow at once: a case left running would
             # keep firing timers into the next test.
             try:

@@ -1,0 +1,126 @@
+"""The case archive: each case's compliance record, kept past Temporal's retention.
+
+The regulator can ask about a complaint for 12 months, and the customer has 12 months more to
+refer it to ADR, so the default retention is two years from when the record was written. Expiry
+deletes the record, and with it the customer's personal data; a tombstone keeps the reference.
+Embedded default: SQLite under the data folder.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from temporalio import activity
+
+from domain.models import ArchiveReceipt, CaseRecord
+
+
+class CaseArchive:
+    def __init__(self, path: Path, retention: timedelta = timedelta(days=730)) -> None:
+        self._path = path
+        self._retention = retention
+
+    def _connect(self) -> sqlite3.Connection:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(
+            """CREATE TABLE IF NOT EXISTS case_records (
+                reference TEXT PRIMARY KEY, recorded_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+                record TEXT, purged_at TEXT)"""
+        )
+        return db
+
+    @activity.defn(name="archive_case")
+    async def archive_case(self, record: CaseRecord) -> ArchiveReceipt:
+        """Idempotent: writing the same case again replaces its record with the newer one."""
+        expires_at = record.recorded_at + self._retention
+        with self._connect() as db:
+            db.execute(
+                """INSERT INTO case_records (reference, recorded_at, expires_at, record, purged_at)
+                   VALUES (?, ?, ?, ?, NULL)
+                   ON CONFLICT(reference) DO UPDATE SET
+                     recorded_at = excluded.recorded_at, expires_at = excluded.expires_at,
+                     record = excluded.record, purged_at = NULL""",
+                (record.reference, record.recorded_at.isoformat(), expires_at.isoformat(), record.model_dump_json()),
+            )
+        return ArchiveReceipt(location=f"{self._path}#{record.reference}", expires_at=expires_at)
+
+    def load(self, reference: str) -> tuple[CaseRecord | None, dict[str, str]]:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT record, recorded_at, expires_at, purged_at FROM case_records WHERE reference = ?",
+                (reference,),
+            ).fetchone()
+        if row is None:
+            return None, {}
+        meta = {"recorded_at": row[1], "expires_at": row[2]}
+        if row[3]:
+            meta["purged_at"] = row[3]
+        return (CaseRecord.model_validate_json(row[0]) if row[0] else None), meta
+
+    def purge_expired(self, now: datetime | None = None) -> list[str]:
+        """Delete every record past its retention; return the references purged."""
+        now = now or datetime.now(timezone.utc)
+        with self._connect() as db:
+            expired = [
+                r[0]
+                for r in db.execute(
+                    "SELECT reference FROM case_records WHERE purged_at IS NULL AND expires_at <= ?",
+                    (now.isoformat(),),
+                )
+            ]
+            db.executemany(
+                "UPDATE case_records SET record = NULL, purged_at = ? WHERE reference = ?",
+                [(now.isoformat(), ref) for ref in expired],
+            )
+        return expired
+
+
+def evidence_document(record: CaseRecord, meta: dict[str, str] | None = None) -> dict:
+    """The record as a regulator would read it: clocks, messages, escalations, money, notes."""
+    state, deadlines = record.state, record.state.deadlines
+    return {
+        "reference": record.reference,
+        "customer": record.intake.customer.name,
+        "account_number": record.intake.account_number,
+        "received_at": record.intake.received_at.isoformat(),
+        "received_by": record.intake.source.value,
+        "stage": state.stage.value,
+        "closed_at": state.closed_at.isoformat() if state.closed_at else None,
+        "calendar": {
+            "timezone": record.policy.calendar.timezone,
+            "subdivision": deadlines.calendar_subdivision if deadlines else record.policy.calendar.subdivision,
+            "holidays_version": deadlines.holidays_version if deadlines else None,
+            "working_hours": f"{record.policy.calendar.day_start:%H:%M}-{record.policy.calendar.day_end:%H:%M}",
+        },
+        "clocks": [
+            {
+                "name": m.name,
+                "due_at": m.due_at.isoformat(),
+                "done_at": m.done_at.isoformat() if m.done_at else None,
+                "met": m.met,
+                "breached": m.breached,
+            }
+            for m in state.milestones
+        ],
+        "messages": [json.loads(r.model_dump_json()) for r in state.messages],
+        "owners": [
+            {
+                "handler": a.handler.id,
+                "name": a.handler.name,
+                "role": a.handler.role.value,
+                "reason": a.reason,
+                "assigned_at": a.assigned_at.isoformat(),
+            }
+            for a in state.assignments
+        ],
+        "escalations": [json.loads(e.model_dump_json()) for e in state.escalations],
+        "compensation": [json.loads(c.model_dump_json()) for c in state.compensations],
+        "notes": [json.loads(n.model_dump_json()) for n in state.notes],
+        "adr_letter_sent_at": state.adr_letter_sent_at.isoformat() if state.adr_letter_sent_at else None,
+        "archive": meta or {},
+    }
