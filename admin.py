@@ -15,10 +15,12 @@ Every refusal exits non-zero with one line saying why; nothing about the case ch
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import re
+import sys
 from collections.abc import Awaitable, Callable
-from datetime import time
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
 
@@ -27,10 +29,16 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import ResetActivityRequest
 from temporalio.service import RPCError, RPCStatusCode
+from zoneinfo import ZoneInfo
 
-from connection import connect
+from activities.archive import CaseArchive, evidence_document
+
+from connection import connect, run_cli
 from domain import search_attributes as sa
+from domain.compliance_report import compliance_report
 from domain.formatting import local_label
 from domain.models import (
     CaseStage,
@@ -55,8 +63,10 @@ app = typer.Typer(
     # Locals in a traceback would print customer data to a shared terminal.
     pretty_exceptions_show_locals=False,
 )
-console = Console()
+# Piped output (scripts, tests) gets wide tables rather than references cut to "CC-2026-…".
+console = Console(width=None if sys.stdout.isatty() else 250)
 T = TypeVar("T")
+LONDON = ZoneInfo("Europe/London")
 
 
 class Refused(Exception):
@@ -116,9 +126,9 @@ async def _any_case(client: Client, reference: str) -> WorkflowHandle[Any, Any]:
     return handle
 
 
-async def _update(handle: WorkflowHandle[Any, Any], update: Any, arg: Any) -> Any:
+async def _update(handle: WorkflowHandle[Any, Any], update: Any, *args: Any) -> Any:
     try:
-        return await handle.execute_update(update, arg)
+        return await handle.execute_update(update, *args)
     except WorkflowUpdateFailedError as exc:
         raise Refused(str(exc.cause.message if hasattr(exc.cause, "message") else exc.cause)) from None
     except RPCError as exc:
@@ -203,9 +213,16 @@ def list_cases(
     stage: Annotated[CaseStage | None, typer.Option(help="Only cases at this stage")] = None,
     owner: Annotated[str | None, typer.Option(help="Only cases owned by this handler id")] = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only cases still open")] = False,
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 200,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Open cases whose next deadline has passed")] = False,
+    escalated: Annotated[bool, typer.Option("--escalated", help="Cases above the first handler")] = False,
+    past_eight_weeks: Annotated[
+        bool, typer.Option("--past-eight-weeks", help="Open cases received 8 or more weeks ago")
+    ] = False,
+    attention: Annotated[bool, typer.Option("--attention", help="Cases a person must look at now")] = False,
+    breached: Annotated[bool, typer.Option("--breached", help="Cases with a missed milestone")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
 ) -> None:
-    """Cases found through the Web UI's search attributes."""
+    """Cases found through the Web UI's search attributes (the same queries work in the UI)."""
     clauses = ['WorkflowType = "ComplaintCase"']
     if stage:
         clauses.append(f'{sa.CASE_STAGE.name} = "{stage.value}"')
@@ -214,15 +231,31 @@ def list_cases(
             typer.echo("invalid: --owner: a handler id has letters, digits, dots and dashes only", err=True)
             raise typer.Exit(2)
         clauses.append(f'{sa.CASE_OWNER.name} = "{owner}"')
-    if open_only:
+    now = datetime.now(timezone.utc)
+    if open_only or overdue or past_eight_weeks:
         clauses.append('ExecutionStatus = "Running"')
+    if overdue:
+        clauses.append(f'{sa.NEXT_DEADLINE.name} < "{now.isoformat()}"')
+    if escalated:
+        clauses.append(f"{sa.ESCALATION_LEVEL.name} > 0")
+    if past_eight_weeks:
+        clauses.append(f'{sa.RECEIVED_AT.name} <= "{(now - timedelta(weeks=8)).isoformat()}"')
+    if attention:
+        clauses.append(f"{sa.NEEDS_ATTENTION.name} = true")
+    if breached:
+        clauses.append(f"{sa.BREACH.name} = true")
     query = " AND ".join(clauses)
 
-    async def action(client: Client) -> list[Any]:
-        return [w async for w in client.list_workflows(query, limit=limit)]
+    async def action(client: Client) -> list[tuple[Any, dict[str, Any]]]:
+        found = []
+        async for w in client.list_workflows(query, limit=limit):
+            memo = await w.memo() if attention else {}
+            found.append((w, memo))
+        return found
 
-    table = Table("reference", "stage", "owner", "level", "received", "next deadline", "status")
-    for w in _run(action):
+    columns = ["reference", "stage", "owner", "level", "received", "next deadline", "status"]
+    table = Table(*columns, *(["what needs attention"] if attention else []))
+    for w, memo in _run(action):
         attrs = w.typed_search_attributes
         received = attrs.get(sa.RECEIVED_AT)
         deadline = attrs.get(sa.NEXT_DEADLINE)
@@ -234,8 +267,122 @@ def list_cases(
             local_label(received) if received else "",
             local_label(deadline) if deadline else "",
             w.status.name.lower() if w.status else "",
+            *([str((memo.get("outcome") or {}).get("attention") or "")] if attention else []),
         )
     console.print(table)
+
+
+@app.command()
+def report(
+    since: Annotated[str, typer.Option("--from", help="First day received, YYYY-MM-DD (UK)")],
+    until: Annotated[str, typer.Option("--to", help="Last day received, YYYY-MM-DD (UK), inclusive")],
+    output: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+) -> None:
+    """The compliance report for complaints received in a period."""
+    if output not in ("table", "csv", "json"):
+        typer.echo("invalid: --format: use table, csv or json", err=True)
+        raise typer.Exit(2)
+    try:
+        start = datetime.combine(date.fromisoformat(since), time(0), tzinfo=LONDON)
+        end = datetime.combine(date.fromisoformat(until) + timedelta(days=1), time(0), tzinfo=LONDON)
+    except ValueError as exc:
+        typer.echo(f"invalid: --from/--to: {exc}", err=True)
+        raise typer.Exit(2) from None
+    query = (
+        f'WorkflowType = "ComplaintCase" AND {sa.RECEIVED_AT.name} >= "{start.isoformat()}" '
+        f'AND {sa.RECEIVED_AT.name} < "{end.isoformat()}"'
+    )
+
+    async def action(client: Client) -> list[dict[str, Any]]:
+        outcomes = []
+        # One paged listing; each page carries the cases' memos, so no per-case round trip.
+        async for w in client.list_workflows(query, page_size=1000):
+            outcome = (await w.memo()).get("outcome")
+            if outcome:
+                outcomes.append(outcome)
+        return outcomes
+
+    result = compliance_report(_run(action), datetime.now(timezone.utc))
+    if output == "json":
+        typer.echo(json.dumps({"from": since, "to": until, **result.as_dict()}, indent=2))
+    elif output == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["measure", "value"])
+        writer.writerows(result.as_dict().items())
+    else:
+        table = Table("measure", "value", title=f"Complaints received {since} to {until}")
+        for row in result.rows():
+            table.add_row(*row)
+        console.print(table)
+
+
+@app.command()
+def evidence(reference: str) -> None:
+    """Print the case's compliance record from the case archive (written now if the case is open)."""
+    settings = PipelineSettings()
+
+    async def action(client: Client) -> None:
+        handle = await _any_case(client, reference)
+        if (await handle.describe()).status is WorkflowExecutionStatus.RUNNING:
+            await _update(handle, ComplaintCase.write_evidence)
+
+    _run(action)
+    record, meta = _archive(settings).load(reference)
+    if record is None:
+        where = "its personal data was deleted at expiry" if meta.get("purged_at") else "no record in the archive"
+        typer.echo(f"refused: {reference}: {where} ({_archive_path(settings)})", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(evidence_document(record, meta), indent=2))
+
+
+@app.command("purge-expired")
+def purge_expired() -> None:
+    """Delete the personal data of archived cases past their retention period."""
+    purged = _archive(PipelineSettings()).purge_expired()
+    typer.echo(f"purged {len(purged)} expired case record(s)" + (": " + ", ".join(purged) if purged else ""))
+
+
+def _archive_path(settings: PipelineSettings) -> Any:
+    return settings.data_dir / "archive" / "case-records.sqlite3"
+
+
+def _archive(settings: PipelineSettings) -> CaseArchive:
+    return CaseArchive(_archive_path(settings), retention=timedelta(days=settings.archive_retention_days))
+
+
+@app.command()
+def retry(reference: str) -> None:
+    """After fixing the cause: run the case's failing steps again now, not at their next backoff."""
+
+    async def action(client: Client) -> list[str]:
+        handle = await _open_case(client, reference)
+        description = await handle.describe()
+        retried = []
+        for pending in description.raw_description.pending_activities:
+            if pending.attempt <= 1 and not pending.HasField("last_failure"):
+                continue  # running normally: nothing to retry
+            # Reset, not a new send: the same activity and message key, so an accepted message
+            # is never sent twice.
+            await client.workflow_service.reset_activity(
+                ResetActivityRequest(
+                    namespace=client.namespace,
+                    execution=WorkflowExecution(workflow_id=reference),
+                    id=pending.activity_id,
+                    identity="admin.py retry",
+                )
+            )
+            retried.append(
+                f"{pending.activity_type.name} (attempt {pending.attempt}, last error: "
+                f"{pending.last_failure.message or 'none'})"
+            )
+        return retried
+
+    retried = _run(action)
+    if not retried:
+        typer.echo(f"{reference}: nothing is failing; no step was retried")
+        return
+    for line in retried:
+        typer.echo(f"{reference}: retrying {line}")
 
 
 # --- the customer's answer ------------------------------------------------------------------------
@@ -357,4 +504,4 @@ def compensate(
 
 
 if __name__ == "__main__":
-    app()
+    run_cli(app)

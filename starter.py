@@ -28,7 +28,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from zoneinfo import ZoneInfo
 
-from connection import connect
+from connection import connect, run_cli
 from domain import search_attributes as sa
 from domain.models import CaseInput, CaseStage, ComplaintIntake, ComplaintPolicy, field_errors
 from domain.reference import new_reference, reference_for_intake
@@ -157,4 +157,4 @@ def main(
 
 
 if __name__ == "__main__":
-    app()
+    run_cli(app)

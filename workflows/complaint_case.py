@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.formatting import local_label
     from domain.models import (
         AlertRequest,
+        ArchiveReceipt,
         Assignment,
         AssignmentRequest,
         CaseDeadlines,
@@ -609,7 +610,7 @@ class ComplaintCase:
             ),
         )
 
-    async def _archive(self) -> None:
+    async def _archive(self, closing: bool = True) -> ArchiveReceipt:
         """The compliance record, written when the case closes (and on demand by the admin script)."""
         receipt = await workflow.execute_activity_method(
             CaseArchive.archive_case,
@@ -626,7 +627,9 @@ class ComplaintCase:
         )
         self._state.archived_at = workflow.now()
         workflow.logger.info("case archived at %s until %s", receipt.location, receipt.expires_at)
-        self._count("complaints_cases_closed", "Complaint cases closed")
+        if closing:
+            self._count("complaints_cases_closed", "Complaint cases closed")
+        return receipt
 
     def _count(self, name: str, description: str, **labels: str) -> None:
         # The SDK records workflow metrics only on first execution, never again on replay.
@@ -796,6 +799,11 @@ class ComplaintCase:
                 "a handler may award; ask the Head of Professional Services",
                 type="CompensationTooLarge",
             )
+
+    @workflow.update(name="write_evidence")
+    async def write_evidence(self) -> ArchiveReceipt:
+        """Write the compliance record now, for a regulator's request on an open case."""
+        return await self._archive(closing=False)
 
     # --- reading the case ---------------------------------------------------------------------
 

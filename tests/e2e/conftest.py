@@ -24,10 +24,12 @@ class Stack:
     env: dict[str, str]
     data_dir: Path
 
-    def run(self, script: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, script: str, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, str(REPO / script), *args],
-            env=self.env,
+            env=self.env | (env or {}),
             input=stdin,
             capture_output=True,
             text=True,
@@ -39,6 +41,20 @@ class Stack:
         result = self.run("admin.py", "status", reference, "--json")
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
+
+    def file(self, complaint: str, **env: str) -> str:
+        filed = self.run("starter.py", "-", stdin=complaint, env=env)
+        assert filed.returncode == 0, filed.stderr
+        return filed.stdout.strip().splitlines()[-1]
+
+    def eventually(self, check, timeout: float = 30, every: float = 0.3):  # noqa: ANN001, ANN201
+        """Poll until `check()` returns something truthy: visibility is eventually consistent."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = check()
+            if result or time.monotonic() > deadline:
+                return result
+            time.sleep(every)
 
     def wait_for(self, reference: str, check, timeout: float = 30) -> dict:  # noqa: ANN001
         deadline = time.monotonic() + timeout

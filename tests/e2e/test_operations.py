@@ -1,0 +1,67 @@
+"""What handlers, managers and on-call engineers do with running cases, through admin.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from domain.reference import reference_for_intake
+from tests.e2e.conftest import Stack
+from tests.e2e.test_case_end_to_end import fresh_example
+
+pytestmark = pytest.mark.e2e
+TODAY = datetime.now(ZoneInfo("Europe/London")).date().isoformat()
+# Contact hours all day, every day: the introduction goes out whenever the test runs.
+ALL_HOURS = {
+    "COMPLAINTS_POLICY__CALENDAR__WORKDAYS": "[0,1,2,3,4,5,6]",
+    "COMPLAINTS_POLICY__CALENDAR__DAY_START": "00:00:00",
+    "COMPLAINTS_POLICY__CALENDAR__DAY_END": "23:59:59",
+}
+
+
+def listed(stack: Stack, *flags: str) -> str:
+    result = stack.run("admin.py", "list", *flags)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_search_attributes_follow_the_case_through_its_stages(stack: Stack) -> None:
+    reference = stack.file(fresh_example(), **ALL_HOURS)
+    assert stack.eventually(lambda: reference in listed(stack, "--stage", "investigating"))
+    assert reference in listed(stack, "--open", "--owner", stack.status(reference)["owner_id"])
+    assert stack.run("admin.py", "not-satisfied", reference, "--reason", "No engineer came").returncode == 0
+    assert stack.eventually(lambda: reference in listed(stack, "--escalated"))
+    assert stack.run("admin.py", "satisfied", reference).returncode == 0
+    assert stack.eventually(lambda: reference in listed(stack, "--stage", "closed"))
+    assert reference not in listed(stack, "--open")
+
+
+def test_a_send_that_keeps_failing_needs_attention_until_an_engineer_fixes_it_and_retries(stack: Stack) -> None:
+    intake_id = f"retry-{datetime.now().timestamp()}"
+    year = datetime.now(ZoneInfo("Europe/London")).year
+    reference = reference_for_intake(year, intake_id)
+    # Break the outbox for this case: its folder is a file, so every send fails "not a directory".
+    blocker = stack.data_dir / "outbox" / reference
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("in the way")
+
+    filed = stack.file(fresh_example(intake_id), COMPLAINTS_POLICY__ATTENTION_AFTER_MINUTES="0.1")
+    assert filed == reference
+    attention = stack.eventually(lambda: reference in (out := listed(stack, "--attention")) and out, timeout=60)
+    assert attention and "keeps failing" in attention
+    assert stack.status(reference)["stage"] == "received"
+
+    blocker.unlink()  # the fix
+    retried = stack.run("admin.py", "retry", reference)
+    assert retried.returncode == 0, retried.stderr
+    assert "retrying send_message" in retried.stdout and "not writable" in retried.stdout
+
+    # The retry runs at once, long before the send's next backoff (20 s or more by now).
+    status = stack.wait_for(reference, lambda d: d["stage"] != "received", timeout=8)
+    assert status["stage"] in ("acknowledged", "investigating")
+    acks = list((stack.data_dir / "outbox" / reference).glob("*acknowledgement*"))
+    assert len(acks) == 1
+    assert stack.eventually(lambda: reference not in listed(stack, "--attention"))
+    assert stack.run("admin.py", "retry", reference).stdout.strip().endswith("no step was retried")
