@@ -1,0 +1,217 @@
+"""docker-compose.yml: valid, secrets required where they must be, and started in a safe order.
+
+Validated with the real `docker-compose config` (no Docker engine needed). The file is read back
+in compose's own normalised form, so these tests see what `docker compose up` would run.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from settings import REPO, PipelineSettings
+
+COMPOSE_FILE = REPO / "docker-compose.yml"
+# Test values only; nothing here is a real secret.
+REQUIRED_ENV = {"POSTGRES_PASSWORD": "compose-test-password"}
+INSTALL_HINT = "install it with `apt-get install -y docker-compose` (make test does this)"
+
+
+@pytest.fixture(scope="module")
+def compose() -> list[str]:
+    """The compose command line: Debian's docker-compose, or the Docker CLI's compose plugin."""
+    found = shutil.which("docker-compose")
+    if found:
+        return [found]
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    message = f"docker-compose is not installed: {INSTALL_HINT}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def empty_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Passed as --env-file so a developer's own .env cannot make these tests pass or fail.
+    path = tmp_path_factory.mktemp("compose") / "empty.env"
+    path.write_text("")
+    return path
+
+
+def run_compose(
+    compose: list[str], env_file: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    clean = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    return subprocess.run(
+        [*compose, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), *args],
+        env=clean | env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _yaml_to_data(compose: list[str], text: str) -> Any:
+    try:
+        import yaml  # type: ignore[import-untyped]
+    except ImportError:
+        pass
+    else:
+        return yaml.safe_load(text)
+    # Debian's docker-compose is a Python script whose interpreter always has PyYAML (a dependency).
+    script = Path(compose[0])
+    first_line = script.read_bytes()[:200].split(b"\n", 1)[0]
+    if not first_line.startswith(b"#!"):
+        pytest.fail("cannot parse `docker-compose config` output: install PyYAML in the venv")
+    interpreter = first_line[2:].decode().split()
+    converted = subprocess.run(
+        [*interpreter, "-c", "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert converted.returncode == 0, converted.stderr
+    return json.loads(converted.stdout)
+
+
+@functools.cache
+def _prints_json(compose: tuple[str, ...]) -> bool:
+    # Compose v1 has no --format (and would print its usage, with exit status 0, if given one).
+    usage = subprocess.run([*compose, "config", "--help"], capture_output=True, text=True, timeout=60)
+    return "--format" in usage.stdout
+
+
+def resolved_config(compose: list[str], env_file: Path, env: dict[str, str]) -> dict[str, Any]:
+    """The compose file as compose itself resolves it with `env` set."""
+    if _prints_json(tuple(compose)):  # Compose v2
+        as_json = run_compose(compose, env_file, env, "config", "--format", "json")
+        assert as_json.returncode == 0, as_json.stderr
+        return json.loads(as_json.stdout)
+    as_yaml = run_compose(compose, env_file, env, "config")
+    assert as_yaml.returncode == 0, as_yaml.stderr
+    return _yaml_to_data(compose, as_yaml.stdout)
+
+
+@pytest.fixture(scope="module")
+def config(compose: list[str], empty_env_file: Path) -> dict[str, Any]:
+    """Resolved with only the required variables set, as on a fresh deployment."""
+    return resolved_config(compose, empty_env_file, REQUIRED_ENV)
+
+
+def seconds(duration: str | int | float) -> float:
+    """A compose duration ("45s", "1m30s", "1.5s", or plain seconds) in seconds."""
+    if isinstance(duration, (int, float)):
+        return float(duration)
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 0.000001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, f"unparsed duration {duration!r}"
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # compose may normalise to KEY=VALUE strings
+        env = dict(item.split("=", 1) for item in env)
+    return {key: "" if value is None else str(value) for key, value in env.items()}
+
+
+def command(service: dict[str, Any]) -> list[str]:
+    value = service.get("command") or []
+    return value.split() if isinstance(value, str) else list(value)
+
+
+def test_compose_file_is_valid_when_the_required_secrets_are_set(
+    compose: list[str], empty_env_file: Path
+) -> None:
+    result = run_compose(compose, empty_env_file, REQUIRED_ENV, "config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_refuses_to_start_without_the_postgres_password(
+    compose: list[str], empty_env_file: Path
+) -> None:
+    result = run_compose(compose, empty_env_file, {}, "config", "-q")
+    assert result.returncode != 0
+    assert "set POSTGRES_PASSWORD" in result.stdout + result.stderr
+
+
+def test_temporal_starts_only_once_postgresql_is_healthy(config: dict[str, Any]) -> None:
+    services = config["services"]
+    assert services["temporal"]["depends_on"]["postgresql"]["condition"] == "service_healthy"
+    assert "pg_isready" in " ".join(services["postgresql"]["healthcheck"]["test"])
+    assert environment(services["temporal"])["DB"] == "postgres12"
+
+
+def test_setup_waits_for_a_healthy_temporal_and_runs_once(config: dict[str, Any]) -> None:
+    services = config["services"]
+    assert services["temporal"]["healthcheck"]["test"], "temporal needs a healthcheck for service_healthy"
+    assert services["setup"]["depends_on"]["temporal"]["condition"] == "service_healthy"
+    assert services["setup"].get("restart") == "no"
+
+
+def test_setup_registers_the_pipelines_search_attributes(config: dict[str, Any]) -> None:
+    setup = config["services"]["setup"]
+    assert command(setup)[:3] == ["python", "-m", "ops.register_search_attributes"]
+    assert Path(setup["build"]["context"]).resolve() == REPO
+    assert environment(setup)["TEMPORAL_ADDRESS"] == "temporal:7233"
+    # SQL visibility allows 3 Bool attributes and the pipeline needs all 3; auto-setup's demo
+    # attributes would take one of them.
+    assert environment(config["services"]["temporal"])["SKIP_ADD_CUSTOM_SEARCH_ATTRIBUTES"] == "true"
+
+
+def test_workers_start_only_after_the_search_attributes_are_registered(config: dict[str, Any]) -> None:
+    worker = config["services"]["worker"]
+    assert worker["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+    assert environment(worker)["TEMPORAL_ADDRESS"] == "temporal:7233"
+
+
+def test_docker_waits_longer_than_the_worker_drains_before_killing_it(config: dict[str, Any]) -> None:
+    worker = config["services"]["worker"]
+    drain = float(
+        environment(worker).get(
+            "COMPLAINTS_GRACEFUL_SHUTDOWN_SECONDS", PipelineSettings.model_fields["graceful_shutdown_seconds"].default
+        )
+    )
+    assert seconds(worker["stop_grace_period"]) > drain + 5
+
+
+def test_workers_can_be_scaled_without_port_clashes(config: dict[str, Any]) -> None:
+    worker = config["services"]["worker"]
+    assert int(worker["deploy"]["replicas"]) >= 1
+    assert not worker.get("ports"), "a published port would stop a second replica from starting"
+    assert not worker.get("container_name")
+    assert environment(worker)["COMPLAINTS_METRICS_PORT"] == "9464"
+
+
+def test_vendor_secrets_are_optional_and_passed_through(compose: list[str], empty_env_file: Path) -> None:
+    env = REQUIRED_ENV | {"COMPLAINTS_SENDGRID_API_KEY": "SG.compose-test", "COMPLAINTS_CODEC_KEYS": "k1:abc"}
+    worker = environment(resolved_config(compose, empty_env_file, env)["services"]["worker"])
+    assert worker["COMPLAINTS_SENDGRID_API_KEY"] == "SG.compose-test"
+    assert worker["COMPLAINTS_CODEC_KEYS"] == "k1:abc"
+
+
+def test_unset_vendor_secrets_reach_the_worker_empty(config: dict[str, Any]) -> None:
+    # Empty means "not configured" to ChannelSettings and CodecSettings (env_ignore_empty).
+    worker = environment(config["services"]["worker"])
+    for name in ("COMPLAINTS_SENDGRID_API_KEY", "COMPLAINTS_TWILIO_AUTH_TOKEN", "COMPLAINTS_CODEC_KEYS"):
+        assert worker[name] == ""
+
+
+def test_every_image_is_pinned_to_a_version(config: dict[str, Any]) -> None:
+    for name, service in config["services"].items():
+        if "build" in service:
+            continue
+        image = service["image"]
+        assert ":" in image and not image.endswith(":latest"), f"{name} uses unpinned image {image}"
