@@ -229,6 +229,8 @@ class ComplaintPolicy(Model):
     warning_share: float = Field(default=0.75, ge=0, lt=1)
     # A send still failing after this long flags the case as needing attention (it keeps retrying).
     attention_after_minutes: float = Field(default=15, gt=0)
+    # Continue as new past this many history events, even if the server has not suggested it yet.
+    continue_as_new_after_events: int = Field(default=10_000, ge=50)
 
 
 # --- people --------------------------------------------------------------------------------------

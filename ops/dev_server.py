@@ -75,6 +75,7 @@ def start_dev_server(
     ui_port: int | None = None,
     db_file: Path | None = None,
     log_file: Path | None = None,
+    extra_args: list[str] | None = None,
 ) -> DevServer:
     """Start the server (SQLite file if `db_file`, else in memory) and wait until it answers."""
     port = port or free_port()
@@ -92,6 +93,7 @@ def start_dev_server(
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         command += ["--db-filename", str(db_file)]
+    command += extra_args or []
     output = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     # Its own process group, so stopping it also stops the UI server it spawns.
     process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)

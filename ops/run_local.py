@@ -12,11 +12,13 @@ import subprocess
 import sys
 import threading
 
+from codec.keyring import CodecSettings
 from ops.dev_server import start_dev_server, wait_for_port
 from settings import REPO, PipelineSettings
 
 PORT = int(os.environ.get("COMPLAINTS_SERVER_PORT", "7233"))
 UI_PORT = int(os.environ.get("COMPLAINTS_UI_PORT", "8233"))
+CODEC_PORT = int(os.environ.get("COMPLAINTS_CODEC_PORT", "8081"))
 
 
 def _port_taken(port: int) -> bool:
@@ -31,15 +33,31 @@ def main() -> int:
     settings = PipelineSettings()
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
-    for port in (PORT, UI_PORT):
+    for port in (PORT, UI_PORT, CODEC_PORT):
         if _port_taken(port):
             print(f"port {port} is already in use: is another `make run` up? "
                   "Set COMPLAINTS_SERVER_PORT / COMPLAINTS_UI_PORT to use others.", file=sys.stderr)
             return 1
 
+    codec = CodecSettings()
+    codec_server = None
+    extra: list[str] = []
+    if codec.keyring() is not None:
+        # Payloads are encrypted: the UI shows them only through the codec server.
+        command = [sys.executable, "-m", "codec.server", "--host", "127.0.0.1", "--port", str(CODEC_PORT)]
+        if not codec.server_token:
+            command.append("--insecure-no-auth")  # loopback only, for the developer's own UI
+        codec_server = subprocess.Popen(command, cwd=REPO)
+        wait_for_port(CODEC_PORT, process=codec_server)
+        extra = ["--ui-codec-endpoint", f"http://127.0.0.1:{CODEC_PORT}"]
+
     print(f"starting Temporal dev server (SQLite: {data / 'temporal.sqlite'}) ...", flush=True)
     server = start_dev_server(
-        port=PORT, ui_port=UI_PORT, db_file=data / "temporal.sqlite", log_file=data / "temporal-server.log"
+        port=PORT,
+        ui_port=UI_PORT,
+        db_file=data / "temporal.sqlite",
+        log_file=data / "temporal-server.log",
+        extra_args=extra,
     )
     env = os.environ | {"TEMPORAL_ADDRESS": server.address}
     worker = subprocess.Popen([sys.executable, str(REPO / "worker.py")], env=env, cwd=REPO)
@@ -59,6 +77,7 @@ def main() -> int:
     Temporal Web UI   http://localhost:{UI_PORT}
     Temporal server   {server.address}  (namespace {settings.temporal_namespace}, task queue {settings.task_queue})
     Outbox            {data / 'outbox'}  (every message as the customer receives it)
+    Payloads          {"encrypted; the UI decodes through the codec server on :" + str(CODEC_PORT) if codec_server else "not encrypted (set COMPLAINTS_CODEC_KEYS to encrypt)"}
 
   In another terminal, file the example complaint and follow it:
     {py} starter.py examples/broadband-outage-email.json
@@ -86,6 +105,9 @@ def main() -> int:
             worker.kill()
     print("stopping Temporal server ...", flush=True)
     server.stop()
+    if codec_server is not None:
+        codec_server.terminate()
+        codec_server.wait(timeout=10)
     return 0 if stopping.is_set() else 1
 
 

@@ -115,7 +115,7 @@ class ComplaintCase:
                 break
             self._start_work_that_is_due()
             self._publish()
-            if workflow.info().is_continue_as_new_suggested() and self._quiet():
+            if self._history_is_long() and self._quiet():
                 workflow.continue_as_new(
                     CaseInput(
                         reference=input.reference,
@@ -179,6 +179,13 @@ class ComplaintCase:
         if self._timer is not None and not self._timer.done():
             self._timer.cancel()
         self._timer, self._timer_at = None, None
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self._policy.continue_as_new_after_events
+        )
 
     def _wake(self) -> None:
         self._woken = True

@@ -23,6 +23,7 @@ class Stack:
     server: DevServer
     env: dict[str, str]
     data_dir: Path
+    metrics_port: int
 
     def run(
         self, script: str, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
@@ -76,7 +77,9 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
 @pytest.fixture
 def stack(dev_server: DevServer, tmp_path: Path) -> Iterator[Stack]:
     """A worker process on its own task queue and data folder, beside any `make run` that is up."""
+    metrics_port = free_port()
     env = os.environ | {
+        "COMPLAINTS_METRICS_PORT": str(metrics_port),
         "TEMPORAL_ADDRESS": dev_server.address,
         "COMPLAINTS_TASK_QUEUE": f"e2e-{uuid.uuid4().hex[:8]}",
         "COMPLAINTS_DATA_DIR": str(tmp_path / "data"),
@@ -87,7 +90,7 @@ def stack(dev_server: DevServer, tmp_path: Path) -> Iterator[Stack]:
         [sys.executable, str(REPO / "worker.py")], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
     )
     try:
-        yield Stack(server=dev_server, env=env, data_dir=tmp_path / "data")
+        yield Stack(server=dev_server, env=env, data_dir=tmp_path / "data", metrics_port=metrics_port)
     finally:
         worker.terminate()
         try:

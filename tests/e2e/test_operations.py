@@ -65,3 +65,22 @@ def test_a_send_that_keeps_failing_needs_attention_until_an_engineer_fixes_it_an
     assert len(acks) == 1
     assert stack.eventually(lambda: reference not in listed(stack, "--attention"))
     assert stack.run("admin.py", "retry", reference).stdout.strip().endswith("no step was retried")
+
+
+def test_the_worker_serves_prometheus_metrics_for_cases_and_messages(stack: Stack) -> None:
+    import urllib.request
+
+    reference = stack.file(fresh_example())
+    stack.wait_for(reference, lambda d: d["stage"] != "received")
+
+    def scrape() -> str | None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack.metrics_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        return text if "complaints_messages" in text else None
+
+    metrics = stack.eventually(scrape, timeout=20)
+    assert metrics, "no pipeline metrics on the worker's endpoint"
+    assert "complaints_cases_opened" in metrics
+    assert 'channel="email"' in metrics and 'status="sent"' in metrics
+    assert "temporal_" in metrics  # the SDK's own runtime metrics, on the same endpoint
+    assert "gwen" not in metrics.lower()  # no customer data in labels
