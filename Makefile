@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PEERS := tests/peers/node_modules/.installed
 
-.PHONY: run test venv peers clean histories bench
+.PHONY: run test venv peers system-tools clean histories bench
 
 venv: $(INSTALLED)
 
@@ -22,10 +22,23 @@ $(PEERS): tests/peers/package.json tests/peers/package-lock.json
 	npm ci --prefix tests/peers --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Debian's Chromium (browser test of the Web UI) and docker-compose (validates the compose file).
+# Installed only when missing; --no-install-recommends keeps the Docker engine out.
+SYSTEM_TOOLS := chromium docker-compose
+system-tools:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else \
+	    echo "warning: cannot install$$missing (not root, no sudo); their tests will skip"; exit 0; fi; \
+	  echo "installing$$missing from Debian ..."; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
 run: $(INSTALLED)
 	$(PY) -m ops.run_local
 
-test: $(INSTALLED) $(PEERS)
+test: $(INSTALLED) $(PEERS) system-tools
 	$(PY) -m pytest
 
 clean:

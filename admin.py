@@ -143,7 +143,12 @@ async def _state(handle: WorkflowHandle[Any, Any]) -> CaseState:
         # A closed case's final state is its result: readable with no worker running.
         summary: CaseSummary = await handle.result()
         return summary.state
-    return await handle.query(ComplaintCase.case_state)
+    try:
+        return await handle.query(ComplaintCase.case_state)
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.FAILED_PRECONDITION:
+            raise Refused(f"case {handle.id} is open but no worker is running to answer for it: start worker.py") from None
+        raise
 
 
 # --- reading ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,23 +75,23 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     server.stop()
 
 
-@pytest.fixture
-def stack(dev_server: DevServer, tmp_path: Path) -> Iterator[Stack]:
+@contextmanager
+def running_stack(dev_server: DevServer, folder: Path, **extra_env: str) -> Iterator[Stack]:
     """A worker process on its own task queue and data folder, beside any `make run` that is up."""
     metrics_port = free_port()
     env = os.environ | {
         "COMPLAINTS_METRICS_PORT": str(metrics_port),
         "TEMPORAL_ADDRESS": dev_server.address,
         "COMPLAINTS_TASK_QUEUE": f"e2e-{uuid.uuid4().hex[:8]}",
-        "COMPLAINTS_DATA_DIR": str(tmp_path / "data"),
+        "COMPLAINTS_DATA_DIR": str(folder / "data"),
         "PYTHONUNBUFFERED": "1",
-    }
-    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
+    } | extra_env
+    log = open(folder / "worker.log", "a")  # noqa: SIM115
     worker = subprocess.Popen(
         [sys.executable, str(REPO / "worker.py")], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
     )
     try:
-        yield Stack(server=dev_server, env=env, data_dir=tmp_path / "data", metrics_port=metrics_port)
+        yield Stack(server=dev_server, env=env, data_dir=folder / "data", metrics_port=metrics_port)
     finally:
         worker.terminate()
         try:
@@ -98,3 +99,9 @@ def stack(dev_server: DevServer, tmp_path: Path) -> Iterator[Stack]:
         except subprocess.TimeoutExpired:
             worker.kill()
         log.close()
+
+
+@pytest.fixture
+def stack(dev_server: DevServer, tmp_path: Path) -> Iterator[Stack]:
+    with running_stack(dev_server, tmp_path) as running:
+        yield running
