@@ -8,6 +8,7 @@ Rules that keep 8-week-old cases decoding after a deploy:
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
@@ -151,9 +152,16 @@ class ComplaintIntake(Model):
     @classmethod
     def from_intake(cls, data: object, now: datetime | None = None) -> ComplaintIntake:
         """Validate a complaint as an intake system sent it (a dict or JSON text)."""
-        context = {"now": now or datetime.now(timezone.utc)}
+        now = now or datetime.now(timezone.utc)
+        context = {"now": now}
         if isinstance(data, (str, bytes)):
-            return cls.model_validate_json(data, context=context)
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError:
+                return cls.model_validate_json(data, context=context)  # reports where the JSON breaks
+        if isinstance(data, dict) and "received_at" not in data:
+            # A web form or phone call filed as it happens: received now.
+            data = data | {"received_at": now}
         return cls.model_validate(data, context=context)
 
 
