@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -38,6 +39,8 @@ class PipelineSettings(BaseSettings):
     # Compliance records are kept this long, then the customer's personal data is deleted:
     # the regulator's 12 months plus the customer's 12-month ADR referral window.
     archive_retention_days: int = Field(default=730, ge=1)
+    # "json" (one object a line, for log search) or "text" (for a person at a terminal).
+    log_format: Literal["json", "text"] = "json"
     # A deploy waits this long for running activities before the worker stops.
     graceful_shutdown_seconds: float = Field(default=20, ge=0)
 

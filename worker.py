@@ -26,6 +26,7 @@ from channels.registry import build_channels, describe_channels
 from channels.sent_log import SentLog
 from channels.settings import ChannelSettings
 from connection import connect
+from ops.logs import configure_logging
 from settings import PipelineSettings
 from workflows.complaint_case import ComplaintCase
 from workflows.sandbox import workflow_runner
@@ -74,8 +75,8 @@ def _runtime(settings: PipelineSettings) -> Runtime | None:
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = PipelineSettings()
+    configure_logging(settings.log_format)
     client = await connect(settings, runtime=_runtime(settings))
     worker = build_worker(client, settings)
 

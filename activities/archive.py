@@ -73,10 +73,19 @@ class CaseArchive:
                     (now.isoformat(),),
                 )
             ]
+            db.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left readable
             db.executemany(
                 "UPDATE case_records SET record = NULL, purged_at = ? WHERE reference = ?",
                 [(now.isoformat(), ref) for ref in expired],
             )
+        if expired:
+            # Deleted means deleted: no copy left in the write-ahead log or in free pages.
+            db = self._connect()
+            try:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                db.execute("VACUUM")
+            finally:
+                db.close()
         return expired
 
 

@@ -59,7 +59,7 @@ def main() -> int:
         log_file=data / "temporal-server.log",
         extra_args=extra,
     )
-    env = os.environ | {"TEMPORAL_ADDRESS": server.address}
+    env = {"COMPLAINTS_LOG_FORMAT": "text"} | os.environ | {"TEMPORAL_ADDRESS": server.address}
     worker = subprocess.Popen([sys.executable, str(REPO / "worker.py")], env=env, cwd=REPO)
 
     stopping = threading.Event()

@@ -275,3 +275,29 @@ async def test_actions_on_a_closed_case_are_refused_and_change_nothing(
         final = await case.handle.result()
     assert final == summary
     assert final.state.notes == []
+
+
+async def test_the_owner_is_warned_at_three_quarters_of_a_clock_before_it_breaches(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    # Email stays down for days: the acknowledgement cannot go, so its clock runs on.
+    policy = load_policy().model_copy(update={"send_retry_ceiling_minutes": 7 * 24 * 60})
+    now = await time_skipping_env.get_current_time()
+    outbox = RecordingMessaging(down_until={ChannelKind.EMAIL: now + 5 * DAY})
+    async with running_case(time_skipping_env, tmp_path, outbox=outbox, policy=policy) as case:
+        state = await case.wait(HOUR)
+        ack = state.milestone("acknowledgement")
+        assert ack.warn_at is not None and not ack.warned
+        warn_at = ack.warn_at
+        assert abs((warn_at - now) - (ack.due_at - now) * 0.75) < timedelta(seconds=5)
+
+        state = await case.wait(warn_at - await time_skipping_env.get_current_time() + timedelta(minutes=1))
+        ack = state.milestone("acknowledgement")
+        assert ack.warned and not ack.breached
+        alerts = [json.loads(p.read_text()) for p in (tmp_path / "alerts").glob("*.json")]
+        warning = [a for a in alerts if a["subject"].endswith(f"acknowledgement due {ack.due_at.astimezone(LONDON):%a %d %b %H:%M}")]
+        assert warning and warning[0]["to_handler"] == state.owner.id
+        assert state.attention and "keeps failing" in state.attention
+
+        state = await case.wait(ack.due_at - await time_skipping_env.get_current_time() + timedelta(minutes=1))
+        assert state.milestone("acknowledgement").breached

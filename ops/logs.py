@@ -1,0 +1,46 @@
+"""Structured logs: one JSON object a line, carrying the case reference, never customer details.
+
+The SDK's workflow and activity loggers attach the workflow id (the case reference) to each record;
+it is lifted into a `reference` field so log search can follow one case across workers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+
+CONTEXT_FIELDS = ("case_reference", "message_key", "channel")
+
+
+class JsonLogFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("temporal_workflow", "temporal_activity"):
+            context = getattr(record, key, None)
+            if isinstance(context, dict) and context.get("workflow_id"):
+                document["reference"] = context["workflow_id"]
+                if "activity_type" in context:
+                    document["activity"] = context["activity_type"]
+                    document["attempt"] = context.get("attempt")
+        for key in CONTEXT_FIELDS:
+            if hasattr(record, key):
+                document[key] = getattr(record, key)
+        if record.exc_info and record.exc_info[0] is not None:
+            # The type only: an exception's text can quote a customer's details.
+            document["error"] = record.exc_info[0].__name__
+        return json.dumps(document, default=str)
+
+
+def configure_logging(style: str = "json", level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler()
+    if style == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)

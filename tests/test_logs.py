@@ -1,0 +1,28 @@
+"""Worker logs are JSON lines that name the case, not the customer."""
+
+import json
+import logging
+
+from ops.logs import JsonLogFormatter
+
+
+def test_a_log_line_carries_the_case_reference_from_the_sdk_context() -> None:
+    record = logging.LogRecord("activities.messaging", logging.INFO, __file__, 1, "sent %s", ("k1",), None)
+    record.temporal_activity = {"workflow_id": "CC-2026-4F7K2Q", "activity_type": "send_message", "attempt": 2}
+    record.message_key = "CC-2026-4F7K2Q/001-acknowledgement-email"
+    line = json.loads(JsonLogFormatter().format(record))
+    assert line["reference"] == "CC-2026-4F7K2Q"
+    assert line["activity"] == "send_message" and line["attempt"] == 2
+    assert line["message"] == "sent k1" and line["level"] == "INFO"
+    assert line["message_key"].endswith("acknowledgement-email")
+
+
+def test_an_exception_is_logged_by_type_only() -> None:
+    try:
+        raise ValueError("Gwen Pritchard's number is wrong")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    line = JsonLogFormatter().format(record)
+    assert "Gwen" not in line and json.loads(line)["error"] == "ValueError"
