@@ -368,14 +368,20 @@ def retry(reference: str) -> None:
                 continue  # running normally: nothing to retry
             # Reset, not a new send: the same activity and message key, so an accepted message
             # is never sent twice.
-            await client.workflow_service.reset_activity(
-                ResetActivityRequest(
-                    namespace=client.namespace,
-                    execution=WorkflowExecution(workflow_id=reference),
-                    id=pending.activity_id,
-                    identity="admin.py retry",
+            try:
+                await client.workflow_service.reset_activity(
+                    ResetActivityRequest(
+                        namespace=client.namespace,
+                        execution=WorkflowExecution(workflow_id=reference),
+                        id=pending.activity_id,
+                        identity="admin.py retry",
+                    )
                 )
-            )
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                retried.append(f"{pending.activity_type.name}: it completed on its own meanwhile")
+                continue
             retried.append(
                 f"{pending.activity_type.name} (attempt {pending.attempt}, last error: "
                 f"{pending.last_failure.message or 'none'})"

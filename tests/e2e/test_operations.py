@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from temporalio.client import Client
 
 from domain.reference import reference_for_intake
 from tests.e2e.conftest import Stack
@@ -19,6 +21,15 @@ ALL_HOURS = {
     "COMPLAINTS_POLICY__CALENDAR__DAY_START": "00:00:00",
     "COMPLAINTS_POLICY__CALENDAR__DAY_END": "23:59:59",
 }
+
+
+def pending_attempts(stack: Stack, reference: str) -> int:
+    async def describe() -> int:
+        client = await Client.connect(stack.server.address)
+        description = await client.get_workflow_handle(reference).describe()
+        return max((p.attempt for p in description.raw_description.pending_activities), default=0)
+
+    return asyncio.run(describe())
 
 
 def listed(stack: Stack, *flags: str) -> str:
@@ -53,6 +64,9 @@ def test_a_send_that_keeps_failing_needs_attention_until_an_engineer_fixes_it_an
     assert attention and "keeps failing" in attention
     assert stack.status(reference)["stage"] == "received"
 
+    # Fix it only once the send is deep in backoff (20 s or more to its next attempt), so it is the
+    # engineer's retry, not the next scheduled attempt, that gets it through.
+    assert stack.eventually(lambda: pending_attempts(stack, reference) >= 3, timeout=60)
     blocker.unlink()  # the fix
     retried = stack.run("admin.py", "retry", reference)
     assert retried.returncode == 0, retried.stderr
