@@ -227,6 +227,8 @@ class ComplaintCase:
         for milestone in state.milestones:
             if milestone.done_at is not None or milestone.breached:
                 continue
+            if state.stage is CaseStage.DEADLOCK and milestone.name == REVIEW:
+                continue  # no update schedule is owed once the provider has issued deadlock
             if milestone.warn_at is not None and not milestone.warned:
                 plan.append((milestone.warn_at, f"warn the owner {milestone.name} is due", partial(self._warn, milestone)))
             plan.append((milestone.due_at, f"check {milestone.name} was done in time", partial(self._breach, milestone)))
@@ -284,7 +286,11 @@ class ComplaintCase:
         name = f"update_{number}"
         # An update is on time if it reaches the customer on the agreed working day.
         state.milestones.append(self._clock(name, due, self._calendar.add_working_hours(due, 1)))
-        state.next_update_at = clocks.next_update_at(due, state.schedule, self._calendar)
+        following = clocks.next_update_at(due, state.schedule, self._calendar)
+        if following <= workflow.now():
+            # The case was held up (an outage, a stopped worker): one late update, not a burst.
+            following = clocks.next_update_at(workflow.now(), state.schedule, self._calendar)
+        state.next_update_at = following
         self._deliver(MessageKind.PROGRESS_UPDATE, self._phone_then_written(), milestone=name)
 
     def _send_adr_letter_at_eight_weeks(self) -> None:
@@ -583,13 +589,28 @@ class ComplaintCase:
     # --- people -------------------------------------------------------------------------------
 
     async def _assign(self, role: CaseRole, exclude: list[str] | None = None) -> Assignment:
-        return await workflow.execute_activity_method(
-            CaseAssignmentActivities.assign_case_handler,
-            AssignmentRequest(reference=self._state.reference, role=role, exclude_handler_ids=exclude or []),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=SETUP_RETRY,
-            summary=f"Assign a {role.title}",
-        )
+        """Retries until the roster can answer; a first window that fails flags the case for attention."""
+        request = AssignmentRequest(reference=self._state.reference, role=role, exclude_handler_ids=exclude or [])
+        window: timedelta | None = timedelta(minutes=self._policy.attention_after_minutes)
+        what = f"assigning a {role.title}"
+        while True:
+            try:
+                assignment = await workflow.execute_activity_method(
+                    CaseAssignmentActivities.assign_case_handler,
+                    request,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    schedule_to_close_timeout=window,
+                    retry_policy=SETUP_RETRY,
+                    summary=f"Assign a {role.title}",
+                )
+            except ActivityError as err:
+                self._state.attention = f"{what} keeps failing: {_last_error(err)}"
+                self._publish()
+                window = None  # from now on, until someone fixes the roster
+                continue
+            if self._state.attention and self._state.attention.startswith(what):
+                self._state.attention = None
+            return assignment
 
     def _take_ownership(self, assignment: Assignment) -> None:
         self._state.owner = assignment.handler

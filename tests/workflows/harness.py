@@ -136,6 +136,7 @@ async def running_case(
     outbox: RecordingMessaging | None = None,
     policy: ComplaintPolicy | None = None,
     received_ago: timedelta = timedelta(0),
+    roster: Path | None = None,
     **customer: object,
 ) -> AsyncIterator[Case]:
     outbox = outbox or RecordingMessaging()
@@ -150,7 +151,7 @@ async def running_case(
         workflow_runner=workflow_runner(),
         activities=[
             compute_case_deadlines,
-            CaseAssignmentActivities(env.client, load_roster()).assign_case_handler,
+            CaseAssignmentActivities(env.client, roster or load_roster()).assign_case_handler,
             outbox.send_message,
             AlertActivities(tmp_path / "alerts").raise_internal_alert,
             BillingActivities(tmp_path / "billing.sqlite3").credit_invoice,

@@ -25,7 +25,7 @@ from domain.models import (
     NotSatisfied,
     ProgressNote,
 )
-from settings import load_policy
+from settings import REPO, load_policy
 from workflows.complaint_case import ComplaintCase
 from tests.workflows.harness import RecordingMessaging, running_case
 
@@ -301,3 +301,25 @@ async def test_the_owner_is_warned_at_three_quarters_of_a_clock_before_it_breach
 
         state = await case.wait(ack.due_at - await time_skipping_env.get_current_time() + timedelta(minutes=1))
         assert state.milestone("acknowledgement").breached
+
+
+async def test_a_roster_gap_holds_the_escalation_flagged_for_attention_until_the_roster_is_fixed(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    full_roster = (REPO / "config" / "roster.toml").read_text()
+    handlers_only = full_roster.split('[[handler]]\nid = "sian.evans"')[0]
+    roster = tmp_path / "roster.toml"
+    roster.write_text(handlers_only)
+    async with running_case(time_skipping_env, tmp_path, roster=roster) as case:
+        await case.wait(HOUR)
+        await case.handle.signal(ComplaintCase.customer_not_satisfied, NotSatisfied(reason="Still broken"))
+        state = await case.wait(HOUR)
+        assert state.attention is not None
+        assert "assigning a Customer Service Manager keeps failing" in state.attention
+        assert "nobody with role customer_service_manager" in state.attention
+        assert state.owner.role is CaseRole.CASE_HANDLER  # nothing half-done
+
+        roster.write_text(full_roster)  # the on-call engineer's fix
+        state = await case.wait(HOUR)
+        assert state.owner.role is CaseRole.CUSTOMER_SERVICE_MANAGER
+        assert state.attention is None
