@@ -10,35 +10,38 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from temporalio import activity
 
 from domain.models import ArchiveReceipt, CaseRecord
+from ops import sqlite_store
+
+
+SCHEMA = """CREATE TABLE IF NOT EXISTS case_records (
+    reference TEXT PRIMARY KEY, recorded_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+    record TEXT, purged_at TEXT)"""
 
 
 class CaseArchive:
     def __init__(self, path: Path, retention: timedelta = timedelta(days=730)) -> None:
         self._path = path
         self._retention = retention
+        self._ready = False
 
     def _connect(self) -> sqlite3.Connection:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._path, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(
-            """CREATE TABLE IF NOT EXISTS case_records (
-                reference TEXT PRIMARY KEY, recorded_at TEXT NOT NULL, expires_at TEXT NOT NULL,
-                record TEXT, purged_at TEXT)"""
-        )
-        return db
+        if not self._ready:
+            sqlite_store.initialise(self._path, SCHEMA)
+            self._ready = True
+        return sqlite_store.connect(self._path)
 
     @activity.defn(name="archive_case")
     async def archive_case(self, record: CaseRecord) -> ArchiveReceipt:
         """Idempotent: writing the same case again replaces its record with the newer one."""
         expires_at = record.recorded_at + self._retention
-        with self._connect() as db:
+        with closing(self._connect()) as db:
             db.execute(
                 """INSERT INTO case_records (reference, recorded_at, expires_at, record, purged_at)
                    VALUES (?, ?, ?, ?, NULL)
@@ -50,7 +53,7 @@ class CaseArchive:
         return ArchiveReceipt(location=f"{self._path}#{record.reference}", expires_at=expires_at)
 
     def load(self, reference: str) -> tuple[CaseRecord | None, dict[str, str]]:
-        with self._connect() as db:
+        with closing(self._connect()) as db:
             row = db.execute(
                 "SELECT record, recorded_at, expires_at, purged_at FROM case_records WHERE reference = ?",
                 (reference,),
@@ -65,7 +68,7 @@ class CaseArchive:
     def purge_expired(self, now: datetime | None = None) -> list[str]:
         """Delete every record past its retention; return the references purged."""
         now = now or datetime.now(timezone.utc)
-        with self._connect() as db:
+        with closing(self._connect()) as db:
             expired = [
                 r[0]
                 for r in db.execute(

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
 from temporalio import activity
 
 from domain.models import CreditReceipt, InvoiceCredit
+from ops import sqlite_store
+
+
+SCHEMA = """CREATE TABLE IF NOT EXISTS invoice_credits (
+    key TEXT PRIMARY KEY, credit_id TEXT NOT NULL, reference TEXT NOT NULL,
+    account_number TEXT NOT NULL, amount_pence INTEGER NOT NULL, reason TEXT NOT NULL,
+    applied_at TEXT NOT NULL)"""
 
 
 class BillingActivities:
@@ -17,48 +25,40 @@ class BillingActivities:
 
     def __init__(self, ledger_path: Path) -> None:
         self._path = ledger_path
+        self._ready = False
 
     def _connect(self) -> sqlite3.Connection:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._path, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(
-            """CREATE TABLE IF NOT EXISTS invoice_credits (
-                key TEXT PRIMARY KEY, credit_id TEXT NOT NULL, reference TEXT NOT NULL,
-                account_number TEXT NOT NULL, amount_pence INTEGER NOT NULL, reason TEXT NOT NULL,
-                applied_at TEXT NOT NULL)"""
-        )
-        return db
+        if not self._ready:
+            sqlite_store.initialise(self._path, SCHEMA)
+            self._ready = True
+        return sqlite_store.connect(self._path)
 
     @activity.defn(name="credit_invoice")
     async def credit_invoice(self, credit: InvoiceCredit) -> CreditReceipt:
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT credit_id, applied_at FROM invoice_credits WHERE key = ?", (credit.key,)
-            ).fetchone()
-            if row:
-                return CreditReceipt(
-                    credit_id=row[0], applied_at=datetime.fromisoformat(row[1]), duplicate=True
-                )
-            receipt = CreditReceipt(
-                credit_id=f"CR-{uuid.uuid4().hex[:10].upper()}", applied_at=datetime.now(timezone.utc)
-            )
+        """Insert-if-absent in one statement: a retry, even racing the first attempt, credits once."""
+        proposed = f"CR-{uuid.uuid4().hex[:10].upper()}"
+        with closing(self._connect()) as db:
             db.execute(
-                "INSERT INTO invoice_credits VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO invoice_credits VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING",
                 (
                     credit.key,
-                    receipt.credit_id,
+                    proposed,
                     credit.reference,
                     credit.account_number,
                     int(credit.amount_gbp * 100),
                     credit.reason,
-                    receipt.applied_at.isoformat(),
+                    datetime.now(timezone.utc).isoformat(),
                 ),
             )
-        return receipt
+            credit_id, applied_at = db.execute(
+                "SELECT credit_id, applied_at FROM invoice_credits WHERE key = ?", (credit.key,)
+            ).fetchone()
+        return CreditReceipt(
+            credit_id=credit_id, applied_at=datetime.fromisoformat(applied_at), duplicate=credit_id != proposed
+        )
 
     def credits_for(self, reference: str) -> list[tuple[str, int]]:
-        with self._connect() as db:
+        with closing(self._connect()) as db:
             return db.execute(
                 "SELECT credit_id, amount_pence FROM invoice_credits WHERE reference = ?", (reference,)
             ).fetchall()

@@ -19,11 +19,11 @@ the activity's worker threads too; writes wait up to `busy_timeout` for another 
 from __future__ import annotations
 
 import sqlite3
-import time
 from contextlib import closing
 from pathlib import Path
 
 from domain.models import DeliveryReceipt
+from ops import sqlite_store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sent_messages (
@@ -40,39 +40,17 @@ class SentLog:
     def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._initialise()
 
     def _initialise(self) -> None:
-        # Switching a new file to WAL takes an exclusive lock and does not wait on the busy
-        # timeout, so workers starting together retry here. WAL is a property of the file: once
-        # set, every later connection uses it.
-        deadline = time.monotonic() + self.busy_timeout
-        delay = 0.01
-        while True:
-            try:
-                with closing(self._connect()) as conn:
-                    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                        if mode.lower() != "wal":
-                            raise RuntimeError(f"SQLite would not use WAL for {self.path} (got {mode})")
-                    conn.execute(_SCHEMA)
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
+        sqlite_store.initialise(self.path, _SCHEMA, self.busy_timeout)
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> SentLog:
         return cls(Path(data_dir) / "sent-messages.sqlite3")
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-        # FULL: a receipt that was acknowledged to Temporal survives a power cut too.
-        conn.execute("PRAGMA synchronous=FULL")
-        return conn
+        return sqlite_store.connect(self.path, self.busy_timeout)
 
     def get(self, key: str) -> DeliveryReceipt | None:
         with closing(self._connect()) as conn:
