@@ -93,6 +93,13 @@ def _run(action: Callable[[Client], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
+def _check_reference(reference: str) -> None:
+    """Before connecting: a typo'd reference is the handler's mistake, not Temporal being down."""
+    if not is_reference(reference):
+        typer.echo(f"refused: {reference!r} is not a case reference (they look like CC-2026-4F7K2Q)", err=True)
+        raise typer.Exit(1)
+
+
 def _payload(model: type[T], **fields: Any) -> T:
     try:
         return model(**fields)  # type: ignore[call-arg]
@@ -183,6 +190,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for other tools")] = False,
 ) -> None:
     """Where a case stands: stage, owner, every milestone with its due and done time."""
+    _check_reference(reference)
 
     async def action(client: Client) -> CaseState:
         return await _state(await _any_case(client, reference))
@@ -324,6 +332,7 @@ def report(
 @app.command()
 def evidence(reference: str) -> None:
     """Print the case's compliance record from the case archive (written now if the case is open)."""
+    _check_reference(reference)
     settings = PipelineSettings()
 
     async def action(client: Client) -> None:
@@ -358,6 +367,7 @@ def _archive(settings: PipelineSettings) -> CaseArchive:
 @app.command()
 def retry(reference: str) -> None:
     """After fixing the cause: run the case's failing steps again now, not at their next backoff."""
+    _check_reference(reference)
 
     async def action(client: Client) -> list[str]:
         handle = await _open_case(client, reference)
@@ -402,6 +412,7 @@ def retry(reference: str) -> None:
 @app.command()
 def satisfied(reference: str) -> None:
     """The customer confirms the complaint is resolved: the case closes."""
+    _check_reference(reference)
 
     async def action(client: Client) -> None:
         handle = await _open_case(client, reference)
@@ -417,6 +428,7 @@ def not_satisfied(
     reason: Annotated[str, typer.Option(help="What the customer is still unhappy about")],
 ) -> None:
     """The customer is not satisfied: the case re-opens and moves up the escalation ladder."""
+    _check_reference(reference)
     fact = _payload(NotSatisfied, reason=reason)
 
     async def action(client: Client) -> None:
@@ -437,6 +449,7 @@ def note(
     author: Annotated[str, typer.Option(help="Who is writing")] = "case handler",
 ) -> None:
     """Record progress; the next regular update carries the latest note."""
+    _check_reference(reference)
     payload = _payload(ProgressNote, text=text, author=author)
 
     async def action(client: Client) -> int:
@@ -457,6 +470,15 @@ def parse_interval(text: str) -> tuple[int, IntervalUnit]:
     return number, IntervalUnit.WORKING_DAYS if unit == "wd" else IntervalUnit.ELAPSED_DAYS
 
 
+def _contact_time(text: str | None) -> time | None:
+    """HH:MM on the UK wall clock; an offset would be silently wrong, so it is refused."""
+    if text is None:
+        return None
+    if not re.fullmatch(r"\s*\d{1,2}:\d{2}\s*", text):
+        raise ValueError(f"{text!r} is not a time of day like 14:00 (UK time)")
+    return time.fromisoformat(text.strip().zfill(5))
+
+
 @app.command()
 def schedule(
     reference: str,
@@ -464,11 +486,16 @@ def schedule(
     at: Annotated[str | None, typer.Option(help="Agreed contact time, HH:MM UK time")] = None,
 ) -> None:
     """Agree a new update interval and contact time with the customer."""
+    _check_reference(reference)
     try:
         number, unit = parse_interval(every)
-        contact = time.fromisoformat(at) if at else None
     except ValueError as exc:
-        typer.echo(f"invalid: {'--at' if at and 'unit' not in str(exc) else '--every'}: {exc}", err=True)
+        typer.echo(f"invalid: --every: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        contact = _contact_time(at)
+    except ValueError as exc:
+        typer.echo(f"invalid: --at: {exc}", err=True)
         raise typer.Exit(2) from None
     change = _payload(ContactScheduleChange, every=number, unit=unit, contact_time=contact)
 
@@ -485,6 +512,7 @@ def deadlock(
     reason: Annotated[str, typer.Option(help="Why no agreement can be reached")] = Deadlock().reason,
 ) -> None:
     """Declare deadlock: the customer gets the ADR-rights letter now."""
+    _check_reference(reference)
     payload = _payload(Deadlock, reason=reason)
 
     async def action(client: Client) -> str:
@@ -500,6 +528,7 @@ def compensate(
     reason: Annotated[str, typer.Option(help="Why compensation is due")],
 ) -> None:
     """Credit compensation to the customer's next invoice and tell them."""
+    _check_reference(reference)
     try:
         pounds = Decimal(amount.strip().lstrip("£"))
     except InvalidOperation:

@@ -92,16 +92,48 @@ class MessageChannel(Protocol):
 # --- helpers --------------------------------------------------------------------------------------
 
 _LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 
 
 def header_safe(value: str) -> str:
-    """One line of text, fit for an email header: CR/LF (and other line breaks) become spaces.
+    """One line of text, fit for an email header: CR/LF (and other line breaks) become spaces,
+    other control characters go, and no RFC 2047 encoded word can start (`=?` becomes `= ?`).
 
     Customer- and handler-supplied text reaches subjects and display names; a CR/LF there is a
-    header-injection attempt (or a paste accident) either way.
+    header-injection attempt (or a paste accident) either way. An encoded word is the same attempt
+    in disguise: `=?utf-8?q?=0D=0ABcc:_x@y.z?=` holds no line break, but CPython before 3.11.10 /
+    3.12.5 (CVE-2024-6923) decodes it while folding a long header and writes the CRLF raw.
     """
-    return " ".join(_CONTROL.sub("", _LINE_BREAKS.sub(" ", value)).split())
+    text = _CONTROL.sub("", _LINE_BREAKS.sub(" ", value)).replace("=?", "= ?")
+    return " ".join(text.split())
+
+
+# RFC 5322 3.2.3 specials, which a display name may only hold inside quotes; the email package
+# drops those quotes when it folds a long name, so they are not kept at all.
+_ADDRESS_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
+# Bidirectional overrides and isolates: they make a name display as something else.
+_BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+DISPLAY_NAME_MAX = 40
+
+
+def display_name(value: str | None, max_length: int = DISPLAY_NAME_MAX) -> str:
+    """A name for an email From/To/Reply-To header: one line, no encoded words, no RFC 5322
+    specials, at most `max_length` characters (cut at a word boundary where one is near).
+
+    Short and special-free, the name never needs quoting, so folding cannot turn it into extra
+    recipients ("J. Smith, y@z.com" stays one name). It is for the header only; letters and email
+    bodies print the name as typed.
+    """
+    # Bidi controls go before header_safe, so removing one cannot join "=" and "?" again.
+    text = " ".join(_ADDRESS_SPECIALS.sub(" ", header_safe(_BIDI_CONTROLS.sub("", value or ""))).split())
+    if len(text) <= max_length:
+        return text
+    head = text[: max_length + 1]
+    if " " in head:
+        trimmed = head.rsplit(" ", 1)[0].rstrip()
+        if len(trimmed) >= max_length // 2:
+            return trimmed
+    return text[:max_length].rstrip()
 
 
 _FILE_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -17,8 +17,9 @@ import hashlib
 import json
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from email.parser import BytesHeaderParser
+from email.policy import SMTP, compat32
+from email.utils import format_datetime, getaddresses
 from pathlib import Path
 
 from channels.base import (
@@ -26,6 +27,7 @@ from channels.base import (
     PermanentDeliveryError,
     RenderedMessage,
     TransientDeliveryError,
+    display_name,
     header_safe,
     require_e164,
     require_email,
@@ -38,11 +40,28 @@ from domain.models import ChannelKind, DeliveryReceipt, SendRequest
 DEFAULT_EMAIL_FROM = "complaints@outbox.invalid"
 
 
-def _address(display_name: str | None, addr_spec: str) -> Address:
+def _address(name: str | None, addr_spec: str) -> Address:
     try:
-        return Address(display_name=header_safe(display_name or ""), addr_spec=addr_spec)
+        return Address(display_name=display_name(name), addr_spec=addr_spec)
     except (ValueError, IndexError):
         raise PermanentDeliveryError("email address cannot be written in a header") from None
+
+
+def _check_headers(email: EmailMessage, addresses: dict[str, str]) -> None:
+    """Defence in depth: the header block as it goes on the wire, parsed back, holds exactly the
+    headers written and, in each of `addresses`, exactly the one address intended.
+
+    Names are made safe before they get here (`display_name`, `header_safe`); this catches what
+    the email package's folding might still do to them (unquoting, decoding encoded words).
+    """
+    block = b"".join(SMTP.fold_binary(name, value) for name, value in email.raw_items())
+    parsed = BytesHeaderParser(policy=compat32).parsebytes(block + b"\r\n")
+    if [name.lower() for name in parsed.keys()] != [name.lower() for name in email.keys()]:
+        raise PermanentDeliveryError("email headers did not survive folding: refused, not sent")
+    for header, intended in addresses.items():
+        found = getaddresses(parsed.get_all(header, []))
+        if len(found) != 1 or found[0][1] != intended:
+            raise PermanentDeliveryError(f"email {header} header would not hold exactly one address: refused")
 
 
 def build_email(
@@ -60,14 +79,17 @@ def build_email(
     email = EmailMessage()
     email["From"] = _address(sender_name, sender)
     email["To"] = _address(request.recipient.name, to)
+    addresses = {"From": sender, "To": to}
     if reply_to:
         email["Reply-To"] = _address(sender_name, reply_to)
+        addresses["Reply-To"] = reply_to
     email["Subject"] = header_safe(message.subject)
     email["Date"] = format_datetime(sent_at or utc_now())
     # Derived from the key, so a resend carries the same Message-ID and mail clients fold it.
     email["Message-ID"] = f"<{hashlib.sha256(request.key.encode()).hexdigest()[:32]}@{domain}>"
     email["X-Case-Reference"] = header_safe(request.context.reference)
     email["X-Message-Key"] = header_safe(request.key)
+    _check_headers(email, addresses)
     email.set_content(message.text)
     email.add_alternative(message.html, subtype="html")
     return email

@@ -45,6 +45,7 @@ from channels.base import (
     PermanentDeliveryError,
     RenderedMessage,
     TransientDeliveryError,
+    display_name,
     header_lookup,
     header_safe,
     parse_retry_after,
@@ -148,8 +149,9 @@ class SendGridEmailChannel:
         to = require_email(request)
         try:
             mail = Mail(
-                from_email=From(self.email_from, self.email_from_name),
-                to_emails=To(to, header_safe(request.recipient.name) or None),
+                # SendGrid writes these names into From/To itself: the same safe form as the outbox.
+                from_email=From(self.email_from, display_name(self.email_from_name) or None),
+                to_emails=To(to, display_name(request.recipient.name) or None),
                 subject=Subject(header_safe(message.subject)),
                 plain_text_content=PlainTextContent(message.text),
                 html_content=HtmlContent(message.html),
@@ -158,7 +160,7 @@ class SendGridEmailChannel:
             # The library refuses content that looks like a SendGrid key; never worth retrying.
             raise PermanentDeliveryError("message content looks like a SendGrid API key") from None
         if self.email_reply_to:
-            mail.reply_to = ReplyTo(self.email_reply_to, self.email_from_name)
+            mail.reply_to = ReplyTo(self.email_reply_to, display_name(self.email_from_name) or None)
         # On the (single) personalization: the spec types top-level `custom_args` as a string,
         # and SendGrid merges personalization args into the event webhook all the same.
         mail.custom_arg = [

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import phonenumbers
+import pydantic_core
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
@@ -56,7 +57,10 @@ def _normalise_phone(value: str) -> str:
 def _require_aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must include a timezone offset, e.g. 2026-11-25T10:30:00+00:00")
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("is out of range") from None
 
 
 EmailAddress = Annotated[str, AfterValidator(_normalise_email)]
@@ -129,6 +133,10 @@ class Customer(Model):
         return any("large print" in need.lower() for need in self.accessibility_needs)
 
 
+# Older than this is a data-entry mistake (year 0001, a swapped day and year), not a late letter.
+MAX_INTAKE_AGE = timedelta(days=365)
+
+
 class ComplaintIntake(Model):
     """A complaint as an intake system files it. Validated before any case starts."""
 
@@ -147,6 +155,8 @@ class ComplaintIntake(Model):
         now = (info.context or {}).get("now")
         if now is not None and value > now + timedelta(minutes=5):
             raise ValueError("is in the future")
+        if now is not None and value < now - MAX_INTAKE_AGE:
+            raise ValueError("is more than a year ago; file it with the date it reached us")
         return value
 
     @classmethod
@@ -154,10 +164,14 @@ class ComplaintIntake(Model):
         """Validate a complaint as an intake system sent it (a dict or JSON text)."""
         now = now or datetime.now(timezone.utc)
         context = {"now": now}
-        if isinstance(data, (str, bytes)):
+        if isinstance(data, str):
+            # Lone surrogates cannot be UTF-8: let the parser report them as bad JSON text.
+            data = data.encode("utf-8", "surrogatepass")
+        if isinstance(data, bytes):
             try:
-                data = json.loads(data)
-            except json.JSONDecodeError:
+                # pydantic's own parser: bounded nesting, and bad bytes become a ValueError.
+                data = pydantic_core.from_json(data)
+            except ValueError:
                 return cls.model_validate_json(data, context=context)  # reports where the JSON breaks
         if isinstance(data, dict) and "received_at" not in data:
             # A web form or phone call filed as it happens: received now.
@@ -513,6 +527,12 @@ class AssignmentRequest(Model):
     exclude_handler_ids: list[str] = Field(default_factory=list)
 
 
+def field_label(part: object) -> str:
+    """A field path part as typed, or JSON-quoted if printing it would break the line or the terminal."""
+    text = str(part)
+    return text if text.isprintable() and not any(c.isspace() for c in text) else json.dumps(text)
+
+
 def field_errors(exc: Exception) -> list[str]:
     """A pydantic ValidationError as one 'field.path: message' line per problem, for people."""
     from pydantic import ValidationError
@@ -521,7 +541,7 @@ def field_errors(exc: Exception) -> list[str]:
         return [str(exc)]
     lines = []
     for error in exc.errors():
-        path = ".".join(str(part) for part in error["loc"]) or "(complaint)"
+        path = ".".join(field_label(part) for part in error["loc"]) or "(complaint)"
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{path}: {message}")
     return lines

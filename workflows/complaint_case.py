@@ -12,6 +12,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -62,6 +65,8 @@ with workflow.unsafe.imports_passed_through():
         WrittenChannel,
     )
 
+M = TypeVar("M", bound=BaseModel)
+
 ACKNOWLEDGEMENT = "acknowledgement"
 INTRODUCTION = "introduction"
 REVIEW = "review"
@@ -74,6 +79,25 @@ def _last_error(err: ActivityError) -> str:
     return str(cause or err)
 
 
+def _decode(model: type[M], args: tuple[Any, ...]) -> M | None:
+    """One signal argument as `model`, or None if it is missing, extra or unreadable."""
+    if len(args) != 1:
+        return None
+    if isinstance(args[0], model):
+        return args[0]
+    try:
+        return model.model_validate(args[0])
+    except ValidationError:
+        return None
+
+
+def _require(payload: object, model: type) -> None:
+    """Refuse an update whose payload did not decode to its model (e.g. null), before history."""
+    if not isinstance(payload, model):
+        raise ApplicationError(f"payload: expected a {model.__name__}", type="InvalidPayload")
+
+
+SATISFIED = "satisfied"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 FALLBACK_ORDER = [ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER]
 
@@ -96,7 +120,7 @@ class ComplaintCase:
         self._customer = input.intake.customer
         self._state = input.carried_state or CaseState(reference=input.reference)
         self._calendar: WorkingCalendar | None = None
-        self._facts: list[NotSatisfied | None] = []  # None stands for "customer satisfied"
+        self._facts: list[NotSatisfied | str] = []  # SATISFIED, or a NotSatisfied
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._woken = False
@@ -325,7 +349,7 @@ class ComplaintCase:
     async def _act_on_customer_facts(self) -> None:
         while self._facts:
             fact = self._facts.pop(0)
-            if fact is None:
+            if not isinstance(fact, NotSatisfied):
                 await self._close()
                 return
             await self._reopen_or_escalate(fact)
@@ -714,14 +738,25 @@ class ComplaintCase:
 
     # --- the customer's answers (facts: signals) ----------------------------------------------
 
+    # Both take *args and check what arrived: a signal cannot be refused, and one whose payload
+    # does not fit its handler's signature would otherwise fail every workflow task of the case.
+
     @workflow.signal(name="customer_satisfied")
-    def customer_satisfied(self) -> None:
+    def customer_satisfied(self, *unexpected: Any) -> None:
+        if unexpected:
+            # Not what any of our clients sends: too doubtful to close a customer's case on.
+            self._state.refused.append("customer_satisfied with unexpected arguments: ignored")
+            return
         if self._state.stage is not CaseStage.CLOSED:
-            self._facts.append(None)
+            self._facts.append(SATISFIED)
             self._wake()
 
     @workflow.signal(name="customer_not_satisfied")
-    def customer_not_satisfied(self, fact: NotSatisfied) -> None:
+    def customer_not_satisfied(self, *args: Any) -> None:
+        fact = _decode(NotSatisfied, args)
+        if fact is None:
+            self._state.refused.append("customer_not_satisfied without a readable reason: ignored")
+            return
         if self._state.stage is CaseStage.CLOSED:
             self._state.refused.append(f"not satisfied after closure: {fact.reason[:80]}")
             return
@@ -731,7 +766,7 @@ class ComplaintCase:
     # --- the handler's commands (updates, refused before they touch history) ------------------
 
     def _refuse_if_closed(self) -> None:
-        if self._state.stage is CaseStage.CLOSED or (self._facts and self._facts[-1] is None):
+        if self._state.stage is CaseStage.CLOSED or SATISFIED in self._facts:
             raise ApplicationError(f"case {self._state.reference} is closed", type="CaseClosed")
 
     @workflow.update(name="add_note")
@@ -742,6 +777,7 @@ class ComplaintCase:
 
     @add_note.validator
     def _validate_note(self, note: ProgressNote) -> None:
+        _require(note, ProgressNote)
         self._refuse_if_closed()
 
     @workflow.update(name="change_update_schedule")
@@ -763,6 +799,7 @@ class ComplaintCase:
 
     @change_update_schedule.validator
     def _validate_schedule(self, change: ContactScheduleChange) -> None:
+        _require(change, ContactScheduleChange)
         self._refuse_if_closed()
 
     @workflow.update(name="declare_deadlock")
@@ -782,6 +819,7 @@ class ComplaintCase:
 
     @declare_deadlock.validator
     def _validate_deadlock(self, deadlock: Deadlock) -> None:
+        _require(deadlock, Deadlock)
         self._refuse_if_closed()
         if self._state.adr_letter_sent_at is not None or ADR_RIGHTS in self._in_flight:
             raise ApplicationError(
@@ -820,6 +858,7 @@ class ComplaintCase:
 
     @record_compensation.validator
     def _validate_compensation(self, award: CompensationAward) -> None:
+        _require(award, CompensationAward)
         self._refuse_if_closed()
         if award.amount_gbp > self._policy.max_compensation_gbp:
             raise ApplicationError(

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import json
+import re
 from email import message_from_bytes
+from email.policy import compat32
 from email.policy import default as default_policy
+from email.utils import getaddresses
 from pathlib import Path
 
 import pytest
 
-from channels.base import PermanentDeliveryError
+from channels.base import DISPLAY_NAME_MAX, PermanentDeliveryError, display_name, header_safe
 from channels.outbox import OutboxChannel
 from channels.rendering import render
 from domain.models import ChannelKind, MessageKind, PostalAddress, Recipient
@@ -152,3 +155,78 @@ def test_non_latin_text_does_not_break_a_letter(tmp_path, make_request, recipien
     assert "Lukasz Zólc ???" in text  # ó is in Windows-1252, Ł ż ć are folded
     assert "ul. Swietokrzyska 1" in text
     assert "Ref “fault” – fixed… €10 off" in text  # Windows-1252 has these; kept as typed
+
+
+# --- display names and encoded words: what reaches From/To/Subject cannot add a recipient or header
+
+
+def _head(raw: bytes) -> bytes:
+    return raw.split(b"\r\n\r\n", 1)[0]
+
+
+def test_a_long_name_with_specials_stays_one_recipient(tmp_path, make_request, recipient):
+    # Unquoted when the email package folds it, this name used to read as two recipients.
+    name = "J. " + "a" * 70 + ", y@z.com"
+    request = make_request(recipient_override=recipient.model_copy(update={"name": name}))
+    raw = Path(send(OutboxChannel(ChannelKind.EMAIL, tmp_path), request).provider_id).read_bytes()
+
+    email = message_from_bytes(raw, policy=default_policy)
+    [to] = email["To"].addresses
+    assert to.addr_spec == "jane.obrien@example.com"
+    assert len(to.display_name) <= DISPLAY_NAME_MAX and not set(to.display_name) & set('()<>[]:;@\\,."')
+    assert to.display_name.startswith("J ")
+    raw_to = message_from_bytes(raw, policy=compat32).get_all("To")
+    assert getaddresses(raw_to) == [(to.display_name, "jane.obrien@example.com")]
+    assert b"y@z.com" not in _head(raw)
+
+
+def test_an_encoded_word_in_a_name_cannot_inject_a_header(tmp_path, make_request, recipient, handler):
+    # Python < 3.11.10 (CVE-2024-6923) decodes this while folding and writes the CRLF raw.
+    evil = "=?utf-8?q?=0D=0ABcc:_x@y.z?="
+    request = make_request(
+        MessageKind.INTRODUCTION,
+        recipient_override=recipient.model_copy(update={"name": evil}),
+        handler=handler.model_copy(update={"name": evil}),
+    )
+    raw = Path(send(OutboxChannel(ChannelKind.EMAIL, tmp_path), request).provider_id).read_bytes()
+
+    head = _head(raw)
+    assert not re.search(rb"\r\n(bcc|cc):", head, re.I) and b"=?utf-8?q?=0D" not in head
+    email = message_from_bytes(raw, policy=default_policy)
+    assert email["Bcc"] is None and email["Cc"] is None
+    [to] = email["To"].addresses
+    assert to.addr_spec == "jane.obrien@example.com" and "=?" not in to.display_name
+    assert "= ?utf-8?q?=0D=0ABcc" in email["Subject"]
+
+
+def test_header_safe_breaks_encoded_words_and_strips_controls():
+    assert header_safe("=?utf-8?q?=0D=0ABcc:_x@y.z?=") == "= ?utf-8?q?=0D=0ABcc:_x@y.z?="
+    assert "=?" not in header_safe("=\x00?utf-8?b?DQpCY2M6IHhAeS56?=")
+    assert header_safe("Jane\r\n\x9bBcc:\x07 x") == "Jane Bcc: x"
+    for value in ("==??", "=?=?", "a =\r\n? b"):
+        assert "=?" not in header_safe(value) and header_safe(header_safe(value)) == header_safe(value)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Jane O'Brien", "Jane O'Brien"),
+        ('Jane "x@y.z", <z@y.z>', "Jane x y z z y z"),
+        ("Jane O'Brien (flat 2), Ebbw Vale, Blaenau Gwent, Wales", "Jane O'Brien flat 2 Ebbw Vale Blaenau"),
+        ("a" * 60, "a" * 40),
+        ("\u202eevil\u202c Jane", "evil Jane"),
+        (None, ""),
+    ],
+)
+def test_display_name_is_short_plain_and_one_line(name, expected):
+    assert display_name(name) == expected
+
+
+def test_a_name_that_would_still_fold_into_two_recipients_is_refused(tmp_path, make_request, recipient, monkeypatch):
+    # Defence in depth: were the name not made safe, the parse-back check refuses the email.
+    monkeypatch.setattr("channels.outbox.display_name", lambda name: header_safe(name or ""))
+    name = "J. " + "a" * 70 + ", y@z.com"
+    request = make_request(recipient_override=recipient.model_copy(update={"name": name}))
+    with pytest.raises(PermanentDeliveryError, match="To header"):
+        send(OutboxChannel(ChannelKind.EMAIL, tmp_path), request)
+    assert not tmp_path.joinpath(REFERENCE).exists()
