@@ -48,3 +48,7 @@ clean:
 VERSION ?= v1
 histories: $(INSTALLED)
 	COMPLAINTS_RECORD_HISTORIES=$(VERSION) $(PY) -m pytest tests/workflows/test_complaint_case.py -q
+
+# The benchmark suite against a same-shape baseline (several minutes); see docs/performance.md.
+bench: $(INSTALLED)
+	$(PY) -m bench

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -152,6 +153,13 @@ class OutboxChannel:
         else:
             letter = self.letters.render(request, message, dated=now)
             path, content = folder / f"{stem}.pdf", letter.content
+        if path.exists():
+            # Written whole (atomically) by an attempt that died before the ledger heard of it:
+            # the file is the proof of dispatch, so this retry does not send it again.
+            sent_at = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+            return DeliveryReceipt(
+                key=request.key, channel=self.kind, provider_id=str(path), sent_at=sent_at, duplicate=True
+            )
         try:
             write_atomically(path, content)
         except OSError as exc:

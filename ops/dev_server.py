@@ -97,6 +97,8 @@ def start_dev_server(
     output = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     # Its own process group, so stopping it also stops the UI server it spawns.
     process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    if log_file:
+        output.close()  # the server has its own copy of the descriptor
     server = DevServer(process=process, port=port, ui_port=ui_port)
     try:
         wait_for_port(port, process=process)

@@ -35,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         ArchiveReceipt,
         Assignment,
         AssignmentRequest,
-        CaseDeadlines,
         CaseInput,
         CaseRecord,
         CaseRole,
