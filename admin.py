@@ -471,12 +471,13 @@ def parse_interval(text: str) -> tuple[int, IntervalUnit]:
 
 
 def _contact_time(text: str | None) -> time | None:
-    """HH:MM on the UK wall clock; an offset would be silently wrong, so it is refused."""
+    """14:00 or 14, on the UK wall clock. An offset or seconds would be silently wrong: refused."""
     if text is None:
         return None
-    if not re.fullmatch(r"\s*\d{1,2}:\d{2}\s*", text):
+    match = re.fullmatch(r"\s*(\d{1,2})(?::(\d{2}))?\s*", text)
+    if not match:
         raise ValueError(f"{text!r} is not a time of day like 14:00 (UK time)")
-    return time.fromisoformat(text.strip().zfill(5))
+    return time(int(match[1]), int(match[2] or 0))  # ValueError names an hour or minute out of range
 
 
 @app.command()

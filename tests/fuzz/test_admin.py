@@ -167,10 +167,13 @@ def schedule_oracle(every: str, at: str | None) -> str | None:
         number, unit = admin.parse_interval(every)
     except ValueError:
         return "--every"
-    try:
-        contact = time.fromisoformat(at) if at else None
-    except ValueError:
-        return "--at"
+    # The documented contract: HH:MM or HH on the UK wall clock; offsets, seconds and blanks refused.
+    contact = None
+    if at is not None:
+        match = re.fullmatch(r"\s*(\d{1,2})(?::(\d{2}))?\s*", at)
+        if not match or int(match[1]) > 23 or int(match[2] or 0) > 59:
+            return "--at"
+        contact = time(int(match[1]), int(match[2] or 0))
     refused = model_refuses(ContactScheduleChange, every=number, unit=unit, contact_time=contact)
     return "model" if refused else None
 
