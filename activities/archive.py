@@ -9,7 +9,6 @@ Embedded default: SQLite under the data folder.
 from __future__ import annotations
 
 import json
-import sqlite3
 from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 from temporalio import activity
 
 from domain.models import ArchiveReceipt, CaseRecord
-from ops import sqlite_store
+from ops.sqlite_store import LocalStore
 
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS case_records (
@@ -27,21 +26,14 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS case_records (
 
 class CaseArchive:
     def __init__(self, path: Path, retention: timedelta = timedelta(days=730)) -> None:
-        self._path = path
+        self._store = LocalStore(path, SCHEMA)
         self._retention = retention
-        self._ready = False
-
-    def _connect(self) -> sqlite3.Connection:
-        if not self._ready:
-            sqlite_store.initialise(self._path, SCHEMA)
-            self._ready = True
-        return sqlite_store.connect(self._path)
 
     @activity.defn(name="archive_case")
     async def archive_case(self, record: CaseRecord) -> ArchiveReceipt:
         """Idempotent: writing the same case again replaces its record with the newer one."""
         expires_at = record.recorded_at + self._retention
-        with closing(self._connect()) as db:
+        with closing(self._store.connect()) as db:
             db.execute(
                 """INSERT INTO case_records (reference, recorded_at, expires_at, record, purged_at)
                    VALUES (?, ?, ?, ?, NULL)
@@ -50,10 +42,10 @@ class CaseArchive:
                      record = excluded.record, purged_at = NULL""",
                 (record.reference, record.recorded_at.isoformat(), expires_at.isoformat(), record.model_dump_json()),
             )
-        return ArchiveReceipt(location=f"{self._path}#{record.reference}", expires_at=expires_at)
+        return ArchiveReceipt(location=f"{self._store.path}#{record.reference}", expires_at=expires_at)
 
     def load(self, reference: str) -> tuple[CaseRecord | None, dict[str, str]]:
-        with closing(self._connect()) as db:
+        with closing(self._store.connect()) as db:
             row = db.execute(
                 "SELECT record, recorded_at, expires_at, purged_at FROM case_records WHERE reference = ?",
                 (reference,),
@@ -68,7 +60,7 @@ class CaseArchive:
     def purge_expired(self, now: datetime | None = None) -> list[str]:
         """Delete every record past its retention; return the references purged."""
         now = now or datetime.now(timezone.utc)
-        with closing(self._connect()) as db:
+        with closing(self._store.connect()) as db:
             expired = [
                 r[0]
                 for r in db.execute(
@@ -83,7 +75,7 @@ class CaseArchive:
             )
         if expired:
             # Deleted means deleted: no copy left in the write-ahead log or in free pages.
-            db = self._connect()
+            db = self._store.connect()
             try:
                 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 db.execute("VACUUM")

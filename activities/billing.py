@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from contextlib import closing
 from datetime import datetime, timezone
@@ -11,7 +10,7 @@ from pathlib import Path
 from temporalio import activity
 
 from domain.models import CreditReceipt, InvoiceCredit
-from ops import sqlite_store
+from ops.sqlite_store import LocalStore
 
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS invoice_credits (
@@ -24,20 +23,13 @@ class BillingActivities:
     """Embedded default: a local ledger. The credit key is unique, so a retry applies it once."""
 
     def __init__(self, ledger_path: Path) -> None:
-        self._path = ledger_path
-        self._ready = False
-
-    def _connect(self) -> sqlite3.Connection:
-        if not self._ready:
-            sqlite_store.initialise(self._path, SCHEMA)
-            self._ready = True
-        return sqlite_store.connect(self._path)
+        self._store = LocalStore(ledger_path, SCHEMA)
 
     @activity.defn(name="credit_invoice")
     async def credit_invoice(self, credit: InvoiceCredit) -> CreditReceipt:
         """Insert-if-absent in one statement: a retry, even racing the first attempt, credits once."""
         proposed = f"CR-{uuid.uuid4().hex[:10].upper()}"
-        with closing(self._connect()) as db:
+        with closing(self._store.connect()) as db:
             db.execute(
                 "INSERT INTO invoice_credits VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING",
                 (
@@ -58,7 +50,7 @@ class BillingActivities:
         )
 
     def credits_for(self, reference: str) -> list[tuple[str, int]]:
-        with closing(self._connect()) as db:
+        with closing(self._store.connect()) as db:
             return db.execute(
                 "SELECT credit_id, amount_pence FROM invoice_credits WHERE reference = ?", (reference,)
             ).fetchall()

@@ -39,3 +39,19 @@ def initialise(path: Path, schema: str, busy_timeout: float = 30.0) -> None:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+class LocalStore:
+    """One store file: set up (WAL, schema) on first use, then a fresh connection per operation."""
+
+    def __init__(self, path: Path, schema: str, busy_timeout: float = 30.0) -> None:
+        self.path = path
+        self._schema = schema
+        self._busy_timeout = busy_timeout
+        self._ready = False
+
+    def connect(self) -> sqlite3.Connection:
+        if not self._ready:
+            initialise(self.path, self._schema, self._busy_timeout)
+            self._ready = True
+        return connect(self.path, self._busy_timeout)
