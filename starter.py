@@ -10,7 +10,6 @@ and starts nothing. Intake systems can import `file_complaint` instead of runnin
 from __future__ import annotations
 
 import asyncio
-import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +64,6 @@ async def file_complaint(
 ) -> FiledCase:
     """Start the case for a validated complaint, at most once per `intake_id`."""
     year = intake.received_at.astimezone(ZoneInfo(policy.calendar.timezone)).year
-    filing = secrets.token_hex(8)
     for attempt in range(5):
         if intake.intake_id:
             # Same intake id, same reference; a salt only on the (1 in 10^9) clash with another intake.
@@ -79,12 +77,10 @@ async def file_complaint(
                 CaseInput(reference=reference, intake=intake, policy=policy),
                 id=reference,
                 task_queue=task_queue,
-                # A reference is never reused, even after the case closes.
+                # A reference is never reused, even after the case closes; a clash is answered below.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
-                if intake.intake_id
-                else WorkflowIDConflictPolicy.FAIL,
-                memo={"intake_id": intake.intake_id, "filing": filing},
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                memo={"intake_id": intake.intake_id},
                 static_summary=f"Complaint {reference} from {intake.customer.name}",
                 static_details=f"Received {intake.received_at.isoformat()} by {intake.source.value}; "
                 f"account {intake.account_number}",
@@ -93,12 +89,13 @@ async def file_complaint(
         except WorkflowAlreadyStartedError:
             if intake.intake_id is None:
                 continue  # a random reference clashed: draw another
-            handle = client.get_workflow_handle(reference)
-        if intake.intake_id is None:
-            return FiledCase(reference, started=True)
-        memo = await (await handle.describe()).memo()
-        if memo.get("intake_id") == intake.intake_id:
-            return FiledCase(reference, started=memo.get("filing") == filing)
+            # Filed before (a retry), or another intake's reference: the memo says which. Only this
+            # path pays for a describe, so filing a new complaint costs one round trip.
+            memo = await (await client.get_workflow_handle(reference).describe()).memo()
+            if memo.get("intake_id") == intake.intake_id:
+                return FiledCase(reference, started=False)
+            continue
+        return FiledCase(handle.id, started=True)
     raise RuntimeError("could not find a free case reference after 5 attempts")
 
 
