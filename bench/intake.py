@@ -1,0 +1,94 @@
+"""Scenario 1, intake: complaints started per second through the real intake path, vs bare starts.
+
+Pipeline: `parse_intake` (validation) then `file_complaint` (reference, start with search attributes
+and memo; with an intake id also the describe that makes a retried intake idempotent).
+Baseline: `client.start_workflow` of the baseline workflow with a tiny input.
+No worker polls either task queue: this measures starting, not running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from temporalio.client import Client
+
+from bench.infra import IntakeTexts, cpu_seconds, round_the_clock_policy, task_queue
+from bench.options import Options
+from bench.report import median, ratio
+from bench.shape import Shape
+from starter import file_complaint, parse_intake
+
+VARIANTS = ("pipeline", "pipeline_no_intake_id", "baseline")
+
+
+async def _rate(
+    count: int, concurrency: int, start_one: Callable[[], Awaitable[object]], cpu: dict[str, list[int]]
+) -> tuple[float, dict[str, float]]:
+    """Starts per second for `count` starts, `concurrency` in flight; and CPU ms per start by process."""
+    queue = iter(range(count))
+
+    async def lane() -> None:
+        for _ in queue:
+            await start_one()
+
+    cpu_before = {label: cpu_seconds(pids) for label, pids in cpu.items()}
+    began = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    rate = count / (time.perf_counter() - began)
+    return rate, {label: 1000 * (cpu_seconds(pids) - cpu_before[label]) / count for label, pids in cpu.items()}
+
+
+async def run(client: Client, options: Options, server_pid: int | None = None) -> dict[str, object]:
+    policy = round_the_clock_policy()
+    texts = IntakeTexts()
+    queues = {v: task_queue(f"intake-{v.replace('_', '-')}") for v in VARIANTS}
+    tiny = Shape()
+
+    def starter(variant: str) -> Callable[[], Awaitable[object]]:
+        if variant == "baseline":
+            return lambda: client.start_workflow(
+                "BaselineCase", tiny, id=f"bare-{uuid.uuid4().hex}", task_queue=queues[variant]
+            )
+        with_id = variant == "pipeline"
+
+        async def file_one() -> object:
+            intake = parse_intake(texts.next(with_intake_id=with_id))
+            return await file_complaint(client, intake, policy=policy, task_queue=queues[variant])
+
+        return file_one
+
+    # The driver (parse_intake, encoding) runs here; the server is its own process.
+    cpu = {"bench": [os.getpid()]} | ({"server": [server_pid]} if server_pid else {})
+    # Warm up connections, the converter and the server's namespace caches.
+    for variant in VARIANTS:
+        await _rate(min(20, options.intake_starts), options.intake_concurrency, starter(variant), cpu)
+
+    runs: list[dict[str, float]] = []
+    cpu_runs: list[dict[str, dict[str, float]]] = []
+    for repeat in range(options.repeat):
+        order = VARIANTS if repeat % 2 == 0 else tuple(reversed(VARIANTS))
+        measured, used = {}, {}
+        for variant in order:
+            measured[variant], used[variant] = await _rate(
+                options.intake_starts, options.intake_concurrency, starter(variant), cpu
+            )
+        runs.append(measured)
+        cpu_runs.append(used)
+
+    result: dict[str, object] = {
+        "starts_per_batch": options.intake_starts,
+        "concurrency": options.intake_concurrency,
+        "runs": runs,
+    }
+    for variant in VARIANTS:
+        result[f"{variant}_per_s"] = median([r[variant] for r in runs])
+    result["cpu_ms_per_start"] = {
+        variant: {label: median([c[variant][label] for c in cpu_runs]) for label in cpu} for variant in VARIANTS
+    }
+    result["ratio"] = median([ratio(r["pipeline"], r["baseline"]) for r in runs])
+    result["ratio_no_intake_id"] = median([ratio(r["pipeline_no_intake_id"], r["baseline"]) for r in runs])
+    return result

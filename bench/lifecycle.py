@@ -1,0 +1,316 @@
+"""Scenario 2, lifecycle: cases per second from intake through acknowledgement, introduction and closure.
+
+Each case is filed through the real intake path, its history is followed as it grows (one long poll,
+no queries), and `customer_satisfied` is sent as soon as the introduction's sends have completed.
+The baseline gets the same treatment with the shape read from a real case (bench.shape).
+
+Latencies come from the server's own event times (same host clock as the driver):
+- intake -> acknowledgement sent: driver clock before `parse_intake` to the acknowledgement send's
+  ActivityTaskCompleted;
+- customer_satisfied -> closure confirmation: driver clock before the signal RPC to the closure
+  message's ActivityTaskCompleted (the moment the case records it sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from bench.infra import BenchError, IntakeTexts, cpu_seconds, is_asleep, round_the_clock_policy
+from bench.report import median, percentile, ratio
+from bench.shape import Shape, events_by_type, shape_of, time_spent
+from domain import search_attributes as sa
+from domain.models import ComplaintPolicy
+from starter import file_complaint, parse_intake
+
+SATISFIED = "customer_satisfied"
+SEND_MESSAGE = "send_message"
+CLOSE_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+}
+
+
+@dataclass
+class Plan:
+    """What a lifecycle case looks like, read from one real case."""
+
+    shape: Shape
+    ack_index: int  # position of the acknowledgement send among the case's scheduled activities
+    probe_events: list[HistoryEvent]
+
+    @property
+    def before_signal(self) -> int:
+        return self.shape.phases[0].activities
+
+    @property
+    def closure_index(self) -> int:
+        return self.before_signal
+
+
+@dataclass
+class CaseRun:
+    intake_at: float
+    signalled_at: float | None = None
+    done_at: float | None = None
+    events: list[HistoryEvent] = field(default_factory=list)
+
+    def completion_time(self, activity_index: int) -> float | None:
+        scheduled = [e.event_id for e in self.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+        if activity_index >= len(scheduled):
+            return None
+        wanted = scheduled[activity_index]
+        for e in self.events:
+            if (
+                e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+                and e.activity_task_completed_event_attributes.scheduled_event_id == wanted
+            ):
+                return _epoch(e)
+        return None
+
+
+def _epoch(event: HistoryEvent) -> float:
+    return event.event_time.seconds + event.event_time.nanos / 1e9
+
+
+Starter = Callable[[], Awaitable[WorkflowHandle]]
+
+
+def pipeline_starter(client: Client, queue: str, policy: ComplaintPolicy, texts: IntakeTexts) -> Starter:
+    async def start() -> WorkflowHandle:
+        intake = parse_intake(texts.next(with_intake_id=True))
+        filed = await file_complaint(client, intake, policy=policy, task_queue=queue)
+        return client.get_workflow_handle(filed.reference)
+
+    return start
+
+
+def baseline_starter(client: Client, queue: str, shape: Shape, *, like_the_intake: bool = False) -> Starter:
+    """Bare starts; `like_the_intake` adds what file_complaint sends: search attributes, memo, summary."""
+
+    async def start() -> WorkflowHandle:
+        workflow_id = f"baseline-{uuid.uuid4().hex}"
+        if not like_the_intake:
+            return await client.start_workflow("BaselineCase", shape, id=workflow_id, task_queue=queue)
+        return await client.start_workflow(
+            "BaselineCase",
+            shape,
+            id=workflow_id,
+            task_queue=queue,
+            memo={"intake_id": None, "filing": uuid.uuid4().hex[:16]},
+            static_summary=f"Complaint {workflow_id} from Gwen Pritchard",
+            static_details=f"Received {datetime.now(timezone.utc).isoformat()} by web; account ISS-204871",
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.CASE_REFERENCE, workflow_id),
+                    SearchAttributePair(sa.CASE_STAGE, "received"),
+                    SearchAttributePair(sa.RECEIVED_AT, datetime.now(timezone.utc)),
+                ]
+            ),
+        )
+
+    return start
+
+
+async def drive_case(start: Starter, signal_after_activities: int, limit_s: float) -> CaseRun:
+    run = CaseRun(intake_at=time.time())
+    handle = await start()
+    completed = 0
+
+    async def follow() -> None:
+        nonlocal completed
+        async for event in handle.fetch_history_events(wait_new_event=True):
+            run.events.append(event)
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                completed += 1
+            # The customer answers once the case has recorded the introduction (the workflow task
+            # after the last send completed), not in a race with that task.
+            if (
+                run.signalled_at is None
+                and completed >= signal_after_activities
+                and event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+            ):
+                run.signalled_at = time.time()
+                await handle.signal(SATISFIED)
+            if event.event_type in CLOSE_EVENTS:
+                break
+
+    try:
+        await asyncio.wait_for(follow(), timeout=limit_s)
+    except asyncio.TimeoutError:
+        raise BenchError(f"case {handle.id} did not close within {limit_s:.0f}s") from None
+    run.done_at = time.time()
+    return run
+
+
+async def probe_pipeline(client: Client, queue: str, limit_s: float) -> Plan:
+    """One real case, taken through introduction to closure, read for its shape.
+
+    With round-the-clock contact hours nothing waits after the introduction but the review timer, so
+    the first moment the case has no activity or workflow task pending is "introduced". Describe
+    answers from the server alone (a query would need the worker, which is busy with the case).
+    """
+    start = pipeline_starter(client, queue, round_the_clock_policy(), IntakeTexts())
+    handle = await start()
+    deadline = time.monotonic() + limit_s
+    await asyncio.sleep(0.2)
+    while not await is_asleep(client, handle.id):
+        if time.monotonic() > deadline:
+            raise BenchError(f"probe case {handle.id} still busy after {limit_s:.0f}s; see bench.log")
+        await asyncio.sleep(0.1)
+    await handle.signal(SATISFIED)
+    summary = await asyncio.wait_for(handle.result(), timeout=limit_s)
+    kinds = [m.get("kind") for m in summary.get("state", {}).get("messages", [])]
+    if "introduction" not in kinds:
+        raise BenchError(f"probe case {handle.id} closed without an introduction (sent: {kinds})")
+    events = [e async for e in handle.fetch_history_events()]
+    sends = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    if SEND_MESSAGE not in sends:
+        raise BenchError("the probe case sent no message")
+    return Plan(shape=shape_of(events), ack_index=sends.index(SEND_MESSAGE), probe_events=events)
+
+
+@dataclass
+class Batch:
+    per_s: float
+    ack_s: list[float]
+    closure_s: list[float]
+    events_per_case: float
+    by_type: dict[str, int]
+    spent: dict[str, object]
+    cpu_ms_per_case: dict[str, float]
+
+
+CpuPids = dict[str, list[int]]  # who to charge CPU to ("server", "workers", "bench") -> process ids
+
+
+async def run_batch(
+    start: Starter, plan: Plan, count: int, concurrency: int, limit_s: float, cpu: CpuPids | None = None
+) -> Batch:
+    numbers = iter(range(count))
+    runs: list[CaseRun] = []
+    cpu = cpu or {}
+    cpu_before = {label: cpu_seconds(pids) for label, pids in cpu.items()}
+
+    async def lane() -> None:
+        for _ in numbers:
+            runs.append(await drive_case(start, plan.before_signal, limit_s))
+
+    await asyncio.wait_for(asyncio.gather(*(lane() for _ in range(concurrency))), timeout=limit_s)
+    cpu_ms = {label: 1000 * (cpu_seconds(pids) - cpu_before[label]) / count for label, pids in cpu.items()}
+    first = min(r.intake_at for r in runs)
+    last = max(r.done_at for r in runs if r.done_at is not None)
+    ack, closure = [], []
+    for r in runs:
+        acked = r.completion_time(plan.ack_index)
+        closed = r.completion_time(plan.closure_index)
+        if acked is not None:
+            ack.append(acked - r.intake_at)
+        if closed is not None and r.signalled_at is not None:
+            closure.append(closed - r.signalled_at)
+    return Batch(
+        per_s=len(runs) / (last - first),
+        ack_s=ack,
+        closure_s=closure,
+        events_per_case=sum(len(r.events) for r in runs) / len(runs),
+        by_type=events_by_type(runs[-1].events),
+        spent=time_spent(runs[-1].events),
+        cpu_ms_per_case=cpu_ms,
+    )
+
+
+PIPELINE, BASELINE = "pipeline", "baseline"
+# Optional kinds that split the gap between the two (see docs/performance.md, "Attribution"):
+IN_MEMORY_SENDS = "pipeline_in_memory_sends"  # the pipeline with send_message answered in memory
+WITH_VISIBILITY = "baseline_with_visibility"  # the baseline plus the case's start attributes and upserts
+
+
+def summarise(results: dict[str, list[Batch]]) -> dict[str, object]:
+    def side(batches: list[Batch]) -> dict[str, object]:
+        ack = [v for b in batches for v in b.ack_s]
+        closure = [v for b in batches for v in b.closure_s]
+        return {
+            "per_s": median([b.per_s for b in batches]),
+            "runs_per_s": [b.per_s for b in batches],
+            "ack_p50_s": percentile(ack, 50),
+            "ack_p99_s": percentile(ack, 99),
+            "closure_p50_s": percentile(closure, 50),
+            "closure_p99_s": percentile(closure, 99),
+            "events_per_case": median([b.events_per_case for b in batches]),
+            # CPU milliseconds per case, by process group, while the batch ran.
+            "cpu_ms_per_case": {
+                label: median([b.cpu_ms_per_case[label] for b in batches])
+                for label in (batches[0].cpu_ms_per_case if batches else {})
+            },
+            "events_by_type": batches[-1].by_type if batches else {},
+            # One case of the last batch: time inside workflow tasks and activities.
+            "time_spent": batches[-1].spent if batches else {},
+        }
+
+    def against_baseline(kind: str) -> float | None:
+        return median([ratio(k.per_s, b.per_s) for k, b in zip(results[kind], results[BASELINE])])
+
+    summary: dict[str, object] = {kind: side(batches) for kind, batches in results.items()}
+    summary["ratio"] = against_baseline(PIPELINE)
+    summary["ratios"] = {kind: against_baseline(kind) for kind in results if kind != BASELINE}
+    return summary
+
+
+async def compare(
+    client: Client,
+    plan: Plan,
+    queues: dict[str, str],
+    *,
+    count: int,
+    concurrency: int,
+    repeat: int,
+    limit_s: float,
+    warm_up: bool = True,
+    cpu: dict[str, CpuPids] | None = None,
+) -> dict[str, object]:
+    """Batches of each kind side by side (`queues`: kind -> task queue), rotating which goes first.
+
+    `cpu`, per kind, names the processes whose CPU time each case is charged with.
+    """
+    cpu = cpu or {}
+    policy = round_the_clock_policy()
+    starters: dict[str, Starter] = {}
+    for kind, queue in queues.items():
+        if kind in (PIPELINE, IN_MEMORY_SENDS):
+            starters[kind] = pipeline_starter(client, queue, policy, IntakeTexts())
+        elif kind == BASELINE:
+            starters[kind] = baseline_starter(client, queue, plan.shape)
+        elif kind == WITH_VISIBILITY:
+            starters[kind] = baseline_starter(
+                client, queue, plan.shape.model_copy(update={"with_visibility": True}), like_the_intake=True
+            )
+        else:
+            raise ValueError(f"unknown kind {kind}")
+    if warm_up:
+        for kind in starters:
+            await run_batch(starters[kind], plan, min(concurrency, count), concurrency, limit_s)
+    kinds = list(starters)
+    results: dict[str, list[Batch]] = {kind: [] for kind in kinds}
+    for number in range(repeat):
+        for kind in kinds[number % len(kinds) :] + kinds[: number % len(kinds)]:
+            results[kind].append(await run_batch(starters[kind], plan, count, concurrency, limit_s, cpu.get(kind)))
+    summary = summarise(results)
+    summary |= {"cases_per_batch": count, "concurrency": concurrency}
+    return summary

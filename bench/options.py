@@ -1,0 +1,58 @@
+"""The bench's knobs, one object passed to every scenario."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCENARIOS = ("intake", "lifecycle", "open_cases", "time_skipping", "history", "scale_out")
+BACKENDS = ("memory", "sqlite")
+
+
+@dataclass
+class Options:
+    workdir: Path
+    repeat: int = 3
+    backends: tuple[str, ...] = BACKENDS
+    # Intake: starts per measured batch, and how many are in flight at once.
+    intake_starts: int = 300
+    intake_concurrency: int = 16
+    # Lifecycle and scale-out: cases per batch, and how many are in flight at once.
+    cases: int = 60
+    concurrency: int = 10
+    # Lifecycle also runs the pipeline with sends answered in memory, and the baseline with the case's
+    # visibility writes, to split the gap between pipeline and baseline (docs/performance.md).
+    attribution: bool = True
+    open_cases: int = 10_000
+    open_cases_backend: str = "memory"
+    time_skipping_runs: int = 5
+    # Also size the history of an 8-week case where nobody records a note (analysis only).
+    history_without_note: bool = True
+    workers: tuple[int, ...] = (1, 2, 3)
+    scale_out_backend: str = "memory"
+    scenarios: tuple[str, ...] = SCENARIOS
+    quick: bool = False
+    # Hard ceiling on any single wait, so a stuck server or worker fails the scenario, not the machine.
+    wait_limit_s: float = 1800.0
+    # Pause before reading a worker's memory, so it has finished its last tasks and freed their garbage.
+    settle_s: float = 1.0
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def quick_mode(cls, workdir: Path) -> Options:
+        return cls(
+            workdir=workdir,
+            repeat=1,
+            backends=("memory",),
+            intake_starts=30,
+            intake_concurrency=8,
+            cases=4,
+            concurrency=2,
+            open_cases=20,
+            time_skipping_runs=1,
+            history_without_note=False,
+            workers=(1, 2),
+            quick=True,
+            wait_limit_s=45.0,
+            settle_s=0.3,
+        )
