@@ -47,7 +47,8 @@ _REQUIRED_CONTEXT: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.ACKNOWLEDGEMENT: (),
     MessageKind.INTRODUCTION: ("handler",),
     MessageKind.UPDATE_SCHEDULE: ("schedule", "next_update_at"),
-    MessageKind.PROGRESS_UPDATE: ("progress_note",),
+    # No note yet is still an update owed: the template says there is no news rather than skip it.
+    MessageKind.PROGRESS_UPDATE: (),
     MessageKind.ESCALATION: ("handler",),
     MessageKind.ADR_RIGHTS: ("adr_scheme", "adr_reason"),
     MessageKind.COMPENSATION: ("compensation_gbp",),

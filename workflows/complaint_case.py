@@ -98,6 +98,7 @@ def _require(payload: object, model: type) -> None:
 
 SATISFIED = "satisfied"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
+REVIEW_LEAD = timedelta(minutes=5)
 FALLBACK_ORDER = [ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER]
 
 # Quick, cheap steps: a few attempts, then the on-call engineer sees a failed activity.
@@ -240,7 +241,9 @@ class ComplaintCase:
             plan.append((when, f"introduce {state.owner.name if state.owner else 'the handler'}", self._send_introduction))
         review = state.milestone(REVIEW)
         if self._pending(review) and state.stage is not CaseStage.DEADLOCK:
-            plan.append((review.due_at, "agree the update schedule (3 working days)", self._start_regular_updates))
+            # A few minutes early, so the message is out by the 3-working-day mark, not just after it.
+            send_at = review.due_at - REVIEW_LEAD
+            plan.append((send_at, "agree the update schedule (3 working days)", self._start_regular_updates))
         if state.next_update_at is not None and state.stage is not CaseStage.DEADLOCK:
             plan.append((state.next_update_at, "send the regular update", self._send_progress_update))
         adr = state.milestone(ADR_RIGHTS)

@@ -157,7 +157,6 @@ def test_closure_explains_how_to_reopen(make_request):
         (MessageKind.ESCALATION, "handler"),
         (MessageKind.UPDATE_SCHEDULE, "schedule"),
         (MessageKind.UPDATE_SCHEDULE, "next_update_at"),
-        (MessageKind.PROGRESS_UPDATE, "progress_note"),
         (MessageKind.ADR_RIGHTS, "adr_scheme"),
         (MessageKind.COMPENSATION, "compensation_gbp"),
     ],
@@ -165,6 +164,13 @@ def test_closure_explains_how_to_reopen(make_request):
 def test_a_message_without_what_it_must_say_is_refused(make_request, kind, missing):
     with pytest.raises(RenderError, match=missing):
         render(make_request(kind, **{missing: None}))
+
+
+def test_a_regular_update_with_no_note_yet_still_goes_and_says_there_is_no_news(make_request):
+    # The update is owed on schedule whether or not the handler has written anything.
+    message = render(make_request(MessageKind.PROGRESS_UPDATE, progress_note=None))
+    assert "no new progress" in message.text and "no new progress" in message.sms
+    assert "None" not in message.text and "None" not in message.html
 
 
 # --- customer text is data ------------------------------------------------------------------------

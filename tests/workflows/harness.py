@@ -2,7 +2,7 @@
 
 Sends go to `RecordingMessaging`, an activity registered under the real name `send_message`, so a
 test can make a channel refuse or fail for a while and then count what the customer received.
-Every other activity is the real one.
+Every other activity is the real one, and every message is rendered with the real templates.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from temporalio.worker import Worker
 
 from activities.alerts import AlertActivities
 from activities.archive import CaseArchive
+from channels.rendering import render
 from activities.billing import BillingActivities
 from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
 from domain.models import (
@@ -57,6 +58,8 @@ class RecordingMessaging:
 
     @activity.defn(name="send_message")
     async def send_message(self, request: SendRequest) -> DeliveryReceipt:
+        # The real templates render every message, so a context the workflow builds wrong fails here.
+        render(request)
         if request.channel in self.rejected:
             raise ApplicationError(
                 f"{request.channel.value} recipient rejected", type="PermanentDeliveryError", non_retryable=True
