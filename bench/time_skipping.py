@@ -31,7 +31,7 @@ from bench.options import Options
 from bench.report import median, ratio
 from bench.shape import Shape, describe, events_by_type, shape_of, time_spent
 from domain import search_attributes as sa
-from domain.models import ComplaintIntake, NotSatisfied, ProgressNote
+from domain.models import ComplaintIntake, ComplaintPolicy, NotSatisfied, ProgressNote
 from ops.dev_server import temporal_cli
 from settings import PipelineSettings, load_policy
 from starter import file_complaint
@@ -67,6 +67,7 @@ SCRIPTS: dict[str, list[Step]] = {
     ],
 }
 UPDATES = {"add_note"}
+CONTINUE_AS_NEW_AT = 100
 TIMED = "eight_weeks_two_escalations"
 
 
@@ -112,18 +113,36 @@ async def advance_to_a_working_morning(env: WorkflowEnvironment) -> datetime:
     return await env.get_current_time()
 
 
-async def pipeline_case(env: WorkflowEnvironment, queue: str, script: str) -> tuple[float, list]:
+async def pipeline_case(
+    env: WorkflowEnvironment, queue: str, script: str, *, policy: ComplaintPolicy | None = None
+) -> tuple[float, list]:
+    """One case through `script`; its history (the last run's, if it continued as new)."""
+    wall, runs = await pipeline_case_runs(env, queue, script, policy=policy)
+    return wall, runs[-1]
+
+
+async def pipeline_case_runs(
+    env: WorkflowEnvironment, queue: str, script: str, *, policy: ComplaintPolicy | None = None
+) -> tuple[float, list[list]]:
+    """One case through `script`; the history of each of its runs, oldest first."""
     now = await advance_to_a_working_morning(env)
     data = json.loads(IntakeTexts().next(with_intake_id=False))
     data["received_at"] = now.isoformat()
     began = time.perf_counter()
     # Validated against the test server's clock, which has moved on by weeks after earlier runs.
     intake = ComplaintIntake.from_intake(data, now=now)
-    filed = await file_complaint(env.client, intake, policy=load_policy(), task_queue=queue)
+    filed = await file_complaint(env.client, intake, policy=policy or load_policy(), task_queue=queue)
     handle = env.client.get_workflow_handle(filed.reference)
     await _play(env, handle, script)
     wall = time.perf_counter() - began
-    return wall, [e async for e in handle.fetch_history_events()]
+    runs: list[list] = []
+    run_id: str | None = None
+    while True:
+        events = [e async for e in env.client.get_workflow_handle(filed.reference, run_id=run_id).fetch_history_events()]
+        runs.insert(0, events)
+        run_id = events[0].workflow_execution_started_event_attributes.continued_execution_run_id or None
+        if run_id is None:
+            return wall, runs
 
 
 async def baseline_case(env: WorkflowEnvironment, queue: str, script: str, shape: Shape) -> tuple[float, list]:
@@ -171,6 +190,17 @@ async def run(options: Options) -> dict[str, object]:
                     "events_by_type": events_by_type(events),
                     "baseline_events": len(base_events),
                     "shape": describe(shapes[script]),
+                }
+            # The 8-week case again, continuing as new every ~100 events (a policy value, no code change):
+            # what each run's history, the unit a worker replays, then holds.
+            if options.history_without_note:
+                policy = load_policy().model_copy(update={"continue_as_new_after_events": CONTINUE_AS_NEW_AT})
+                _, runs = await pipeline_case_runs(env, pq, "eight_weeks_one_escalation", policy=policy)
+                history[f"eight_weeks_one_escalation_continue_as_new_at_{CONTINUE_AS_NEW_AT}"] = {
+                    "events": max(len(r) for r in runs),
+                    "runs": [len(r) for r in runs],
+                    "total_events": sum(len(r) for r in runs),
+                    "events_by_type": events_by_type([e for r in runs for e in r]),
                 }
             await pipeline_case(env, fq, TIMED)  # warm the second worker
             kinds = ("pipeline", "pipeline_in_memory_sends", "baseline")
