@@ -18,8 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import RetryState
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     from activities.alerts import AlertActivities
@@ -65,13 +65,16 @@ with workflow.unsafe.imports_passed_through():
     )
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 ACKNOWLEDGEMENT = "acknowledgement"
 INTRODUCTION = "introduction"
 REVIEW = "review"
 ADR_RIGHTS = "adr_rights"
-def _last_error(err: ActivityError) -> str:
+def _last_error(err: Exception) -> str:
     """The vendor's own words: a timed-out retry window carries the last attempt's failure."""
+    if not isinstance(err, ActivityError):
+        return str(err)
     cause = err.cause
     while cause is not None and cause.cause is not None and not isinstance(cause, ApplicationError):
         cause = cause.cause
@@ -90,6 +93,18 @@ def _decode(model: type[M], args: tuple[Any, ...]) -> M | None:
         return None
 
 
+# A local activity's failure arrives as the activity's own error, not wrapped in an ActivityError.
+FIRST_ATTEMPT_FAILED = (ActivityError, ApplicationError, ActivityTimeout)
+
+
+def _gave_up_for_good(err: Exception) -> bool:
+    """A failure that retrying the same input cannot mend (a refused number, a broken template)."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError):
+        return cause.non_retryable or cause.type in (SEND_RETRY.non_retryable_error_types or [])
+    return False
+
+
 def _require(payload: object, model: type) -> None:
     """Refuse an update whose payload did not decode to its model (e.g. null), before history."""
     if not isinstance(payload, model):
@@ -97,10 +112,18 @@ def _require(payload: object, model: type) -> None:
 
 
 SATISFIED = "satisfied"
+# Since v2: a send, an assignment and the archive write get one first attempt as a local activity
+# (one history event, inside the workflow task that needs it) and move to a regular activity, with
+# its retry windows and its place in the Web UI's pending activities, only if that attempt fails.
+# Cases begun under v1 decide at their first replayed step and keep the v1 path to the end.
+LOCAL_FIRST_ATTEMPT = "local-first-attempt"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 REVIEW_LEAD = timedelta(minutes=5)
 FALLBACK_ORDER = [ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER]
 
+# One try inside the workflow task; a failure is handed to the regular activity, not retried here.
+FIRST_ATTEMPT = RetryPolicy(maximum_attempts=1)
+FIRST_ATTEMPT_TIMEOUT = timedelta(seconds=20)
 # Quick, cheap steps: a few attempts, then the on-call engineer sees a failed activity.
 SETUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 SEND_RETRY = RetryPolicy(
@@ -127,6 +150,7 @@ class ComplaintCase:
         self._timer: asyncio.Task[None] | None = None
         self._timer_at: datetime | None = None
         self._published: dict[str, object] = {}
+        self._local_attempts = 0
 
     # --- the case's life ----------------------------------------------------------------------
 
@@ -138,7 +162,11 @@ class ComplaintCase:
             if self._state.stage is CaseStage.CLOSED:
                 break
             self._start_work_that_is_due()
-            self._publish()
+            if workflow.patched(LOCAL_FIRST_ATTEMPT):
+                await asyncio.sleep(0)  # the sends just started reach their first attempt
+            if not self._local_attempts:
+                # Once per workflow task: the first attempts still running finish inside this one.
+                self._publish()
             if self._history_is_long() and self._quiet():
                 workflow.continue_as_new(
                     CaseInput(
@@ -179,7 +207,8 @@ class ComplaintCase:
         self._calendar = WorkingCalendar.from_spec(self._policy.calendar, state.deadlines.holidays)
         if state.owner is None:
             self._take_ownership(await self._assign(self._policy.escalation_ladder[0]))
-        self._publish()
+        if not workflow.patched(LOCAL_FIRST_ATTEMPT):
+            self._publish()  # since v2 the main loop publishes once the first sends are done
 
     async def _sleep_until_something_happens(self) -> None:
         wake_at, why = self._next_wake()
@@ -476,7 +505,7 @@ class ComplaintCase:
     async def _send_once(
         self, kind: MessageKind, channel: ChannelKind, sequence: int, context: MessageContext
     ) -> bool:
-        """One message on one channel, retried up to the policy's ceiling.
+        """One message on one channel: a first attempt inside the workflow task, then retries.
 
         Retries run in two windows: if the first (attention_after_minutes) ends still failing, the
         case is flagged for attention (so the Web UI shows it) and a second window carries on to the
@@ -485,9 +514,25 @@ class ComplaintCase:
         state = self._state
         key = f"{state.reference}/{sequence:03d}-{kind.value}-{channel.value}"
         request = SendRequest(key=key, kind=kind, channel=channel, recipient=self._recipient(), context=context)
+        what = f"{kind.value.replace('_', ' ')} by {channel.value}"
+        if workflow.patched(LOCAL_FIRST_ATTEMPT):
+            try:
+                first = workflow.execute_local_activity(
+                    SEND_MESSAGE,
+                    request,
+                    start_to_close_timeout=FIRST_ATTEMPT_TIMEOUT,
+                    retry_policy=FIRST_ATTEMPT,
+                    result_type=DeliveryReceipt,
+                    summary=f"Send the {what}",
+                )
+                receipt = await self._first_attempt(first)
+                return self._sent(key, kind, channel, what, receipt)
+            except FIRST_ATTEMPT_FAILED as err:
+                if _gave_up_for_good(err):
+                    return self._failed(key, kind, channel, what, _last_error(err))
+                # A vendor hiccup: the regular activity below retries it where on-call can see it.
         give_up_at = workflow.now() + timedelta(minutes=self._policy.send_retry_ceiling_minutes)
         window = timedelta(minutes=self._policy.attention_after_minutes)
-        what = f"{kind.value.replace('_', ' ')} by {channel.value}"
         while True:
             remaining = give_up_at - workflow.now()
             try:
@@ -500,30 +545,29 @@ class ComplaintCase:
                     result_type=DeliveryReceipt,
                     summary=f"Send the {what}",
                 )
-                break
+                return self._sent(key, kind, channel, what, receipt)
             except ActivityError as err:
                 reason = _last_error(err)
                 # A window that ran out ends as the last attempt's failure with retry state TIMEOUT.
                 window_ran_out = err.retry_state is RetryState.TIMEOUT or isinstance(err.cause, TimeoutError)
-                still_retrying = window_ran_out and workflow.now() < give_up_at
-                if still_retrying:
-                    state.attention = f"{what} keeps failing: {reason}"
-                    self._publish()
-                    # Flagged once; the rest of the ceiling is one long window, keeping history short.
-                    window = remaining
-                    continue
-                state.messages.append(
-                    MessageRecord(key=key, kind=kind, channel=channel, status="failed", at=workflow.now(), error=reason)
-                )
-                self._count("complaints_messages", "Customer messages", channel=channel.value, status="failed")
-                self._alert(
-                    CaseRole.CUSTOMER_SERVICE_MANAGER,
-                    f"{state.reference}: {what} failed",
-                    f"Sending failed ({reason}); the case falls back to the next channel.",
-                )
-                if state.attention and state.attention.startswith(what):
-                    state.attention = None
-                return False
+                if not (window_ran_out and workflow.now() < give_up_at):
+                    return self._failed(key, kind, channel, what, reason)
+                state.attention = f"{what} keeps failing: {reason}"
+                self._publish()
+                # Flagged once; the rest of the ceiling is one long window, keeping history short.
+                window = remaining
+
+    async def _first_attempt(self, attempt: Awaitable[T]) -> T:
+        """Count first attempts in flight, so the case publishes once they are all done."""
+        self._local_attempts += 1
+        try:
+            return await attempt
+        finally:
+            self._local_attempts -= 1
+            self._wake()
+
+    def _sent(self, key: str, kind: MessageKind, channel: ChannelKind, what: str, receipt: DeliveryReceipt) -> bool:
+        state = self._state
         if state.attention and state.attention.startswith(what):
             state.attention = None
         state.messages.append(
@@ -538,6 +582,21 @@ class ComplaintCase:
         )
         self._count("complaints_messages", "Customer messages", channel=channel.value, status="sent")
         return True
+
+    def _failed(self, key: str, kind: MessageKind, channel: ChannelKind, what: str, reason: str) -> bool:
+        state = self._state
+        state.messages.append(
+            MessageRecord(key=key, kind=kind, channel=channel, status="failed", at=workflow.now(), error=reason)
+        )
+        self._count("complaints_messages", "Customer messages", channel=channel.value, status="failed")
+        self._alert(
+            CaseRole.CUSTOMER_SERVICE_MANAGER,
+            f"{state.reference}: {what} failed",
+            f"Sending failed ({reason}); the case falls back to the next channel.",
+        )
+        if state.attention and state.attention.startswith(what):
+            state.attention = None
+        return False
 
     def _after_delivery(self, kind: MessageKind) -> None:
         state = self._state
@@ -619,7 +678,20 @@ class ComplaintCase:
         request = AssignmentRequest(reference=self._state.reference, role=role, exclude_handler_ids=exclude or [])
         window: timedelta | None = timedelta(minutes=self._policy.attention_after_minutes)
         what = f"assigning a {role.title}"
-        while True:
+        assignment: Assignment | None = None
+        if workflow.patched(LOCAL_FIRST_ATTEMPT):
+            try:
+                first = workflow.execute_local_activity_method(
+                    CaseAssignmentActivities.assign_case_handler,
+                    request,
+                    start_to_close_timeout=FIRST_ATTEMPT_TIMEOUT,
+                    retry_policy=FIRST_ATTEMPT,
+                    summary=f"Assign a {role.title}",
+                )
+                assignment = await self._first_attempt(first)
+            except FIRST_ATTEMPT_FAILED:
+                pass  # the regular activity below retries it where on-call can see it
+        while assignment is None:
             try:
                 assignment = await workflow.execute_activity_method(
                     CaseAssignmentActivities.assign_case_handler,
@@ -633,10 +705,9 @@ class ComplaintCase:
                 self._state.attention = f"{what} keeps failing: {_last_error(err)}"
                 self._publish()
                 window = None  # from now on, until someone fixes the roster
-                continue
-            if self._state.attention and self._state.attention.startswith(what):
-                self._state.attention = None
-            return assignment
+        if self._state.attention and self._state.attention.startswith(what):
+            self._state.attention = None
+        return assignment
 
     def _take_ownership(self, assignment: Assignment) -> None:
         self._state.owner = assignment.handler
@@ -666,19 +737,35 @@ class ComplaintCase:
 
     async def _archive(self, closing: bool = True) -> ArchiveReceipt:
         """The compliance record, written when the case closes (and on demand by the admin script)."""
-        receipt = await workflow.execute_activity_method(
-            CaseArchive.archive_case,
-            CaseRecord(
-                reference=self._state.reference,
-                intake=self._input.intake,
-                state=self._state,
-                policy=self._policy,
-                recorded_at=workflow.now(),
-            ),
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=SETUP_RETRY,
-            summary="Write the compliance record to the case archive",
+        record = CaseRecord(
+            reference=self._state.reference,
+            intake=self._input.intake,
+            state=self._state,
+            policy=self._policy,
+            recorded_at=workflow.now(),
         )
+        summary = "Write the compliance record to the case archive"
+        receipt: ArchiveReceipt | None = None
+        if workflow.patched(LOCAL_FIRST_ATTEMPT):
+            try:
+                first = workflow.execute_local_activity_method(
+                    CaseArchive.archive_case,
+                    record,
+                    start_to_close_timeout=FIRST_ATTEMPT_TIMEOUT,
+                    retry_policy=FIRST_ATTEMPT,
+                    summary=summary,
+                )
+                receipt = await self._first_attempt(first)
+            except FIRST_ATTEMPT_FAILED:
+                pass
+        if receipt is None:
+            receipt = await workflow.execute_activity_method(
+                CaseArchive.archive_case,
+                record,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=SETUP_RETRY,
+                summary=summary,
+            )
         self._state.archived_at = workflow.now()
         workflow.logger.info("case archived at %s until %s", receipt.location, receipt.expires_at)
         if closing:
