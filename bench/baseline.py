@@ -44,24 +44,24 @@ class BaselineCase:
 
     @workflow.run
     async def run(self, shape: Shape) -> int:
-        for _ in range(shape.local_activities):
-            await workflow.execute_local_activity(NOOP_LOCAL, start_to_close_timeout=timedelta(seconds=30))
         consumed = 0
         for number, phase in enumerate(shape.phases):
             waits_for_signal = number < len(shape.phases) - 1
             raced = max(phase.raced_timers - (1 if waits_for_signal else 0), 0)
-            fired = phase.fired_timers
             upserts = (phase.search_attribute_upserts, phase.memo_upserts) if shape.with_visibility else (0, 0)
-            for step in range(max(phase.activities, fired)):
-                upserts = self._upsert(upserts, everything=False)
-                if step < fired:
+            for wake, local_activities in enumerate(phase.local_by_wake):
+                if wake:
                     await workflow.sleep(shape.fired_timer_seconds)
-                if step < phase.activities:
-                    if raced > 0:
-                        raced -= 1
-                        await self._activity_racing_a_timer()
-                    else:
-                        await self._activity()
+                for _ in range(local_activities):
+                    await workflow.execute_local_activity(NOOP_LOCAL, start_to_close_timeout=timedelta(seconds=30))
+                upserts = self._upsert(upserts, everything=False)
+            for _ in range(phase.activities):
+                upserts = self._upsert(upserts, everything=False)
+                if raced > 0:
+                    raced -= 1
+                    await self._activity_racing_a_timer()
+                else:
+                    await self._activity()
             self._upsert(upserts, everything=True)
             if waits_for_signal:
                 consumed += 1

@@ -6,9 +6,9 @@ The baseline gets the same treatment with the shape read from a real case (bench
 
 Latencies come from the server's own event times (same host clock as the driver):
 - intake -> acknowledgement sent: driver clock before `parse_intake` to the acknowledgement send's
-  ActivityTaskCompleted;
+  completion in history (its local-activity marker, or ActivityTaskCompleted for a retried send);
 - customer_satisfied -> closure confirmation: driver clock before the signal RPC to the closure
-  message's ActivityTaskCompleted (the moment the case records it sent).
+  message's completion in history (the moment the case records it sent).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from bench.infra import BenchError, IntakeTexts, cpu_seconds, is_asleep, round_the_clock_policy
 from bench.report import median, percentile, ratio
-from bench.shape import Shape, events_by_type, shape_of, time_spent
+from bench.shape import Shape, events_by_type, is_local_activity, shape_of, steps, time_spent
 from domain import search_attributes as sa
 from domain.models import ComplaintPolicy
 from starter import file_complaint, parse_intake
@@ -49,12 +49,14 @@ class Plan:
     """What a lifecycle case looks like, read from one real case."""
 
     shape: Shape
-    ack_index: int  # position of the acknowledgement send among the case's scheduled activities
+    ack_index: int  # position of the acknowledgement send among the case's steps (bench.shape.steps)
     probe_events: list[HistoryEvent]
 
     @property
     def before_signal(self) -> int:
-        return self.shape.phases[0].activities
+        """Steps (activities and local activities) the case completes before the customer answers."""
+        first = self.shape.phases[0]
+        return first.activities + sum(first.local_by_wake)
 
     @property
     def closure_index(self) -> int:
@@ -68,22 +70,9 @@ class CaseRun:
     done_at: float | None = None
     events: list[HistoryEvent] = field(default_factory=list)
 
-    def completion_time(self, activity_index: int) -> float | None:
-        scheduled = [e.event_id for e in self.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
-        if activity_index >= len(scheduled):
-            return None
-        wanted = scheduled[activity_index]
-        for e in self.events:
-            if (
-                e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-                and e.activity_task_completed_event_attributes.scheduled_event_id == wanted
-            ):
-                return _epoch(e)
-        return None
-
-
-def _epoch(event: HistoryEvent) -> float:
-    return event.event_time.seconds + event.event_time.nanos / 1e9
+    def completion_time(self, step_index: int) -> float | None:
+        done = steps(self.events)
+        return done[step_index].completed_at if step_index < len(done) else None
 
 
 Starter = Callable[[], Awaitable[WorkflowHandle]]
@@ -136,12 +125,15 @@ async def drive_case(start: Starter, signal_after_activities: int, limit_s: floa
             run.events.append(event)
             if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
                 completed += 1
+            local = is_local_activity(event)
+            completed += local
             # The customer answers once the case has recorded the introduction (the workflow task
-            # after the last send completed), not in a race with that task.
+            # after the last send completed, or the one its local activities ran in), not in a race
+            # with that task.
             if (
                 run.signalled_at is None
                 and completed >= signal_after_activities
-                and event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+                and (local or event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
             ):
                 run.signalled_at = time.time()
                 await handle.signal(SATISFIED)
@@ -177,11 +169,7 @@ async def probe_pipeline(client: Client, queue: str, limit_s: float) -> Plan:
     if "introduction" not in kinds:
         raise BenchError(f"probe case {handle.id} closed without an introduction (sent: {kinds})")
     events = [e async for e in handle.fetch_history_events()]
-    sends = [
-        e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in events
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    ]
+    sends = [step.activity_type for step in steps(events)]
     if SEND_MESSAGE not in sends:
         raise BenchError("the probe case sent no message")
     return Plan(shape=shape_of(events), ack_index=sends.index(SEND_MESSAGE), probe_events=events)

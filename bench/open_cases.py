@@ -151,9 +151,7 @@ async def run(client: Client, address: str, options: Options) -> dict[str, objec
         # One case first: the baseline is parked in the same shape, then waits for a signal that never comes.
         await open_all(pipeline, 1)
         parked = shape_of([e async for e in client.get_workflow_handle(pipeline.ids[0]).fetch_history_events()])
-        baseline.shape = Shape(
-            local_activities=parked.local_activities, phases=[parked.phases[0], Phase()], signal_timeout_days=30
-        )
+        baseline.shape = Shape(phases=[parked.phases[0], Phase()], signal_timeout_days=30)
         await asyncio.gather(open_all(pipeline, n - 1), open_all(baseline, n))
         await asyncio.sleep(options.settle_s)
         for side, worker, before in zip(sides, workers, idle):

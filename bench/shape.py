@@ -7,6 +7,7 @@ phases. Search-attribute and memo upserts are not copied: they are part of the p
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from pydantic import BaseModel, Field
@@ -19,6 +20,9 @@ LOCAL_ACTIVITY_MARKER = "core_local_activity"
 class Phase(BaseModel):
     """The work between two customer signals (or before the first / after the last)."""
 
+    # Local activities run inside the workflow task that wakes the case: the first count is the
+    # phase's start (the case opening, or the signal), each later one follows a timer that fired.
+    local_by_wake: list[int] = Field(default_factory=lambda: [0])
     activities: int = 0
     # Timers the case started and then cancelled: an activity or a signal woke it first.
     raced_timers: int = 0
@@ -29,13 +33,16 @@ class Phase(BaseModel):
 
 
 class Shape(BaseModel):
-    local_activities: int = 0
     # The baseline waits for one signal between consecutive phases.
     phases: list[Phase] = Field(default_factory=lambda: [Phase()])
     signal_timeout_days: float = 365.0
     fired_timer_seconds: float = 3600.0
     # Also make the case's search-attribute and memo upserts (the "baseline with visibility").
     with_visibility: bool = False
+
+    @property
+    def local_activities(self) -> int:
+        return sum(sum(phase.local_by_wake) for phase in self.phases)
 
 
 def event_name(event: HistoryEvent) -> str:
@@ -49,7 +56,6 @@ def events_by_type(events: list[HistoryEvent]) -> dict[str, int]:
 def shape_of(events: list[HistoryEvent]) -> Shape:
     """The shape of a history; a timer still pending at the end counts as raced (a signal wakes it)."""
     phases = [Phase()]
-    local_activities = 0
     timer_phase: dict[str, int] = {}
     for event in events:
         kind = event.event_type
@@ -59,7 +65,7 @@ def shape_of(events: list[HistoryEvent]) -> Shape:
             phases[-1].activities += 1
         elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
             if event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER:
-                local_activities += 1
+                phases[-1].local_by_wake[-1] += 1
         elif kind == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             phases[-1].search_attribute_upserts += 1
         elif kind == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
@@ -67,23 +73,77 @@ def shape_of(events: list[HistoryEvent]) -> Shape:
         elif kind == EventType.EVENT_TYPE_TIMER_STARTED:
             timer_phase[event.timer_started_event_attributes.timer_id] = len(phases) - 1
         elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
-            phases[timer_phase.pop(event.timer_fired_event_attributes.timer_id)].fired_timers += 1
+            # Counted where it wakes the case: a timer can outlive the signal that began a phase.
+            timer_phase.pop(event.timer_fired_event_attributes.timer_id, None)
+            phases[-1].fired_timers += 1
+            phases[-1].local_by_wake.append(0)
         elif kind == EventType.EVENT_TYPE_TIMER_CANCELED:
             phases[timer_phase.pop(event.timer_canceled_event_attributes.timer_id)].raced_timers += 1
     for index in timer_phase.values():
         phases[index].raced_timers += 1
-    return Shape(local_activities=local_activities, phases=phases)
+    return Shape(phases=phases)
 
 
 def describe(shape: Shape) -> str:
-    parts = [f"{shape.local_activities} local activity(ies)"]
+    parts = []
     for number, phase in enumerate(shape.phases):
         if number:
             parts.append("signal")
+        wakes = "+".join(str(n) for n in phase.local_by_wake)
         parts.append(
-            f"[{phase.activities} activities, {phase.raced_timers} cancelled + {phase.fired_timers} fired timers]"
+            f"[local activities {wakes}, {phase.activities} activities, "
+            f"{phase.raced_timers} cancelled + {phase.fired_timers} fired timers]"
         )
     return " -> ".join(parts)
+
+
+class Step(BaseModel):
+    """One activity or local activity of a case, in the order the case ran them."""
+
+    activity_type: str
+    local: bool
+    completed_at: float | None  # epoch seconds: the completion (local: when it was recorded)
+
+
+def is_local_activity(event: HistoryEvent) -> bool:
+    return (
+        event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+    )
+
+
+def _marker_data(event: HistoryEvent) -> dict:
+    payloads = event.marker_recorded_event_attributes.details["data"].payloads
+    try:
+        return json.loads(payloads[0].data) if payloads else {}
+    except ValueError:  # encrypted by the codec: the type is unknown, the time is the record's
+        return {}
+
+
+def steps(events: list[HistoryEvent]) -> list[Step]:
+    found: list[Step] = []
+    scheduled: dict[int, int] = {}  # scheduled event id -> index in found
+    for event in events:
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[event.event_id] = len(found)
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            found.append(Step(activity_type=name, local=False, completed_at=None))
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            index = scheduled.get(event.activity_task_completed_event_attributes.scheduled_event_id)
+            if index is not None:
+                found[index].completed_at = _seconds(event)
+        elif is_local_activity(event):
+            data = _marker_data(event)
+            failed = event.marker_recorded_event_attributes.HasField("failure")
+            found.append(
+                Step(
+                    activity_type=str(data.get("activity_type", "?")),
+                    local=True,
+                    completed_at=None if failed else _seconds(event),
+                )
+            )
+    return found
 
 
 def _seconds(event: HistoryEvent) -> float:
@@ -125,6 +185,19 @@ def time_spent(events: list[HistoryEvent]) -> dict[str, object]:
             by_activity[name] += 1
             if began is not None:
                 activity_s[name] = activity_s.get(name, 0.0) + _seconds(event) - began
+    local: Counter[str] = Counter()
+    local_s: dict[str, float] = {}
+    for event in events:
+        if is_local_activity(event):
+            data = _marker_data(event)
+            name = str(data.get("activity_type", "?"))
+            local[name] += 1
+            try:
+                done, began = data["complete_time"], data["original_schedule_time"]
+                took = done["seconds"] + done["nanos"] / 1e9 - began["seconds"] - began["nanos"] / 1e9
+                local_s[name] = local_s.get(name, 0.0) + took
+            except (KeyError, TypeError):
+                pass
     total = _seconds(events[-1]) - _seconds(events[0]) if events else 0.0
     return {
         "span_s": total,
@@ -133,4 +206,7 @@ def time_spent(events: list[HistoryEvent]) -> dict[str, object]:
         "workflow_task_ms_mean": 1000 * wft_s / wft_count if wft_count else None,
         "activities": dict(by_activity.most_common()),
         "activity_s": {k: round(v, 4) for k, v in sorted(activity_s.items(), key=lambda kv: -kv[1])},
+        # Local activities run inside workflow tasks: their time is part of workflow_task_s.
+        "local_activities": dict(local.most_common()),
+        "local_activity_s": {k: round(v, 4) for k, v in sorted(local_s.items(), key=lambda kv: -kv[1])},
     }

@@ -57,7 +57,8 @@ SCRIPTS: dict[str, list[Step]] = {
         (2 * DAY, "customer_not_satisfied", NotSatisfied(reason="Still no engineer")),
         (8 * WEEK + DAY, "customer_satisfied", None),
     ],
-    # The same case where nobody ever records a note: every weekly update is refused by the renderer.
+    # The same case where nobody ever records a note: each weekly update says there is no news yet
+    # (before commit 0fd7f4e the renderer refused it on every channel and the history doubled).
     "eight_weeks_one_escalation_no_note": [
         (2 * DAY, "customer_not_satisfied", NotSatisfied(reason="Still no engineer")),
         (8 * WEEK + DAY, "customer_satisfied", None),
