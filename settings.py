@@ -43,6 +43,14 @@ class PipelineSettings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     # A deploy waits this long for running activities before the worker stops.
     graceful_shutdown_seconds: float = Field(default=20, ge=0)
+    # Cases kept in the worker's memory between workflow tasks; the rest are replayed from history
+    # when their next timer or signal comes (docs/performance.md has memory per cached case).
+    max_cached_workflows: int = Field(default=1000, ge=0)
+    # "shared_modules": the sandbox imports the workflow's modules once per worker, and still refuses
+    # clocks, randomness and I/O in workflow code. "isolated": it re-imports them for every case, so
+    # no module-level state can leak between cases, at about 20 ms of CPU and a copy of the modules
+    # per case in the cache. The code keeps no module-level state; the replay test runs "isolated".
+    workflow_sandbox: Literal["shared_modules", "isolated"] = "shared_modules"
 
 
 class _PolicyFromFileAndEnv(ComplaintPolicy, BaseSettings):

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
 
 from activities.alerts import AlertActivities
 from activities.billing import BillingActivities
@@ -32,6 +32,10 @@ from workflows.complaint_case import ComplaintCase
 from workflows.sandbox import workflow_runner
 
 log = logging.getLogger("worker")
+
+
+def workflow_runner_for(settings: PipelineSettings) -> WorkflowRunner:
+    return workflow_runner(isolated=settings.workflow_sandbox == "isolated")
 
 
 def build_worker(client: Client, settings: PipelineSettings) -> Worker:
@@ -53,7 +57,8 @@ def build_worker(client: Client, settings: PipelineSettings) -> Worker:
         client,
         task_queue=settings.task_queue,
         workflows=[ComplaintCase],
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner_for(settings),
+        max_cached_workflows=settings.max_cached_workflows,
         activities=[
             compute_case_deadlines,
             assignment.assign_case_handler,

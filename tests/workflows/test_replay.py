@@ -27,11 +27,11 @@ def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(f"{path.parent.name}/{path.stem}", path.read_text())
 
 
-def replayer(*workflows: type) -> Replayer:
+def replayer(*workflows: type, isolated: bool = True) -> Replayer:
     return Replayer(
         workflows=list(workflows),
         data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(isolated=isolated),
     )
 
 
@@ -40,8 +40,10 @@ def test_there_are_recorded_histories_to_replay() -> None:
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-async def test_recorded_case_replays_on_current_code(path: Path) -> None:
-    await replayer(ComplaintCase).replay_workflow(load(path))
+@pytest.mark.parametrize("isolated", [True, False], ids=["isolated", "shared-modules"])
+async def test_recorded_case_replays_on_current_code(path: Path, isolated: bool) -> None:
+    # Both sandboxes: tests run "isolated"; worker.py's default imports the workflow's modules once.
+    await replayer(ComplaintCase, isolated=isolated).replay_workflow(load(path))
 
 
 @workflow.defn(name="ComplaintCase")
