@@ -80,7 +80,6 @@ async def file_complaint(
                 # A reference is never reused, even after the case closes; a clash is answered below.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                memo={"intake_id": intake.intake_id},
                 static_summary=f"Complaint {reference} from {intake.customer.name}",
                 static_details=f"Received {intake.received_at.isoformat()} by {intake.source.value}; "
                 f"account {intake.account_number}",
@@ -89,14 +88,24 @@ async def file_complaint(
         except WorkflowAlreadyStartedError:
             if intake.intake_id is None:
                 continue  # a random reference clashed: draw another
-            # Filed before (a retry), or another intake's reference: the memo says which. Only this
-            # path pays for a describe, so filing a new complaint costs one round trip.
-            memo = await (await client.get_workflow_handle(reference).describe()).memo()
-            if memo.get("intake_id") == intake.intake_id:
+            # Filed before (a retry), or another intake's reference: the case's own input says which.
+            # Only this path reads it, so filing a new complaint is one round trip carrying nothing
+            # the case does not need.
+            if await _filed_from(client, reference) == intake.intake_id:
                 return FiledCase(reference, started=False)
             continue
         return FiledCase(handle.id, started=True)
     raise RuntimeError("could not find a free case reference after 5 attempts")
+
+
+async def _filed_from(client: Client, reference: str) -> str | None:
+    """The intake id a case was started for, from its first run's started event."""
+    handle = client.get_workflow_handle(reference)
+    async for event in handle.fetch_history_events():
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        [started] = await client.data_converter.decode(payloads, [CaseInput])
+        return started.intake.intake_id
+    return None
 
 
 def _initial_search_attributes(reference: str, intake: ComplaintIntake) -> TypedSearchAttributes:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import json
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from domain.reference import is_reference
-from settings import REPO
+from settings import REPO, load_policy
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.e2e
@@ -72,6 +76,31 @@ def test_the_same_intake_filed_twice_opens_one_case(stack: Stack) -> None:
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert first.stdout.splitlines()[-1] == second.stdout.splitlines()[-1]
     assert "filed before" in second.stdout
+
+
+def test_another_intake_whose_reference_clashes_gets_its_own_case(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two intake ids hashing to one reference (1 in 10^9 in life): the case's own input tells a
+    # retried intake from a different one, and the second complaint is filed under a salted reference.
+    import starter
+
+    clash = f"CC-2026-{uuid.uuid4().hex[:6].upper()}"
+    monkeypatch.setattr(starter, "reference_for_intake", lambda year, key: clash if "#" not in key else clash + "X")
+    policy, queue = load_policy(), stack.env["COMPLAINTS_TASK_QUEUE"]
+
+    async def file_both() -> list[starter.FiledCase]:
+        client = await Client.connect(stack.server.address, data_converter=pydantic_data_converter)
+        filed = []
+        for intake_id in ("web-one", "web-two", "web-one"):
+            intake = starter.parse_intake(fresh_example(intake_id=f"{intake_id}-{clash}"))
+            filed.append(await starter.file_complaint(client, intake, policy=policy, task_queue=queue))
+        return filed
+
+    first, other, retried = asyncio.run(file_both())
+    assert (first.reference, first.started) == (clash, True)
+    assert (other.reference, other.started) == (clash + "X", True)
+    assert (retried.reference, retried.started) == (clash, False)
 
 
 def test_a_bad_complaint_is_refused_field_by_field_and_starts_nothing(stack: Stack) -> None:
