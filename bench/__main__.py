@@ -195,6 +195,10 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
         r = Row("intake", backend, "starts/s (no intake id)", _get(result, "pipeline_no_intake_id_per_s"),
                 _get(result, "baseline_per_s"), _get(result, "ratio_no_intake_id"), ">= 0.90")
         target(r, f"intake_ratio_no_intake_id_{backend}", r.ratio, 0.90, True)
+        if _get(result, "baseline_carrying_the_case_per_s") is not None:
+            rows.append(Row("intake", backend, "starts/s, bare start carrying a case's input and attributes",
+                            _get(result, "baseline_carrying_the_case_per_s"), _get(result, "baseline_per_s"),
+                            _get(result, "ratio_carrying_the_case")))
         for variant, label in (("pipeline", "with intake id"), ("pipeline_no_intake_id", "no intake id")):
             for who in ("server", "bench"):
                 mine = _get(result, "cpu_ms_per_start", variant, who)

@@ -1,7 +1,7 @@
 """`python -m bench.baseline_worker`: the baseline workflow's worker as a process, beside worker.py.
 
 Reads the same variables as worker.py (TEMPORAL_ADDRESS, COMPLAINTS_TASK_QUEUE) plus
-BENCH_MAX_CACHED_WORKFLOWS; prints the same "polling task queue" line when it is ready.
+COMPLAINTS_MAX_CACHED_WORKFLOWS (as worker.py); prints the same "polling task queue" line when it is ready.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ async def main() -> None:
     address = os.environ.get("TEMPORAL_ADDRESS", "localhost:7233")
     queue = os.environ["COMPLAINTS_TASK_QUEUE"]
     options: dict[str, object] = {}
-    if os.environ.get("BENCH_MAX_CACHED_WORKFLOWS"):
-        options["max_cached_workflows"] = int(os.environ["BENCH_MAX_CACHED_WORKFLOWS"])
+    if os.environ.get("COMPLAINTS_MAX_CACHED_WORKFLOWS"):
+        options["max_cached_workflows"] = int(os.environ["COMPLAINTS_MAX_CACHED_WORKFLOWS"])
     client = await pipeline_client(address)
     worker = baseline_worker_for(client, queue, **options)
     stop = asyncio.Event()

@@ -28,7 +28,7 @@ from connection import connect
 from domain.models import ComplaintPolicy, DeliveryReceipt
 from ops.dev_server import DevServer, start_dev_server
 from settings import REPO, PipelineSettings, load_policy
-from workflows.sandbox import workflow_runner
+from worker import workflow_runner_for
 
 EXAMPLE = REPO / "examples" / "broadband-outage-email.json"
 READY_LINE = "polling task queue"
@@ -169,7 +169,7 @@ def baseline_worker_for(client: Client, queue: str, **options: object) -> Worker
         workflows=[BaselineCase],
         activities=[noop, noop_local],
         # The same sandbox as the pipeline: its cost belongs to the engine, not to the case code.
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner_for(PipelineSettings()),
         **options,  # type: ignore[arg-type]
     )
 
@@ -215,14 +215,11 @@ def spawn_worker(
 ) -> WorkerProcess:
     """A worker process: the real `python worker.py` for the pipeline, `bench.baseline_worker` otherwise.
 
-    `max_cached` needs a worker that takes a cache size; `worker.py` does not yet, so the pipeline then
-    runs `bench.cached_worker` (worker.py's own main, with `max_cached_workflows` passed through).
+    `max_cached` sets the workflow cache (COMPLAINTS_MAX_CACHED_WORKFLOWS, as a deployment would).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     if kind == "pipeline":
-        command = [sys.executable, str(REPO / "worker.py")] if max_cached is None else [
-            sys.executable, "-m", "bench.cached_worker"
-        ]
+        command = [sys.executable, str(REPO / "worker.py")]
     else:
         command = [sys.executable, "-m", "bench.baseline_worker"]
     env = os.environ | {
@@ -233,7 +230,7 @@ def spawn_worker(
         "PYTHONUNBUFFERED": "1",
     }
     if max_cached is not None:
-        env["BENCH_MAX_CACHED_WORKFLOWS"] = str(max_cached)
+        env["COMPLAINTS_MAX_CACHED_WORKFLOWS"] = str(max_cached)
     log_file = data_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
     with open(log_file, "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)

@@ -3,7 +3,11 @@
 Pipeline: `parse_intake` (validation) then `file_complaint` (reference, start with search attributes
 and memo; with an intake id also the describe that makes a retried intake idempotent).
 Baseline: `client.start_workflow` of the baseline workflow with a tiny input.
-No worker polls either task queue: this measures starting, not running.
+Attribution (`baseline_carrying_the_case`): a bare start that carries what a case's start carries (a
+real case input, the memo, summary, details and initial search attributes) with no validation and
+no reference: the gap between it and the baseline is what the server does with that, the gap
+between the pipeline and it is the intake code.
+No worker polls any task queue: this measures starting, not running.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from temporalio.client import Client
 from bench.infra import IntakeTexts, cpu_seconds, round_the_clock_policy, task_queue
 from bench.options import Options
 from bench.report import median, ratio
+from bench.lifecycle import baseline_starter
 from bench.shape import Shape
+from domain.models import CaseInput
 from starter import file_complaint, parse_intake
 
-VARIANTS = ("pipeline", "pipeline_no_intake_id", "baseline")
+VARIANTS = ("pipeline", "pipeline_no_intake_id", "baseline", "baseline_carrying_the_case")
 
 
 async def _rate(
@@ -53,6 +59,11 @@ async def run(client: Client, options: Options, server_pid: int | None = None) -
             return lambda: client.start_workflow(
                 "BaselineCase", tiny, id=f"bare-{uuid.uuid4().hex}", task_queue=queues[variant]
             )
+        if variant == "baseline_carrying_the_case":
+            # Never run (no worker polls), so the payload need not fit BaselineCase's input.
+            case = CaseInput(reference="CC-2026-BENCH1", intake=parse_intake(texts.next(with_intake_id=True)), policy=policy)
+            carried = baseline_starter(client, queues[variant], case, like_the_intake=True)  # type: ignore[arg-type]
+            return carried
         with_id = variant == "pipeline"
 
         async def file_one() -> object:
@@ -91,4 +102,5 @@ async def run(client: Client, options: Options, server_pid: int | None = None) -
     }
     result["ratio"] = median([ratio(r["pipeline"], r["baseline"]) for r in runs])
     result["ratio_no_intake_id"] = median([ratio(r["pipeline_no_intake_id"], r["baseline"]) for r in runs])
+    result["ratio_carrying_the_case"] = median([ratio(r["baseline_carrying_the_case"], r["baseline"]) for r in runs])
     return result

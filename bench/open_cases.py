@@ -3,7 +3,7 @@
 Pipeline: N complaints filed through the real intake path (round-the-clock contact hours, so each is
 acknowledged and introduced at once) and worked by the real `python worker.py`, default cache; when
 every case waits only on a timer, the worker's RSS is read from /proc/<pid>/status. Then the same
-cases with a worker whose cache holds all N (`bench.cached_worker`), loaded by one query per case
+cases with a worker whose cache holds all N (`COMPLAINTS_MAX_CACHED_WORKFLOWS`), loaded by one query per case
 (a query on an uncached case replays its history into the cache): RSS / N is memory per open case.
 Baseline: N baseline workflows parked in the same shape (read from the first pipeline case) on their
 own worker process, opened at the same time as the pipeline's: only memory is compared here, and
