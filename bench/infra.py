@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio import client as temporal_client
 from temporalio import worker as temporal_worker
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from bench.baseline import BaselineCase, noop, noop_local
@@ -111,9 +112,17 @@ async def is_asleep(client: Client, workflow_id: str) -> bool:
 
     Describe is answered by the server alone; a query would need the worker, which may be busy.
     """
-    described = await client.workflow_service.describe_workflow_execution(
-        DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id))
-    )
+    try:
+        described = await client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+            )
+        )
+    except RPCError as err:
+        # A server at full stretch sheds some describes (cancelled, unavailable): ask again later.
+        if err.status in (RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            return False
+        raise
     return not described.pending_activities and not described.HasField("pending_workflow_task")
 
 

@@ -140,6 +140,7 @@ async def running_case(
     policy: ComplaintPolicy | None = None,
     received_ago: timedelta = timedelta(0),
     roster: Path | None = None,
+    max_cached_workflows: int = 1000,
     **customer: object,
 ) -> AsyncIterator[Case]:
     outbox = outbox or RecordingMessaging()
@@ -152,6 +153,7 @@ async def running_case(
         task_queue=task_queue,
         workflows=[ComplaintCase],
         workflow_runner=workflow_runner(),
+        max_cached_workflows=max_cached_workflows,
         activities=[
             compute_case_deadlines,
             CaseAssignmentActivities(env.client, roster or load_roster()).assign_case_handler,

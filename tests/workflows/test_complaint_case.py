@@ -116,6 +116,25 @@ async def test_unresolved_after_three_working_days_gets_agreed_schedule_then_reg
         assert await case.handle.describe()  # still open: updates go on until the customer is satisfied
 
 
+async def test_a_case_the_worker_never_keeps_in_memory_still_keeps_every_clock(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    # No workflow cache: every timer, signal and send result replays the case from its history, as
+    # when a worker holding thousands of open cases has evicted this one.
+    async with running_case(time_skipping_env, tmp_path, max_cached_workflows=0) as case:
+        await case.wait(2 * DAY)
+        await case.handle.signal(ComplaintCase.customer_not_satisfied, NotSatisfied(reason="Still no engineer"))
+        state = await case.wait(9 * 7 * DAY)
+        assert state.escalation_level == 1 and state.milestone("introduction_2").done_at is not None
+        assert state.milestone("review").done_at is not None
+        assert len(case.outbox.received(MessageKind.PROGRESS_UPDATE)) >= 7
+        assert len(case.outbox.received(MessageKind.ADR_RIGHTS)) == 1
+        assert not any(m.breached for m in state.milestones), [m.name for m in state.milestones if m.breached]
+        # Replays re-run no send: every message the case records went out exactly once.
+        assert len(state.messages) == len(case.outbox.delivered)
+        assert all(count == 1 for count in case.outbox.deliveries.values())
+
+
 async def test_not_satisfied_twice_climbs_the_escalation_ladder(
     time_skipping_env: WorkflowEnvironment, tmp_path
 ) -> None:
