@@ -49,6 +49,20 @@ def wait_for_port(port: int, timeout: float = 60, process: subprocess.Popen | No
     raise TimeoutError(f"nothing listening on port {port} after {timeout:.0f}s")
 
 
+def wait_until_serving(port: int, timeout: float = 60, process: subprocess.Popen | None = None) -> None:
+    """Until the frontend says SERVING: an open port can still answer "Frontend is not healthy yet"."""
+    deadline = time.monotonic() + timeout
+    command = [temporal_cli(), "operator", "cluster", "health", "--address", f"127.0.0.1:{port}"]
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with code {process.returncode} before it was healthy")
+        check = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        if check.returncode == 0 and "SERVING" in check.stdout and "NOT_SERVING" not in check.stdout:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"the server on port {port} was not healthy after {timeout:.0f}s")
+
+
 @dataclass
 class DevServer:
     process: subprocess.Popen
@@ -102,6 +116,7 @@ def start_dev_server(
     server = DevServer(process=process, port=port, ui_port=ui_port)
     try:
         wait_for_port(port, process=process)
+        wait_until_serving(port, process=process)
         if ui_port is not None:
             wait_for_port(ui_port, process=process)
     except Exception:
