@@ -65,7 +65,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 M = TypeVar("M", bound=BaseModel)
-T = TypeVar("T")
 
 ACKNOWLEDGEMENT = "acknowledgement"
 INTRODUCTION = "introduction"
@@ -115,7 +114,7 @@ SATISFIED = "satisfied"
 # Since v2: a send, an assignment and the archive write get one first attempt as a local activity
 # (one history event, inside the workflow task that needs it) and move to a regular activity, with
 # its retry windows and its place in the Web UI's pending activities, only if that attempt fails.
-# Cases begun under v1 decide at their first replayed step and keep the v1 path to the end.
+# Decided once per run, first thing: cases begun under v1 keep the v1 path to the end.
 LOCAL_FIRST_ATTEMPT = "local-first-attempt"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 REVIEW_LEAD = timedelta(minutes=5)
@@ -151,18 +150,23 @@ class ComplaintCase:
         self._timer_at: datetime | None = None
         self._published: dict[str, object] = {}
         self._local_attempts = 0
+        self._local_first = False  # set by run(): see LOCAL_FIRST_ATTEMPT
 
     # --- the case's life ----------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseSummary:
+        # Decided before anything else, in the run's first workflow task: asked later (after a
+        # local activity), a replay could ask before the server tells it the marker exists, when a
+        # query or a heartbeat had put the marker in the next task, and take the other path.
+        self._local_first = workflow.patched(LOCAL_FIRST_ATTEMPT)
         await self._open_case()
         while self._state.stage is not CaseStage.CLOSED:
             await self._act_on_customer_facts()
             if self._state.stage is CaseStage.CLOSED:
                 break
             self._start_work_that_is_due()
-            if workflow.patched(LOCAL_FIRST_ATTEMPT):
+            if self._local_first:
                 await asyncio.sleep(0)  # the sends just started reach their first attempt
             if not self._local_attempts:
                 # Once per workflow task: the first attempts still running finish inside this one.
@@ -207,7 +211,7 @@ class ComplaintCase:
         self._calendar = WorkingCalendar.from_spec(self._policy.calendar, state.deadlines.holidays)
         if state.owner is None:
             self._take_ownership(await self._assign(self._policy.escalation_ladder[0]))
-        if not workflow.patched(LOCAL_FIRST_ATTEMPT):
+        if not self._local_first:
             self._publish()  # since v2 the main loop publishes once the first sends are done
 
     async def _sleep_until_something_happens(self) -> None:
@@ -515,17 +519,11 @@ class ComplaintCase:
         key = f"{state.reference}/{sequence:03d}-{kind.value}-{channel.value}"
         request = SendRequest(key=key, kind=kind, channel=channel, recipient=self._recipient(), context=context)
         what = f"{kind.value.replace('_', ' ')} by {channel.value}"
-        if workflow.patched(LOCAL_FIRST_ATTEMPT):
+        if self._local_first:
             try:
-                first = workflow.execute_local_activity(
-                    SEND_MESSAGE,
-                    request,
-                    start_to_close_timeout=FIRST_ATTEMPT_TIMEOUT,
-                    retry_policy=FIRST_ATTEMPT,
-                    result_type=DeliveryReceipt,
-                    summary=f"Send the {what}",
+                receipt = await self._first_attempt(
+                    SEND_MESSAGE, request, summary=f"Send the {what}", result_type=DeliveryReceipt
                 )
-                receipt = await self._first_attempt(first)
                 return self._sent(key, kind, channel, what, receipt)
             except FIRST_ATTEMPT_FAILED as err:
                 if _gave_up_for_good(err):
@@ -557,11 +555,23 @@ class ComplaintCase:
                 # Flagged once; the rest of the ceiling is one long window, keeping history short.
                 window = remaining
 
-    async def _first_attempt(self, attempt: Awaitable[T]) -> T:
-        """Count first attempts in flight, so the case publishes once they are all done."""
+    async def _first_attempt(
+        self, activity: Callable[..., Any] | str, arg: object, *, summary: str, result_type: type | None = None
+    ) -> Any:
+        """One try as a local activity inside this workflow task; FIRST_ATTEMPT_FAILED if it fails.
+
+        Counted while in flight, so the case publishes once all of a task's first attempts are done.
+        """
         self._local_attempts += 1
         try:
-            return await attempt
+            return await workflow.execute_local_activity(
+                activity,  # type: ignore[arg-type]
+                arg,
+                start_to_close_timeout=FIRST_ATTEMPT_TIMEOUT,
+                retry_policy=FIRST_ATTEMPT,
+                result_type=result_type,
+                summary=summary,
+            )
         finally:
             self._local_attempts -= 1
             self._wake()
@@ -679,16 +689,11 @@ class ComplaintCase:
         window: timedelta | None = timedelta(minutes=self._policy.attention_after_minutes)
         what = f"assigning a {role.title}"
         assignment: Assignment | None = None
-        if workflow.patched(LOCAL_FIRST_ATTEMPT):
+        if self._local_first:
             try:
-                first = workflow.execute_local_activity_method(
-                    CaseAssignmentActivities.assign_case_handler,
-                    request,
-                    start_to_close_timeout=FIRST_ATTEMPT_TIMEOUT,
-                    retry_policy=FIRST_ATTEMPT,
-                    summary=f"Assign a {role.title}",
+                assignment = await self._first_attempt(
+                    CaseAssignmentActivities.assign_case_handler, request, summary=f"Assign a {role.title}"
                 )
-                assignment = await self._first_attempt(first)
             except FIRST_ATTEMPT_FAILED:
                 pass  # the regular activity below retries it where on-call can see it
         while assignment is None:
@@ -746,16 +751,9 @@ class ComplaintCase:
         )
         summary = "Write the compliance record to the case archive"
         receipt: ArchiveReceipt | None = None
-        if workflow.patched(LOCAL_FIRST_ATTEMPT):
+        if self._local_first:
             try:
-                first = workflow.execute_local_activity_method(
-                    CaseArchive.archive_case,
-                    record,
-                    start_to_close_timeout=FIRST_ATTEMPT_TIMEOUT,
-                    retry_policy=FIRST_ATTEMPT,
-                    summary=summary,
-                )
-                receipt = await self._first_attempt(first)
+                receipt = await self._first_attempt(CaseArchive.archive_case, record, summary=summary)
             except FIRST_ATTEMPT_FAILED:
                 pass
         if receipt is None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -44,6 +45,16 @@ def test_there_are_recorded_histories_to_replay() -> None:
 async def test_recorded_case_replays_on_current_code(path: Path, isolated: bool) -> None:
     # Both sandboxes: tests run "isolated"; worker.py's default imports the workflow's modules once.
     await replayer(ComplaintCase, isolated=isolated).replay_workflow(load(path))
+
+
+@pytest.mark.parametrize("path", [p for p in HISTORIES if p.parent.name != "v1"], ids=lambda p: p.stem)
+def test_the_local_first_decision_is_the_first_thing_a_case_records(path: Path) -> None:
+    # Asked later (after a local activity), a query or a workflow-task heartbeat can put the patch
+    # marker in a later task than the code that asked, and a replay then takes the v1 path.
+    events = load(path).events
+    first_task_done = next(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+    first_command = events[first_task_done + 1]
+    assert first_command.marker_recorded_event_attributes.marker_name == "core_patch"
 
 
 @workflow.defn(name="ComplaintCase")
