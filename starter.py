@@ -13,7 +13,7 @@ import asyncio
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -80,10 +80,7 @@ async def file_complaint(
                 # A reference is never reused, even after the case closes; a clash is answered below.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                static_summary=f"Complaint {reference} from {intake.customer.name}",
-                static_details=f"Received {intake.received_at.isoformat()} by {intake.source.value}; "
-                f"account {intake.account_number}",
-                search_attributes=_initial_search_attributes(reference, intake),
+                **case_start_details(reference, intake),
             )
         except WorkflowAlreadyStartedError:
             if intake.intake_id is None:
@@ -108,15 +105,21 @@ async def _filed_from(client: Client, reference: str) -> str | None:
     return None
 
 
-def _initial_search_attributes(reference: str, intake: ComplaintIntake) -> TypedSearchAttributes:
-    # Set at start so a case is findable in the Web UI before its first workflow task runs.
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(sa.CASE_REFERENCE, reference),
-            SearchAttributePair(sa.CASE_STAGE, CaseStage.RECEIVED.value),
-            SearchAttributePair(sa.RECEIVED_AT, intake.received_at),
-        ]
-    )
+def case_start_details(reference: str, intake: ComplaintIntake) -> dict[str, Any]:
+    """What a case's start carries besides its input: how staff find and read it in the Web UI."""
+    return {
+        "static_summary": f"Complaint {reference} from {intake.customer.name}",
+        "static_details": f"Received {intake.received_at.isoformat()} by {intake.source.value}; "
+        f"account {intake.account_number}",
+        # Set at start so a case is findable in the Web UI before its first workflow task runs.
+        "search_attributes": TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.CASE_REFERENCE, reference),
+                SearchAttributePair(sa.CASE_STAGE, CaseStage.RECEIVED.value),
+                SearchAttributePair(sa.RECEIVED_AT, intake.received_at),
+            ]
+        ),
+    }
 
 
 app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_show_locals=False)

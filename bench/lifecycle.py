@@ -16,21 +16,19 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from bench.infra import BenchError, IntakeTexts, cpu_seconds, is_asleep, round_the_clock_policy
 from bench.report import median, percentile, ratio
 from bench.shape import Shape, events_by_type, is_local_activity, shape_of, steps, time_spent
-from domain import search_attributes as sa
 from domain.models import ComplaintPolicy
-from starter import file_complaint, parse_intake
+from starter import case_start_details, file_complaint, parse_intake
 
 SATISFIED = "customer_satisfied"
 SEND_MESSAGE = "send_message"
@@ -70,9 +68,9 @@ class CaseRun:
     done_at: float | None = None
     events: list[HistoryEvent] = field(default_factory=list)
 
-    def completion_time(self, step_index: int) -> float | None:
-        done = steps(self.events)
-        return done[step_index].completed_at if step_index < len(done) else None
+    def completion_times(self, *step_indexes: int) -> list[float | None]:
+        done = steps(self.events)  # parses every marker: once per case, not once per index
+        return [done[i].completed_at if i < len(done) else None for i in step_indexes]
 
 
 Starter = Callable[[], Awaitable[WorkflowHandle]]
@@ -87,29 +85,19 @@ def pipeline_starter(client: Client, queue: str, policy: ComplaintPolicy, texts:
     return start
 
 
-def baseline_starter(client: Client, queue: str, shape: Shape, *, like_the_intake: bool = False) -> Starter:
-    """Bare starts; `like_the_intake` adds what file_complaint sends: search attributes, memo, summary."""
+def baseline_starter(client: Client, queue: str, shape: BaseModel, *, like_the_intake: bool = False) -> Starter:
+    """Bare starts; `like_the_intake` adds what file_complaint sends besides the input (summary,
+    details, search attributes), from the same `case_start_details`.
+
+    `shape` is the baseline's input: a Shape, or (intake's attribution, never run) a real case input.
+    """
+
+    intake = parse_intake(IntakeTexts().next(with_intake_id=True)) if like_the_intake else None
 
     async def start() -> WorkflowHandle:
         workflow_id = f"baseline-{uuid.uuid4().hex}"
-        if not like_the_intake:
-            return await client.start_workflow("BaselineCase", shape, id=workflow_id, task_queue=queue)
-        return await client.start_workflow(
-            "BaselineCase",
-            shape,
-            id=workflow_id,
-            task_queue=queue,
-            memo={"intake_id": None, "filing": uuid.uuid4().hex[:16]},
-            static_summary=f"Complaint {workflow_id} from Gwen Pritchard",
-            static_details=f"Received {datetime.now(timezone.utc).isoformat()} by web; account ISS-204871",
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.CASE_REFERENCE, workflow_id),
-                    SearchAttributePair(sa.CASE_STAGE, "received"),
-                    SearchAttributePair(sa.RECEIVED_AT, datetime.now(timezone.utc)),
-                ]
-            ),
-        )
+        details = case_start_details(workflow_id, intake) if intake else {}
+        return await client.start_workflow("BaselineCase", shape, id=workflow_id, task_queue=queue, **details)
 
     return start
 
@@ -207,8 +195,7 @@ async def run_batch(
     last = max(r.done_at for r in runs if r.done_at is not None)
     ack, closure = [], []
     for r in runs:
-        acked = r.completion_time(plan.ack_index)
-        closed = r.completion_time(plan.closure_index)
+        acked, closed = r.completion_times(plan.ack_index, plan.closure_index)
         if acked is not None:
             ack.append(acked - r.intake_at)
         if closed is not None and r.signalled_at is not None:

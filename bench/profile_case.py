@@ -26,12 +26,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from bench.infra import task_queue
 from bench.shape import events_by_type, time_spent
-from bench.time_skipping import SCRIPTS, pipeline_case, register_search_attributes, test_server_binary
+from bench.time_skipping import SCRIPTS, pipeline_case, test_server
 from settings import PipelineSettings
 
 app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_show_locals=False)
@@ -40,12 +38,8 @@ app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_show_loc
 async def profile(script: str, top: int, folder: Path, only: str | None = None) -> str:
     from worker import build_worker
 
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_binary(), data_converter=pydantic_data_converter
-    )
     out = io.StringIO()
-    try:
-        await register_search_attributes(env.client)
+    async with test_server() as env:
         warm_queue = task_queue("profile-warm")
         settings = PipelineSettings(task_queue=warm_queue, data_dir=folder / "warm", graceful_shutdown_seconds=1)
         async with build_worker(env.client, settings):
@@ -87,8 +81,6 @@ async def profile(script: str, top: int, folder: Path, only: str | None = None) 
         for order in ("tottime", "cumulative"):
             print(f"\n--- top {top} by {order}{f' matching {only!r}' if only else ''} ---", file=out)
             stats.sort_stats(order).print_stats(*([only] if only else []), top)
-    finally:
-        await env.shutdown()
     return out.getvalue()
 
 

@@ -19,11 +19,9 @@ from typing import Annotated
 import typer
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from bench.infra import task_queue
-from bench.time_skipping import SCRIPTS, pipeline_case, register_search_attributes, test_server_binary
+from bench.time_skipping import SCRIPTS, pipeline_case, test_server
 from settings import PipelineSettings
 
 app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_show_locals=False)
@@ -44,19 +42,13 @@ def describe(event: HistoryEvent) -> str:
 async def case_history(script: str) -> list[HistoryEvent]:
     from worker import build_worker
 
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_binary(), data_converter=pydantic_data_converter
-    )
-    try:
-        await register_search_attributes(env.client)
+    async with test_server() as env:
         queue = task_queue("show-history")
         with tempfile.TemporaryDirectory() as folder:
             settings = PipelineSettings(task_queue=queue, data_dir=Path(folder), graceful_shutdown_seconds=1)
             async with build_worker(env.client, settings):
                 _, events = await pipeline_case(env, queue, script)
         return events
-    finally:
-        await env.shutdown()
 
 
 @app.command()

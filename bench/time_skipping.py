@@ -16,6 +16,8 @@ import json
 import statistics
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, time as clock_time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -77,12 +79,26 @@ def test_server_binary() -> str:
 
 
 async def register_search_attributes(client: Client) -> None:
+    # Not ops.register_search_attributes: the test server has no ListSearchAttributes to check against.
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=client.namespace,
             search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in sa.ALL},
         )
     )
+
+
+@asynccontextmanager
+async def test_server() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from the venv, with the pipeline's search attributes."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_binary(), data_converter=pydantic_data_converter
+    )
+    try:
+        await register_search_attributes(env.client)
+        yield env
+    finally:
+        await env.shutdown()
 
 
 async def _play(env: WorkflowEnvironment, handle: WorkflowHandle, script: str) -> None:
@@ -157,11 +173,7 @@ async def baseline_case(env: WorkflowEnvironment, queue: str, script: str, shape
 async def run(options: Options) -> dict[str, object]:
     from worker import build_worker
 
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_binary(), data_converter=pydantic_data_converter
-    )
-    try:
-        await register_search_attributes(env.client)
+    async with test_server() as env:
         pq, fq, bq = task_queue("ts-p"), task_queue("ts-f"), task_queue("ts-b")
         folder = options.workdir / "time-skipping"
         settings = PipelineSettings(task_queue=pq, data_dir=folder, graceful_shutdown_seconds=1)
@@ -215,8 +227,6 @@ async def run(options: Options) -> dict[str, object]:
                         wall, events = await pipeline_case(env, pq if kind == "pipeline" else fq, TIMED)
                     walls[kind].append(wall)
                     spent[kind] = time_spent(events)
-    finally:
-        await env.shutdown()
     if not walls["pipeline"]:
         raise BenchError("no time-skipping run completed")
     timing = {

@@ -7,7 +7,6 @@ set), where they fail: install it with `npm ci --prefix tests/peers`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -27,11 +26,11 @@ from domain.models import (
     UpdateSchedule,
 )
 from tests.peers.peers import (
-    PRISM_BIN,
     SENDGRID_SPEC,
     TWILIO_SPEC,
     PrismPeer,
     RecordingPeer,
+    require_vendor_peers,
     start_prism,
     vendor_specs_dir,
     wait_for_port,
@@ -115,21 +114,11 @@ def make_request(handler: Handler, recipient: Recipient) -> Callable[..., SendRe
 # --- peers ------------------------------------------------------------------------------------------
 
 
-def _unavailable(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI is set, so this is a failure, not a skip)", pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def prism_peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PrismPeer]]:
     """Both vendor specs served by Prism, started together (about 3 s), stopped at session end."""
-    if not PRISM_BIN.exists():
-        _unavailable(f"Prism is not installed at {PRISM_BIN}; run `npm ci --prefix tests/peers`")
+    require_vendor_peers(SENDGRID_SPEC, TWILIO_SPEC)
     specs = vendor_specs_dir()
-    missing = [name for name in (SENDGRID_SPEC, TWILIO_SPEC) if not (specs / name).is_file()]
-    if missing:
-        _unavailable(f"vendor specs {missing} not found in {specs}; set COMPLAINTS_VENDOR_SPECS")
     log_dir = tmp_path_factory.mktemp("prism")
     peers: dict[str, PrismPeer] = {}
     try:

@@ -340,16 +340,22 @@ def sent_records(state: CaseState) -> Counter[tuple[str, str]]:
     return Counter((m.kind.value, m.channel.value) for m in state.messages if m.status == "sent")
 
 
-def problems_before_closure(state: CaseState) -> list[str]:
-    """A case that has been acknowledged and introduced, each exactly once per planned channel."""
+def not_sent_exactly_once(state: CaseState, expected: tuple[tuple[str, str], ...], when: str = "") -> list[str]:
+    """Each expected (kind, channel) recorded as sent once, and nothing else."""
     ref, found = state.reference, []
     sent = sent_records(state)
-    for send in BEFORE_CLOSURE:
+    for send in expected:
         if sent[send] != 1:
             found.append(f"{ref}: {send[0]} by {send[1]} recorded as sent {sent[send]} times")
-    extra = set(sent) - set(BEFORE_CLOSURE)
+    extra = set(sent) - set(expected)
     if extra:
-        found.append(f"{ref}: unexpected messages recorded before closure: {sorted(extra)}")
+        found.append(f"{ref}: unexpected messages{when}: {sorted(extra)}")
+    return found
+
+
+def problems_before_closure(state: CaseState) -> list[str]:
+    """A case that has been acknowledged and introduced, each exactly once per planned channel."""
+    ref, found = state.reference, not_sent_exactly_once(state, BEFORE_CLOSURE, " recorded before closure")
     for name in ("acknowledgement", "introduction"):
         milestone = state.milestone(name)
         if milestone is None or milestone.done_at is None or milestone.undeliverable_at is not None:
@@ -361,14 +367,7 @@ def problems_before_closure(state: CaseState) -> list[str]:
 
 def problems_after_closure(state: CaseState) -> list[str]:
     """A closed case: everything above once, one closure, archived, no send that failed."""
-    ref, found = state.reference, []
-    sent = sent_records(state)
-    for send in EXPECTED_SENDS:
-        if sent[send] != 1:
-            found.append(f"{ref}: {send[0]} by {send[1]} recorded as sent {sent[send]} times")
-    extra = set(sent) - set(EXPECTED_SENDS)
-    if extra:
-        found.append(f"{ref}: unexpected messages: {sorted(extra)}")
+    ref, found = state.reference, not_sent_exactly_once(state, EXPECTED_SENDS)
     failed = [m.key for m in state.messages if m.status != "sent"]
     if failed:
         found.append(f"{ref}: sends recorded as failed: {failed}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import threading
 import time
 from collections import Counter
@@ -19,9 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 
-from tests.peers.peers import PRISM_BIN, PrismPeer, start_prism, vendor_specs_dir, wait_for_port
+from tests.peers.peers import PrismPeer, reply, require_vendor_peers, start_prism, vendor_specs_dir, wait_for_port
 
 
 @dataclass(frozen=True)
@@ -96,15 +94,7 @@ class OutageProxy:
                 self._reply(status, answer_headers, payload)
 
             def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    if name.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(body)
-                self.close_connection = True
+                reply(self, status, headers, body)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -166,11 +156,7 @@ class PrismPool:
 
     def url(self, spec: str, log_dir: Path) -> str:
         """Blocks until the peer listens: call it through `asyncio.to_thread`."""
-        if not PRISM_BIN.exists():
-            message = f"Prism is not installed at {PRISM_BIN}; run `npm ci --prefix tests/peers`"
-            if os.environ.get("CI"):
-                pytest.fail(f"{message} (CI is set, so this is a failure, not a skip)", pytrace=False)
-            pytest.skip(message)
+        require_vendor_peers(spec)
         with self._lock:
             peer = self._peers.get(spec)
             if peer is None:

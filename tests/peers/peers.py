@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 PEERS_DIR = Path(__file__).resolve().parent
 REPO_DIR = PEERS_DIR.parents[1]
 PRISM_BIN = PEERS_DIR / "node_modules" / ".bin" / "prism"
@@ -33,6 +35,23 @@ def vendor_specs_dir() -> Path:
     """`<repo>/../shared/vendor-specs`, or wherever COMPLAINTS_VENDOR_SPECS points."""
     override = os.environ.get("COMPLAINTS_VENDOR_SPECS")
     return Path(override) if override else REPO_DIR.parent / "shared" / "vendor-specs"
+
+
+def require_vendor_peers(*spec_names: str) -> None:
+    """Skip when Prism or a vendor spec is missing here; under CI (env `CI`) that is a failure."""
+    problems = []
+    if not PRISM_BIN.exists():
+        problems.append(f"Prism is not installed at {PRISM_BIN}; run `npm ci --prefix tests/peers`")
+    specs = vendor_specs_dir()
+    missing = [name for name in spec_names if not (specs / name).is_file()]
+    if missing:
+        problems.append(f"vendor specs {missing} not found in {specs}; set COMPLAINTS_VENDOR_SPECS")
+    if not problems:
+        return
+    message = "; ".join(problems)
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI is set, so this is a failure, not a skip)", pytrace=False)
+    pytest.skip(message)
 
 
 def free_port() -> int:
@@ -52,6 +71,24 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = 
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout:g}s")
+
+
+# Hop-by-hop and per-response headers an upstream sent that a relayed reply sets for itself.
+_OWN_HEADERS = ("content-length", "connection", "transfer-encoding", "date", "server")
+
+
+def reply(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
+    """Answer one request and close the connection: each peer call is one exchange."""
+    handler.send_response(status)
+    for name, value in headers.items():
+        if name.lower() not in _OWN_HEADERS:
+            handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    if body:
+        handler.wfile.write(body)
+    handler.close_connection = True
 
 
 @dataclass
@@ -191,16 +228,7 @@ class RecordingPeer:
             def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 with peer._lock:
                     peer.statuses.append(status)
-                self.send_response(status)
-                for name, value in headers.items():
-                    if name.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                if body:
-                    self.wfile.write(body)
-                self.close_connection = True
+                reply(self, status, headers, body)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
