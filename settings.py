@@ -48,8 +48,9 @@ class PipelineSettings(BaseSettings):
     max_cached_workflows: int = Field(default=1000, ge=0)
     # "shared_modules": the sandbox imports the workflow's modules once per worker, and still refuses
     # clocks, randomness and I/O in workflow code. "isolated": it re-imports them for every case, so
-    # no module-level state can leak between cases, at about 20 ms of CPU and a copy of the modules
-    # per case in the cache. The code keeps no module-level state; the replay test runs "isolated".
+    # no module-level state can leak between cases, at about 20 ms of CPU per case (python -m
+    # bench.replay_cost) and a copy of the modules per cached case. The code keeps no module-level
+    # state; the replay test runs every history under both.
     workflow_sandbox: Literal["shared_modules", "isolated"] = "shared_modules"
 
 

@@ -15,7 +15,8 @@ def workflow_runner(*, isolated: bool = True) -> SandboxedWorkflowRunner:
 
     Either way workflow code runs under the sandbox's runtime restrictions (no clock, randomness or
     I/O). Isolation also keeps module-level state apart between cases; sharing saves the re-import
-    (about 20 ms of CPU per case here) and a copy of the modules for every cached case.
+    (about 20 ms of CPU per case here: `python -m bench.replay_cost`) and a copy of the modules for
+    every cached case.
     """
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*SHARED_MODULES)
     if not isolated:
