@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from domain.models import ComplaintPolicy, Handler
+from domain.models import INTAKE, ComplaintPolicy, Handler
 
 REPO = Path(__file__).resolve().parent
 CONFIG = REPO / "config"
@@ -91,7 +91,7 @@ def load_roster(path: Path | None = None) -> list[Handler]:
     path = path or PipelineSettings().roster_file
     try:
         data = tomllib.loads(path.read_text())
-        roster = TypeAdapter(list[Handler]).validate_python(data.get("handler", []))
+        roster = TypeAdapter(list[Handler]).validate_python(data.get("handler", []), context=INTAKE)
     except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:
         raise ConfigError(f"roster {path}: {exc}") from None
     ids = [h.id for h in roster]
