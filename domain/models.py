@@ -85,7 +85,10 @@ AwareDatetime = Annotated[datetime, AfterValidator(_require_aware)]
 
 def is_mobile(e164: str) -> bool:
     """True where an SMS can reach the number (mobile, or a number that may be either)."""
-    kind = phonenumbers.number_type(phonenumbers.parse(e164))
+    try:
+        kind = phonenumbers.number_type(phonenumbers.parse(e164))
+    except phonenumbers.NumberParseException:
+        return False  # recorded before numbers were normalised at intake: no text, written contact
     return kind in (
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
@@ -478,6 +481,13 @@ class CaseDeadlines(Model):
     holidays: list[date] = Field(default_factory=list)
 
 
+class DeferredText(Model):
+    """A text held back by the quiet hours: the written channel already went, the text follows."""
+
+    kind: MessageKind
+    not_before: AwareDatetime
+
+
 class CaseState(Model):
     reference: str
     stage: CaseStage = CaseStage.RECEIVED
@@ -502,6 +512,13 @@ class CaseState(Model):
     # What a person must look at now (a send failing for a while, a step that cannot run), if anything.
     attention: str | None = None
     archived_at: AwareDatetime | None = None
+    # Since v3 (truthful-case). Texts waiting for the quiet hours to end.
+    deferred_texts: list[DeferredText] = Field(default_factory=list)
+    # The role an owner is being found for (a roster gap never holds the case's clocks meanwhile).
+    awaiting_owner: CaseRole | None = None
+    # Awards whose invoice credit has not gone through yet (billing down): recorded once credited.
+    pending_compensations: list[Compensation] = Field(default_factory=list)
+    credit_sequence: int = 0
 
     def milestone(self, name: str) -> Milestone | None:
         return next((m for m in self.milestones if m.name == name), None)
@@ -556,6 +573,8 @@ class ContactScheduleChange(Model):
     every: int = Field(ge=1, le=60)
     unit: IntervalUnit = IntervalUnit.ELAPSED_DAYS
     contact_time: time | None = None
+    # True only when the customer agreed this schedule: updates then say "as agreed on <date>".
+    customer_agreed: bool = False
 
 
 class Deadlock(Model):

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from domain.calendar import WorkingCalendar
-from domain.models import CaseDeadlines, ComplaintPolicy, IntervalUnit, UpdateSchedule
+from domain.models import CaseDeadlines, ComplaintPolicy, IntervalUnit, PostRoom, UpdateSchedule
 
 
 def case_deadlines(
@@ -50,3 +50,13 @@ def next_update_at(after: datetime, schedule: UpdateSchedule, calendar: WorkingC
         day = local.date() + timedelta(days=schedule.every)
     start = datetime.combine(day, schedule.contact_time, tzinfo=zone)
     return calendar.next_working_day_at(start, schedule.contact_time).astimezone(timezone.utc)
+
+
+def letter_dispatch(printed_at: datetime, calendar: WorkingCalendar, post_room: PostRoom) -> tuple[datetime, datetime]:
+    """When a printed letter leaves (the post room's last collection of a working day) and when it
+    should reach the customer (`delivery_working_days` working days later, by the end of that day)."""
+    dispatched = calendar.next_working_day_at(printed_at, post_room.last_collection)
+    delivered = dispatched
+    if post_room.delivery_working_days:
+        delivered = calendar.add_working_days(dispatched, post_room.delivery_working_days)
+    return dispatched, delivered
