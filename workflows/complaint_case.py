@@ -172,6 +172,7 @@ class ComplaintCase:
         self._local_first = False  # set by run(): see LOCAL_FIRST_ATTEMPT
         self._v3 = False  # set by run(): see TRUTHFUL_CASE
         self._closing = False
+        self._roster_gap = False  # an assignment's first attempt failed: the roster cannot answer
         # Sends that left their first attempt and are retrying: withdrawn if the case closes.
         self._retrying: dict[str, asyncio.Task[None]] = {}
         self._send_tasks: dict[str, asyncio.Task[None]] = {}
@@ -357,7 +358,9 @@ class ComplaintCase:
             if intro is not None and self._pending(intro) and state.owner is not None and state.awaiting_owner is None:
                 when = clocks.contact_moment(now, intro.due_at, self._calendar)
                 plan.append((when, f"introduce {state.owner.name}", self._send_introduction))
-            intro_first = intro is None or self._settled(intro) or state.owner is None
+            # The introduction goes before the schedule offer, unless a roster gap holds it back.
+            gap = state.awaiting_owner is not None and self._roster_gap
+            intro_first = intro is None or self._settled(intro) or gap or (state.owner is None and state.awaiting_owner is None)
             review = state.milestone(REVIEW)
             if self._pending(review) and intro_first and state.stage is not CaseStage.DEADLOCK:
                 # A few minutes early, so the offer is out by the 3-working-day mark, not just after it.
@@ -611,6 +614,7 @@ class ComplaintCase:
         if state.awaiting_owner is not role:
             return  # a later escalation asked for a more senior owner meanwhile
         state.awaiting_owner = None
+        self._roster_gap = False
         self._take_ownership(assignment)
         if escalation is not None:
             escalation.to_handler = assignment.handler.id
@@ -1000,7 +1004,7 @@ class ComplaintCase:
                     CaseAssignmentActivities.assign_case_handler, request, summary=f"Assign a {role.title}"
                 )
             except FIRST_ATTEMPT_FAILED:
-                pass  # the regular activity below retries it where on-call can see it
+                self._roster_gap = True  # the regular activity below retries it where on-call can see it
         while assignment is None:
             try:
                 assignment = await workflow.execute_activity_method(
@@ -1092,19 +1096,13 @@ class ComplaintCase:
     def _publish(self) -> None:
         """Keep the Web UI's search attributes in step with the case (only what changed)."""
         state = self._state
-        # The next real obligation: superseded clocks are owed no more.
-        open_dues = [
-            m.due_at for m in state.milestones if m.done_at is None and not m.breached and m.superseded_at is None
-        ]
-        if state.next_update_at:
-            open_dues.append(state.next_update_at)
         values: dict[str, object] = {
             sa.CASE_REFERENCE.name: state.reference,
             sa.CASE_STAGE.name: state.stage.value,
             sa.CASE_OWNER.name: state.owner.id if state.owner else None,
             sa.ESCALATION_LEVEL.name: state.escalation_level,
             sa.RECEIVED_AT.name: self._input.intake.received_at,
-            sa.NEXT_DEADLINE.name: None if state.stage is CaseStage.CLOSED or not open_dues else min(open_dues),
+            sa.NEXT_DEADLINE.name: sa.next_deadline(state),
             sa.ADR_LETTER_SENT.name: state.adr_letter_sent_at is not None,
             sa.BREACH.name: any(m.breached for m in state.milestones),
             sa.NEEDS_ATTENTION.name: state.attention is not None

@@ -185,6 +185,7 @@ async def running_case(
     max_cached_workflows: int = 1000,
     billing: FlakyBilling | None = None,
     before_worker: Callable[[WorkflowHandle], Awaitable[None]] | None = None,
+    record: bool = True,
     **customer: object,
 ) -> AsyncIterator[Case]:
     """`before_worker` runs once the case is started and before any worker has seen it: signals and
@@ -223,7 +224,7 @@ async def running_case(
         try:
             yield Case(env=env, handle=handle, outbox=outbox, data_dir=tmp_path)
         finally:
-            if os.environ.get(RECORD_HISTORIES):
+            if record and os.environ.get(RECORD_HISTORIES):
                 await record_history(handle)
             # The test server skips time for every workflow at once: a case left running would
             # keep firing timers into the next test.
