@@ -536,11 +536,20 @@ class ComplaintCase:
         """The customer is satisfied. The acknowledgement has always gone first; sends still
         retrying are withdrawn, so nothing reaches the customer after the closure confirmation."""
         state = self._state
-        self._closing = True
         ack = state.milestone(ACKNOWLEDGEMENT)
         if self._pending(ack):
             self._send_acknowledgement()
         await workflow.wait_condition(lambda: self._settled(state.milestone(ACKNOWLEDGEMENT)))
+        # What was due when the answer arrived goes first, each step's first attempt finished: a
+        # task retried after a worker died mid-send takes the same steps as the attempt that died
+        # (the ledger answers for what it had sent), so no sequence number names two messages.
+        while True:
+            before = (state.message_sequence, len(state.assignments))
+            self._start_work_that_is_due()
+            await workflow.wait_condition(lambda: self._local_attempts == 0)
+            if (state.message_sequence, len(state.assignments)) == before:
+                break
+        self._closing = True
         for task in self._retrying.values():
             task.cancel()
         await workflow.wait_condition(lambda: not self._send_tasks)

@@ -204,7 +204,10 @@ async def test_facts_that_arrive_with_the_start_are_all_kept_and_the_case_is_ack
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, before_worker=answer_at_once) as case:
         summary = await case.handle.result()
     kinds = [m.kind for m in sorted(summary.state.messages, key=lambda m: m.key)]
-    assert kinds == [MessageKind.ACKNOWLEDGEMENT, MessageKind.CLOSURE]
+    # What was due at that moment goes first (the handler's introduction, by text and in writing),
+    # so a task retried after a crash reaches this same record; the closure is always last.
+    assert kinds[0] is MessageKind.ACKNOWLEDGEMENT and kinds[-1] is MessageKind.CLOSURE
+    assert set(kinds[1:-1]) <= {MessageKind.INTRODUCTION}
     assert summary.state.milestone("acknowledgement").met
     assert any("Actually, still broken" in r and "after the case closed" in r for r in summary.state.refused)
 
