@@ -49,22 +49,53 @@ class Stack:
         assert filed.returncode == 0, filed.stderr
         return filed.stdout.strip().splitlines()[-1]
 
-    def eventually(self, check, timeout: float = 30, every: float = 0.3):  # noqa: ANN001, ANN201
-        """Poll until `check()` returns something truthy: visibility is eventually consistent."""
+    def eventually(self, check, timeout: float = 30, every: float = 0.3, what: str | None = None):  # noqa: ANN001, ANN201
+        """Poll until `check()` returns something truthy: visibility is eventually consistent.
+
+        On timeout it fails with what it last saw: a falsy value handed back would let a caller
+        that forgets to assert carry on as if the condition had held.
+        """
         deadline = time.monotonic() + timeout
         while True:
             result = check()
-            if result or time.monotonic() > deadline:
+            if result:
                 return result
+            if time.monotonic() > deadline:
+                raise WaitTimedOut(f"{what or _describe(check)} not true within {timeout:g} s; last saw {result!r}")
             time.sleep(every)
 
     def wait_for(self, reference: str, check, timeout: float = 30) -> dict:  # noqa: ANN001
+        """The case's status once `check(status)` holds; fails with the last status after `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
             document = self.status(reference)
-            if check(document) or time.monotonic() > deadline:
+            if check(document):
                 return document
+            if time.monotonic() > deadline:
+                raise WaitTimedOut(
+                    f"{reference}: {_describe(check)} not true within {timeout:g} s; last status: "
+                    f"stage {document.get('stage')!r}, {json.dumps(document)[:2000]}"
+                )
             time.sleep(0.3)
+
+
+class WaitTimedOut(AssertionError):
+    """A polled condition never held; the message carries what was last seen."""
+
+
+def _describe(check: object) -> str:
+    name = getattr(check, "__name__", "the condition")
+    return "the condition" if name == "<lambda>" else name
+
+
+# Contact hours all day, every day, with no bank holidays: whatever the date the tests run (25 Dec
+# included), a case reaches the stage the tests wait for. "none" is the calendar with no holidays.
+ALL_HOURS = {
+    "COMPLAINTS_POLICY__CALENDAR__WORKDAYS": "[0,1,2,3,4,5,6]",
+    "COMPLAINTS_POLICY__CALENDAR__DAY_START": "00:00:00",
+    "COMPLAINTS_POLICY__CALENDAR__DAY_END": "23:59:59.999999",
+    "COMPLAINTS_POLICY__CALENDAR__SUBDIVISION": "none",
+}
 
 
 @pytest.fixture(scope="module")
