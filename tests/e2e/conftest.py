@@ -25,6 +25,31 @@ class Stack:
     env: dict[str, str]
     data_dir: Path
     metrics_port: int
+    folder: Path | None = None
+    worker: subprocess.Popen | None = None
+
+    def start_worker(self) -> None:
+        """worker.py on this stack's task queue and data folder, logging to worker.log."""
+        assert self.folder is not None and self.worker is None
+        with open(self.folder / "worker.log", "a") as log:
+            self.worker = subprocess.Popen(
+                [sys.executable, str(REPO / "worker.py")], env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+            )
+
+    def stop_worker(self, *, kill: bool = False) -> None:
+        """SIGTERM (a deploy) or SIGKILL (a crash); waits for the process to go."""
+        worker, self.worker = self.worker, None
+        if worker is None:
+            return
+        if kill:
+            worker.kill()
+        else:
+            worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
 
     def run(
         self, script: str, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
@@ -107,8 +132,11 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
 
 
 @contextmanager
-def running_stack(dev_server: DevServer, folder: Path, **extra_env: str) -> Iterator[Stack]:
-    """A worker process on its own task queue and data folder, beside any `make run` that is up."""
+def running_stack(dev_server: DevServer, folder: Path, *, worker: bool = True, **extra_env: str) -> Iterator[Stack]:
+    """A worker process on its own task queue and data folder, beside any `make run` that is up.
+
+    With `worker=False` nothing polls the task queue until the test calls `stack.start_worker()`.
+    """
     metrics_port = free_port()
     env = os.environ | {
         "COMPLAINTS_METRICS_PORT": str(metrics_port),
@@ -117,19 +145,13 @@ def running_stack(dev_server: DevServer, folder: Path, **extra_env: str) -> Iter
         "COMPLAINTS_DATA_DIR": str(folder / "data"),
         "PYTHONUNBUFFERED": "1",
     } | extra_env
-    log = open(folder / "worker.log", "a")  # noqa: SIM115
-    worker = subprocess.Popen(
-        [sys.executable, str(REPO / "worker.py")], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
-    )
+    stack = Stack(server=dev_server, env=env, data_dir=folder / "data", metrics_port=metrics_port, folder=folder)
+    if worker:
+        stack.start_worker()
     try:
-        yield Stack(server=dev_server, env=env, data_dir=folder / "data", metrics_port=metrics_port)
+        yield stack
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
+        stack.stop_worker()
 
 
 @pytest.fixture
