@@ -441,3 +441,11 @@ def test_an_update_with_news_leads_with_it(make_request):
     text = render(make_request(MessageKind.PROGRESS_UPDATE)).text
     assert "Here is the latest progress on your complaint" in text
     assert "no new progress" not in text
+
+
+@pytest.mark.parametrize(
+    "kind", [MessageKind.ACKNOWLEDGEMENT, MessageKind.ADR_RIGHTS, MessageKind.COMPENSATION, MessageKind.ESCALATION]
+)
+def test_a_written_message_sent_by_sms_as_a_last_resort_promises_nothing_in_writing(make_request, kind):
+    # These go by the written channel; a text carries them only when email and letter refused.
+    assert "in writing" not in render(make_request(kind, ChannelKind.SMS)).sms
