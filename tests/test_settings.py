@@ -21,3 +21,20 @@ def test_a_policy_with_a_working_day_loads(tmp_path):
     path = tmp_path / "policy.toml"
     path.write_text('[calendar]\nday_start = "08:30:00"\nday_end = "16:30:00"\n')
     assert str(load_policy(path).calendar.day_end) == "16:30:00"
+
+
+def test_filing_with_a_zero_length_working_day_is_refused_before_anything_starts():
+    import asyncio
+    from datetime import time
+
+    import starter
+    from domain.models import CalendarSpec, ComplaintPolicy
+
+    policy = ComplaintPolicy(calendar=CalendarSpec(day_start=time(9), day_end=time(9)))
+    intake = starter.parse_intake(
+        '{"customer": {"name": "Gwen Pritchard", "email": "gwen@example.com"}, "account_number": "ISS-1",'
+        ' "source": "web", "complaint": "Broadband down."}'
+    )
+    # No client: the policy must be refused before any call to Temporal is attempted.
+    with pytest.raises(ValueError, match="day_start must be before day_end"):
+        asyncio.run(starter.file_complaint(None, intake, policy=policy, task_queue="complaints"))  # type: ignore[arg-type]
