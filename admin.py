@@ -268,9 +268,10 @@ async def _update(
 ) -> Any:
     """Run a handler command as a Temporal update, waiting a bounded time for each stage.
 
-    An update only becomes durable once a worker has accepted it (validators passed): until then
-    the server holds it in memory. So "not accepted in time" is reported as not applied, with the
-    request id to send it again; a retry with the same id can never apply it twice.
+    An update becomes durable (written to history) only once a worker accepts it; until then the
+    server holds it in memory and hands it to the next worker that polls, and a server restart
+    loses it. So "not accepted in time" is reported as sent but not applied, with the request id to
+    send it again: Temporal deduplicates update ids within a run, so the retry never applies twice.
     """
     wait = _wait.total_seconds()
     again = f"run the same command with --request-id {id.split('/')[1]}" if id else "run the same command"
