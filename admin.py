@@ -713,7 +713,7 @@ def schedule(
     at: Annotated[str | None, typer.Option(help="Agreed contact time, HH:MM UK time")] = None,
     request_id: RequestIdOption = None,
 ) -> None:
-    """Agree a new update interval and contact time with the customer."""
+    """Record the update interval and contact time the customer agreed; messages then say "as agreed"."""
     _check_reference(reference)
     try:
         number, unit = parse_interval(every)
