@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from domain.calendar import WorkingCalendar
 from domain.models import INTAKE, ComplaintPolicy, Handler
 
 REPO = Path(__file__).resolve().parent
@@ -84,7 +85,14 @@ def load_policy(path: Path | None = None) -> ComplaintPolicy:
         loaded = _PolicyFromFileAndEnv(**data)
     except (tomllib.TOMLDecodeError, ValidationError) as exc:
         raise ConfigError(f"policy {path}: {exc}") from None
-    return ComplaintPolicy.model_validate(loaded.model_dump())
+    policy = ComplaintPolicy.model_validate(loaded.model_dump())
+    try:
+        # The calendar's own checks (a working day with no working time, an empty week, an unknown
+        # zone) run here, before any case starts: inside a case they would fail its first step forever.
+        WorkingCalendar.from_spec(policy.calendar, [])
+    except ValueError as exc:
+        raise ConfigError(f"policy {path}: calendar: {exc}") from None
+    return policy
 
 
 def load_roster(path: Path | None = None) -> list[Handler]:

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from connection import connect, run_cli
 from domain import search_attributes as sa
+from domain.calendar import WorkingCalendar
 from domain.models import CaseInput, CaseStage, ComplaintIntake, ComplaintPolicy, field_errors
 from domain.reference import new_reference, reference_for_intake
 from settings import ConfigError, PipelineSettings, load_policy
@@ -63,6 +64,9 @@ async def file_complaint(
     task_queue: str,
 ) -> FiledCase:
     """Start the case for a validated complaint, at most once per `intake_id`."""
+    # A policy built in code skips load_policy's checks; a calendar that cannot be built (a working
+    # day with no working time) would fail the case's first step for ever, so refuse it here.
+    WorkingCalendar.from_spec(policy.calendar, [])
     year = intake.received_at.astimezone(ZoneInfo(policy.calendar.timezone)).year
     for attempt in range(5):
         if intake.intake_id:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from domain.calendar import WorkingCalendar
@@ -53,10 +53,35 @@ def next_update_at(after: datetime, schedule: UpdateSchedule, calendar: WorkingC
 
 
 def letter_dispatch(printed_at: datetime, calendar: WorkingCalendar, post_room: PostRoom) -> tuple[datetime, datetime]:
-    """When a printed letter leaves (the post room's last collection of a working day) and when it
-    should reach the customer (`delivery_working_days` working days later, by the end of that day)."""
-    dispatched = calendar.next_working_day_at(printed_at, post_room.last_collection)
-    delivered = dispatched
-    if post_room.delivery_working_days:
-        delivered = calendar.add_working_days(dispatched, post_room.delivery_working_days)
+    """When a printed letter leaves the post room, and by when it should reach the customer (UTC).
+
+    Dispatched at the post room's last collection on the day it is printed, if that is a working day
+    and it was printed before the collection (a letter printed at 17:00 exactly has missed it); else at
+    the next working day's collection. Expected delivery is the end of the working day (the calendar's
+    ``day_end``, and never before the collection itself) ``delivery_working_days`` working days after
+    dispatch: posted letters are counted on the provider's own working days, so a bank holiday adds a
+    day, as it does for the post.
+    """
+    if printed_at.tzinfo is None or printed_at.utcoffset() is None:
+        raise ValueError("printed_at must be timezone-aware")
+    zone = ZoneInfo(calendar.timezone)
+    local = printed_at.astimezone(zone)
+    day = local.date()
+    if not (calendar.is_working_day(day) and local.time() < post_room.last_collection):
+        day = _next_working_date(day, calendar)
+    dispatched = _at(day, post_room.last_collection, zone)
+    for _ in range(post_room.delivery_working_days):
+        day = _next_working_date(day, calendar)
+    delivered = max(_at(day, calendar.day_end, zone), dispatched)
     return dispatched, delivered
+
+
+def _next_working_date(day: date, calendar: WorkingCalendar) -> date:
+    day += timedelta(days=1)
+    while not calendar.is_working_day(day):
+        day += timedelta(days=1)
+    return day
+
+
+def _at(day: date, wall: time, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, wall, tzinfo=zone).astimezone(timezone.utc)
