@@ -711,9 +711,13 @@ def schedule(
     reference: str,
     every: Annotated[str, typer.Option(help="7d, 3wd (working days) or 2w")],
     at: Annotated[str | None, typer.Option(help="Agreed contact time, HH:MM UK time")] = None,
+    proposed: Annotated[
+        bool, typer.Option("--proposed", help="Not agreed yet: offer it to the customer instead")
+    ] = False,
     request_id: RequestIdOption = None,
 ) -> None:
-    """Record the update interval and contact time the customer agreed; messages then say "as agreed"."""
+    """Record the update interval and contact time the customer agreed; messages then say "as agreed".
+    With --proposed the new schedule is offered, and messages never call it agreed."""
     _check_reference(reference)
     try:
         number, unit = parse_interval(every)
@@ -725,7 +729,9 @@ def schedule(
     except ValueError as exc:
         typer.echo(f"invalid: --at: {exc}", err=True)
         raise typer.Exit(2) from None
-    change = _payload(ContactScheduleChange, every=number, unit=unit, contact_time=contact)
+    change = _payload(
+        ContactScheduleChange, every=number, unit=unit, contact_time=contact, customer_agreed=not proposed
+    )
     request = _request_id(request_id)
 
     async def action(client: Client) -> Any:
@@ -736,7 +742,11 @@ def schedule(
         )
 
     agreed = _run(action)
-    typer.echo(f"{reference}: updates every {agreed.every} {agreed.unit.value.replace('_', ' ')} at {agreed.contact_time:%H:%M}")
+    how = "offered" if proposed else "agreed"
+    typer.echo(
+        f"{reference}: updates every {agreed.every} {agreed.unit.value.replace('_', ' ')} "
+        f"at {agreed.contact_time:%H:%M} ({how})"
+    )
 
 
 @app.command()

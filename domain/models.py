@@ -277,6 +277,13 @@ class CalendarSpec(Model):
     day_end: time = time(17, 0)
     workdays: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
 
+    @model_validator(mode="after")
+    def _a_working_day(self) -> CalendarSpec:
+        # A day with no working time makes every working-time sum run for ever.
+        if not self.day_start < self.day_end:
+            raise ValueError("day_start must be before day_end")
+        return self
+
 
 class ComplaintPolicy(Model):
     """The code's clocks as data; copied into each case at start so a running case keeps its rules."""

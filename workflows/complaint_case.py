@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.contact import next_phone_moment, phone_allowed
     from domain import search_attributes as sa
     from domain.calendar import WorkingCalendar
+    from domain.compliance_report import case_outcome
     from domain.formatting import local_label
     from domain.models import (
         AlertRequest,
@@ -1133,18 +1134,7 @@ class ComplaintCase:
             self._published["memo"] = outcome
 
     def _outcome(self) -> dict[str, object]:
-        state = self._state
-        return {
-            "received_at": self._input.intake.received_at.isoformat(),
-            "closed_at": state.closed_at.isoformat() if state.closed_at else None,
-            "escalations": len(state.escalations),
-            "attention": state.attention,
-            "milestones": {
-                m.name: [m.due_at.isoformat(), m.done_at.isoformat() if m.done_at else None, m.breached]
-                + ([m.superseded_at.isoformat()] if m.superseded_at else [])
-                for m in state.milestones
-            },
-        }
+        return case_outcome(self._state, self._input.intake.received_at)
 
     # --- the customer's answers (facts: signals) ----------------------------------------------
 
