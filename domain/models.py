@@ -315,6 +315,9 @@ class ComplaintPolicy(Model):
     warning_share: float = Field(default=0.75, ge=0, lt=1)
     # A send still failing after this long flags the case as needing attention (it keeps retrying).
     attention_after_minutes: float = Field(default=15, gt=0)
+    # All the note text one case carries (in every continue-as-new input, query answer and archive
+    # record); past it a note is refused with a reason, so a case's state stays bounded.
+    max_note_characters: int = Field(default=200_000, ge=5_000)
     # Continue as new past this many history events, even if the server has not suggested it yet.
     continue_as_new_after_events: int = Field(default=10_000, ge=50)
 
@@ -526,6 +529,9 @@ class CaseState(Model):
     # Awards whose invoice credit has not gone through yet (billing down): recorded once credited.
     pending_compensations: list[Compensation] = Field(default_factory=list)
     credit_sequence: int = 0
+    # Alerts raised so far (their keys); `alerts` keeps only the latest subjects (the alerts
+    # themselves are in the alert folder or the staff mailbox).
+    alert_sequence: int = 0
 
     def milestone(self, name: str) -> Milestone | None:
         return next((m for m in self.milestones if m.name == name), None)

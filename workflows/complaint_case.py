@@ -133,6 +133,7 @@ LOCAL_FIRST_ATTEMPT = "local-first-attempt"
 TRUTHFUL_CASE = "truthful-case"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 REVIEW_LEAD = timedelta(minutes=5)
+KEPT_ALERTS = 50  # v3: the latest alert subjects and refusals a case carries
 # v3 sends the 8-week letter at the mark; it is late (a breach) if not out within this.
 ADR_SEND_GRACE = timedelta(hours=1)
 FALLBACK_ORDER = [ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER]
@@ -1047,8 +1048,15 @@ class ComplaintCase:
     def _alert(self, to: CaseRole, subject: str, detail: str, to_handler: str | None = None) -> None:
         state = self._state
         state.alerts.append(subject)
+        number = len(state.alerts)
+        if self._v3:
+            # Bounded: a send failing for weeks must not grow every continue-as-new input.
+            state.alert_sequence = max(state.alert_sequence, len(state.alerts) - 1) + 1
+            number = state.alert_sequence
+            del state.alerts[:-KEPT_ALERTS]
+            del state.refused[:-KEPT_ALERTS]
         alert = AlertRequest(
-            key=f"{state.reference}/alert-{len(state.alerts):03d}",
+            key=f"{state.reference}/alert-{number:03d}",
             reference=state.reference,
             to_role=to,
             to_handler=to_handler,
@@ -1186,6 +1194,14 @@ class ComplaintCase:
     def _validate_note(self, note: ProgressNote) -> None:
         _require(note, ProgressNote)
         self._refuse_if_closed()
+        carried = sum(len(n.text) for n in self._state.notes)
+        limit = self._policy.max_note_characters
+        if self._v3 and carried + len(note.text) > limit:
+            raise ApplicationError(
+                f"text: case {self._state.reference} already carries {carried:,} characters of notes "
+                f"(limit {limit:,}); keep the detail in the case file and note a short summary here",
+                type="NotesFull",
+            )
 
     @workflow.update(name="change_update_schedule")
     async def change_update_schedule(self, change: ContactScheduleChange) -> UpdateSchedule:

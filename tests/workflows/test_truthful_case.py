@@ -325,3 +325,27 @@ async def test_a_case_whose_reference_is_not_its_workflow_id_fails_before_sendin
             await handle.result()
         assert "is not this case's workflow id" in str(failed.value.cause)
     assert not [k for k in case.outbox.delivered if "AAAAAA" in k or "BBBBBB" in k]
+
+
+# --- 19. bounded state -------------------------------------------------------------------------
+
+
+async def test_a_case_with_500_notes_stays_under_a_megabyte_and_refuses_past_its_budget(tmp_path) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(HOUR)
+        note = ("Called the customer; engineer visit moved to next week; line test clean. " * 6)[:396]
+        for _ in range(500):
+            await case.handle.execute_update(ComplaintCase.add_note, ProgressNote(text=note))
+        state = await asyncio.wait_for(case.state(), 30)
+        assert len(state.notes) == 500
+        # What a continue-as-new would carry: the input with the whole state in it.
+        carried = CaseInput(reference=state.reference, intake=intake_at(PLAIN_TUESDAY), policy=load_policy(), carried_state=state)
+        assert len(carried.model_dump_json()) < 1_000_000
+        # Past the policy's budget (200,000 characters) a note is refused with the reason, and
+        # nothing is recorded.
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await case.handle.execute_update(ComplaintCase.add_note, ProgressNote(text="x" * 5000))
+        assert "characters of notes" in str(refused.value.cause)
+        assert len((await case.state()).notes) == 500
