@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
 
 from datetime import datetime, timezone
 from domain.models import (
@@ -151,11 +150,11 @@ async def test_unresolved_after_three_working_days_gets_offered_schedule_then_re
 
 
 async def test_a_case_the_worker_never_keeps_in_memory_still_keeps_every_clock(
-    time_skipping_env: WorkflowEnvironment, tmp_path
+    tmp_path,
 ) -> None:
     # No workflow cache: every timer, signal and send result replays the case from its history, as
     # when a worker holding thousands of open cases has evicted this one.
-    async with running_case(time_skipping_env, tmp_path, max_cached_workflows=0) as case:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, max_cached_workflows=0) as case:
         await case.wait(2 * DAY)
         await case.handle.signal(ComplaintCase.customer_not_satisfied, NotSatisfied(reason="Still no engineer"))
         state = await case.wait(9 * 7 * DAY)
@@ -170,9 +169,9 @@ async def test_a_case_the_worker_never_keeps_in_memory_still_keeps_every_clock(
 
 
 async def test_not_satisfied_twice_climbs_the_escalation_ladder(
-    time_skipping_env: WorkflowEnvironment, tmp_path
+    tmp_path,
 ) -> None:
-    async with running_case(time_skipping_env, tmp_path) as case:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         await case.wait(2 * DAY)
         first_owner = (await case.state()).owner
 
@@ -207,9 +206,9 @@ async def test_not_satisfied_twice_climbs_the_escalation_ladder(
 
 
 async def test_complaint_still_open_at_eight_weeks_gets_the_adr_letter_once(
-    time_skipping_env: WorkflowEnvironment, tmp_path
+    tmp_path,
 ) -> None:
-    async with running_case(time_skipping_env, tmp_path) as case:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         state = await case.wait(10 * 7 * DAY)
         adr = state.milestone("adr_rights")
         # At the mark, when the right begins (never before it), within the hour the send may take.
@@ -226,20 +225,20 @@ async def test_complaint_still_open_at_eight_weeks_gets_the_adr_letter_once(
 
 
 async def test_complaint_closed_before_eight_weeks_gets_no_adr_letter(
-    time_skipping_env: WorkflowEnvironment, tmp_path
+    tmp_path,
 ) -> None:
-    async with running_case(time_skipping_env, tmp_path) as case:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         await case.wait(5 * DAY)
         await case.handle.signal(ComplaintCase.customer_satisfied)
         await case.handle.result()
-        await time_skipping_env.sleep(9 * 7 * DAY)
+        await env.sleep(9 * 7 * DAY)
     assert case.outbox.received(MessageKind.ADR_RIGHTS) == []
 
 
 async def test_deadlock_sends_the_adr_letter_at_once_and_never_again(
-    time_skipping_env: WorkflowEnvironment, tmp_path
+    tmp_path,
 ) -> None:
-    async with running_case(time_skipping_env, tmp_path, preferred_written_channel="letter") as case:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, preferred_written_channel="letter") as case:
         await case.wait(4 * DAY)
         await case.handle.execute_update(ComplaintCase.declare_deadlock, Deadlock())
         state = await case.wait(HOUR)
@@ -260,9 +259,9 @@ async def test_deadlock_sends_the_adr_letter_at_once_and_never_again(
 
 
 async def test_compensation_is_credited_to_the_invoice_and_confirmed(
-    time_skipping_env: WorkflowEnvironment, tmp_path
+    tmp_path,
 ) -> None:
-    async with running_case(time_skipping_env, tmp_path) as case:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         await case.wait(HOUR)
         compensation = await case.handle.execute_update(
             ComplaintCase.record_compensation,
@@ -305,10 +304,10 @@ async def test_a_missed_acknowledgement_raises_a_breach_alert_to_the_service_man
 
 
 async def test_sms_refused_and_email_down_for_a_while_still_reaches_the_customer_once(
-    time_skipping_env: WorkflowEnvironment, tmp_path
+    tmp_path,
 ) -> None:
     outbox = RecordingMessaging(rejected={ChannelKind.SMS}, failing_attempts={ChannelKind.EMAIL: 3})
-    async with running_case(time_skipping_env, tmp_path, outbox=outbox) as case:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, outbox=outbox) as case:
         state = await case.wait(10 * DAY)
         for kind in (MessageKind.ACKNOWLEDGEMENT, MessageKind.INTRODUCTION, MessageKind.UPDATE_SCHEDULE):
             assert len(case.outbox.received(kind, ChannelKind.EMAIL)) == 1, kind
@@ -323,9 +322,9 @@ async def test_sms_refused_and_email_down_for_a_while_still_reaches_the_customer
 
 
 async def test_actions_on_a_closed_case_are_refused_and_change_nothing(
-    time_skipping_env: WorkflowEnvironment, tmp_path
+    tmp_path,
 ) -> None:
-    async with running_case(time_skipping_env, tmp_path) as case:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         await case.wait(HOUR)
         await case.handle.signal(ComplaintCase.customer_satisfied)
         summary = await case.handle.result()
@@ -337,20 +336,20 @@ async def test_actions_on_a_closed_case_are_refused_and_change_nothing(
 
 
 async def test_the_owner_is_warned_at_three_quarters_of_a_clock_before_it_breaches(
-    time_skipping_env: WorkflowEnvironment, tmp_path
+    tmp_path,
 ) -> None:
     # Email stays down for days: the acknowledgement cannot go, so its clock runs on.
     policy = load_policy().model_copy(update={"send_retry_ceiling_minutes": 7 * 24 * 60})
-    now = await time_skipping_env.get_current_time()
+    now = PLAIN_TUESDAY
     outbox = RecordingMessaging(down_until={ChannelKind.EMAIL: now + 5 * DAY})
-    async with running_case(time_skipping_env, tmp_path, outbox=outbox, policy=policy) as case:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, outbox=outbox, policy=policy) as case:
         state = await case.wait(HOUR)
         ack = state.milestone("acknowledgement")
         assert ack.warn_at is not None and not ack.warned
         warn_at = ack.warn_at
         assert abs((warn_at - now) - (ack.due_at - now) * 0.75) < timedelta(seconds=5)
 
-        state = await case.wait(warn_at - await time_skipping_env.get_current_time() + timedelta(minutes=1))
+        state = await case.wait(warn_at - await env.get_current_time() + timedelta(minutes=1))
         ack = state.milestone("acknowledgement")
         assert ack.warned and not ack.breached
         alerts = [json.loads(p.read_text()) for p in (tmp_path / "alerts").glob("*.json")]
@@ -358,7 +357,7 @@ async def test_the_owner_is_warned_at_three_quarters_of_a_clock_before_it_breach
         assert warning and warning[0]["to_handler"] == state.owner.id
         assert state.attention and "keeps failing" in state.attention
 
-        state = await case.wait(ack.due_at - await time_skipping_env.get_current_time() + timedelta(minutes=1))
+        state = await case.wait(ack.due_at - await env.get_current_time() + timedelta(minutes=1))
         assert state.milestone("acknowledgement").breached
 
 
