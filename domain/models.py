@@ -383,6 +383,9 @@ class MessageContext(Model):
     schedule_agreed_at: AwareDatetime | None = None
     compensation_gbp: Decimal | None = None
     compensation_reason: str | None = None
+    # Closure: how the customer confirmed it, and when.
+    confirmed_how: str | None = None
+    confirmed_at: AwareDatetime | None = None
 
 
 class Recipient(Model):
@@ -470,6 +473,23 @@ class Compensation(Model):
     credit_id: str | None = None
 
 
+class Call(Model):
+    at: AwareDatetime
+    outcome: CallOutcome
+    by: str
+    note: str | None = None
+    # The clock it met, if it reached the customer while one was owed.
+    met: str | None = None
+
+
+class ContactChange(Model):
+    """Which contact details changed, when and by whom: the old values are not kept."""
+
+    at: AwareDatetime
+    by: str
+    fields: list[str]
+
+
 class Escalation(Model):
     at: AwareDatetime
     reason: str
@@ -532,6 +552,15 @@ class CaseState(Model):
     # Alerts raised so far (their keys); `alerts` keeps only the latest subjects (the alerts
     # themselves are in the alert folder or the staff mailbox).
     alert_sequence: int = 0
+    # Human facts a handler records (since v3).
+    calls: list[Call] = Field(default_factory=list)
+    confirmation: Satisfied | None = None
+    updates_paused_until: date | None = None
+    updates_pause_reason: str | None = None
+    update_channel: ChannelKind | None = None
+    # The customer's contact details as corrected; None: as filed.
+    customer: Customer | None = None
+    contact_changes: list[ContactChange] = Field(default_factory=list)
 
     def milestone(self, name: str) -> Milestone | None:
         return next((m for m in self.milestones if m.name == name), None)
@@ -571,8 +600,92 @@ class CaseSummary(Model):
 # --- handler actions -----------------------------------------------------------------------------
 
 
+class HowSaid(StrEnum):
+    """How the customer told us: kept with each answer in the record and the closure confirmation."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    LETTER = "letter"
+    SMS_REPLY = "sms_reply"
+    IN_PERSON = "in_person"
+
+
+class Satisfied(Model):
+    """The customer confirmed the complaint is resolved (the `customer_satisfied` signal's payload)."""
+
+    recorded_by: str = Field(min_length=1, max_length=64)
+    how: HowSaid
+    # When the customer said it; None: when it was recorded.
+    said_at: AwareDatetime | None = None
+
+
 class NotSatisfied(Model):
     reason: str = Field(min_length=1, max_length=2000)
+    # Since v3: who recorded it and how the customer said it (older clients send the reason only).
+    recorded_by: str | None = Field(default=None, min_length=1, max_length=64)
+    how: HowSaid | None = None
+    said_at: AwareDatetime | None = None
+
+
+class CallOutcome(StrEnum):
+    REACHED = "reached"
+    VOICEMAIL = "voicemail"
+    NO_ANSWER = "no_answer"
+
+
+class CallMade(Model):
+    """A handler phoned the customer (`record_call`)."""
+
+    outcome: CallOutcome
+    recorded_by: str = Field(min_length=1, max_length=64)
+    note: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
+class ScheduleAgreed(Model):
+    """What the customer agreed for regular updates (`record_agreement`)."""
+
+    every: int = Field(ge=1, le=60)
+    unit: IntervalUnit = IntervalUnit.ELAPSED_DAYS
+    contact_time: time
+    # The channel the customer wants updates by; None: phone first, then in writing.
+    channel: ChannelKind | None = None
+    recorded_by: str = Field(min_length=1, max_length=64)
+
+
+class UpdatesPaused(Model):
+    """The customer asked for updates to pause (`pause_updates`); the 8-week clock never pauses."""
+
+    until: date
+    reason: str = Field(min_length=1, max_length=500)
+    recorded_by: str = Field(min_length=1, max_length=64)
+
+
+class ContactCorrection(Model):
+    """Corrected contact details (`correct_contact`): validated like the intake (context=INTAKE) by
+    the command that sends it; the workflow records plain data. Only the fields given change."""
+
+    email: EmailAddress | None = None
+    phone: PhoneNumber | None = None
+    address: PostalAddress | None = None
+    preferred_written_channel: WrittenChannel | None = None
+    recorded_by: str = Field(min_length=1, max_length=64)
+    phone_is_mobile: bool | None = None
+
+    @model_validator(mode="after")
+    def _something_to_correct(self, info: ValidationInfo) -> ContactCorrection:
+        if _reading_input(info) and self.phone is not None:
+            self.phone_is_mobile = is_mobile(self.phone)
+        if not (self.email or self.phone or self.address or self.preferred_written_channel):
+            raise ValueError("give at least one of email, phone, address, preferred_written_channel")
+        return self
+
+
+class Reassignment(Model):
+    """A new owner at the same level (absence, a leaver, a specialist): `reassign`."""
+
+    to: Handler
+    reason: str = Field(min_length=1, max_length=500)
+    recorded_by: str = Field(min_length=1, max_length=64)
 
 
 class ProgressNote(Model):
