@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from activities.archive import CaseArchive, evidence_document
 
+from codec.converter import EncryptionRequiredError
 from connection import connect, run_cli
 from domain import search_attributes as sa
 from domain.compliance_report import compliance_report
@@ -84,6 +85,8 @@ def _run(action: Callable[[Client], Awaitable[T]]) -> T:
             client = await connect(settings)
         except RuntimeError as exc:
             raise Refused(f"cannot reach Temporal at {settings.temporal_address}: {exc}") from None
+        except EncryptionRequiredError as exc:
+            raise Refused(str(exc)) from None
         return await action(client)
 
     try:

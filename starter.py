@@ -27,6 +27,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from zoneinfo import ZoneInfo
 
+from codec.converter import EncryptionRequiredError
 from connection import connect, run_cli
 from domain import search_attributes as sa
 from domain.models import CaseInput, CaseStage, ComplaintIntake, ComplaintPolicy, field_errors
@@ -155,6 +156,9 @@ def main(
 
     try:
         filed = asyncio.run(run())
+    except EncryptionRequiredError as exc:
+        typer.echo(f"complaint not filed: {exc}", err=True)
+        raise typer.Exit(3) from None
     except RuntimeError as exc:
         typer.echo(f"could not reach Temporal at {settings.temporal_address}: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -25,6 +25,7 @@ from activities.archive import CaseArchive
 from channels.registry import build_channels, describe_channels
 from channels.sent_log import SentLog
 from channels.settings import ChannelSettings
+from codec.converter import EncryptionRequiredError
 from connection import connect
 from ops.logs import configure_logging
 from settings import PipelineSettings
@@ -82,7 +83,11 @@ def _runtime(settings: PipelineSettings) -> Runtime | None:
 async def main() -> None:
     settings = PipelineSettings()
     configure_logging(settings.log_format)
-    client = await connect(settings, runtime=_runtime(settings))
+    try:
+        client = await connect(settings, runtime=_runtime(settings))
+    except EncryptionRequiredError as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
     worker = build_worker(client, settings)
 
     stop = asyncio.Event()
