@@ -27,6 +27,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.api.common.v1 import WorkflowExecution
@@ -203,25 +204,31 @@ def status(
         typer.echo(json.dumps(status_document(state), indent=2))
         return
     owner = state.owner
-    console.print(f"[bold]{state.reference}[/bold]  stage: [bold]{state.stage.value}[/bold]")
+    # Every value is escaped: a note or a vendor's error text is data, not rich markup (an
+    # unmatched "[/bold]" crashed the command, and "[link=...]" rendered as a live link).
+    console.print(f"[bold]{escape(state.reference)}[/bold]  stage: [bold]{escape(state.stage.value)}[/bold]")
     if owner:
-        console.print(f"owner: {owner.name} ({owner.role.title}, level {state.escalation_level}) {owner.phone} {owner.email}")
+        console.print(
+            escape(f"owner: {owner.name} ({owner.role.title}, level {state.escalation_level}) {owner.phone} {owner.email}")
+        )
     table = Table("milestone", "due", "done", "")
     for m in state.milestones:
         done = local_label(m.done_at) if m.done_at else "-"
         flag = "BREACHED" if m.breached else ("late" if m.done_at and not m.met else ("on time" if m.done_at else ""))
         if m.undeliverable_at:
             flag = "UNDELIVERABLE"
-        table.add_row(m.name, local_label(m.due_at), done, flag)
+        table.add_row(escape(m.name), local_label(m.due_at), done, flag)
     console.print(table)
     if state.next_update_at:
         console.print(f"next regular update: {local_label(state.next_update_at)}")
     messages = Table("sent", "message", "channel", "status", "proof")
     for r in state.messages:
-        messages.add_row(local_label(r.at), r.kind.value, r.channel.value, r.status, r.provider_id or r.error or "")
+        messages.add_row(
+            local_label(r.at), r.kind.value, r.channel.value, escape(r.status), escape(r.provider_id or r.error or "")
+        )
     console.print(messages)
     for note in state.notes[-5:]:
-        console.print(f"note {local_label(note.at)} ({note.author}): {note.text}")
+        console.print(escape(f"note {local_label(note.at)} ({note.author}): {note.text}"))
 
 
 @app.command("list")
@@ -283,7 +290,7 @@ def list_cases(
             local_label(received) if received else "",
             local_label(deadline) if deadline else "",
             w.status.name.lower() if w.status else "",
-            *([str((memo.get("outcome") or {}).get("attention") or "")] if attention else []),
+            *([escape(str((memo.get("outcome") or {}).get("attention") or ""))] if attention else []),
         )
     console.print(table)
 

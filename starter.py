@@ -107,11 +107,16 @@ async def _filed_from(client: Client, reference: str) -> str | None:
 
 
 def case_start_details(reference: str, intake: ComplaintIntake) -> dict[str, Any]:
-    """What a case's start carries besides its input: how staff find and read it in the Web UI."""
+    """What a case's start carries besides its input: how staff find and read it in the Web UI.
+
+    Reference, stage, date and source only: the summary and details are user metadata, stored
+    in plain text wherever a process runs without keys and shown to anyone who opens the UI, so
+    the customer's name and account number stay in the (encrypted) input.
+    """
     return {
-        "static_summary": f"Complaint {reference} from {intake.customer.name}",
-        "static_details": f"Received {intake.received_at.isoformat()} by {intake.source.value}; "
-        f"account {intake.account_number}",
+        "static_summary": f"Complaint {reference}",
+        "static_details": f"Stage {CaseStage.RECEIVED.value}; received {intake.received_at.isoformat()} "
+        f"by {intake.source.value}",
         # Set at start so a case is findable in the Web UI before its first workflow task runs.
         "search_attributes": TypedSearchAttributes(
             [
@@ -162,10 +167,11 @@ def main(
     except RuntimeError as exc:
         typer.echo(f"could not reach Temporal at {settings.temporal_address}: {exc}", err=True)
         raise typer.Exit(1) from None
+    # Intake systems log this output: the reference only, never the customer's name or the intake id.
     if filed.started:
-        typer.echo(f"case opened for {intake.customer.name}")
+        typer.echo("case opened")
     else:
-        typer.echo(f"intake {intake.intake_id} was filed before; returning its case")
+        typer.echo("this intake was filed before; returning its case")
     typer.echo(filed.reference)
 
 
