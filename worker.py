@@ -72,12 +72,19 @@ def build_worker(client: Client, settings: PipelineSettings) -> Worker:
     )
 
 
-def _runtime(settings: PipelineSettings) -> Runtime | None:
+def metrics_bind_address(settings: PipelineSettings) -> str | None:
+    """Where the Prometheus endpoint listens, or None when it is off."""
     if not settings.metrics_port:
         return None
-    return Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}"))
-    )
+    host = settings.metrics_host
+    return f"[{host}]:{settings.metrics_port}" if ":" in host else f"{host}:{settings.metrics_port}"
+
+
+def _runtime(settings: PipelineSettings) -> Runtime | None:
+    address = metrics_bind_address(settings)
+    if address is None:
+        return None
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
 async def main() -> None:
