@@ -37,8 +37,11 @@ from zoneinfo import ZoneInfo
 
 from activities.archive import CaseArchive, evidence_document
 
+from channels.settings import ChannelSettings
 from codec.converter import EncryptionRequiredError
 from connection import connect, run_cli
+from ops.purge import DataStores
+from ops.purge import purge_expired as purge_data
 from domain import search_attributes as sa
 from domain.compliance_report import compliance_report
 from domain.formatting import local_label
@@ -362,8 +365,16 @@ def evidence(reference: str) -> None:
 @app.command("purge-expired")
 def purge_expired() -> None:
     """Delete the personal data of archived cases past their retention period."""
-    purged = _archive(PipelineSettings()).purge_expired()
+    settings = PipelineSettings()
+    # Every store the worker writes, not just the archive (ops/purge.py lists them).
+    stores = DataStores(settings.data_dir, ChannelSettings(data_dir=settings.data_dir).post_room_dir)
+    report = purge_data(stores, _archive(settings))
+    purged = report.expired
     typer.echo(f"purged {len(purged)} expired case record(s)" + (": " + ", ".join(purged) if purged else ""))
+    typer.echo(
+        f"removed {report.files_removed} file(s) and {report.manifest_rows_removed} post-room manifest row(s);"
+        f" redacted {report.credits_redacted} invoice credit(s)"
+    )
 
 
 def _archive_path(settings: PipelineSettings) -> Any:
