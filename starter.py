@@ -25,13 +25,15 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 from zoneinfo import ZoneInfo
 
 from codec.converter import EncryptionRequiredError
 from connection import connect, run_cli
 from domain import search_attributes as sa
 from domain.models import CaseInput, CaseStage, ComplaintIntake, ComplaintPolicy, field_errors
-from domain.reference import new_reference, reference_for_intake
+from domain.reference import legacy_reference_for_intake, new_reference, reference_for_intake
+from ops.reference_registry import ReferenceRegistry
 from settings import ConfigError, PipelineSettings, load_policy
 from workflows.complaint_case import ComplaintCase
 
@@ -62,16 +64,38 @@ async def file_complaint(
     *,
     policy: ComplaintPolicy,
     task_queue: str,
+    registry: ReferenceRegistry | None = None,
 ) -> FiledCase:
-    """Start the case for a validated complaint, at most once per `intake_id`."""
+    """Start the case for a validated complaint, at most once per `intake_id`.
+
+    A reference is never reused: before starting, `registry` (default: the data folder in
+    PipelineSettings) is asked whether the archive or a ledger has ever seen it, because Temporal's
+    REJECT_DUPLICATE forgets a case once its retention ends.
+    """
+    if registry is None:
+        registry = ReferenceRegistry(PipelineSettings().data_dir)
     year = intake.received_at.astimezone(ZoneInfo(policy.calendar.timezone)).year
+    if intake.intake_id:
+        earlier = await _filed_before_widening(client, registry, year, intake.intake_id)
+        if earlier is not None:
+            return FiledCase(earlier, started=False)
     for attempt in range(5):
         if intake.intake_id:
-            # Same intake id, same reference; a salt only on the (1 in 10^9) clash with another intake.
+            # Same intake id, same reference; a salt only on a clash with another intake.
             salt = "" if attempt == 0 else f"#{attempt}"
             reference = reference_for_intake(year, intake.intake_id + salt)
         else:
             reference = new_reference(year)
+        used = registry.find(reference)
+        if used is not None:
+            if intake.intake_id and (
+                # A retry after Temporal's retention: the archived case is this intake's.
+                used.intake_id == intake.intake_id
+                # A retry of a live case, which has already sent or credited something.
+                or (used.intake_id is None and await _filed_from_if_known(client, reference) == intake.intake_id)
+            ):
+                return FiledCase(reference, started=False)
+            continue  # another case's reference, even if Temporal has forgotten it
         try:
             handle = await client.start_workflow(
                 ComplaintCase.run,
@@ -94,6 +118,31 @@ async def file_complaint(
             continue
         return FiledCase(handle.id, started=True)
     raise RuntimeError("could not find a free case reference after 5 attempts")
+
+
+async def _filed_before_widening(
+    client: Client, registry: ReferenceRegistry, year: int, intake_id: str
+) -> str | None:
+    """The six-character case an intake was filed under before references were widened, if any.
+
+    One extra lookup per intake with an id; remove once no such case can be retried (every
+    six-character case closed and past retention).
+    """
+    legacy = legacy_reference_for_intake(year, intake_id)
+    used = registry.find(legacy)
+    if used is not None and used.intake_id == intake_id:
+        return legacy
+    return legacy if await _filed_from_if_known(client, legacy) == intake_id else None
+
+
+async def _filed_from_if_known(client: Client, reference: str) -> str | None:
+    """`_filed_from`, or None when Temporal holds no case under that reference."""
+    try:
+        return await _filed_from(client, reference)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
 
 
 async def _filed_from(client: Client, reference: str) -> str | None:
@@ -157,7 +206,9 @@ def main(
 
     async def run() -> FiledCase:
         client = await connect(settings)
-        return await file_complaint(client, intake, policy=policy, task_queue=settings.task_queue)
+        return await file_complaint(
+            client, intake, policy=policy, task_queue=settings.task_queue, registry=ReferenceRegistry(settings.data_dir)
+        )
 
     try:
         filed = asyncio.run(run())
