@@ -41,6 +41,9 @@ def main() -> int:
             return 1
 
     codec = CodecSettings()
+    if codec.keyring() is None and codec.require_encryption:
+        print("COMPLAINTS_REQUIRE_ENCRYPTION is on but no codec keys are configured; not starting", file=sys.stderr)
+        return 2
     if codec.keyring() is None:
         # A laptop may run without keys; say so loudly, since history then holds plain text.
         print(
