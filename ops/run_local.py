@@ -14,7 +14,7 @@ import threading
 
 from codec.keyring import CodecSettings
 from ops.dev_server import start_dev_server, wait_for_port
-from ops.private_files import private_dir
+from ops.private_files import create_private_file, private_dir
 from settings import REPO, PipelineSettings
 
 PORT = int(os.environ.get("COMPLAINTS_SERVER_PORT", "7233"))
@@ -34,6 +34,9 @@ def main() -> int:
     settings = PipelineSettings()
     data = settings.data_dir
     private_dir(data)  # the server's SQLite and the stores hold customers' details
+    # The server's log is private from the start. Its SQLite file cannot be pre-created (the dev
+    # server would take an empty file for an existing database); the 0700 folder guards it.
+    create_private_file(data / "temporal-server.log")
     for port in (PORT, UI_PORT, CODEC_PORT):
         if _port_taken(port):
             print(f"port {port} is already in use: is another `make run` up? "
