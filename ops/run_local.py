@@ -32,6 +32,10 @@ def _port_taken(port: int) -> bool:
 
 def main() -> int:
     settings = PipelineSettings()
+    codec = CodecSettings()
+    if codec.keyring() is None and codec.require_encryption:
+        print("COMPLAINTS_REQUIRE_ENCRYPTION is on but no codec keys are configured; not starting", file=sys.stderr)
+        return 2
     data = settings.data_dir
     private_dir(data)  # the server's SQLite and the stores hold customers' details
     # The server's log is private from the start. Its SQLite file cannot be pre-created (the dev
@@ -43,10 +47,6 @@ def main() -> int:
                   "Set COMPLAINTS_SERVER_PORT / COMPLAINTS_UI_PORT to use others.", file=sys.stderr)
             return 1
 
-    codec = CodecSettings()
-    if codec.keyring() is None and codec.require_encryption:
-        print("COMPLAINTS_REQUIRE_ENCRYPTION is on but no codec keys are configured; not starting", file=sys.stderr)
-        return 2
     if codec.keyring() is None:
         # A laptop may run without keys; say so loudly, since history then holds plain text.
         print(
