@@ -33,7 +33,7 @@ from connection import connect, run_cli
 from domain import search_attributes as sa
 from domain.models import CaseInput, CaseStage, ComplaintIntake, ComplaintPolicy, field_errors
 from domain.reference import legacy_reference_for_intake, new_reference, reference_for_intake
-from ops.reference_registry import ReferenceRegistry
+from ops.reference_registry import ReferenceRegistry, ReferenceRegistryError
 from settings import ConfigError, PipelineSettings, load_policy
 from workflows.complaint_case import ComplaintCase
 
@@ -215,6 +215,9 @@ def main(
     except EncryptionRequiredError as exc:
         typer.echo(f"complaint not filed: {exc}", err=True)
         raise typer.Exit(3) from None
+    except ReferenceRegistryError as exc:
+        typer.echo(f"complaint not filed: cannot check that its reference is unused: {exc}", err=True)
+        raise typer.Exit(1) from None
     except RuntimeError as exc:
         typer.echo(f"could not reach Temporal at {settings.temporal_address}: {exc}", err=True)
         raise typer.Exit(1) from None

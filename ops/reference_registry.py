@@ -24,6 +24,10 @@ from pydantic import ValidationError
 from domain.models import CaseRecord
 
 
+class ReferenceRegistryError(Exception):
+    """A store exists but cannot be read: no case is opened rather than one that may reuse a reference."""
+
+
 @dataclass(frozen=True)
 class ReferenceUse:
     where: str  # which store holds it, for the log line and the test
@@ -75,14 +79,16 @@ class ReferenceRegistry:
 
     @staticmethod
     def _rows(path: Path, query: str, args: tuple[str, ...]) -> list[tuple]:
-        if not path.exists():
-            return []
         # mode=ro: looking never creates or changes a store. A store that exists but cannot be read
-        # raises: better no case than a case that may reuse a reference.
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)) as db:
-            try:
+        # is an error: better no case than a case that may reuse a reference.
+        try:
+            if not path.exists():
+                return []
+            with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)) as db:
                 return db.execute(query, args).fetchall()
-            except sqlite3.OperationalError as exc:
-                if "no such table" in str(exc):
-                    return []
-                raise
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise ReferenceRegistryError(f"cannot read {path}: {exc}") from None
+        except (OSError, sqlite3.Error) as exc:
+            raise ReferenceRegistryError(f"cannot read {path}: {exc}") from None

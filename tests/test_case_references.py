@@ -134,3 +134,14 @@ async def test_an_intake_filed_under_a_six_character_reference_is_found_after_th
     assert (filed.reference, filed.started) == (legacy, False)
     assert not await _exists(time_skipping_env, reference_for_intake(intake.received_at.year, intake_id))
     await time_skipping_env.client.get_workflow_handle(legacy).terminate("test clean-up")
+
+
+def test_a_store_that_cannot_be_read_stops_the_filing_rather_than_risk_a_reused_reference(tmp_path: Path) -> None:
+    from ops.reference_registry import ReferenceRegistryError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "sent-messages.sqlite3").write_bytes(b"this is not a database" * 100)
+
+    with pytest.raises(ReferenceRegistryError, match="cannot read"):
+        ReferenceRegistry(data).find("CC-2026-4F7K2QXY")
