@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import (
-    AliasChoices,
     Field,
     PrivateAttr,
     ValidationError,
@@ -181,8 +180,8 @@ class CodecSettings(BaseSettings):
         extra="ignore",
         # Pydantic echoes the offending input in its errors by default; here that input is a key.
         hide_input_in_errors=True,
-        # The two settings below keep their documented names outside the COMPLAINTS_CODEC_ prefix;
-        # tests and callers may still pass them by field name.
+        # require_encryption and plaintext_allowed_cases are read from their documented names,
+        # outside the COMPLAINTS_CODEC_ prefix; callers may still pass them by field name.
         populate_by_name=True,
     )
 
@@ -197,12 +196,12 @@ class CodecSettings(BaseSettings):
     allowed_hosts: str = "localhost,127.0.0.1,[::1]"
     # Production sets this: no process starts without keys, and workers refuse plaintext payloads.
     require_encryption: bool = Field(
-        default=False, validation_alias=AliasChoices("COMPLAINTS_REQUIRE_ENCRYPTION", "require_encryption")
+        default=False, validation_alias="COMPLAINTS_REQUIRE_ENCRYPTION"
     )
     # References (workflow ids) whose histories were written before encryption was turned on.
     plaintext_allowed_cases: str = Field(
         default="",
-        validation_alias=AliasChoices("COMPLAINTS_PLAINTEXT_ALLOWED_CASES", "plaintext_allowed_cases"),
+        validation_alias="COMPLAINTS_PLAINTEXT_ALLOWED_CASES",
     )
 
     _keyring: Keyring | None = PrivateAttr(default=None)
