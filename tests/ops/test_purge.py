@@ -168,3 +168,27 @@ async def test_purge_leaves_no_copy_of_an_expired_customers_details_in_any_file(
 
     again = purge_expired(stores, archive, NOW)
     assert again.expired == [] and again.files_removed == 0 and again.credits_redacted == 0
+
+
+async def test_admin_purge_expired_clears_every_store(stores: DataStores) -> None:
+    import subprocess
+    import sys
+
+    from settings import REPO
+
+    archive = CaseArchive(stores.archive_path, retention=timedelta(days=1))
+    await _write_every_store(stores, archive, EXPIRED_REF, EXPIRED, datetime.now(timezone.utc) - timedelta(days=2))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINTS_")} | {
+        "COMPLAINTS_DATA_DIR": str(stores.data_dir),
+        "COMPLAINTS_POST_ROOM_DIR": str(stores.post_room_dir),
+        "COMPLAINTS_ARCHIVE_RETENTION_DAYS": "1",
+    }
+
+    result = subprocess.run([sys.executable, "admin.py", "purge-expired"], env=env, cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert f"purged 1 expired case record(s): {EXPIRED_REF}" in result.stdout
+    assert "redacted 1 invoice credit(s)" in result.stdout
+    for path in _every_file(stores.data_dir):
+        assert EXPIRED["name"].encode() not in path.read_bytes(), path
