@@ -3,21 +3,26 @@
     python admin.py status CC-2026-4F7K2Q [--json]
     python admin.py satisfied CC-2026-4F7K2Q
     python admin.py not-satisfied CC-2026-4F7K2Q --reason "Still no engineer visit"
-    python admin.py note CC-2026-4F7K2Q "Engineer booked for Friday"
+    python admin.py note CC-2026-4F7K2Q "Engineer booked for Friday" --for-customer
     python admin.py schedule CC-2026-4F7K2Q --every 3d --at 14:00
     python admin.py deadlock CC-2026-4F7K2Q
     python admin.py compensate CC-2026-4F7K2Q --amount 25.00 --reason "Two missed visits"
     python admin.py list --open [--stage investigating] [--owner amara.okafor]
 
 Every refusal exits non-zero with one line saying why; nothing about the case changes.
+Exit codes: 0 done, 1 refused or Temporal unreachable, 2 invalid input, 3 sent but not yet applied.
+Every wait is bounded (`--wait`, 10 s by default). Each handler command prints a request id
+first; running it again with `--request-id` and the same text can never apply it twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import json
 import re
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta, timezone
@@ -29,9 +34,18 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import ResetActivityRequest
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ResetActivityRequest
+from temporalio.client import (
+    Client,
+    RPCTimeoutOrCancelledError,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
+)
 from temporalio.service import RPCError, RPCStatusCode
 from zoneinfo import ZoneInfo
 
@@ -80,24 +94,75 @@ class Refused(Exception):
 
 # --- plumbing -------------------------------------------------------------------------------------
 
+# How long any one step may wait on Temporal (connect, describe, query, an update's acceptance).
+# A handler at a terminal gets a one-line answer instead of a command that hangs.
+DEFAULT_WAIT_SECONDS = 10.0
+_wait = timedelta(seconds=DEFAULT_WAIT_SECONDS)
+
+# Exit code for "sent, not yet applied": not a refusal (nothing was wrong with the command).
+EXIT_PENDING = 3
+
+
+@app.callback()
+def _options(
+    wait: Annotated[
+        float, typer.Option("--wait", min=0.5, max=600, help="Seconds to wait on Temporal before answering")
+    ] = DEFAULT_WAIT_SECONDS,
+) -> None:
+    global _wait
+    _wait = timedelta(seconds=wait)
+
+
+class Pending(Exception):
+    """The command reached Temporal but is not applied yet; the message says what happens next."""
+
+
+class Unreachable(Exception):
+    """The Temporal server did not answer; the message names the address and the reason."""
+
+
+def _one_line(text: object, limit: int = 200) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
 
 def _run(action: Callable[[Client], Awaitable[T]]) -> T:
     settings = PipelineSettings()
+    address = settings.temporal_address
 
     async def go() -> T:
         try:
-            client = await connect(settings)
-        except RuntimeError as exc:
-            raise Refused(f"cannot reach Temporal at {settings.temporal_address}: {exc}") from None
+            client = await asyncio.wait_for(connect(settings), _wait.total_seconds())
         except EncryptionRequiredError as exc:
             raise Refused(str(exc)) from None
-        return await action(client)
+        except (RuntimeError, OSError) as exc:
+            raise Unreachable(f"cannot reach the Temporal server at {address}: {_one_line(exc)}") from None
+        except TimeoutError:
+            raise Unreachable(
+                f"cannot reach the Temporal server at {address}: no answer within {_wait.total_seconds():g} s"
+            ) from None
+        try:
+            return await action(client)
+        except RPCError as exc:
+            # Connected, then the server went away or stopped answering mid-command.
+            if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                raise Unreachable(
+                    f"cannot reach the Temporal server at {address}: {_one_line(exc.message or exc.status.name)}"
+                ) from None
+            raise Refused(f"Temporal refused the request: {exc.status.name if exc.status else 'error'}: "
+                          f"{_one_line(exc.message)}") from None
 
     try:
         return asyncio.run(go())
     except Refused as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
+    except Unreachable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    except Pending as exc:
+        typer.echo(str(exc))
+        raise typer.Exit(EXIT_PENDING) from None
 
 
 def _check_reference(reference: str) -> None:
@@ -119,7 +184,7 @@ def _payload(model: type[T], **fields: Any) -> T:
 async def _open_case(client: Client, reference: str) -> WorkflowHandle[Any, Any]:
     """The case's workflow, refusing unknown references and closed cases."""
     handle = await _any_case(client, reference)
-    description = await handle.describe()
+    description = await handle.describe(rpc_timeout=_wait)
     if description.status is not WorkflowExecutionStatus.RUNNING:
         when = local_label(description.close_time) if description.close_time else "earlier"
         status = description.status.name.lower() if description.status else "closed"
@@ -132,7 +197,7 @@ async def _any_case(client: Client, reference: str) -> WorkflowHandle[Any, Any]:
         raise Refused(f"{reference!r} is not a case reference (they look like CC-2026-4F7K2Q)")
     handle = client.get_workflow_handle_for(ComplaintCase.run, reference)
     try:
-        await handle.describe()
+        await handle.describe(rpc_timeout=_wait)
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise Refused(f"no case {reference} was found") from None
@@ -140,37 +205,159 @@ async def _any_case(client: Client, reference: str) -> WorkflowHandle[Any, Any]:
     return handle
 
 
-async def _update(handle: WorkflowHandle[Any, Any], update: Any, *args: Any) -> Any:
+# --- idempotent handler commands ------------------------------------------------------------------
+
+_REQUEST_ID = re.compile(r"[0-9a-f]{8,32}")
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(4)
+
+
+def update_id(command: str, reference: str, payload: Any, request_id: str) -> str:
+    """The Temporal update id for one command as typed: the same request id and text, the same id.
+
+    Temporal applies an update id at most once in a run, so a retry after a timeout (or a second
+    terminal) with the same request id returns the first outcome instead of acting again. Different
+    text under the same request id is a different command, and gets a different id.
+    """
+    typed = payload.model_dump(mode="json") if payload is not None else None
+    digest = hashlib.sha256(json.dumps([command, reference, typed], sort_keys=True).encode()).hexdigest()[:16]
+    return f"{command}/{request_id}/{digest}"
+
+
+def _request_id(given: str | None) -> str:
+    if given is None:
+        request = new_request_id()
+    elif _REQUEST_ID.fullmatch(given.strip().lower()):
+        request = given.strip().lower()
+    else:
+        typer.echo("invalid: --request-id: use the id a previous run printed (8 to 32 hex digits)", err=True)
+        raise typer.Exit(2)
+    # Printed before anything is sent, so even an interrupted run leaves the id to retry with.
+    typer.echo(f"request id: {request} (to retry this exact command: --request-id {request})")
+    return request
+
+
+RequestIdOption = Annotated[
+    str | None,
+    typer.Option("--request-id", help="Retry a command a previous run printed the request id of; it applies once"),
+]
+
+
+async def _no_answer_reason(client: Client, handle: WorkflowHandle[Any, Any]) -> str:
+    """Why a running case did not answer: is any worker polling its task queue?"""
     try:
-        return await handle.execute_update(update, *args)
-    except WorkflowUpdateFailedError as exc:
-        raise Refused(str(exc.cause.message if hasattr(exc.cause, "message") else exc.cause)) from None
+        description = await handle.describe(rpc_timeout=_wait)
+        queue = description.task_queue or ""
+        polled = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            ),
+            timeout=_wait,
+        )
+    except RPCError:
+        return "no worker answered"
+    if not polled.pollers:
+        return f"no worker is running (none polls task queue {queue})"
+    last = max(p.last_access_time.ToDatetime(tzinfo=timezone.utc) for p in polled.pollers)
+    return f"no worker answered (task queue {queue} was last polled {local_label(last)}; a worker may have just stopped)"
+
+
+async def _update(
+    client: Client,
+    handle: WorkflowHandle[Any, Any],
+    update: Any,
+    *args: Any,
+    id: str | None = None,
+) -> Any:
+    """Run a handler command as a Temporal update, waiting a bounded time for each stage.
+
+    An update becomes durable (written to history) only once a worker accepts it; until then the
+    server holds it in memory and hands it to the next worker that polls, and a server restart
+    loses it. So "not accepted in time" is reported as sent but not applied, with the request id to
+    send it again: Temporal deduplicates update ids within a run, so the retry never applies twice.
+    """
+    wait = _wait.total_seconds()
+    again = f"run the same command with --request-id {id.split('/')[1]}" if id else "run the same command"
+    try:
+        started = await asyncio.wait_for(
+            handle.start_update(update, *args, id=id, wait_for_stage=WorkflowUpdateStage.ACCEPTED, rpc_timeout=_wait),
+            wait,
+        )
+    except (RPCTimeoutOrCancelledError, TimeoutError):
+        reason = await _no_answer_reason(client, handle)
+        # The server holds the command in memory and hands it to the next worker that polls; only a
+        # server restart before then loses it. The same update id makes a retry safe either way.
+        raise Pending(
+            f"{handle.id}: sent; not yet applied because {reason}: it applies once, when a worker runs, "
+            f"unless the Temporal server restarts first. To be sure, once a worker runs, {again}: it applies once"
+        ) from None
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise Refused(f"case {handle.id} closed before the action reached it") from None
         raise
+    try:
+        return await asyncio.wait_for(started.result(rpc_timeout=_wait), wait)
+    except WorkflowUpdateFailedError as exc:
+        raise Refused(str(exc.cause.message if hasattr(exc.cause, "message") else exc.cause)) from None
+    except (RPCTimeoutOrCancelledError, TimeoutError):
+        # Accepted updates are in history: the case will finish it (a credit waits on billing).
+        raise Pending(
+            f"{handle.id}: accepted and recorded; still in progress after {wait:g} s: the case will finish it. "
+            f"`admin.py status {handle.id}` shows the outcome, or {again}: it applies once"
+        ) from None
 
 
-async def _state(handle: WorkflowHandle[Any, Any]) -> CaseState:
-    description = await handle.describe()
+async def _state(client: Client, handle: WorkflowHandle[Any, Any]) -> CaseState:
+    description = await handle.describe(rpc_timeout=_wait)
     if description.status is WorkflowExecutionStatus.COMPLETED:
         # A closed case's final state is its result: readable with no worker running.
-        summary: CaseSummary = await handle.result()
+        summary: CaseSummary = await asyncio.wait_for(handle.result(rpc_timeout=_wait), _wait.total_seconds())
         return summary.state
     try:
-        return await handle.query(ComplaintCase.case_state)
-    except RPCError as exc:
-        if exc.status is RPCStatusCode.FAILED_PRECONDITION:
-            raise Refused(f"case {handle.id} is open but no worker is running to answer for it: start worker.py") from None
-        raise
+        return await asyncio.wait_for(
+            handle.query(ComplaintCase.case_state, rpc_timeout=_wait), _wait.total_seconds()
+        )
+    except (RPCError, TimeoutError, RPCTimeoutOrCancelledError) as exc:
+        if isinstance(exc, RPCError) and exc.status not in (
+            RPCStatusCode.FAILED_PRECONDITION,
+            RPCStatusCode.DEADLINE_EXCEEDED,
+            RPCStatusCode.CANCELLED,
+        ):
+            raise
+        reason = await _no_answer_reason(client, handle)
+        raise Refused(
+            f"case {handle.id} is open but did not answer within {_wait.total_seconds():g} s: {reason}; "
+            "start worker.py"
+        ) from None
 
 
 # --- reading ------------------------------------------------------------------------------------
 
 
+def note_audience(note: Any) -> str:
+    """'internal' (never sent), or for the customer: sent in an update, or waiting for the next one."""
+    if not note.for_customer:
+        return "internal"
+    return f"for the customer, sent {local_label(note.sent_at)}" if note.sent_at else "for the customer, pending"
+
+
+def schedule_status(state: CaseState) -> str | None:
+    """'agreed' only when a handler recorded the customer's agreement; else the schedule is offered."""
+    if state.schedule is None:
+        return None
+    return "agreed" if state.schedule_agreed_at else "offered"
+
+
 def status_document(state: CaseState) -> dict[str, Any]:
     document = state.model_dump(mode="json")
     owner = state.owner
+    notes = document["notes"]
+    for note, model in zip(notes, state.notes):
+        note["audience"] = "customer" if model.for_customer else "internal"
     return {
         "reference": state.reference,
         "stage": state.stage.value,
@@ -180,15 +367,31 @@ def status_document(state: CaseState) -> dict[str, Any]:
         "escalation_level": state.escalation_level,
         "milestones": document["milestones"],
         "messages": document["messages"],
-        "notes": document["notes"],
+        "notes": notes,
         "escalations": document["escalations"],
         "compensations": document["compensations"],
+        "schedule": document["schedule"],
+        "schedule_status": schedule_status(state),
+        "schedule_agreed_at": document["schedule_agreed_at"],
         "next_update_at": document["next_update_at"],
         "adr_letter_sent_at": document["adr_letter_sent_at"],
         "closed_at": document["closed_at"],
         "alerts": document["alerts"],
+        "refused": document["refused"],
         "deadlines": document["deadlines"],
     }
+
+
+def _milestone_flag(m: Any) -> str:
+    if m.superseded_at:
+        return f"superseded {local_label(m.superseded_at)}"
+    if m.undeliverable_at:
+        return "UNDELIVERABLE"
+    if m.breached:
+        return "BREACHED"
+    if m.done_at:
+        return "on time" if m.met else "late"
+    return ""
 
 
 @app.command()
@@ -200,7 +403,7 @@ def status(
     _check_reference(reference)
 
     async def action(client: Client) -> CaseState:
-        return await _state(await _any_case(client, reference))
+        return await _state(client, await _any_case(client, reference))
 
     state = _run(action)
     if as_json:
@@ -217,21 +420,31 @@ def status(
     table = Table("milestone", "due", "done", "")
     for m in state.milestones:
         done = local_label(m.done_at) if m.done_at else "-"
-        flag = "BREACHED" if m.breached else ("late" if m.done_at and not m.met else ("on time" if m.done_at else ""))
-        if m.undeliverable_at:
-            flag = "UNDELIVERABLE"
-        table.add_row(escape(m.name), local_label(m.due_at), done, flag)
+        table.add_row(escape(m.name), local_label(m.due_at), done, _milestone_flag(m))
     console.print(table)
+    if state.schedule:
+        every = state.schedule.every
+        unit = state.schedule.unit.value.replace("_", " ")
+        agreed = f"agreed {local_label(state.schedule_agreed_at)}" if state.schedule_agreed_at else "offered, not agreed"
+        console.print(f"update schedule: every {every} {unit} at {state.schedule.contact_time:%H:%M} ({agreed})")
     if state.next_update_at:
         console.print(f"next regular update: {local_label(state.next_update_at)}")
-    messages = Table("sent", "message", "channel", "status", "proof")
+    messages = Table("sent", "message", "channel", "status", "proof", "posted", "expected")
     for r in state.messages:
         messages.add_row(
-            local_label(r.at), r.kind.value, r.channel.value, escape(r.status), escape(r.provider_id or r.error or "")
+            local_label(r.at),
+            r.kind.value,
+            r.channel.value,
+            escape(r.status),
+            escape(r.provider_id or r.error or ""),
+            local_label(r.dispatched_at) if r.dispatched_at else "",
+            local_label(r.expected_delivery_at) if r.expected_delivery_at else "",
         )
     console.print(messages)
     for note in state.notes[-5:]:
-        console.print(escape(f"note {local_label(note.at)} ({note.author}): {note.text}"))
+        console.print(f"note {local_label(note.at)} ({note.author}, {note_audience(note)}): {note.text}", markup=False)
+    for refusal in state.refused:
+        console.print(f"refused: {refusal}", markup=False)
 
 
 @app.command("list")
@@ -274,7 +487,7 @@ def list_cases(
 
     async def action(client: Client) -> list[tuple[Any, dict[str, Any]]]:
         found = []
-        async for w in client.list_workflows(query, limit=limit):
+        async for w in client.list_workflows(query, limit=limit, rpc_timeout=_wait):
             memo = await w.memo() if attention else {}
             found.append((w, memo))
         return found
@@ -322,7 +535,7 @@ def report(
     async def action(client: Client) -> list[dict[str, Any]]:
         outcomes = []
         # One paged listing; each page carries the cases' memos, so no per-case round trip.
-        async for w in client.list_workflows(query, page_size=1000):
+        async for w in client.list_workflows(query, page_size=1000, rpc_timeout=_wait):
             outcome = (await w.memo()).get("outcome")
             if outcome:
                 outcomes.append(outcome)
@@ -350,8 +563,9 @@ def evidence(reference: str) -> None:
 
     async def action(client: Client) -> None:
         handle = await _any_case(client, reference)
-        if (await handle.describe()).status is WorkflowExecutionStatus.RUNNING:
-            await _update(handle, ComplaintCase.write_evidence)
+        if (await handle.describe(rpc_timeout=_wait)).status is WorkflowExecutionStatus.RUNNING:
+            # Writing the record again is harmless, so this update needs no request id.
+            await _update(client, handle, ComplaintCase.write_evidence)
 
     _run(action)
     record, meta = _archive(settings).load(reference)
@@ -392,7 +606,7 @@ def retry(reference: str) -> None:
 
     async def action(client: Client) -> list[str]:
         handle = await _open_case(client, reference)
-        description = await handle.describe()
+        description = await handle.describe(rpc_timeout=_wait)
         retried = []
         for pending in description.raw_description.pending_activities:
             if pending.attempt <= 1 and not pending.HasField("last_failure"):
@@ -406,7 +620,8 @@ def retry(reference: str) -> None:
                         execution=WorkflowExecution(workflow_id=reference),
                         id=pending.activity_id,
                         identity="admin.py retry",
-                    )
+                    ),
+                    timeout=_wait,
                 )
             except RPCError as exc:
                 if exc.status is not RPCStatusCode.NOT_FOUND:
@@ -437,7 +652,7 @@ def satisfied(reference: str) -> None:
 
     async def action(client: Client) -> None:
         handle = await _open_case(client, reference)
-        await handle.signal(ComplaintCase.customer_satisfied)
+        await handle.signal(ComplaintCase.customer_satisfied, rpc_timeout=_wait)
 
     _run(action)
     typer.echo(f"{reference}: customer satisfied; the case is closing and the customer will be told")
@@ -454,7 +669,7 @@ def not_satisfied(
 
     async def action(client: Client) -> None:
         handle = await _open_case(client, reference)
-        await handle.signal(ComplaintCase.customer_not_satisfied, fact)
+        await handle.signal(ComplaintCase.customer_not_satisfied, fact, rpc_timeout=_wait)
 
     _run(action)
     typer.echo(f"{reference}: customer not satisfied; the case is being escalated")
@@ -468,16 +683,25 @@ def note(
     reference: str,
     text: str,
     author: Annotated[str, typer.Option(help="Who is writing")] = "case handler",
+    for_customer: Annotated[
+        bool, typer.Option("--for-customer", help="Progress the customer gets in the next update (default: internal)")
+    ] = False,
+    request_id: RequestIdOption = None,
 ) -> None:
-    """Record progress; the next regular update carries the latest note."""
+    """Record a note: internal (never sent) unless --for-customer, then it goes in the next update."""
     _check_reference(reference)
-    payload = _payload(ProgressNote, text=text, author=author)
+    payload = _payload(ProgressNote, text=text, author=author, for_customer=for_customer)
+    request = _request_id(request_id)
 
     async def action(client: Client) -> int:
-        return await _update(await _open_case(client, reference), ComplaintCase.add_note, payload)
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.add_note, payload, id=update_id("note", reference, payload, request)
+        )
 
     count = _run(action)
-    typer.echo(f"{reference}: note {count} recorded")
+    audience = "for the customer: it goes in the next regular update" if for_customer else "internal: never sent"
+    typer.echo(f"{reference}: note {count} recorded ({audience})")
 
 
 def parse_interval(text: str) -> tuple[int, IntervalUnit]:
@@ -506,8 +730,13 @@ def schedule(
     reference: str,
     every: Annotated[str, typer.Option(help="7d, 3wd (working days) or 2w")],
     at: Annotated[str | None, typer.Option(help="Agreed contact time, HH:MM UK time")] = None,
+    proposed: Annotated[
+        bool, typer.Option("--proposed", help="Not agreed yet: offer it to the customer instead")
+    ] = False,
+    request_id: RequestIdOption = None,
 ) -> None:
-    """Agree a new update interval and contact time with the customer."""
+    """Record the update interval and contact time the customer agreed; messages then say "as agreed".
+    With --proposed the new schedule is offered, and messages never call it agreed."""
     _check_reference(reference)
     try:
         number, unit = parse_interval(every)
@@ -519,26 +748,42 @@ def schedule(
     except ValueError as exc:
         typer.echo(f"invalid: --at: {exc}", err=True)
         raise typer.Exit(2) from None
-    change = _payload(ContactScheduleChange, every=number, unit=unit, contact_time=contact)
+    change = _payload(
+        ContactScheduleChange, every=number, unit=unit, contact_time=contact, customer_agreed=not proposed
+    )
+    request = _request_id(request_id)
 
     async def action(client: Client) -> Any:
-        return await _update(await _open_case(client, reference), ComplaintCase.change_update_schedule, change)
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.change_update_schedule, change,
+            id=update_id("schedule", reference, change, request),
+        )
 
     agreed = _run(action)
-    typer.echo(f"{reference}: updates every {agreed.every} {agreed.unit.value.replace('_', ' ')} at {agreed.contact_time:%H:%M}")
+    how = "offered" if proposed else "agreed"
+    typer.echo(
+        f"{reference}: updates every {agreed.every} {agreed.unit.value.replace('_', ' ')} "
+        f"at {agreed.contact_time:%H:%M} ({how})"
+    )
 
 
 @app.command()
 def deadlock(
     reference: str,
-    reason: Annotated[str, typer.Option(help="Why no agreement can be reached")] = Deadlock().reason,
+    reason: Annotated[str, typer.Option(help="Why no agreement can be reached (the letter quotes it)")] = Deadlock().reason,
+    request_id: RequestIdOption = None,
 ) -> None:
-    """Declare deadlock: the customer gets the ADR-rights letter now."""
+    """Declare deadlock: the customer gets the ADR-rights letter now, with the reason given."""
     _check_reference(reference)
     payload = _payload(Deadlock, reason=reason)
+    request = _request_id(request_id)
 
     async def action(client: Client) -> str:
-        return await _update(await _open_case(client, reference), ComplaintCase.declare_deadlock, payload)
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.declare_deadlock, payload, id=update_id("deadlock", reference, payload, request)
+        )
 
     typer.echo(f"{reference}: {_run(action)}")
 
@@ -548,6 +793,7 @@ def compensate(
     reference: str,
     amount: Annotated[str, typer.Option(help="Pounds, e.g. 25.00")],
     reason: Annotated[str, typer.Option(help="Why compensation is due")],
+    request_id: RequestIdOption = None,
 ) -> None:
     """Credit compensation to the customer's next invoice and tell them."""
     _check_reference(reference)
@@ -557,9 +803,15 @@ def compensate(
         typer.echo(f"invalid: --amount: {amount!r} is not an amount in pounds", err=True)
         raise typer.Exit(2) from None
     award = _payload(CompensationAward, amount_gbp=pounds, reason=reason)
+    # A credit is money: a retry after a timeout must find the first credit, never make a second.
+    request = _request_id(request_id)
 
     async def action(client: Client) -> Any:
-        return await _update(await _open_case(client, reference), ComplaintCase.record_compensation, award)
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.record_compensation, award,
+            id=update_id("compensate", reference, award, request),
+        )
 
     compensation = _run(action)
     typer.echo(f"{reference}: £{compensation.amount_gbp} credited to the next invoice ({compensation.credit_id})")

@@ -13,7 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from domain.models import ComplaintPolicy, Handler
+from domain.calendar import WorkingCalendar
+from domain.models import INTAKE, ComplaintPolicy, Handler
 
 REPO = Path(__file__).resolve().parent
 CONFIG = REPO / "config"
@@ -87,14 +88,21 @@ def load_policy(path: Path | None = None) -> ComplaintPolicy:
         loaded = _PolicyFromFileAndEnv(**data)
     except (tomllib.TOMLDecodeError, ValidationError) as exc:
         raise ConfigError(f"policy {path}: {exc}") from None
-    return ComplaintPolicy.model_validate(loaded.model_dump())
+    policy = ComplaintPolicy.model_validate(loaded.model_dump())
+    try:
+        # The calendar's own checks (a working day with no working time, an empty week, an unknown
+        # zone) run here, before any case starts: inside a case they would fail its first step forever.
+        WorkingCalendar.from_spec(policy.calendar, [])
+    except ValueError as exc:
+        raise ConfigError(f"policy {path}: calendar: {exc}") from None
+    return policy
 
 
 def load_roster(path: Path | None = None) -> list[Handler]:
     path = path or PipelineSettings().roster_file
     try:
         data = tomllib.loads(path.read_text())
-        roster = TypeAdapter(list[Handler]).validate_python(data.get("handler", []))
+        roster = TypeAdapter(list[Handler]).validate_python(data.get("handler", []), context=INTAKE)
     except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:
         raise ConfigError(f"roster {path}: {exc}") from None
     ids = [h.id for h in roster]

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from codec.converter import EncryptionRequiredError
 from connection import connect, run_cli
 from domain import search_attributes as sa
+from domain.calendar import WorkingCalendar
 from domain.models import CaseInput, CaseStage, ComplaintIntake, ComplaintPolicy, field_errors
 from domain.reference import legacy_reference_for_intake, new_reference, reference_for_intake
 from ops.reference_registry import ReferenceRegistry, ReferenceRegistryError
@@ -72,6 +73,9 @@ async def file_complaint(
     PipelineSettings) is asked whether the archive or a ledger has ever seen it, because Temporal's
     REJECT_DUPLICATE forgets a case once its retention ends.
     """
+    # A policy built in code skips load_policy's checks; a calendar that cannot be built (a working
+    # day with no working time) would fail the case's first step for ever, so refuse it here.
+    WorkingCalendar.from_spec(policy.calendar, [])
     if registry is None:
         registry = ReferenceRegistry(PipelineSettings().data_dir)
     year = intake.received_at.astimezone(ZoneInfo(policy.calendar.timezone)).year

@@ -16,6 +16,7 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.compliance_report import case_counts, case_outcome, outcome_clocks
 from domain.models import ArchiveReceipt, CaseRecord
 from ops.sqlite_store import LocalStore
 
@@ -119,8 +120,14 @@ class CaseArchive:
 
 
 def evidence_document(record: CaseRecord, meta: dict[str, str] | None = None) -> dict:
-    """The record as a regulator would read it: clocks, messages, escalations, money, notes."""
+    """The record as a regulator would read it: clocks, messages, escalations, money, notes.
+
+    Each clock's verdict and the case's counts come from the compliance report's own functions,
+    judged as at the time the record was written, so the evidence and `admin.py report` agree.
+    """
     state, deadlines = record.state, record.state.deadlines
+    outcome = case_outcome(state, record.intake.received_at)
+    verdicts = {name: verdict for name, _, verdict in outcome_clocks(outcome, record.recorded_at)}
     return {
         "reference": record.reference,
         "customer": record.intake.customer.name,
@@ -140,11 +147,15 @@ def evidence_document(record: CaseRecord, meta: dict[str, str] | None = None) ->
                 "name": m.name,
                 "due_at": m.due_at.isoformat(),
                 "done_at": m.done_at.isoformat() if m.done_at else None,
-                "met": m.met,
-                "breached": m.breached,
+                "met": verdicts[m.name] == "met",
+                "breached": verdicts[m.name] == "missed",
+                "superseded_at": m.superseded_at.isoformat() if m.superseded_at else None,
+                "verdict": verdicts[m.name],
             }
             for m in state.milestones
         ],
+        "counts": case_counts(outcome, record.recorded_at),
+        "judged_at": record.recorded_at.isoformat(),
         "messages": [json.loads(r.model_dump_json()) for r in state.messages],
         "owners": [
             {

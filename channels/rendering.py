@@ -29,7 +29,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from channels.base import ProviderDetails, RenderedMessage, header_safe, transliterate
-from domain.models import IntervalUnit, MessageKind, SendRequest, UpdateSchedule
+from domain.models import IntervalUnit, MessageContext, MessageKind, SendRequest, UpdateSchedule
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 LONDON = ZoneInfo("Europe/London")
@@ -120,6 +120,25 @@ def clip(value: str, limit: int) -> str:
     return cut.rstrip(" ,.;:-") + "..."
 
 
+def salutation(name: str, title: str | None = None) -> str:
+    """Who a message is addressed to: 'Mr Rees' (title and surname) given a title, else 'Alan Rees'.
+
+    Spacing is normalised; the surname is the last word as typed, so 'Mr Fitzwilliam-Smythe' keeps
+    its hyphen and a one-word name stays whole ('Mr Cher'). A blank name never prints 'Dear ,'.
+    """
+    words = str(name).split()
+    honorific = " ".join(str(title).split()) if title else ""
+    if not words:
+        return honorific or "Customer"
+    if honorific:
+        return f"{honorific} {words[-1]}"
+    return " ".join(words)
+
+
+def _salutation(ctx: MessageContext) -> str:
+    return salutation(ctx.customer_name, ctx.customer_title)
+
+
 def _paragraphs(text: str) -> Markup:
     """Plain text as HTML: blank-line paragraphs, line breaks kept, every character escaped."""
     blocks = [block.strip("\n") for block in re.split(r"\n\s*\n", text) if block.strip()]
@@ -195,6 +214,7 @@ def environment() -> SandboxedEnvironment:
         phone=display_phone,
         clip=clip,
         paragraphs=_paragraphs,
+        salutation=_salutation,
     )
     return env
 

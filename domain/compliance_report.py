@@ -1,7 +1,9 @@
 """The compliance report a manager gives the regulator, computed from each case's outcome memo.
 
-Each case keeps a compact outcome in its memo (see ComplaintCase._outcome), so a report over
-thousands of cases is one paged visibility listing, never one query per case.
+Each case keeps a compact outcome in its memo (`case_outcome`, published by the workflow), so a
+report over thousands of cases is one paged visibility listing, never one query per case. The
+evidence record of one case (`admin.py evidence`) judges its clocks with the same `clock_verdict`
+and counts them with the same `case_counts`, so the report and the evidence cannot disagree.
 """
 
 from __future__ import annotations
@@ -10,6 +12,15 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from domain.models import CaseState
+
+# Every clock the case sets, by the name it gives its milestones ("introduction_2", "update_3").
+KINDS = ("acknowledgement", "introduction", "review", "update", "adr_rights")
+
+Verdict = Literal["met", "missed", "pending", "not_owed", "superseded"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +31,9 @@ class ComplianceReport:
     acknowledgements_on_time: int
     introductions_due: int
     introductions_within_48_hours: int
+    # At 3 working days an open case offers the customer a contact time and update interval.
+    reviews_due: int
+    reviews_on_time: int
     updates_due: int
     updates_as_agreed: int
     adr_letters_due: int
@@ -27,6 +41,8 @@ class ComplianceReport:
     cases_escalated: int
     escalations: int
     breaches: int
+    # Clocks a later clock replaced (an escalation before the introduction went): neither met nor missed.
+    clocks_superseded: int
     median_days_to_close: float | None
 
     def rows(self) -> list[tuple[str, str]]:
@@ -39,10 +55,12 @@ class ComplianceReport:
             ("Cases closed", str(self.cases_closed)),
             ("Acknowledged on time", share(self.acknowledgements_on_time, self.acknowledgements_due)),
             ("Introduced within 48 hours", share(self.introductions_within_48_hours, self.introductions_due)),
-            ("Updates as agreed", share(self.updates_as_agreed, self.updates_due)),
+            ("Update schedule offered at 3 working days", share(self.reviews_on_time, self.reviews_due)),
+            ("Updates on schedule", share(self.updates_as_agreed, self.updates_due)),
             ("ADR letters sent on time", share(self.adr_letters_sent_on_time, self.adr_letters_due)),
             ("Cases escalated", f"{self.cases_escalated} ({self.escalations} escalations)"),
             ("Milestones breached", str(self.breaches)),
+            ("Clocks superseded", str(self.clocks_superseded)),
             ("Median time to close", median),
         ]
 
@@ -54,53 +72,124 @@ def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def compliance_report(outcomes: Iterable[dict], now: datetime) -> ComplianceReport:
-    """Count each clock once its due time has passed (or it was done early): the regulator's view.
+def clock_kind(name: str) -> str:
+    """'introduction_2' -> 'introduction', 'update_3' -> 'update'; other names as they are."""
+    for kind in KINDS:
+        if name == kind or name.startswith(kind + "_"):
+            return kind
+    return name
 
-    A milestone still in the future and not yet done is neither on time nor late, so it is left
-    out; an ADR letter is due only for cases still open at their 8-week mark.
+
+def clock_verdict(
+    due_at: datetime,
+    done_at: datetime | None,
+    breached: bool,
+    superseded_at: datetime | None,
+    closed_at: datetime | None,
+    now: datetime,
+) -> Verdict:
+    """One clock as the regulator reads it.
+
+    - superseded: a later clock took its place; it is neither met nor missed.
+    - met / missed: done by its due time or not; a clock the case flagged as breached, or that
+      passed its due time undone while the case was open, is missed.
+    - pending: not done and not yet due.
+    - not_owed: the case closed before the clock fell due (no ADR letter for a case resolved in
+      a week, no update schedule for one resolved in a day).
     """
-    received = closed = escalated = escalations = breaches = 0
-    due = {"acknowledgement": 0, "introduction": 0, "update": 0, "adr_rights": 0}
-    met = dict.fromkeys(due, 0)
+    if superseded_at is not None:
+        return "superseded"
+    if done_at is not None:
+        return "met" if done_at <= due_at else "missed"
+    if closed_at is not None and closed_at <= due_at:
+        return "not_owed"
+    if breached or due_at <= now:
+        return "missed"
+    return "pending"
+
+
+def case_outcome(state: CaseState, received_at: datetime) -> dict[str, object]:
+    """The compact outcome a case keeps in its memo: what the report reads."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "received_at": received_at.isoformat(),
+        "closed_at": iso(state.closed_at),
+        "escalations": len(state.escalations),
+        "attention": state.attention,
+        "milestones": {
+            m.name: [iso(m.due_at), iso(m.done_at), m.breached, iso(m.superseded_at)] for m in state.milestones
+        },
+    }
+
+
+def outcome_clocks(outcome: dict, now: datetime) -> list[tuple[str, str, Verdict]]:
+    """(name, kind, verdict) for each clock in an outcome memo."""
+    closed_at = _parse(outcome.get("closed_at"))
+    clocks = []
+    for name, entry in outcome.get("milestones", {}).items():
+        # Memos written before superseded clocks were recorded carry three fields.
+        due_at, done_at, breached, superseded_at = (list(entry) + [None])[:4]
+        verdict = clock_verdict(_parse(due_at), _parse(done_at), bool(breached), _parse(superseded_at), closed_at, now)
+        clocks.append((name, clock_kind(name), verdict))
+    return clocks
+
+
+def case_counts(outcome: dict, now: datetime) -> dict[str, int]:
+    """One case's contribution to every count in the report (what `admin.py evidence` shows)."""
+    counts = {f"{kind}_due": 0 for kind in KINDS} | {f"{kind}_met": 0 for kind in KINDS}
+    counts |= {"breaches": 0, "superseded": 0}
+    for _, kind, verdict in outcome_clocks(outcome, now):
+        if verdict == "superseded":
+            counts["superseded"] += 1
+        if verdict == "missed":
+            counts["breaches"] += 1
+        if kind in KINDS and verdict in ("met", "missed"):
+            counts[f"{kind}_due"] += 1
+            counts[f"{kind}_met"] += verdict == "met"
+    counts["escalations"] = int(outcome.get("escalations") or 0)
+    counts["closed"] = int(outcome.get("closed_at") is not None)
+    return counts
+
+
+def compliance_report(outcomes: Iterable[dict], now: datetime) -> ComplianceReport:
+    """Count each clock once its due time has passed (or it was done): the regulator's view."""
+    total: dict[str, int] = {}
+    received = escalated = 0
     days_to_close: list[float] = []
     for outcome in outcomes:
         received += 1
+        counts = case_counts(outcome, now)
+        for key, value in counts.items():
+            total[key] = total.get(key, 0) + value
+        escalated += counts["escalations"] > 0
         closed_at = _parse(outcome.get("closed_at"))
-        received_at = _parse(outcome["received_at"])
         if closed_at is not None:
-            closed += 1
-            days_to_close.append((closed_at - received_at) / timedelta(days=1))
-        if outcome.get("escalations"):
-            escalated += 1
-            escalations += outcome["escalations"]
-        for name, (due_at, done_at, breached) in outcome.get("milestones", {}).items():
-            kind = "update" if name.startswith("update_") else "introduction" if name.startswith("introduction") else name
-            if kind not in due:
-                continue
-            due_at, done_at = _parse(due_at), _parse(done_at)
-            breaches += bool(breached)
-            if done_at is None and due_at > now:
-                continue  # not yet due
-            if kind == "adr_rights" and closed_at is not None and closed_at < due_at:
-                continue  # closed before 8 weeks: no letter owed
-            if kind in ("acknowledgement", "introduction", "update") and done_at is None and closed_at is not None:
-                continue  # closed before the step was needed
-            due[kind] += 1
-            met[kind] += done_at is not None and done_at <= due_at
+            days_to_close.append((closed_at - _parse(outcome["received_at"])) / timedelta(days=1))
+
+    def get(key: str) -> int:
+        return total.get(key, 0)
+
     return ComplianceReport(
         cases_received=received,
-        cases_closed=closed,
-        acknowledgements_due=due["acknowledgement"],
-        acknowledgements_on_time=met["acknowledgement"],
-        introductions_due=due["introduction"],
-        introductions_within_48_hours=met["introduction"],
-        updates_due=due["update"],
-        updates_as_agreed=met["update"],
-        adr_letters_due=due["adr_rights"],
-        adr_letters_sent_on_time=met["adr_rights"],
+        cases_closed=get("closed"),
+        acknowledgements_due=get("acknowledgement_due"),
+        acknowledgements_on_time=get("acknowledgement_met"),
+        introductions_due=get("introduction_due"),
+        introductions_within_48_hours=get("introduction_met"),
+        reviews_due=get("review_due"),
+        reviews_on_time=get("review_met"),
+        updates_due=get("update_due"),
+        updates_as_agreed=get("update_met"),
+        adr_letters_due=get("adr_rights_due"),
+        adr_letters_sent_on_time=get("adr_rights_met"),
         cases_escalated=escalated,
-        escalations=escalations,
-        breaches=breaches,
+        escalations=get("escalations"),
+        breaches=get("breaches"),
+        clocks_superseded=get("superseded"),
         median_days_to_close=statistics.median(days_to_close) if days_to_close else None,
     )
+
+

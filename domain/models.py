@@ -36,14 +36,29 @@ class Model(BaseModel):
 # --- value types ---------------------------------------------------------------------------------
 
 
-def _normalise_email(value: str) -> str:
+# Library-backed checks (email-validator's rules, phonenumbers' metadata) run only where a person's
+# input is read: the intake, the roster, a handler's command. They validate with `context=INTAKE`.
+# What a workflow decodes from history is recorded data and is decoded plainly: a newer library that
+# would reject a number recorded eight weeks ago must not make the case undecodable on replay.
+INTAKE = {"intake": True}
+
+
+def _reading_input(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("intake"))
+
+
+def _normalise_email(value: str, info: ValidationInfo) -> str:
+    if not _reading_input(info):
+        return value
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
 
 
-def _normalise_phone(value: str) -> str:
+def _normalise_phone(value: str, info: ValidationInfo) -> str:
+    if not _reading_input(info):
+        return value
     # Numbers written the UK way ("07911 123456") are read as GB; anything with + is international.
     try:
         parsed = phonenumbers.parse(value, "GB")
@@ -70,7 +85,10 @@ AwareDatetime = Annotated[datetime, AfterValidator(_require_aware)]
 
 def is_mobile(e164: str) -> bool:
     """True where an SMS can reach the number (mobile, or a number that may be either)."""
-    kind = phonenumbers.number_type(phonenumbers.parse(e164))
+    try:
+        kind = phonenumbers.number_type(phonenumbers.parse(e164))
+    except phonenumbers.NumberParseException:
+        return False  # recorded before numbers were normalised at intake: no text, written contact
     return kind in (
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
@@ -107,6 +125,8 @@ class PostalAddress(Model):
 
 class Customer(Model):
     name: str = Field(min_length=1, max_length=200)
+    # "Mr", "Ms", "Dr", ...: with a title letters open "Dear Mr Rees", without one "Dear Alan Rees".
+    title: str | None = Field(default=None, min_length=1, max_length=20, pattern=r"^[A-Za-z][A-Za-z .'-]*$")
     email: EmailAddress | None = None
     phone: PhoneNumber | None = None
     address: PostalAddress | None = None
@@ -115,9 +135,14 @@ class Customer(Model):
         default_factory=list, max_length=10
     )
     vulnerable: bool = False
+    # Recorded once, at intake, from phonenumbers' metadata: whether an SMS can reach `phone`.
+    # None only in cases filed before it was recorded (they classify the number as they always did).
+    phone_is_mobile: bool | None = None
 
     @model_validator(mode="after")
-    def _preference_is_reachable(self) -> Customer:
+    def _preference_is_reachable(self, info: ValidationInfo) -> Customer:
+        if _reading_input(info) and self.phone is not None:
+            self.phone_is_mobile = is_mobile(self.phone)
         if self.preferred_written_channel is WrittenChannel.EMAIL and self.email is None:
             raise ValueError("preferred_written_channel is 'email' but no email address was given")
         if self.preferred_written_channel is WrittenChannel.LETTER and self.address is None:
@@ -126,7 +151,11 @@ class Customer(Model):
 
     @property
     def has_mobile(self) -> bool:
-        return self.phone is not None and is_mobile(self.phone)
+        if self.phone is None:
+            return False
+        if self.phone_is_mobile is not None:
+            return self.phone_is_mobile
+        return is_mobile(self.phone)  # a case filed before the intake recorded it
 
     @property
     def wants_large_print(self) -> bool:
@@ -163,7 +192,7 @@ class ComplaintIntake(Model):
     def from_intake(cls, data: object, now: datetime | None = None) -> ComplaintIntake:
         """Validate a complaint as an intake system sent it (a dict or JSON text)."""
         now = now or datetime.now(timezone.utc)
-        context = {"now": now}
+        context = {"now": now} | INTAKE
         if isinstance(data, str):
             # Lone surrogates cannot be UTF-8: let the parser report them as bad JSON text.
             data = data.encode("utf-8", "surrogatepass")
@@ -216,12 +245,44 @@ class AdrScheme(Model):
     referral_window_months: int = 12
 
 
+class QuietHours(Model):
+    """When a customer may be phoned or texted at all, whatever a deadline says (UK local time)."""
+
+    start: time = time(8, 0)
+    end: time = time(20, 0)
+    # "MM-DD" days with no calls or texts at all (Christmas Day by default).
+    no_contact_days: list[Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]] = Field(
+        default_factory=lambda: ["12-25"], max_length=20
+    )
+
+    @model_validator(mode="after")
+    def _a_window(self) -> QuietHours:
+        if not self.start < self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class PostRoom(Model):
+    """When a posted letter leaves the building and when it can be expected to arrive."""
+
+    # The last collection on a working day: a letter printed later goes the next working day.
+    last_collection: time = time(17, 0)
+    delivery_working_days: int = Field(default=2, ge=0, le=10)
+
+
 class CalendarSpec(Model):
     timezone: str = "Europe/London"
     subdivision: str = "ENG"
     day_start: time = time(9, 0)
     day_end: time = time(17, 0)
     workdays: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+
+    @model_validator(mode="after")
+    def _a_working_day(self) -> CalendarSpec:
+        # A day with no working time makes every working-time sum run for ever.
+        if not self.day_start < self.day_end:
+            raise ValueError("day_start must be before day_end")
+        return self
 
 
 class ComplaintPolicy(Model):
@@ -232,8 +293,9 @@ class ComplaintPolicy(Model):
     review_working_days: int = Field(default=3, ge=1, le=20)
     updates: UpdateSchedule = Field(default_factory=UpdateSchedule)
     adr_weeks: int = Field(default=8, ge=1, le=52)
-    # Sent this long before the 8-week mark, so a slow send still lands inside it.
-    adr_notice_lead_hours: float = Field(default=24, ge=0, le=168)
+    # A posted 8-week letter may go this long before the mark (worded for the date it applies from);
+    # an email or text goes at the mark itself. 0: every channel at the mark.
+    adr_notice_lead_hours: float = Field(default=0, ge=0, le=168)
     escalation_ladder: list[CaseRole] = Field(
         default_factory=lambda: [
             CaseRole.CASE_HANDLER,
@@ -244,6 +306,8 @@ class ComplaintPolicy(Model):
     )
     adr_scheme: AdrScheme = Field(default_factory=AdrScheme)
     calendar: CalendarSpec = Field(default_factory=CalendarSpec)
+    quiet_hours: QuietHours = Field(default_factory=QuietHours)
+    post_room: PostRoom = Field(default_factory=PostRoom)
     # How long one channel may keep retrying before the case falls back to the next channel.
     send_retry_ceiling_minutes: float = Field(default=240, gt=0)
     max_compensation_gbp: Decimal = Field(default=Decimal("5000"), gt=0)
@@ -251,6 +315,9 @@ class ComplaintPolicy(Model):
     warning_share: float = Field(default=0.75, ge=0, lt=1)
     # A send still failing after this long flags the case as needing attention (it keeps retrying).
     attention_after_minutes: float = Field(default=15, gt=0)
+    # All the note text one case carries (in every continue-as-new input, query answer and archive
+    # record); past it a note is refused with a reason, so a case's state stays bounded.
+    max_note_characters: int = Field(default=200_000, ge=5_000)
     # Continue as new past this many history events, even if the server has not suggested it yet.
     continue_as_new_after_events: int = Field(default=10_000, ge=50)
 
@@ -297,6 +364,7 @@ class MessageContext(Model):
 
     reference: str
     customer_name: str
+    customer_title: str | None = None
     handler: Handler | None = None
     received_at: AwareDatetime
     acknowledgement: dict[str, str] = Field(default_factory=dict)
@@ -306,6 +374,13 @@ class MessageContext(Model):
     escalation_reason: str | None = None
     adr_scheme: AdrScheme | None = None
     adr_reason: str | None = None  # "eight_weeks" or "deadlock"
+    # Why the provider reached deadlock, in the handler's words (deadlock letters only).
+    deadlock_reason: str | None = None
+    # The 8-week mark. A posted letter sent before it says "from <date>", never "now".
+    eight_weeks_at: AwareDatetime | None = None
+    adr_rights_from: AwareDatetime | None = None
+    # When the customer agreed the update schedule (recorded by a handler). None: it is only offered.
+    schedule_agreed_at: AwareDatetime | None = None
     compensation_gbp: Decimal | None = None
     compensation_reason: str | None = None
 
@@ -340,10 +415,13 @@ class MessageRecord(Model):
     key: str
     kind: MessageKind
     channel: ChannelKind
-    status: str  # "sent" or "failed"
+    status: str  # "sent", "failed", or "withdrawn" (still retrying when the case closed: never sent)
     at: AwareDatetime
     provider_id: str | None = None
     error: str | None = None
+    # Posted letters: when the post room hands it over, and when it should reach the customer.
+    dispatched_at: AwareDatetime | None = None
+    expected_delivery_at: AwareDatetime | None = None
 
 
 # --- case state ----------------------------------------------------------------------------------
@@ -363,6 +441,8 @@ class Milestone(Model):
     due_at: AwareDatetime
     done_at: AwareDatetime | None = None
     breached: bool = False
+    # A later clock took its place (an escalation before the introduction went): never breached.
+    superseded_at: AwareDatetime | None = None
     # Every channel the customer can be reached on refused the message: a person must act.
     undeliverable_at: AwareDatetime | None = None
     # When the owner is warned that this milestone is still undone (None: no warning for it).
@@ -378,6 +458,9 @@ class Note(Model):
     at: AwareDatetime
     author: str
     text: str
+    # Internal notes are never sent. Progress for the customer goes once, in the next update.
+    for_customer: bool = False
+    sent_at: AwareDatetime | None = None
 
 
 class Compensation(Model):
@@ -408,6 +491,13 @@ class CaseDeadlines(Model):
     holidays: list[date] = Field(default_factory=list)
 
 
+class DeferredText(Model):
+    """A text held back by the quiet hours: the written channel already went, the text follows."""
+
+    kind: MessageKind
+    not_before: AwareDatetime
+
+
 class CaseState(Model):
     reference: str
     stage: CaseStage = CaseStage.RECEIVED
@@ -420,6 +510,8 @@ class CaseState(Model):
     compensations: list[Compensation] = Field(default_factory=list)
     assignments: list[Assignment] = Field(default_factory=list)
     schedule: UpdateSchedule | None = None
+    # Set only when a handler records that the customer agreed the schedule.
+    schedule_agreed_at: AwareDatetime | None = None
     next_update_at: AwareDatetime | None = None
     adr_letter_sent_at: AwareDatetime | None = None
     deadlines: CaseDeadlines | None = None
@@ -430,6 +522,16 @@ class CaseState(Model):
     # What a person must look at now (a send failing for a while, a step that cannot run), if anything.
     attention: str | None = None
     archived_at: AwareDatetime | None = None
+    # Since v3 (truthful-case). Texts waiting for the quiet hours to end.
+    deferred_texts: list[DeferredText] = Field(default_factory=list)
+    # The role an owner is being found for (a roster gap never holds the case's clocks meanwhile).
+    awaiting_owner: CaseRole | None = None
+    # Awards whose invoice credit has not gone through yet (billing down): recorded once credited.
+    pending_compensations: list[Compensation] = Field(default_factory=list)
+    credit_sequence: int = 0
+    # Alerts raised so far (their keys); `alerts` keeps only the latest subjects (the alerts
+    # themselves are in the alert folder or the staff mailbox).
+    alert_sequence: int = 0
 
     def milestone(self, name: str) -> Milestone | None:
         return next((m for m in self.milestones if m.name == name), None)
@@ -476,12 +578,16 @@ class NotSatisfied(Model):
 class ProgressNote(Model):
     text: str = Field(min_length=1, max_length=5000)
     author: str = Field(default="case handler", min_length=1, max_length=200)
+    # False: an internal note, never sent. True: progress the customer gets in the next update.
+    for_customer: bool = False
 
 
 class ContactScheduleChange(Model):
     every: int = Field(ge=1, le=60)
     unit: IntervalUnit = IntervalUnit.ELAPSED_DAYS
     contact_time: time | None = None
+    # True only when the customer agreed this schedule: updates then say "as agreed on <date>".
+    customer_agreed: bool = False
 
 
 class Deadlock(Model):

@@ -4,7 +4,15 @@ They are stored unencrypted by Temporal, so they hold no personal data: referenc
 handler id, dates and flags only.
 """
 
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 from temporalio.common import SearchAttributeKey
+
+if TYPE_CHECKING:
+    from domain.models import CaseState
 
 CASE_REFERENCE = SearchAttributeKey.for_keyword("CaseReference")
 CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")
@@ -46,3 +54,16 @@ def cli_flags() -> list[str]:
 
 if __name__ == "__main__":
     print(" ".join(cli_flags()))
+
+
+def next_deadline(state: CaseState) -> datetime | None:
+    """`NextDeadline`: the next real obligation. Done, breached and superseded clocks are owed no
+    more (a breached one is flagged by `Breach`); a closed case owes nothing."""
+    from domain.models import CaseStage
+
+    if state.stage is CaseStage.CLOSED:
+        return None
+    dues = [m.due_at for m in state.milestones if m.done_at is None and not m.breached and m.superseded_at is None]
+    if state.next_update_at:
+        dues.append(state.next_update_at)
+    return min(dues, default=None)

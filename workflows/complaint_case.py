@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import CancelledError as TemporalCancelledError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
@@ -27,8 +29,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
     from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
     from domain import policy as clocks
+    from domain.contact import next_phone_moment, phone_allowed
     from domain import search_attributes as sa
     from domain.calendar import WorkingCalendar
+    from domain.compliance_report import case_outcome
     from domain.formatting import local_label
     from domain.models import (
         AlertRequest,
@@ -48,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         CreditReceipt,
         Deadlock,
         DeadlineRequest,
+        DeferredText,
         DeliveryReceipt,
         Escalation,
         InvoiceCredit,
@@ -104,6 +109,10 @@ def _gave_up_for_good(err: Exception) -> bool:
     return False
 
 
+class _Withdrawn(Exception):
+    """A send still retrying when the case closed: recorded as withdrawn, never delivered."""
+
+
 def _require(payload: object, model: type) -> None:
     """Refuse an update whose payload did not decode to its model (e.g. null), before history."""
     if not isinstance(payload, model):
@@ -116,8 +125,17 @@ SATISFIED = "satisfied"
 # its retry windows and its place in the Web UI's pending activities, only if that attempt fails.
 # Decided once per run, first thing: cases begun under v1 keep the v1 path to the end.
 LOCAL_FIRST_ATTEMPT = "local-first-attempt"
+# Since v3: every message true when it goes out and every clock kept whatever else fails. The
+# 8-week letter at the mark; texts only inside the quiet hours; the acknowledgement first and
+# before any closure; a roster gap or a billing outage runs in the background instead of holding
+# the case; superseded clocks closed, not breached; deadlock at any point; notes internal unless
+# meant for the customer; handler commands wait until the case is open. Decided with the v2 patch.
+TRUTHFUL_CASE = "truthful-case"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 REVIEW_LEAD = timedelta(minutes=5)
+KEPT_ALERTS = 50  # v3: the latest alert subjects and refusals a case carries
+# v3 sends the 8-week letter at the mark; it is late (a breach) if not out within this.
+ADR_SEND_GRACE = timedelta(hours=1)
 FALLBACK_ORDER = [ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER]
 
 # One try inside the workflow task; a failure is handed to the regular activity, not retried here.
@@ -125,6 +143,9 @@ FIRST_ATTEMPT = RetryPolicy(maximum_attempts=1)
 FIRST_ATTEMPT_TIMEOUT = timedelta(seconds=20)
 # Quick, cheap steps: a few attempts, then the on-call engineer sees a failed activity.
 SETUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# A roster gap can last days (v3 keeps every clock meanwhile): retry at most every 15 minutes, and
+# `admin.py retry` picks the owner up at once after the fix.
+ROSTER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=15))
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
@@ -151,6 +172,12 @@ class ComplaintCase:
         self._published: dict[str, object] = {}
         self._local_attempts = 0
         self._local_first = False  # set by run(): see LOCAL_FIRST_ATTEMPT
+        self._v3 = False  # set by run(): see TRUTHFUL_CASE
+        self._closing = False
+        self._roster_gap = False  # an assignment's first attempt failed: the roster cannot answer
+        # Sends that left their first attempt and are retrying: withdrawn if the case closes.
+        self._retrying: dict[str, asyncio.Task[None]] = {}
+        self._send_tasks: dict[str, asyncio.Task[None]] = {}
 
     # --- the case's life ----------------------------------------------------------------------
 
@@ -160,8 +187,22 @@ class ComplaintCase:
         # local activity), a replay could ask before the server tells it the marker exists, when a
         # query or a heartbeat had put the marker in the next task, and take the other path.
         self._local_first = workflow.patched(LOCAL_FIRST_ATTEMPT)
+        self._v3 = self._local_first and workflow.patched(TRUTHFUL_CASE)
+        if self._v3 and input.reference != workflow.info().workflow_id:
+            # A reference is the customer's name for the case: one that is not this workflow's id
+            # would send messages and write evidence under another case's reference.
+            raise ApplicationError(
+                f"reference {input.reference!r} is not this case's workflow id {workflow.info().workflow_id!r}",
+                type="ReferenceMismatch",
+                non_retryable=True,
+            )
         await self._open_case()
         while self._state.stage is not CaseStage.CLOSED:
+            if self._v3:
+                # What is due goes before the customer's answers are acted on: the acknowledgement
+                # is always the case's first message, and a task retried after a crash takes the
+                # same first steps as the attempt that died.
+                self._start_work_that_is_due()
             await self._act_on_customer_facts()
             if self._state.stage is CaseStage.CLOSED:
                 break
@@ -205,11 +246,16 @@ class ComplaintCase:
                 self._clock(INTRODUCTION, received, d.introduction_due),
                 # Sent at (or just before) their due time by design: nothing to warn about early.
                 self._clock(REVIEW, received, d.review_due, warn=False),
-                self._clock(ADR_RIGHTS, received, d.adr_due, warn=False),
+                # v3 sends it at the mark itself, so its clock allows the send's own time.
+                self._clock(ADR_RIGHTS, received, d.adr_due + (ADR_SEND_GRACE if self._v3 else timedelta(0)), warn=False),
             ]
             self._count("complaints_cases_opened", "Complaint cases opened")
         self._calendar = WorkingCalendar.from_spec(self._policy.calendar, state.deadlines.holidays)
-        if state.owner is None:
+        if self._v3:
+            if state.owner is None and state.awaiting_owner is None:
+                # In the background: the acknowledgement and every clock go on during a roster gap.
+                self._find_owner(self._policy.escalation_ladder[0])
+        elif state.owner is None:
             self._take_ownership(await self._assign(self._policy.escalation_ladder[0]))
         if not self._local_first:
             self._publish()  # since v2 the main loop publishes once the first sends are done
@@ -259,6 +305,8 @@ class ComplaintCase:
 
     def _planned(self) -> list[tuple[datetime, str, Callable[[], None]]]:
         """Every timed step still to come: (when, what, how to start it)."""
+        if self._v3:
+            return self._planned_v3()
         state, now = self._state, workflow.now()
         assert state.deadlines is not None and self._calendar is not None
         plan: list[tuple[datetime, str, Callable[[], None]]] = []
@@ -293,8 +341,76 @@ class ComplaintCase:
             plan.append((milestone.due_at, f"check {milestone.name} was done in time", partial(self._breach, milestone)))
         return plan
 
+    def _planned_v3(self) -> list[tuple[datetime, str, Callable[[], None]]]:
+        """v3: the same steps, in the order a customer must receive them, with superseded clocks
+        closed and the 8-week letter at the mark. Listed in order of precedence: steps due at
+        once start in this order, so their messages are numbered in it."""
+        state, now = self._state, workflow.now()
+        assert state.deadlines is not None and self._calendar is not None
+        plan: list[tuple[datetime, str, Callable[[], None]]] = []
+        if self._closing:
+            return plan
+
+        ack = state.milestone(ACKNOWLEDGEMENT)
+        if self._pending(ack):
+            plan.append((now, "send the acknowledgement", self._send_acknowledgement))
+        # Nothing else reaches the customer before the acknowledgement has settled.
+        if self._settled(ack):
+            intro = self._current_introduction()
+            if intro is not None and self._pending(intro) and state.owner is not None and state.awaiting_owner is None:
+                when = clocks.contact_moment(now, intro.due_at, self._calendar)
+                plan.append((when, f"introduce {state.owner.name}", self._send_introduction))
+            # The introduction goes before the schedule offer, unless a roster gap holds it back.
+            gap = state.awaiting_owner is not None and self._roster_gap
+            intro_first = intro is None or self._settled(intro) or gap or (state.owner is None and state.awaiting_owner is None)
+            review = state.milestone(REVIEW)
+            if self._pending(review) and intro_first and state.stage is not CaseStage.DEADLOCK:
+                # A few minutes early, so the offer is out by the 3-working-day mark, not just after it.
+                plan.append((review.due_at - REVIEW_LEAD, "offer an update schedule (3 working days)", self._start_regular_updates))
+            if state.next_update_at is not None and state.stage is not CaseStage.DEADLOCK:
+                plan.append((state.next_update_at, "send the regular update", self._send_progress_update))
+            adr = state.milestone(ADR_RIGHTS)
+            if self._pending(adr):
+                plan.append((self._adr_send_at(adr), "send the ADR-rights letter (8 weeks)", self._send_adr_letter_at_eight_weeks))
+            for text in state.deferred_texts:
+                plan.append((text.not_before, f"text the {text.kind.value.replace('_', ' ')} (after the quiet hours)", partial(self._send_deferred_text, text)))
+        for milestone in state.milestones:
+            if milestone.done_at is not None or milestone.breached or milestone.superseded_at is not None:
+                continue
+            if milestone.warn_at is not None and not milestone.warned:
+                plan.append((milestone.warn_at, f"warn the owner {milestone.name} is due", partial(self._warn, milestone)))
+            plan.append((milestone.due_at, f"check {milestone.name} was done in time", partial(self._breach, milestone)))
+        return plan
+
+    def _adr_send_at(self, adr: Milestone) -> datetime:
+        """At the 8-week mark, when the customer's right begins; a posted letter may go earlier,
+        by the policy's lead, and is then worded for the date the right begins."""
+        mark = self._eight_weeks()
+        if self._written_channel() is ChannelKind.LETTER and self._policy.adr_notice_lead_hours:
+            return mark - timedelta(hours=self._policy.adr_notice_lead_hours)
+        return mark
+
+    def _eight_weeks(self) -> datetime:
+        assert self._state.deadlines is not None
+        return self._state.deadlines.adr_due
+
+    def _settled(self, milestone: Milestone | None) -> bool:
+        """Nothing more will be sent for it: done, undeliverable or superseded (or not owed at all)."""
+        return milestone is None or (
+            milestone.name not in self._in_flight
+            and (milestone.done_at is not None or milestone.undeliverable_at is not None or milestone.superseded_at is not None)
+        )
+
     def _start_work_that_is_due(self) -> None:
         now = workflow.now()
+        if self._v3:
+            # Stable by precedence among steps already due: a late-keyed case sends the
+            # acknowledgement before the (overdue) schedule offer, not in order of their due times.
+            planned = self._planned()
+            due = [action for when, _, action in planned if when <= now]
+            for action in due:
+                action()
+            return
         for when, _, action in sorted(self._planned(), key=lambda p: p[0]):
             if when <= now:
                 action()
@@ -310,6 +426,7 @@ class ComplaintCase:
             milestone is not None
             and milestone.done_at is None
             and milestone.undeliverable_at is None
+            and milestone.superseded_at is None
             and milestone.name not in self._in_flight
         )
 
@@ -320,7 +437,16 @@ class ComplaintCase:
     # --- the steps of the code ----------------------------------------------------------------
 
     def _send_acknowledgement(self) -> None:
+        if self._v3:
+            # Signed by the complaints team: it goes before anyone owns the case, and it says so.
+            self._deliver(MessageKind.ACKNOWLEDGEMENT, [self._written_channel()], milestone=ACKNOWLEDGEMENT, handler=None)
+            return
         self._deliver(MessageKind.ACKNOWLEDGEMENT, [self._written_channel()], milestone=ACKNOWLEDGEMENT)
+
+    def _send_deferred_text(self, text: DeferredText) -> None:
+        self._state.deferred_texts.remove(text)
+        if ChannelKind.SMS in self._reachable():
+            self._deliver(text.kind, [ChannelKind.SMS], fallback=False)
 
     def _send_introduction(self) -> None:
         intro = self._current_introduction()
@@ -339,6 +465,14 @@ class ComplaintCase:
     def _send_progress_update(self) -> None:
         assert self._calendar is not None and self._state.schedule is not None
         state = self._state
+        extra: dict[str, object] = {}
+        if self._v3:
+            # Customer-facing progress goes once, in the first update after it was written;
+            # internal notes never go. Nothing new: the update says so (progress_note None).
+            fresh = [n for n in state.notes if n.for_customer and n.sent_at is None]
+            for n in fresh:
+                n.sent_at = workflow.now()
+            extra["progress_note"] = "\n\n".join(n.text for n in fresh) or None
         due = state.next_update_at
         assert due is not None
         number = sum(1 for m in state.milestones if m.name.startswith("update_")) + 1
@@ -350,14 +484,19 @@ class ComplaintCase:
             # The case was held up (an outage, a stopped worker): one late update, not a burst.
             following = clocks.next_update_at(workflow.now(), state.schedule, self._calendar)
         state.next_update_at = following
-        self._deliver(MessageKind.PROGRESS_UPDATE, self._phone_then_written(), milestone=name)
+        self._deliver(MessageKind.PROGRESS_UPDATE, self._phone_then_written(), milestone=name, **extra)
 
     def _send_adr_letter_at_eight_weeks(self) -> None:
+        extra: dict[str, object] = {}
+        if self._v3:
+            if workflow.now() < self._eight_weeks():
+                extra["adr_rights_from"] = self._eight_weeks()  # a posted letter sent ahead of the mark
         self._deliver(
             MessageKind.ADR_RIGHTS,
             [self._written_channel()],
             milestone=ADR_RIGHTS,
             adr_reason="eight_weeks",
+            **extra,
         )
 
     def _warn(self, milestone: Milestone) -> None:
@@ -385,9 +524,113 @@ class ComplaintCase:
         while self._facts:
             fact = self._facts.pop(0)
             if not isinstance(fact, NotSatisfied):
-                await self._close()
+                if self._v3:
+                    await self._close_v3()
+                else:
+                    await self._close()
                 return
-            await self._reopen_or_escalate(fact)
+            if self._v3:
+                self._escalate(fact)
+            else:
+                await self._reopen_or_escalate(fact)
+
+    async def _close_v3(self) -> None:
+        """The customer is satisfied. The acknowledgement has always gone first; sends still
+        retrying are withdrawn, so nothing reaches the customer after the closure confirmation."""
+        state = self._state
+        ack = state.milestone(ACKNOWLEDGEMENT)
+        if self._pending(ack):
+            self._send_acknowledgement()
+        await workflow.wait_condition(lambda: self._settled(state.milestone(ACKNOWLEDGEMENT)))
+        # What was due when the answer arrived goes first, each step's first attempt finished: a
+        # task retried after a worker died mid-send takes the same steps as the attempt that died
+        # (the ledger answers for what it had sent), so no sequence number names two messages.
+        while True:
+            before = (state.message_sequence, len(state.assignments))
+            self._start_work_that_is_due()
+            await workflow.wait_condition(lambda: self._local_attempts == 0)
+            if (state.message_sequence, len(state.assignments)) == before:
+                break
+        self._closing = True
+        for task in self._retrying.values():
+            task.cancel()
+        await workflow.wait_condition(lambda: not self._send_tasks)
+        for text in state.deferred_texts:
+            state.messages.append(
+                MessageRecord(
+                    key=f"{state.reference}/deferred-{text.kind.value}-sms",
+                    kind=text.kind,
+                    channel=ChannelKind.SMS,
+                    status="withdrawn",
+                    at=workflow.now(),
+                    error="the case closed before the quiet hours ended",
+                )
+            )
+        state.deferred_texts.clear()
+        for later in self._facts:
+            # Kept in the record, not applied: the customer had confirmed satisfaction first.
+            what = f"not satisfied ({later.reason[:80]})" if isinstance(later, NotSatisfied) else "satisfied again"
+            state.refused.append(f"{local_label(workflow.now())}: {what} arrived after the case closed: not applied")
+        state.stage = CaseStage.CLOSED
+        state.closed_at = workflow.now()
+        state.next_update_at = None
+        self._facts.clear()
+        self._closing = False
+        self._deliver(MessageKind.CLOSURE, [self._written_channel()])
+
+    def _escalate(self, fact: NotSatisfied) -> None:
+        """v3: the escalation is recorded at once; the new owner is found in the background and
+        introduced when found, so a roster gap never holds the case's other clocks."""
+        state = self._state
+        ladder = self._policy.escalation_ladder
+        previous = state.owner
+        now = workflow.now()
+        for m in state.milestones:
+            # The old owner's introduction is no longer owed: closed as superseded, never breached.
+            if m.name.startswith(INTRODUCTION) and m.done_at is None and not m.breached and m.superseded_at is None:
+                m.superseded_at = now
+        count = len(state.escalations) + 1
+        escalation = Escalation(
+            at=now,
+            reason=fact.reason,
+            from_handler=previous.id if previous else "(none yet)",
+            to_handler=previous.id if previous else "(none yet)",
+            level=state.escalation_level,
+        )
+        state.escalations.append(escalation)
+        state.stage = CaseStage.REOPENED
+        # A new owner gets a fresh introduction clock; the 8-week clock runs on untouched.
+        state.milestones.append(
+            self._clock(f"{INTRODUCTION}_{count + 1}", now, now + timedelta(hours=self._policy.introduction_hours))
+        )
+        if state.escalation_level + 1 < len(ladder) or previous is None:
+            if state.escalation_level + 1 < len(ladder):
+                state.escalation_level += 1
+                escalation.level = state.escalation_level
+            self._find_owner(ladder[state.escalation_level], exclude=[previous.id] if previous else [], escalation=escalation)
+        else:
+            # The top of the ladder: the case is re-opened with its current owner.
+            state.assignments.append(
+                Assignment(handler=previous, reason="re-opened at the top of the escalation ladder", assigned_at=now)
+            )
+            self._deliver(MessageKind.ESCALATION, [self._written_channel()], escalation_reason=fact.reason)
+
+    def _find_owner(self, role: CaseRole, exclude: list[str] | None = None, escalation: Escalation | None = None) -> None:
+        self._state.awaiting_owner = role
+        self._launch(f"assign-{role.value}", self._take_owner_when_found(role, exclude or [], escalation))
+
+    async def _take_owner_when_found(self, role: CaseRole, exclude: list[str], escalation: Escalation | None) -> None:
+        assignment = await self._assign(role, exclude)
+        state = self._state
+        if state.awaiting_owner is not role:
+            return  # a later escalation asked for a more senior owner meanwhile
+        state.awaiting_owner = None
+        self._roster_gap = False
+        self._take_ownership(assignment)
+        if escalation is not None:
+            escalation.to_handler = assignment.handler.id
+            if state.stage is not CaseStage.CLOSED and not self._closing:
+                self._deliver(MessageKind.ESCALATION, [self._written_channel()], escalation_reason=escalation.reason)
 
     async def _close(self) -> None:
         state = self._state
@@ -441,16 +684,31 @@ class ComplaintCase:
         kind: MessageKind,
         plan: list[ChannelKind],
         milestone: str | None = None,
+        fallback: bool = True,
         **context: object,
     ) -> None:
         """Start sending in the background: a slow vendor must not hold up timers or signals."""
         state = self._state
+        if self._v3 and ChannelKind.SMS in plan and len(plan) > 1:
+            now = workflow.now()
+            if not phone_allowed(now, self._policy.quiet_hours, self._policy.calendar.timezone):
+                # Never a text at night: the written channel goes now (and meets the clock), the
+                # text at the first moment the quiet hours allow.
+                plan = [c for c in plan if c is not ChannelKind.SMS]
+                state.deferred_texts.append(
+                    DeferredText(
+                        kind=kind,
+                        not_before=next_phone_moment(now, self._policy.quiet_hours, self._policy.calendar.timezone),
+                    )
+                )
         state.message_sequence += 1
         sequence = state.message_sequence
         task_key = milestone or f"message-{sequence}"
-        self._launch(task_key, self._send_message(kind, plan, sequence, milestone, context))
+        task = self._launch(task_key, self._send_message(kind, plan, sequence, milestone, context, fallback))
+        self._send_tasks[task_key] = task
+        task.add_done_callback(lambda _: self._send_tasks.pop(task_key, None))
 
-    def _launch(self, key: str, work: Awaitable[object]) -> None:
+    def _launch(self, key: str, work: Awaitable[object]) -> asyncio.Task[None]:
         self._in_flight.add(key)
 
         async def run() -> None:
@@ -461,12 +719,14 @@ class ComplaintCase:
                 workflow.logger.warning("%s gave up: %s", key, err.cause or err)
             finally:
                 self._in_flight.discard(key)
+                self._retrying.pop(key, None)
                 self._wake()
 
         task = asyncio.create_task(run())
         # The event loop holds tasks weakly; keep a reference until each finishes.
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _send_message(
         self,
@@ -475,24 +735,31 @@ class ComplaintCase:
         sequence: int,
         milestone: str | None,
         context: dict[str, object],
+        fallback: bool = True,
     ) -> None:
         message = self._context(**context)  # type: ignore[arg-type]
         delivered: list[ChannelKind] = []
+        reached: list[datetime] = []  # when each delivered channel reaches the customer
         tried: set[ChannelKind] = set()
-        for position, planned in enumerate(plan):
-            channel: ChannelKind | None = planned
-            while channel is not None and channel not in tried:
-                tried.add(channel)
-                if await self._send_once(kind, channel, sequence, message):
-                    delivered.append(channel)
-                    break
-                if position < len(plan) - 1:
-                    break  # a later planned channel (the written follow-up) still reaches them
-                channel = self._fallback_after(channel, tried)
+        task_key = milestone or f"message-{sequence}"
+        try:
+            for position, planned in enumerate(plan):
+                channel: ChannelKind | None = planned
+                while channel is not None and channel not in tried:
+                    tried.add(channel)
+                    if await self._send_once(kind, channel, sequence, message, task_key):
+                        delivered.append(channel)
+                        reached.append(self._reaches_customer_at(self._state.messages[-1], milestone))
+                        break
+                    if position < len(plan) - 1 or not fallback:
+                        break  # a later planned channel (the written follow-up) still reaches them
+                    channel = self._fallback_after(channel, tried)
+        except _Withdrawn:
+            return  # the case closed while this was retrying: recorded as withdrawn, never sent
         m = self._state.milestone(milestone) if milestone else None
         if delivered:
             if m is not None and m.done_at is None:
-                m.done_at = workflow.now()
+                m.done_at = min(reached) if self._v3 else workflow.now()
                 if m.met:
                     self._count("complaints_milestones_met", "Milestones met in time", milestone=m.name.split("_")[0])
             self._after_delivery(kind)
@@ -507,7 +774,7 @@ class ComplaintCase:
             )
 
     async def _send_once(
-        self, kind: MessageKind, channel: ChannelKind, sequence: int, context: MessageContext
+        self, kind: MessageKind, channel: ChannelKind, sequence: int, context: MessageContext, task_key: str = ""
     ) -> bool:
         """One message on one channel: a first attempt inside the workflow task, then retries.
 
@@ -531,6 +798,8 @@ class ComplaintCase:
                 # A vendor hiccup: the regular activity below retries it where on-call can see it.
         give_up_at = workflow.now() + timedelta(minutes=self._policy.send_retry_ceiling_minutes)
         window = timedelta(minutes=self._policy.attention_after_minutes)
+        if self._v3 and task_key in self._send_tasks:
+            self._retrying[task_key] = self._send_tasks[task_key]
         while True:
             remaining = give_up_at - workflow.now()
             try:
@@ -544,7 +813,25 @@ class ComplaintCase:
                     summary=f"Send the {what}",
                 )
                 return self._sent(key, kind, channel, what, receipt)
-            except ActivityError as err:
+            except (ActivityError, asyncio.CancelledError) as err:
+                if self._closing and (
+                    isinstance(err, asyncio.CancelledError) or isinstance(err.cause, TemporalCancelledError)
+                ):
+                    state.messages.append(
+                        MessageRecord(
+                            key=key,
+                            kind=kind,
+                            channel=channel,
+                            status="withdrawn",
+                            at=workflow.now(),
+                            error="still retrying when the case closed: not sent",
+                        )
+                    )
+                    if state.attention and state.attention.startswith(what):
+                        state.attention = None
+                    raise _Withdrawn() from None
+                if isinstance(err, asyncio.CancelledError):
+                    raise
                 reason = _last_error(err)
                 # A window that ran out ends as the last attempt's failure with retry state TIMEOUT.
                 window_ran_out = err.retry_state is RetryState.TIMEOUT or isinstance(err.cause, TimeoutError)
@@ -580,18 +867,36 @@ class ComplaintCase:
         state = self._state
         if state.attention and state.attention.startswith(what):
             state.attention = None
-        state.messages.append(
-            MessageRecord(
-                key=key,
-                kind=kind,
-                channel=channel,
-                status="sent",
-                at=receipt.sent_at,
-                provider_id=receipt.provider_id,
-            )
+        record = MessageRecord(
+            key=key,
+            kind=kind,
+            channel=channel,
+            status="sent",
+            at=receipt.sent_at,
+            provider_id=receipt.provider_id,
         )
+        if self._v3:
+            # The case's own clock, not the sender's: history says when the send completed.
+            record.at = workflow.now()
+            if channel is ChannelKind.LETTER and self._calendar is not None:
+                # Printed is not delivered: the post room's collection, then the post's days.
+                record.dispatched_at, record.expected_delivery_at = clocks.letter_dispatch(
+                    workflow.now(), self._calendar, self._policy.post_room
+                )
+        state.messages.append(record)
         self._count("complaints_messages", "Customer messages", channel=channel.value, status="sent")
         return True
+
+    def _reaches_customer_at(self, record: MessageRecord, milestone: str | None) -> datetime:
+        """When a message counts for its clock. The introduction is met by the earliest contact the
+        customer actually gets (a letter when the post delivers it); a written step by a letter
+        when it leaves the building (dispatch), and by email or text when sent."""
+        if record.channel is ChannelKind.LETTER:
+            if milestone and milestone.startswith(INTRODUCTION) and record.expected_delivery_at:
+                return record.expected_delivery_at
+            if record.dispatched_at:
+                return record.dispatched_at
+        return record.at
 
     def _failed(self, key: str, kind: MessageKind, channel: ChannelKind, what: str, reason: str) -> bool:
         state = self._state
@@ -667,6 +972,21 @@ class ComplaintCase:
         if c.address:
             held["Address"] = ", ".join([*c.address.lines, c.address.postcode])
         held["Written contact by"] = c.preferred_written_channel.value
+        if self._v3:
+            fields: dict[str, object] = {
+                "reference": state.reference,
+                "customer_name": c.name,
+                "customer_title": c.title,
+                "handler": state.owner,
+                "received_at": self._input.intake.received_at,
+                "acknowledgement": held,
+                "schedule": state.schedule,
+                "schedule_agreed_at": state.schedule_agreed_at,
+                "next_update_at": state.next_update_at,
+                "adr_scheme": self._policy.adr_scheme,
+                "eight_weeks_at": state.deadlines.adr_due if state.deadlines else None,
+            }
+            return MessageContext(**(fields | extra))  # type: ignore[arg-type]
         latest_note = state.notes[-1].text if state.notes else None
         return MessageContext(
             reference=state.reference,
@@ -695,7 +1015,7 @@ class ComplaintCase:
                     CaseAssignmentActivities.assign_case_handler, request, summary=f"Assign a {role.title}"
                 )
             except FIRST_ATTEMPT_FAILED:
-                pass  # the regular activity below retries it where on-call can see it
+                self._roster_gap = True  # the regular activity below retries it where on-call can see it
         while assignment is None:
             try:
                 assignment = await workflow.execute_activity_method(
@@ -703,10 +1023,17 @@ class ComplaintCase:
                     request,
                     start_to_close_timeout=timedelta(seconds=30),
                     schedule_to_close_timeout=window,
-                    retry_policy=SETUP_RETRY,
+                    retry_policy=ROSTER_RETRY if self._v3 else SETUP_RETRY,
                     summary=f"Assign a {role.title}",
                 )
             except ActivityError as err:
+                if self._v3 and window is not None:
+                    self._alert(
+                        CaseRole.CUSTOMER_SERVICE_MANAGER,
+                        f"{self._state.reference}: no {role.title} can be assigned",
+                        f"Assigning a {role.title} keeps failing ({_last_error(err)}). The case's clocks "
+                        "run on; fix the roster and the case takes its owner at once.",
+                    )
                 self._state.attention = f"{what} keeps failing: {_last_error(err)}"
                 self._publish()
                 window = None  # from now on, until someone fixes the roster
@@ -721,8 +1048,15 @@ class ComplaintCase:
     def _alert(self, to: CaseRole, subject: str, detail: str, to_handler: str | None = None) -> None:
         state = self._state
         state.alerts.append(subject)
+        number = len(state.alerts)
+        if self._v3:
+            # Bounded: a send failing for weeks must not grow every continue-as-new input.
+            state.alert_sequence = max(state.alert_sequence, len(state.alerts) - 1) + 1
+            number = state.alert_sequence
+            del state.alerts[:-KEPT_ALERTS]
+            del state.refused[:-KEPT_ALERTS]
         alert = AlertRequest(
-            key=f"{state.reference}/alert-{len(state.alerts):03d}",
+            key=f"{state.reference}/alert-{number:03d}",
             reference=state.reference,
             to_role=to,
             to_handler=to_handler,
@@ -780,16 +1114,13 @@ class ComplaintCase:
     def _publish(self) -> None:
         """Keep the Web UI's search attributes in step with the case (only what changed)."""
         state = self._state
-        open_dues = [m.due_at for m in state.milestones if m.done_at is None and not m.breached]
-        if state.next_update_at:
-            open_dues.append(state.next_update_at)
         values: dict[str, object] = {
             sa.CASE_REFERENCE.name: state.reference,
             sa.CASE_STAGE.name: state.stage.value,
             sa.CASE_OWNER.name: state.owner.id if state.owner else None,
             sa.ESCALATION_LEVEL.name: state.escalation_level,
             sa.RECEIVED_AT.name: self._input.intake.received_at,
-            sa.NEXT_DEADLINE.name: None if state.stage is CaseStage.CLOSED or not open_dues else min(open_dues),
+            sa.NEXT_DEADLINE.name: sa.next_deadline(state),
             sa.ADR_LETTER_SENT.name: state.adr_letter_sent_at is not None,
             sa.BREACH.name: any(m.breached for m in state.milestones),
             sa.NEEDS_ATTENTION.name: state.attention is not None
@@ -811,17 +1142,7 @@ class ComplaintCase:
             self._published["memo"] = outcome
 
     def _outcome(self) -> dict[str, object]:
-        state = self._state
-        return {
-            "received_at": self._input.intake.received_at.isoformat(),
-            "closed_at": state.closed_at.isoformat() if state.closed_at else None,
-            "escalations": len(state.escalations),
-            "attention": state.attention,
-            "milestones": {
-                m.name: [m.due_at.isoformat(), m.done_at.isoformat() if m.done_at else None, m.breached]
-                for m in state.milestones
-            },
-        }
+        return case_outcome(self._state, self._input.intake.received_at)
 
     # --- the customer's answers (facts: signals) ----------------------------------------------
 
@@ -853,12 +1174,19 @@ class ComplaintCase:
     # --- the handler's commands (updates, refused before they touch history) ------------------
 
     def _refuse_if_closed(self) -> None:
-        if self._state.stage is CaseStage.CLOSED or SATISFIED in self._facts:
+        if self._state.stage is CaseStage.CLOSED or SATISFIED in self._facts or self._closing:
             raise ApplicationError(f"case {self._state.reference} is closed", type="CaseClosed")
+
+    async def _until_open(self) -> None:
+        """A command that arrives before the case's first task has opened it waits for it."""
+        if self._calendar is None:
+            await workflow.wait_condition(lambda: self._calendar is not None)
 
     @workflow.update(name="add_note")
     def add_note(self, note: ProgressNote) -> int:
-        self._state.notes.append(Note(at=workflow.now(), author=note.author, text=note.text))
+        self._state.notes.append(
+            Note(at=workflow.now(), author=note.author, text=note.text, for_customer=note.for_customer)
+        )
         self._wake()
         return len(self._state.notes)
 
@@ -866,11 +1194,22 @@ class ComplaintCase:
     def _validate_note(self, note: ProgressNote) -> None:
         _require(note, ProgressNote)
         self._refuse_if_closed()
+        carried = sum(len(n.text) for n in self._state.notes)
+        limit = self._policy.max_note_characters
+        if self._v3 and carried + len(note.text) > limit:
+            raise ApplicationError(
+                f"text: case {self._state.reference} already carries {carried:,} characters of notes "
+                f"(limit {limit:,}); keep the detail in the case file and note a short summary here",
+                type="NotesFull",
+            )
 
     @workflow.update(name="change_update_schedule")
-    def change_update_schedule(self, change: ContactScheduleChange) -> UpdateSchedule:
+    async def change_update_schedule(self, change: ContactScheduleChange) -> UpdateSchedule:
+        await self._until_open()
         assert self._calendar is not None
         state = self._state
+        if self._v3 and change.customer_agreed:
+            state.schedule_agreed_at = workflow.now()
         current = state.schedule or self._policy.updates
         state.schedule = UpdateSchedule(
             every=change.every,
@@ -888,9 +1227,18 @@ class ComplaintCase:
     def _validate_schedule(self, change: ContactScheduleChange) -> None:
         _require(change, ContactScheduleChange)
         self._refuse_if_closed()
+        quiet = self._policy.quiet_hours
+        if self._v3 and change.contact_time is not None and not quiet.start <= change.contact_time < quiet.end:
+            raise ApplicationError(
+                f"contact_time: {change.contact_time:%H:%M} is outside the hours a customer may be phoned "
+                f"({quiet.start:%H:%M}-{quiet.end:%H:%M} UK time)",
+                type="OutsideContactHours",
+            )
 
     @workflow.update(name="declare_deadlock")
-    def declare_deadlock(self, deadlock: Deadlock) -> str:
+    async def declare_deadlock(self, deadlock: Deadlock) -> str:
+        if self._v3:
+            return await self._declare_deadlock_v3(deadlock)
         state = self._state
         state.stage = CaseStage.DEADLOCK
         state.next_update_at = None
@@ -904,10 +1252,40 @@ class ComplaintCase:
         self._wake()
         return "deadlock letter with ADR rights is being sent"
 
+    async def _declare_deadlock_v3(self, deadlock: Deadlock) -> str:
+        """Deadlock at any point while open: updates stop, the review is owed no more, and the letter
+        with ADR rights goes unless it already has (then the record says the position changed)."""
+        await self._until_open()
+        state, now = self._state, workflow.now()
+        if state.stage is CaseStage.DEADLOCK:
+            return "the case is already in deadlock"
+        state.stage = CaseStage.DEADLOCK
+        state.next_update_at = None
+        state.deferred_texts = [t for t in state.deferred_texts if t.kind is not MessageKind.PROGRESS_UPDATE]
+        review = state.milestone(REVIEW)
+        if review is not None and review.done_at is None and not review.breached and review.superseded_at is None:
+            review.superseded_at = now
+        state.notes.append(Note(at=now, author="deadlock", text=deadlock.reason))
+        self._wake()
+        if state.adr_letter_sent_at is not None or ADR_RIGHTS in self._in_flight:
+            return "deadlock recorded; the ADR-rights letter had already gone, so it is not sent again"
+        self._deliver(
+            MessageKind.ADR_RIGHTS,
+            [self._written_channel()],
+            milestone=ADR_RIGHTS,
+            adr_reason="deadlock",
+            deadlock_reason=deadlock.reason,
+        )
+        return "deadlock letter with ADR rights is being sent"
+
     @declare_deadlock.validator
     def _validate_deadlock(self, deadlock: Deadlock) -> None:
         _require(deadlock, Deadlock)
         self._refuse_if_closed()
+        if self._v3:
+            if self._state.stage is CaseStage.DEADLOCK:
+                raise ApplicationError(f"case {self._state.reference} is already in deadlock", type="AlreadyDeadlocked")
+            return
         if self._state.adr_letter_sent_at is not None or ADR_RIGHTS in self._in_flight:
             raise ApplicationError(
                 f"the ADR-rights letter was already sent for {self._state.reference}",
@@ -916,6 +1294,8 @@ class ComplaintCase:
 
     @workflow.update(name="record_compensation")
     async def record_compensation(self, award: CompensationAward) -> Compensation:
+        if self._v3:
+            return await self._record_compensation_v3(award)
         state = self._state
         compensation = Compensation(amount_gbp=award.amount_gbp, reason=award.reason, recorded_at=workflow.now())
         state.compensations.append(compensation)
@@ -940,6 +1320,76 @@ class ComplaintCase:
             compensation_gbp=award.amount_gbp,
             compensation_reason=award.reason,
         )
+        self._wake()
+        return compensation
+
+    async def _record_compensation_v3(self, award: CompensationAward) -> Compensation:
+        """Recorded once the invoice is credited. A billing outage never holds the command or the
+        case: the credit retries in the background (same key, so it applies once) with an alert."""
+        await self._until_open()
+        state = self._state
+        state.credit_sequence += 1
+        credit = InvoiceCredit(
+            key=f"{state.reference}/credit-{state.credit_sequence}",
+            reference=state.reference,
+            account_number=self._input.intake.account_number,
+            amount_gbp=award.amount_gbp,
+            reason=award.reason,
+        )
+        summary = f"Credit £{award.amount_gbp} to the next invoice"
+        try:
+            receipt: CreditReceipt = await self._first_attempt(
+                BillingActivities.credit_invoice, credit, summary=summary, result_type=CreditReceipt
+            )
+        except FIRST_ATTEMPT_FAILED as err:
+            pending = Compensation(amount_gbp=award.amount_gbp, reason=award.reason, recorded_at=workflow.now())
+            state.pending_compensations.append(pending)
+            self._launch(credit.key, self._credit_until_done(credit, pending, _last_error(err)))
+            return pending
+        return self._credited(award.amount_gbp, award.reason, receipt)
+
+    async def _credit_until_done(self, credit: InvoiceCredit, pending: Compensation, first_error: str) -> None:
+        what = f"crediting £{credit.amount_gbp} ({credit.key})"
+        self._alert(
+            CaseRole.CUSTOMER_SERVICE_MANAGER,
+            f"{credit.reference}: compensation not credited yet",
+            f"Billing refused or failed ({first_error}); the credit retries until it goes through, once.",
+        )
+        window: timedelta | None = timedelta(minutes=self._policy.attention_after_minutes)
+        while True:
+            try:
+                receipt: CreditReceipt = await workflow.execute_activity_method(
+                    BillingActivities.credit_invoice,
+                    credit,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    schedule_to_close_timeout=window,
+                    retry_policy=SEND_RETRY,
+                    summary=f"Credit £{credit.amount_gbp} to the next invoice",
+                )
+                break
+            except ActivityError as err:
+                self._state.attention = f"{what} keeps failing: {_last_error(err)}"
+                self._publish()
+                window = None
+        if self._state.attention and self._state.attention.startswith(what):
+            self._state.attention = None
+        self._state.pending_compensations.remove(pending)
+        self._credited(credit.amount_gbp, credit.reason, receipt, recorded_at=pending.recorded_at)
+
+    def _credited(
+        self, amount: Decimal, reason: str, receipt: CreditReceipt, recorded_at: datetime | None = None
+    ) -> Compensation:
+        compensation = Compensation(
+            amount_gbp=amount, reason=reason, recorded_at=recorded_at or workflow.now(), credit_id=receipt.credit_id
+        )
+        self._state.compensations.append(compensation)
+        if self._state.stage is not CaseStage.CLOSED:
+            self._deliver(
+                MessageKind.COMPENSATION,
+                [self._written_channel()],
+                compensation_gbp=amount,
+                compensation_reason=reason,
+            )
         self._wake()
         return compensation
 

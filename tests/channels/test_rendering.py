@@ -14,6 +14,7 @@ from channels.rendering import (
     is_gsm7,
     london_datetime,
     render,
+    salutation,
 )
 from domain.models import AdrScheme, CaseRole, ChannelKind, Handler, MessageKind
 
@@ -268,3 +269,183 @@ def test_handler_abroad_gets_an_international_number(make_request):
     abroad = Handler(id="x", name="Ana", role=CaseRole.CASE_HANDLER, phone="+33142685300", email="ana@example.com")
     text = render(make_request(MessageKind.INTRODUCTION, handler=abroad)).text
     assert "+33 1 42 68 53 00" in text
+
+
+# --- salutation -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "title", "expected"),
+    [
+        ("Alan Rees", "Mr", "Mr Rees"),
+        ("Alan Rees", None, "Alan Rees"),
+        ("  Alan   Rees ", None, "Alan Rees"),
+        ("Alan  Rees", " Dr ", "Dr Rees"),
+        ("Cher", "Ms", "Ms Cher"),
+        ("Cher", None, "Cher"),
+        ("Siân Fitzwilliam-Smythe", "Mrs", "Mrs Fitzwilliam-Smythe"),
+        ("Mary Ann de la Cruz", "Ms", "Ms Cruz"),
+    ],
+)
+def test_salutation_is_title_and_surname_else_the_full_name(name, title, expected):
+    assert salutation(name, title) == expected
+
+
+@pytest.mark.parametrize("channel", list(ChannelKind))
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_a_customer_with_a_title_is_dear_mr_rees_in_every_kind_and_channel(make_request, kind, channel):
+    message = render(make_request(kind, channel, customer_name="Alan  Rees", customer_title="Mr"))
+    assert message.text.startswith("Dear Mr Rees,\n")
+    assert "Dear Mr Rees," in message.html
+    assert "Alan" not in message.text.split("\n", 1)[0]
+    if "Hi " in message.sms:
+        assert "Hi Mr Rees," in message.sms
+
+
+# --- the acknowledgement --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channel", list(ChannelKind))
+def test_acknowledgement_is_signed_by_the_complaints_team_never_a_handler(make_request, channel):
+    # Even if a handler were already known, the acknowledgement comes from the team: the handler
+    # introduces themselves separately within 48 hours.
+    request = make_request(MessageKind.ACKNOWLEDGEMENT, channel)
+    assert request.context.handler is not None
+    message = render(request)
+    for body in (message.text, message.html, message.sms):
+        assert "Sam Patel" not in body
+        assert "Case Handler" not in body
+        assert "The Complaints Team" in body
+        assert "case handler will contact you within 48 hours" in body.lower()
+    assert message.text.rstrip().endswith("The Complaints Team\nInfinity System Solutions Ltd")
+
+
+def test_acknowledgement_asks_the_customer_to_say_if_the_details_are_wrong(make_request):
+    message = render(make_request(MessageKind.ACKNOWLEDGEMENT))
+    assert "If any of them are wrong, please let us know" in message.text
+    assert "contact details we hold are wrong" in message.sms
+
+
+def test_acknowledgement_sms_promises_no_written_confirmation_it_cannot_know_of(make_request):
+    # An acknowledgement goes by SMS only when the written channels refused it.
+    assert "in writing" not in render(make_request(MessageKind.ACKNOWLEDGEMENT, ChannelKind.SMS)).sms
+
+
+# --- the ADR letter -------------------------------------------------------------------------------
+
+MARK = datetime(2026, 12, 28, 9, 15, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("channel", list(ChannelKind))
+def test_the_eight_week_letter_sent_before_the_mark_says_from_that_date(make_request, channel):
+    message = render(make_request(MessageKind.ADR_RIGHTS, channel, eight_weeks_at=MARK, adr_rights_from=MARK))
+    assert "On 28 December 2026 your complaint, case reference" in message.text
+    assert "will have been open for 8 weeks" in message.text
+    assert "From that date, if your complaint has not been resolved by then, you can refer it" in message.text
+    for body in (message.text, message.html, message.sms):
+        assert "now been open" not in body
+        assert "You now have the right" not in body
+    assert "will have been open 8 weeks on 28 December 2026. From that date you can refer it" in message.sms
+    assert "from 28 December 2026" in message.subject
+
+
+def test_the_eight_week_letter_sent_at_the_mark_says_now(make_request):
+    message = render(make_request(MessageKind.ADR_RIGHTS, eight_weeks_at=MARK))
+    assert "has now been open for 8 weeks without being resolved" in message.text
+    assert "You now have the right to refer your complaint to Communications Ombudsman" in message.text
+    assert "will have been" not in message.text
+    assert "has been open 8 weeks. You can now refer it" in message.sms
+
+
+def test_the_deadlock_letter_says_why_in_the_handlers_words(make_request):
+    reason = "We cannot waive the early termination charge under your contract."
+    message = render(make_request(MessageKind.ADR_RIGHTS, adr_reason="deadlock", deadlock_reason=reason))
+    assert f"Why we have reached deadlock: {reason}" in message.text
+    assert "We have written to you" not in message.text
+    assert "You now have the right" in message.text
+
+
+def test_the_deadlock_reason_is_data_not_template_source(make_request):
+    reason = "{{ 7*191 }} {% if true %}x{% endif %}"
+    message = render(make_request(MessageKind.ADR_RIGHTS, adr_reason="deadlock", deadlock_reason=reason))
+    assert reason in message.text and "1337" not in message.text
+
+
+# --- offered, not agreed --------------------------------------------------------------------------
+
+AGREED = datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("channel", list(ChannelKind))
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_no_message_claims_an_agreement_nobody_recorded(make_request, kind, channel):
+    message = render(make_request(kind, channel, schedule_agreed_at=None))
+    for body in (message.subject, message.text, message.html, message.sms):
+        assert "agreed" not in body.lower().replace("not agreed", "")
+
+
+def test_update_schedule_at_three_working_days_is_an_offer_with_how_to_change_it(make_request):
+    message = render(make_request(MessageKind.UPDATE_SCHEDULE))
+    assert "The contact arrangement we are offering:" in message.text
+    assert "every 7 days" in message.text and "around 10:00" in message.text
+    assert (
+        "please call Sam Patel on 01495 123456, email sam.patel@iss.example.com, or reply to this email "
+        "and we will change it"
+    ) in message.text
+    assert "we offer to update you every 7 days" in message.sms
+    assert "To change this, call 01495 123456" in message.sms
+
+
+def test_update_schedule_sent_by_letter_asks_for_a_call_email_or_letter(make_request):
+    text = render(make_request(MessageKind.UPDATE_SCHEDULE, ChannelKind.LETTER)).text
+    assert "email sam.patel@iss.example.com, or write to us and we will change it" in text
+    assert "reply to this email" not in text
+
+
+def test_an_agreed_schedule_says_when_it_was_agreed(make_request):
+    message = render(make_request(MessageKind.UPDATE_SCHEDULE, schedule_agreed_at=AGREED))
+    assert "as agreed with you on 20 November 2026" in message.text
+    assert "Our agreed contact arrangement:" in message.text
+    assert "offering" not in message.text
+    assert "as agreed on 20 November 2026" in message.sms
+
+
+def test_progress_update_says_as_agreed_only_when_agreed(make_request):
+    offered = render(make_request(MessageKind.PROGRESS_UPDATE)).text
+    agreed = render(make_request(MessageKind.PROGRESS_UPDATE, schedule_agreed_at=AGREED)).text
+    assert "agreed" not in offered
+    assert "If the time or how often we update you does not suit you, please call Sam Patel" in offered
+    assert "as agreed with you on 20 November 2026" in agreed
+    assert "does not suit you" not in agreed
+
+
+def test_adr_letter_keeps_updating_as_agreed_only_when_agreed(make_request):
+    offered = render(make_request(MessageKind.ADR_RIGHTS)).text
+    agreed = render(make_request(MessageKind.ADR_RIGHTS, schedule_agreed_at=AGREED)).text
+    assert "will keep updating you every 7 days" in offered and "as agreed" not in offered
+    assert "will keep you updated as agreed" in agreed
+
+
+# --- nothing new ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channel", list(ChannelKind))
+def test_an_update_with_nothing_new_says_so_plainly(make_request, channel):
+    message = render(make_request(MessageKind.PROGRESS_UPDATE, channel, progress_note=None))
+    assert "no new progress since our last update" in message.text
+    assert "no new progress since our last update" in message.sms
+    assert "latest progress" not in message.text and "latest update" not in message.text
+
+
+def test_an_update_with_news_leads_with_it(make_request):
+    text = render(make_request(MessageKind.PROGRESS_UPDATE)).text
+    assert "Here is the latest progress on your complaint" in text
+    assert "no new progress" not in text
+
+
+@pytest.mark.parametrize(
+    "kind", [MessageKind.ACKNOWLEDGEMENT, MessageKind.ADR_RIGHTS, MessageKind.COMPENSATION, MessageKind.ESCALATION]
+)
+def test_a_written_message_sent_by_sms_as_a_last_resort_promises_nothing_in_writing(make_request, kind):
+    # These go by the written channel; a text carries them only when email and letter refused.
+    assert "in writing" not in render(make_request(kind, ChannelKind.SMS)).sms

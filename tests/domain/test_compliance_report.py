@@ -2,7 +2,17 @@
 
 from datetime import datetime, timedelta, timezone
 
-from domain.compliance_report import compliance_report
+from activities.archive import evidence_document
+from domain.compliance_report import case_outcome, compliance_report
+from domain.models import (
+    CaseRecord,
+    CaseState,
+    ComplaintIntake,
+    ComplaintPolicy,
+    Customer,
+    Escalation,
+    Milestone,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
@@ -50,3 +60,138 @@ def test_an_empty_period_reports_zeroes_not_errors() -> None:
     report = compliance_report([], NOW)
     assert report.cases_received == 0 and report.median_days_to_close is None
     assert ("Acknowledged on time", "0/0") in report.rows()
+
+
+# --- every clock, and the evidence agrees ---------------------------------------------------------
+
+
+
+def utc(day: int, hour: int = 12) -> datetime:
+    return datetime(2026, 11, day, hour, 0, tzinfo=timezone.utc)
+
+
+def clock(name: str, due: datetime, done: datetime | None = None, *, breached: bool = False,
+          superseded: datetime | None = None) -> Milestone:
+    return Milestone(name=name, due_at=due, done_at=done, breached=breached, superseded_at=superseded)
+
+
+def case_record(reference: str, received: datetime, milestones: list[Milestone], *, closed: datetime | None = None,
+                escalations: int = 0) -> CaseRecord:
+    intake = ComplaintIntake(
+        customer=Customer(name="Gwen Pritchard", email="gwen@example.com"),
+        account_number="ACC-1001",
+        source="phone",
+        received_at=received,
+        complaint="Broadband down for a week.",
+    )
+    state = CaseState(
+        reference=reference,
+        milestones=milestones,
+        closed_at=closed,
+        escalations=[
+            Escalation(at=received, reason="not satisfied", from_handler="a", to_handler="b", level=n + 1)
+            for n in range(escalations)
+        ],
+    )
+    return CaseRecord(reference=reference, intake=intake, state=state, policy=ComplaintPolicy(), recorded_at=JUDGED)
+
+
+JUDGED = utc(25)
+
+# Four cases whose every clock has a known verdict as at 25 Nov 12:00.
+CASES = [
+    # Review missed (never offered, case still open); everything else on time.
+    case_record("CC-2026-AAAAAA", utc(2, 9), [
+        clock("acknowledgement", utc(2, 17), utc(2, 10)),
+        clock("introduction", utc(4, 9), utc(3, 11)),
+        clock("review", utc(5, 9)),
+        clock("adr_rights", utc(2, 9) + timedelta(weeks=8)),
+    ]),
+    # Escalated before its introduction went: the first introduction is superseded, not breached;
+    # the review offer went on time, one update on time and one late.
+    case_record("CC-2026-BBBBBB", utc(9, 9), [
+        clock("acknowledgement", utc(9, 17), utc(9, 9)),
+        clock("introduction", utc(11, 9), superseded=utc(10, 9)),
+        clock("introduction_2", utc(12, 9), utc(11, 15)),
+        clock("review", utc(12, 9), utc(12, 9)),
+        clock("update_1", utc(19, 10), utc(19, 10)),
+        clock("update_2", utc(24, 11), utc(24, 15), breached=True),
+        clock("adr_rights", utc(9, 9) + timedelta(weeks=8)),
+    ], escalations=1),
+    # Closed on day 2: the review and the ADR letter were never owed.
+    case_record("CC-2026-CCCCCC", utc(16, 9), [
+        clock("acknowledgement", utc(16, 17), utc(16, 9)),
+        clock("introduction", utc(18, 9), utc(17, 9)),
+        clock("review", utc(19, 9)),
+        clock("adr_rights", utc(16, 9) + timedelta(weeks=8)),
+    ], closed=utc(17, 12)),
+    # Received yesterday, acknowledged late; introduction and review still to come.
+    case_record("CC-2026-DDDDDD", utc(24, 9), [
+        clock("acknowledgement", utc(24, 17), utc(25, 9), breached=True),
+        clock("introduction", utc(26, 9)),
+        clock("review", utc(27, 9)),
+        clock("adr_rights", utc(24, 9) + timedelta(weeks=8)),
+    ]),
+]
+
+
+def test_report_counts_every_clock_the_code_sets_including_the_review() -> None:
+    report = compliance_report([case_outcome(r.state, r.intake.received_at) for r in CASES], JUDGED)
+    assert (report.acknowledgements_on_time, report.acknowledgements_due) == (3, 4)
+    assert (report.introductions_within_48_hours, report.introductions_due) == (3, 3)
+    assert (report.reviews_on_time, report.reviews_due) == (1, 2)
+    assert (report.updates_as_agreed, report.updates_due) == (1, 2)
+    assert (report.adr_letters_sent_on_time, report.adr_letters_due) == (0, 0)
+    # The missed review (never flagged by the case), the late update and the late acknowledgement.
+    assert report.breaches == 3
+    assert report.clocks_superseded == 1
+    assert (report.cases_received, report.cases_closed, report.cases_escalated) == (4, 1, 1)
+    assert ("Update schedule offered at 3 working days", "1/2 (50%)") in report.rows()
+    assert ("Milestones breached", "3") in report.rows()
+
+
+def test_a_superseded_clock_is_neither_met_nor_breached() -> None:
+    [record] = [r for r in CASES if r.reference == "CC-2026-BBBBBB"]
+    document = evidence_document(record)
+    [first] = [c for c in document["clocks"] if c["name"] == "introduction"]
+    assert first["verdict"] == "superseded" and not first["met"] and not first["breached"]
+    assert first["superseded_at"] == "2026-11-10T09:00:00+00:00"
+
+
+def test_the_evidence_of_each_case_adds_up_to_the_report() -> None:
+    documents = [evidence_document(r) for r in CASES]
+    verdicts = {d["reference"]: {c["name"]: c["verdict"] for c in d["clocks"]} for d in documents}
+    assert verdicts["CC-2026-AAAAAA"] == {
+        "acknowledgement": "met", "introduction": "met", "review": "missed", "adr_rights": "pending",
+    }
+    assert verdicts["CC-2026-CCCCCC"]["review"] == "not_owed"
+    assert verdicts["CC-2026-CCCCCC"]["adr_rights"] == "not_owed"
+    assert verdicts["CC-2026-DDDDDD"] == {
+        "acknowledgement": "missed", "introduction": "pending", "review": "pending", "adr_rights": "pending",
+    }
+
+    report = compliance_report([case_outcome(r.state, r.intake.received_at) for r in CASES], JUDGED)
+
+    def total(key: str) -> int:
+        return sum(d["counts"][key] for d in documents)
+
+    assert total("breaches") == report.breaches == sum(c["breached"] for d in documents for c in d["clocks"])
+    assert total("superseded") == report.clocks_superseded
+    assert (total("acknowledgement_met"), total("acknowledgement_due")) == (
+        report.acknowledgements_on_time, report.acknowledgements_due)
+    assert (total("introduction_met"), total("introduction_due")) == (
+        report.introductions_within_48_hours, report.introductions_due)
+    assert (total("review_met"), total("review_due")) == (report.reviews_on_time, report.reviews_due)
+    assert (total("update_met"), total("update_due")) == (report.updates_as_agreed, report.updates_due)
+    assert (total("adr_rights_met"), total("adr_rights_due")) == (
+        report.adr_letters_sent_on_time, report.adr_letters_due)
+    assert total("escalations") == report.escalations
+    assert total("closed") == report.cases_closed
+
+
+def test_an_outcome_memo_from_before_superseded_clocks_still_reads() -> None:
+    # Running cases published three-field milestones; the report must keep reading them.
+    old = {"received_at": at(3), "closed_at": None, "escalations": 0,
+           "milestones": {"review": [at(1), None, False]}}
+    report = compliance_report([old], NOW)
+    assert (report.reviews_on_time, report.reviews_due, report.breaches) == (0, 1, 1)

@@ -10,17 +10,11 @@ import pytest
 from temporalio.client import Client
 
 from domain.reference import reference_for_intake
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import ALL_HOURS, Stack
 from tests.e2e.test_case_end_to_end import fresh_example
 
 pytestmark = pytest.mark.e2e
 TODAY = datetime.now(ZoneInfo("Europe/London")).date().isoformat()
-# Contact hours all day, every day: the introduction goes out whenever the test runs.
-ALL_HOURS = {
-    "COMPLAINTS_POLICY__CALENDAR__WORKDAYS": "[0,1,2,3,4,5,6]",
-    "COMPLAINTS_POLICY__CALENDAR__DAY_START": "00:00:00",
-    "COMPLAINTS_POLICY__CALENDAR__DAY_END": "23:59:59",
-}
 
 
 def pending_attempts(stack: Stack, reference: str) -> int:

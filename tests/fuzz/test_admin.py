@@ -2,7 +2,7 @@
 
 TEMPORAL_ADDRESS points at a closed port and `admin.connect` is wrapped in a spy, so a test can
 tell input that was refused *before* any connection (exit 2, `invalid: field: ...`) from input
-that got as far as dialling Temporal (exit 1, `refused: cannot reach Temporal ...`).
+that got as far as dialling Temporal (exit 1, `cannot reach the Temporal server at ...`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from domain.reference import ALPHABET, is_reference
 from .strategies import FUZZ, hostile_text
 
 CLOSED_PORT = "127.0.0.1:1"
-UNREACHABLE = f"refused: cannot reach Temporal at {CLOSED_PORT}"
+UNREACHABLE = f"cannot reach the Temporal server at {CLOSED_PORT}: "
 REFERENCE = "CC-2026-4F7K2Q"
 # Each invocation builds a Typer app run and, for valid input, one refused TCP connect.
 ADMIN = settings(FUZZ, max_examples=20)

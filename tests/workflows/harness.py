@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 from temporalio import activity
 from temporalio.client import WorkflowHandle
@@ -29,6 +29,8 @@ from channels.rendering import render
 from activities.billing import BillingActivities
 from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
 from domain.models import (
+    CreditReceipt,
+    InvoiceCredit,
     CaseInput,
     CaseState,
     ChannelKind,
@@ -85,6 +87,45 @@ class RecordingMessaging:
 
 
 @dataclass
+class FlakyBilling:
+    """The billing system, down until a moment of the test server's clock, then the real ledger."""
+
+    ledger: BillingActivities
+    down_until: datetime | None = None
+    attempts: int = 0
+
+    @activity.defn(name="credit_invoice")
+    async def credit_invoice(self, credit: InvoiceCredit) -> CreditReceipt:
+        self.attempts += 1
+        if self.down_until is not None and activity.info().current_attempt_scheduled_time < self.down_until:
+            raise ApplicationError("billing system unavailable", type="BillingUnavailable")
+        return await self.ledger.credit_invoice(credit)
+
+
+@asynccontextmanager
+async def server_at(moment: datetime) -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own, its clock moved to `moment` (which must be later
+    than now): a scenario runs on the dates it names, whatever day the suite runs."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from tests.conftest import register_search_attributes, venv_binary
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=venv_binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        await register_search_attributes(env)
+        now = await env.get_current_time()
+        if moment <= now:
+            raise ValueError(f"{moment.isoformat()} is not after the server's clock {now.isoformat()}")
+        await env.sleep(moment - now)
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@dataclass
 class Case:
     env: WorkflowEnvironment
     handle: WorkflowHandle
@@ -107,14 +148,15 @@ def intake_at(received_at: datetime, **customer: object) -> ComplaintIntake:
         "address": {"lines": ["14 Bethcar Street", "Ebbw Vale"], "postcode": "NP23 6HH"},
         "preferred_written_channel": "email",
     } | customer
-    return ComplaintIntake.model_validate(
+    return ComplaintIntake.from_intake(
         {
             "customer": person,
             "account_number": "ISS-204871",
             "source": "web",
             "received_at": received_at,
             "complaint": "Broadband drops every afternoon; two engineer visits missed.",
-        }
+        },
+        now=received_at,
     )
 
 
@@ -141,13 +183,29 @@ async def running_case(
     received_ago: timedelta = timedelta(0),
     roster: Path | None = None,
     max_cached_workflows: int = 1000,
+    billing: FlakyBilling | None = None,
+    before_worker: Callable[[WorkflowHandle], Awaitable[None]] | None = None,
+    record: bool = True,
     **customer: object,
 ) -> AsyncIterator[Case]:
+    """`before_worker` runs once the case is started and before any worker has seen it: signals and
+    updates it sends arrive together with the start, in the case's first workflow task."""
     outbox = outbox or RecordingMessaging()
+    billing = billing or FlakyBilling(BillingActivities(tmp_path / "billing.sqlite3"))
     task_queue = f"complaints-{uuid.uuid4()}"
     now = await env.get_current_time()
-    intake = intake_at(now - received_ago, **customer)
+    # Whole seconds: a server moved to 10:00 reads 10:00:00.004 a moment later, and a scenario pinned
+    # to 10:00 means a complaint received at 10:00.
+    intake = intake_at((now - received_ago).replace(microsecond=0), **customer)
     reference = new_reference(now.year)
+    handle = await env.client.start_workflow(
+        ComplaintCase.run,
+        CaseInput(reference=reference, intake=intake, policy=policy or load_policy()),
+        id=reference,
+        task_queue=task_queue,
+    )
+    if before_worker is not None:
+        await before_worker(handle)
     async with Worker(
         env.client,
         task_queue=task_queue,
@@ -159,20 +217,14 @@ async def running_case(
             CaseAssignmentActivities(env.client, roster or load_roster()).assign_case_handler,
             outbox.send_message,
             AlertActivities(tmp_path / "alerts").raise_internal_alert,
-            BillingActivities(tmp_path / "billing.sqlite3").credit_invoice,
+            billing.credit_invoice,
             CaseArchive(tmp_path / "archive.sqlite3").archive_case,
         ],
     ):
-        handle = await env.client.start_workflow(
-            ComplaintCase.run,
-            CaseInput(reference=reference, intake=intake, policy=policy or load_policy()),
-            id=reference,
-            task_queue=task_queue,
-        )
         try:
             yield Case(env=env, handle=handle, outbox=outbox, data_dir=tmp_path)
         finally:
-            if os.environ.get(RECORD_HISTORIES):
+            if record and os.environ.get(RECORD_HISTORIES):
                 await record_history(handle)
             # The test server skips time for every workflow at once: a case left running would
             # keep firing timers into the next test.

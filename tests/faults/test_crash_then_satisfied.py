@@ -1,0 +1,72 @@
+"""Sent, then the worker dies, then the customer says satisfied: the record still tells the truth.
+
+The worker sends the acknowledgement as a first attempt inside the case's first workflow task and
+is killed before that task completes, so history holds neither the send nor its result. Before the
+task is retried the customer's "satisfied" arrives, and the retried task sees the start and the
+signal together. The case must reach the same record as if nothing had happened: acknowledged
+first (the ledger answers for the message already sent), closed after, every message the customer
+got recorded under its own sequence number, none sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from tests.faults.conftest import FaultStack, Scenarios
+from tests.faults.harness import eventually, outbox_files
+from tests.faults.tcp_relay import FreezableRelay
+from tests.faults.vendor_proxy import PRISM, OutageProxy, sendgrid_message_key, vendor_env
+from tests.peers.peers import SENDGRID_SPEC
+from workflows.complaint_case import ComplaintCase
+
+pytestmark = pytest.mark.e2e
+
+
+async def worker_dies_after_a_send_then_the_customer_is_satisfied(stack: FaultStack) -> None:
+    sendgrid_url = await asyncio.to_thread(PRISM.url, SENDGRID_SPEC, stack.processes.logs)
+    host, port = stack.server.address.rsplit(":", 1)
+    async with FreezableRelay(host, int(port)) as relay:
+        freeze = lambda message: relay.freeze()  # noqa: E731
+        with OutageProxy(sendgrid_url, sendgrid_message_key, before_forwarding=freeze) as sendgrid:
+            stack.worker_env = vendor_env(sendgrid, None) | {"TEMPORAL_ADDRESS": relay.address}
+            worker = await stack.start_worker("worker-0")
+            [intake] = stack.intakes(1)
+            reference = await stack.file(intake)
+            key = (await eventually(lambda: list(sendgrid.accepted()), timeout=60, what="SendGrid accepting"))[0]
+            assert key.endswith("/001-acknowledgement-email"), key
+            await eventually(
+                lambda: f"message {key} sent via" in worker.log_text(), timeout=30, what="the ledger recording it"
+            )
+            # The customer answers before Temporal has heard of the send; then the worker dies.
+            await stack.handle(reference).signal(ComplaintCase.customer_satisfied)
+            stack.processes.kill(worker.process)
+
+            stack.worker_env = vendor_env(sendgrid, None)
+            await stack.start_worker("worker-1")
+            summary = await asyncio.wait_for(stack.handle(reference).result(), 120)
+            accepted = sendgrid.accepted()
+
+    state = summary.state
+    sent = [m for m in state.messages if m.status == "sent"]
+    keys = [m.key for m in sent]
+    # Acknowledged before it closed, and the acknowledgement is the one the customer got.
+    assert key in keys and state.milestone("acknowledgement").done_at is not None
+    assert keys.index(key) < [m.kind.value for m in sent].index("closure")
+    # Every email SendGrid accepted is on the record, once; nothing was emailed twice.
+    assert set(accepted) <= set(keys), (accepted, keys)
+    assert set(accepted.values()) == {1}, accepted
+    # Every text the outbox holds is on the record, and no sequence number names two messages.
+    for name in outbox_files(stack.outbox, reference):
+        assert any(name.startswith(k.split("/", 1)[1]) for k in keys), (name, keys)
+    numbers = Counter(k.split("/", 1)[1].split("-", 1)[0] for k in keys)
+    assert all(n == 1 for n in numbers.values()), keys
+
+
+@pytest.mark.fault_scenario.with_args(worker_dies_after_a_send_then_the_customer_is_satisfied)
+async def test_a_worker_killed_after_a_send_then_a_satisfied_customer_leaves_a_true_record(
+    scenarios: Scenarios, request: pytest.FixtureRequest
+) -> None:
+    await scenarios.outcome(request.node)

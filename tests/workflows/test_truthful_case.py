@@ -1,0 +1,351 @@
+"""Every message true when it goes out, every clock kept whatever else fails (workflow v3).
+
+Each scenario runs on the dates it names, on a time-skipping server of its own; expected times are
+worked out by hand and written down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+
+from domain import search_attributes as sa
+from domain.models import (
+    CaseInput,
+    CaseStage,
+    ChannelKind,
+    CompensationAward,
+    ContactScheduleChange,
+    Deadlock,
+    MessageKind,
+    NotSatisfied,
+    ProgressNote,
+)
+from settings import load_policy
+from tests.workflows.harness import (
+    BillingActivities,
+    FlakyBilling,
+    RecordingMessaging,
+    intake_at,
+    running_case,
+    server_at,
+)
+from workflows.complaint_case import ComplaintCase
+
+LONDON = ZoneInfo("Europe/London")
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+WEEK = 7 * DAY
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=timezone.utc)
+
+
+def whole(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(microsecond=0)
+
+
+PLAIN_TUESDAY = utc(2030, 2, 12, 10, 0)
+
+
+# --- 1. the 8-week letter ----------------------------------------------------------------------
+
+
+async def test_the_eight_week_letter_goes_at_the_mark_not_a_day_before(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        mark = PLAIN_TUESDAY + 8 * WEEK
+        await case.wait(mark - await env.get_current_time() - MINUTE)
+        assert case.outbox.received(MessageKind.ADR_RIGHTS) == []  # not on day 55, not a minute early
+        state = await case.wait(2 * MINUTE)
+        [letter] = case.outbox.received(MessageKind.ADR_RIGHTS)
+        assert letter.context.adr_reason == "eight_weeks"
+        assert letter.context.adr_rights_from is None  # "you now have the right": true when sent
+        assert whole(letter.context.eight_weeks_at) == mark
+        adr = state.milestone("adr_rights")
+        assert mark <= adr.done_at <= adr.due_at and not adr.breached
+
+
+async def test_a_posted_eight_week_letter_sent_ahead_says_from_which_date_the_right_applies(tmp_path) -> None:
+    policy = load_policy().model_copy(update={"adr_notice_lead_hours": 48})
+    async with server_at(PLAIN_TUESDAY) as env, running_case(
+        env, tmp_path, policy=policy, preferred_written_channel="letter"
+    ) as case:
+        mark = PLAIN_TUESDAY + 8 * WEEK
+        state = await case.wait(mark - await env.get_current_time() - DAY)
+        [letter] = case.outbox.received(MessageKind.ADR_RIGHTS)
+        assert letter.channel is ChannelKind.LETTER
+        assert whole(letter.context.adr_rights_from) == mark
+        assert not state.milestone("adr_rights").breached
+
+
+async def test_the_deadlock_letter_gives_the_handlers_reason(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(4 * DAY)
+        reason = "We cannot refund the line rental for months before the fault was reported."
+        await case.handle.execute_update(ComplaintCase.declare_deadlock, Deadlock(reason=reason))
+        await case.wait(HOUR)
+        [letter] = case.outbox.received(MessageKind.ADR_RIGHTS)
+        assert letter.context.adr_reason == "deadlock" and letter.context.deadlock_reason == reason
+
+
+# --- 2. never a text at night ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("received", "first_text"),
+    [
+        # 02:00 on a Saturday: 48 hours ends before Monday's working hours, so the introduction goes
+        # at once in writing; the text waits for 08:00.
+        (utc(2030, 3, 16, 2, 0), utc(2030, 3, 16, 8, 0)),
+        # 23:30 on a Friday.
+        (utc(2030, 3, 15, 23, 30), utc(2030, 3, 16, 8, 0)),
+        # 22:00 on Christmas Eve: never on Christmas Day, so 08:00 on Boxing Day.
+        (utc(2030, 12, 24, 22, 0), utc(2030, 12, 26, 8, 0)),
+    ],
+    ids=["saturday-0200", "friday-2330", "christmas-eve-2200"],
+)
+async def test_no_text_outside_the_quiet_hours_floor(received: datetime, first_text: datetime, tmp_path) -> None:
+    async with server_at(received) as env, running_case(env, tmp_path) as case:
+        state = await case.wait(10 * MINUTE)
+        intro = state.milestone("introduction")
+        assert intro.done_at is not None and intro.done_at - received < 10 * MINUTE  # the email, now
+        assert case.outbox.received(MessageKind.INTRODUCTION, ChannelKind.EMAIL)
+        assert case.outbox.received(MessageKind.INTRODUCTION, ChannelKind.SMS) == []
+
+        await case.wait(first_text - await env.get_current_time() - MINUTE)
+        assert case.outbox.received(MessageKind.INTRODUCTION, ChannelKind.SMS) == []
+        state = await case.wait(2 * MINUTE)
+        [text] = case.outbox.received(MessageKind.INTRODUCTION, ChannelKind.SMS)
+        [record] = [m for m in state.messages if m.kind is MessageKind.INTRODUCTION and m.channel is ChannelKind.SMS]
+        assert first_text <= record.at < first_text + MINUTE
+        local = record.at.astimezone(LONDON)
+        assert 8 <= local.hour < 20 and (local.month, local.day) != (12, 25)
+
+
+async def test_a_contact_time_at_night_is_refused(tmp_path) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(HOUR)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await case.handle.execute_update(
+                ComplaintCase.change_update_schedule, ContactScheduleChange(every=7, contact_time="21:30")
+            )
+        assert "contact_time: 21:30 is outside" in str(refused.value.cause)
+
+
+# --- 5. order, and nothing after the closure ---------------------------------------------------
+
+
+async def test_a_complaint_keyed_in_days_late_is_acknowledged_first_then_introduced(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, received_ago=5 * DAY) as case:
+        state = await case.wait(HOUR)
+        sent = sorted((m for m in state.messages if m.status == "sent"), key=lambda m: m.key)
+        kinds = [m.kind for m in sent]
+        assert kinds[0] is MessageKind.ACKNOWLEDGEMENT
+        assert kinds.index(MessageKind.INTRODUCTION) < kinds.index(MessageKind.UPDATE_SCHEDULE)
+        assert sent[0].key.endswith("/001-acknowledgement-email")
+        assert state.milestone("acknowledgement").breached  # keyed in late: the record says so
+
+
+async def test_a_message_still_retrying_at_closure_is_withdrawn_not_delivered_after_it(tmp_path) -> None:
+    policy = load_policy().model_copy(update={"send_retry_ceiling_minutes": 7 * 24 * 60})
+    outbox = RecordingMessaging()
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, outbox=outbox, policy=policy) as case:
+        await case.wait(HOUR)
+        # SMS and email go down before the 3-working-day offer; the customer then says satisfied.
+        outbox.down_until = {ChannelKind.SMS: PLAIN_TUESDAY + 30 * DAY, ChannelKind.EMAIL: PLAIN_TUESDAY + 4 * DAY}
+        await case.wait(3 * DAY)
+        assert case.outbox.received(MessageKind.UPDATE_SCHEDULE) == []
+        await case.handle.signal(ComplaintCase.customer_satisfied)
+        await case.env.sleep(2 * DAY)
+        summary = await case.handle.result()
+    [closure] = outbox.received(MessageKind.CLOSURE)
+    assert outbox.received(MessageKind.UPDATE_SCHEDULE) == []  # never after the closure
+    withdrawn = [m for m in summary.state.messages if m.status == "withdrawn"]
+    assert withdrawn and all(m.kind is MessageKind.UPDATE_SCHEDULE for m in withdrawn)
+    assert closure.key in {m.key for m in summary.state.messages if m.status == "sent"}
+
+
+# --- 8. superseded clocks ----------------------------------------------------------------------
+
+
+async def test_escalating_before_the_first_introduction_supersedes_it_instead_of_breaching(tmp_path) -> None:
+    # Thursday 20:00: the introduction waits for Friday 09:00 (inside its 48 hours).
+    received = utc(2030, 2, 14, 20, 0)
+    async with server_at(received) as env, running_case(env, tmp_path) as case:
+        state = await case.wait(HOUR)
+        assert state.milestone("introduction").done_at is None
+        await case.handle.signal(ComplaintCase.customer_not_satisfied, NotSatisfied(reason="Nobody called"))
+        state = await case.wait(3 * DAY)
+        first = state.milestone("introduction")
+        assert first.done_at is None and first.superseded_at is not None and not first.breached
+        assert not any("introduction missed" in a for a in state.alerts)
+        second = state.milestone("introduction_2")
+        assert second.done_at == utc(2030, 2, 15, 9, 0) or whole(second.done_at) == utc(2030, 2, 15, 9, 0)
+        assert [m.context.handler.id for m in case.outbox.received(MessageKind.INTRODUCTION)] == [state.owner.id] * 2
+
+
+# --- 9, 10. facts and commands that arrive before the case has opened ----------------------------
+
+
+async def test_facts_that_arrive_with_the_start_are_all_kept_and_the_case_is_acknowledged(tmp_path) -> None:
+    async def answer_at_once(handle: WorkflowHandle) -> None:
+        await handle.signal(ComplaintCase.customer_satisfied)
+        await handle.signal(ComplaintCase.customer_not_satisfied, NotSatisfied(reason="Actually, still broken"))
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, before_worker=answer_at_once) as case:
+        summary = await case.handle.result()
+    kinds = [m.kind for m in sorted(summary.state.messages, key=lambda m: m.key)]
+    # What was due at that moment goes first (the handler's introduction, by text and in writing),
+    # so a task retried after a crash reaches this same record; the closure is always last.
+    assert kinds[0] is MessageKind.ACKNOWLEDGEMENT and kinds[-1] is MessageKind.CLOSURE
+    assert set(kinds[1:-1]) <= {MessageKind.INTRODUCTION}
+    assert summary.state.milestone("acknowledgement").met
+    assert any("Actually, still broken" in r and "after the case closed" in r for r in summary.state.refused)
+
+
+async def test_a_command_sent_before_the_case_opens_waits_for_it_and_never_fails_a_task(tmp_path) -> None:
+    pending: list[asyncio.Task[object]] = []
+
+    async def command_at_once(handle: WorkflowHandle) -> None:
+        pending.append(
+            asyncio.create_task(
+                handle.execute_update(
+                    ComplaintCase.change_update_schedule, ContactScheduleChange(every=3, contact_time="14:00")
+                )
+            )
+        )
+        await asyncio.sleep(0.5)  # the update reaches the server before any worker polls
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, before_worker=command_at_once) as case:
+        schedule = await asyncio.wait_for(pending[0], timeout=30)
+        assert schedule.every == 3
+        state = await case.wait(HOUR)
+        assert state.schedule is not None and state.schedule.every == 3
+        history = await case.handle.fetch_history()
+        assert not [e for e in history.events if e.HasField("workflow_task_failed_event_attributes")]
+
+
+# --- 11. deadlock at any point -----------------------------------------------------------------
+
+
+async def test_deadlock_after_the_eight_week_letter_stops_the_updates_without_a_second_letter(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(8 * WEEK + DAY)
+        result = await case.handle.execute_update(ComplaintCase.declare_deadlock, Deadlock(reason="No agreement"))
+        assert "not sent again" in result
+        updates_before = len(case.outbox.received(MessageKind.PROGRESS_UPDATE))
+        state = await case.wait(4 * WEEK)
+        assert state.stage is CaseStage.DEADLOCK and state.next_update_at is None
+        assert len(case.outbox.received(MessageKind.PROGRESS_UPDATE)) == updates_before
+        assert len(case.outbox.received(MessageKind.ADR_RIGHTS)) == 1
+
+
+async def test_deadlock_before_the_review_leaves_no_past_deadline_behind(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(2 * DAY)
+        await case.handle.execute_update(ComplaintCase.declare_deadlock, Deadlock(reason="No agreement"))
+        state = await case.wait(3 * DAY)
+        review = state.milestone("review")
+        assert review.superseded_at is not None and not review.breached
+        # What the case publishes as NextDeadline: the review is owed no more, the ADR letter has
+        # gone, so no obligation is left in the past for `admin.py list --overdue` to show.
+        next_deadline = sa.next_deadline(state)
+        assert next_deadline is None or next_deadline > await env.get_current_time()
+
+
+# --- 12. compensation --------------------------------------------------------------------------
+
+
+async def test_a_billing_outage_never_holds_the_command_or_the_case_and_credits_once(tmp_path) -> None:
+    billing = FlakyBilling(BillingActivities(tmp_path / "billing.sqlite3"), down_until=PLAIN_TUESDAY + DAY)
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, billing=billing) as case:
+        await case.wait(HOUR)
+        award = CompensationAward(amount_gbp=Decimal("25.00"), reason="Two missed engineer visits")
+        pending = await asyncio.wait_for(case.handle.execute_update(ComplaintCase.record_compensation, award), 30)
+        assert pending.credit_id is None  # not credited yet, and not recorded as awarded
+        state = await case.state()
+        assert state.compensations == [] and len(state.pending_compensations) == 1
+        assert any("compensation not credited yet" in a for a in state.alerts)
+
+        state = await case.wait(2 * DAY)
+        [credited] = state.compensations
+        assert credited.credit_id and state.pending_compensations == []
+        assert BillingActivities(tmp_path / "billing.sqlite3").credits_for(state.reference) == [
+            (credited.credit_id, 2500)
+        ]
+        assert len(case.outbox.received(MessageKind.COMPENSATION)) == 1
+        await case.handle.signal(ComplaintCase.customer_satisfied)
+        await case.handle.result()
+
+
+# --- 13. letters are dispatched, then delivered ------------------------------------------------
+
+
+async def test_a_posted_introduction_meets_its_clock_when_the_post_delivers_it(tmp_path) -> None:
+    # A landline and a letter: the introduction can only go by post.
+    async with server_at(PLAIN_TUESDAY) as env, running_case(
+        env, tmp_path, phone="029 2018 3000", email=None, preferred_written_channel="letter"
+    ) as case:
+        state = await case.wait(HOUR)
+        letters = {m.kind: m for m in state.messages if m.channel is ChannelKind.LETTER}
+        ack = letters[MessageKind.ACKNOWLEDGEMENT]
+        # Printed Tuesday morning, collected at 17:00, delivered two working days later.
+        assert ack.dispatched_at == utc(2030, 2, 12, 17, 0)
+        assert ack.expected_delivery_at == utc(2030, 2, 14, 17, 0)
+        assert state.milestone("acknowledgement").done_at == ack.dispatched_at
+        intro = state.milestone("introduction")
+        assert intro.done_at == letters[MessageKind.INTRODUCTION].expected_delivery_at
+        state = await case.wait(3 * DAY)
+        assert state.milestone("introduction").breached is False
+        assert not state.milestone("introduction").met  # by post it arrives after the 48 hours
+
+
+# --- 11.3 (security). the reference is the workflow id -----------------------------------------
+
+
+async def test_a_case_whose_reference_is_not_its_workflow_id_fails_before_sending_anything(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, record=False) as case:
+        now = await env.get_current_time()
+        handle = await env.client.start_workflow(
+            ComplaintCase.run,
+            CaseInput(reference="CC-2030-AAAAAA", intake=intake_at(now), policy=load_policy()),
+            id="CC-2030-BBBBBB",
+            task_queue=(await case.handle.describe()).task_queue,
+        )
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        assert "is not this case's workflow id" in str(failed.value.cause)
+    assert not [k for k in case.outbox.delivered if "AAAAAA" in k or "BBBBBB" in k]
+
+
+# --- 19. bounded state -------------------------------------------------------------------------
+
+
+async def test_a_case_with_500_notes_stays_under_a_megabyte_and_refuses_past_its_budget(tmp_path) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(HOUR)
+        note = ("Called the customer; engineer visit moved to next week; line test clean. " * 6)[:396]
+        for _ in range(500):
+            await case.handle.execute_update(ComplaintCase.add_note, ProgressNote(text=note))
+        state = await asyncio.wait_for(case.state(), 30)
+        assert len(state.notes) == 500
+        # What a continue-as-new would carry: the input with the whole state in it.
+        carried = CaseInput(reference=state.reference, intake=intake_at(PLAIN_TUESDAY), policy=load_policy(), carried_state=state)
+        assert len(carried.model_dump_json()) < 1_000_000
+        # Past the policy's budget (200,000 characters) a note is refused with the reason, and
+        # nothing is recorded.
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await case.handle.execute_update(ComplaintCase.add_note, ProgressNote(text="x" * 5000))
+        assert "characters of notes" in str(refused.value.cause)
+        assert len((await case.state()).notes) == 500
