@@ -125,3 +125,21 @@ def test_a_starter_without_keys_refuses_to_start_a_case_when_encryption_is_requi
     assert filed.returncode == 3
     assert "refusing to start" in filed.stderr
     assert filed.stdout == ""
+
+
+async def test_with_encryption_required_every_process_keyed_a_case_runs_to_closure(dev_server, tmp_path) -> None:
+    # Fail closed must not mean fail always: nothing our own processes write may be plaintext.
+    key = generate_key()
+    required = {"COMPLAINTS_CODEC_KEYS": f"k1:{key}", "COMPLAINTS_REQUIRE_ENCRYPTION": "true"}
+    with running_stack(dev_server, tmp_path, COMPLAINTS_TASK_QUEUE=f"required-{uuid.uuid4().hex[:8]}", **required) as stack:
+        reference = stack.file(fresh_example())
+        stack.wait_for(reference, lambda d: d["stage"] != "received")
+        assert stack.run("admin.py", "note", reference, "Engineer booked").returncode == 0
+        assert stack.run("admin.py", "satisfied", reference).returncode == 0
+        closed = stack.wait_for(reference, lambda d: d["stage"] == "closed")
+        assert closed["stage"] == "closed"
+        evidence = stack.run("admin.py", "evidence", reference)
+        assert evidence.returncode == 0, evidence.stderr
+
+    client = await Client.connect(dev_server.address, data_converter=data_converter(CodecSettings(keys=f"k1:{key}")))
+    assert await _workflow_task_failures(client, reference) == []
