@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.calendar import WorkingCalendar
     from domain.compliance_report import case_outcome
     from domain.formatting import local_label
+    from domain.next_action import owner_next_action
     from domain.reference import is_reference
     from domain.models import (
         AlertRequest,
@@ -305,7 +306,11 @@ class ComplaintCase:
                 self._timer = asyncio.create_task(workflow.sleep(delay, summary=label))
                 self._timer_at = wake_at
         self._woken = False
-        workflow.set_current_details(f"Case {self._state.reference} ({self._state.stage.value}): next, {label}")
+        details = f"Case {self._state.reference} ({self._state.stage.value}): next, {label}"
+        action = owner_next_action(self._state) if self._v3 else None
+        if action:
+            details += f". Owner to do: {action}"
+        workflow.set_current_details(details)
         timer = self._timer
         await workflow.wait_condition(lambda: self._woken or (timer is not None and timer.done()))
         if timer is not None and timer.done():

@@ -1,0 +1,39 @@
+"""What the Web UI tells the owner to do next."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from domain.models import CaseRole, CaseStage, CaseState, Handler, Milestone
+from domain.next_action import owner_next_action
+
+OWNER = Handler(id="amara.okafor", name="Amara Okafor", role=CaseRole.CASE_HANDLER, phone="+442079460101", email="a@example.com")
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=timezone.utc)
+
+
+def test_an_owed_introduction_asks_the_owner_to_call_by_its_deadline() -> None:
+    state = CaseState(
+        reference="CC-2030-ABCDEFGH",
+        owner=OWNER,
+        milestones=[Milestone(name="introduction", due_at=utc(2030, 2, 13, 14, 0))],
+    )
+    assert owner_next_action(state) == "amara.okafor: call the customer to introduce yourself by Wed 13 Feb 14:00"
+
+
+def test_after_the_introduction_the_owner_calls_before_each_regular_update() -> None:
+    state = CaseState(
+        reference="CC-2030-ABCDEFGH",
+        owner=OWNER,
+        milestones=[Milestone(name="introduction", due_at=utc(2030, 2, 13, 14, 0), done_at=utc(2030, 2, 12, 10, 0))],
+        next_update_at=utc(2030, 7, 1, 9, 0),  # 10:00 BST
+    )
+    assert owner_next_action(state) == "amara.okafor: call the customer before the regular update at Mon 01 Jul 10:00"
+
+
+def test_a_roster_gap_asks_for_an_owner_and_a_closed_case_asks_nothing() -> None:
+    gap = CaseState(reference="CC-2030-ABCDEFGH", awaiting_owner=CaseRole.CASE_HANDLER)
+    assert owner_next_action(gap) == "assign an owner: the roster cannot fill this case"
+    assert owner_next_action(CaseState(reference="CC-2030-ABCDEFGH", owner=OWNER, stage=CaseStage.CLOSED)) is None
