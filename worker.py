@@ -48,7 +48,10 @@ def build_worker(client: Client, settings: PipelineSettings) -> Worker:
         channels, SentLog(channel_settings.sent_log_path), provider=channel_settings.provider
     )
     assignment = CaseAssignmentActivities(client, settings.roster_file)
-    alerts = AlertActivities(settings.data_dir / "alerts")
+    # Staff notices go to the staff mailbox in the outbox (and the alerts folder, as JSON).
+    alerts = AlertActivities(
+        settings.data_dir / "alerts", staff_outbox=channel_settings.outbox_dir / "staff", roster=settings.roster_file
+    )
     billing = BillingActivities(settings.data_dir / "billing-ledger.sqlite3")
     archive = CaseArchive(
         settings.data_dir / "archive" / "case-records.sqlite3",

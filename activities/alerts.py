@@ -1,15 +1,19 @@
-"""Internal alerts to staff: breaches, failed sends, cases that need a person."""
+"""Internal alerts and work notifications to staff: breaches, failed sends, a new case for its
+owner, reminders before a call is owed, work items for the post room."""
 
 from __future__ import annotations
 
 import json
 import logging
 from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from temporalio import activity
 
-from domain.models import AlertRequest
+from channels.base import header_safe, safe_file_stem
+from domain.models import AlertRequest, Handler
 from ops.private_files import private_dir, private_opener
 
 log = logging.getLogger(__name__)
@@ -21,8 +25,56 @@ class AlertActivities:
     Writing by key makes a retried activity overwrite its own alert rather than raise a second one.
     """
 
-    def __init__(self, alerts_dir: Path) -> None:
+    def __init__(
+        self,
+        alerts_dir: Path,
+        *,
+        staff_outbox: Path | None = None,
+        roster: Path | list[Handler] | None = None,
+        sender: str = "complaints-pipeline@outbox.invalid",
+    ) -> None:
         self._dir = alerts_dir
+        # Staff mail, embedded default: one .eml per recipient and notice under <outbox>/staff/.
+        self._staff_outbox = staff_outbox
+        self._roster = roster
+        self._sender = sender
+
+    def _recipients(self, alert: AlertRequest) -> list[str]:
+        """The owner's address when the case knows it; else everyone on the roster in the role."""
+        if alert.to_email:
+            return [alert.to_email]
+        if alert.to_team or self._roster is None:
+            return []
+        from settings import ConfigError, load_roster
+
+        try:
+            roster = load_roster(self._roster) if isinstance(self._roster, Path) else self._roster
+        except ConfigError:
+            return []  # a broken roster must not lose the alert: the JSON file is still written
+        return [h.email for h in roster if h.role is alert.to_role and (alert.to_handler in (None, h.id))]
+
+    def _mail_staff(self, alert: AlertRequest) -> list[str]:
+        if self._staff_outbox is None:
+            return []
+        written = []
+        for address in self._recipients(alert):
+            folder = self._staff_outbox / safe_file_stem(address)
+            private_dir(folder)
+            mail = EmailMessage()
+            mail["From"] = self._sender
+            mail["To"] = address
+            mail["Subject"] = header_safe(alert.subject)
+            mail["Date"] = format_datetime(datetime.now(timezone.utc))
+            # Derived from the key: a retried activity writes the same message, not a second one.
+            mail["Message-ID"] = make_msgid(idstring=safe_file_stem(alert.key), domain="outbox.invalid")
+            mail["X-Case-Reference"] = alert.reference
+            mail["X-Notice-Kind"] = alert.kind
+            mail.set_content(alert.detail + "\n")
+            path = folder / f"{safe_file_stem(alert.key)}.eml"
+            with open(path, "wb", opener=private_opener) as handle:
+                handle.write(bytes(mail))
+            written.append(str(path))
+        return written
 
     @activity.defn(name="raise_internal_alert")
     async def raise_internal_alert(self, alert: AlertRequest) -> str:
@@ -33,5 +85,6 @@ class AlertActivities:
         with open(tmp, "w", encoding="utf-8", opener=private_opener) as handle:
             handle.write(json.dumps(record, indent=2))
         tmp.replace(path)
+        self._mail_staff(alert)
         log.warning("alert for %s to %s: %s", alert.reference, alert.to_role.value, alert.subject)
         return str(path)

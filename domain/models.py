@@ -315,6 +315,15 @@ class ComplaintPolicy(Model):
     warning_share: float = Field(default=0.75, ge=0, lt=1)
     # A send still failing after this long flags the case as needing attention (it keeps retrying).
     attention_after_minutes: float = Field(default=15, gt=0)
+    # The owner is reminded this long before each phone contact owed (introduction, regular update).
+    reminder_lead_hours: float = Field(default=4, ge=0, le=72)
+    # A vulnerable customer's case gets a named owner at this level from the start (None: as any case).
+    vulnerable_owner_role: CaseRole | None = None
+    # Accessibility needs (matched case-insensitively in what the intake recorded) that the post
+    # room must act on for every letter: each letter raises a work item saying which.
+    post_room_needs: list[str] = Field(
+        default_factory=lambda: ["braille", "audio", "easy read"], max_length=20
+    )
     # A customer not satisfied after closure may re-open the same case for this long after it closed.
     reopen_window_weeks: int = Field(default=8, ge=0, le=52)
     # All the note text one case carries (in every continue-as-new input, query answer and archive
@@ -428,6 +437,8 @@ class MessageRecord(Model):
     at: AwareDatetime
     provider_id: str | None = None
     error: str | None = None
+    # The customer's accessibility needs when it went, so the record shows what was done for them.
+    accessibility_needs: list[str] = Field(default_factory=list)
     # Posted letters: when the post room hands it over, and when it should reach the customer.
     dispatched_at: AwareDatetime | None = None
     expected_delivery_at: AwareDatetime | None = None
@@ -576,6 +587,8 @@ class CaseState(Model):
     customer: Customer | None = None
     contact_changes: list[ContactChange] = Field(default_factory=list)
     reopenings: list[Reopening] = Field(default_factory=list)
+    # Reminders already sent to the owner (their keys; the latest few).
+    reminded: list[str] = Field(default_factory=list)
     # How the case ended when not by the customer's confirmation (None: resolved, or still open).
     closure: CaseClosure | None = None
 
@@ -760,6 +773,12 @@ class AlertRequest(Model):
     reference: str
     to_role: CaseRole
     to_handler: str | None = None
+    # A team rather than a person (e.g. "post_room" for an accessible-format work item).
+    to_team: str | None = None
+    # "alert" (something is wrong), "work" (a new case for its owner), "reminder", "work_item".
+    kind: str = "alert"
+    # Where the notification is emailed: the owner's address when the case knows it.
+    to_email: str | None = None
     subject: str
     detail: str
 

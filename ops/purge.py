@@ -10,6 +10,7 @@ module then clears that case from the other stores, which each hold a copy of so
 | outbox (`outbox/<reference>/`) | every message as sent (.eml, .sms.json, .pdf) | folder deleted |
 | post room (`post-room/<day>/`) | letter PDFs, manifest rows (name, postcode) | PDFs deleted, rows removed |
 | alerts (`alerts/*.json`) | subject and detail of internal alerts | files deleted |
+| staff mailbox (`outbox/staff/<address>/`) | work notices, reminders and alerts as emailed to staff | files deleted |
 | sent-message ledger (`sent-messages.sqlite3`) | message keys and proof of dispatch only | kept: it is what stops a reference being reused |
 
 Each run also sweeps references purged by earlier runs, so files a previous version left behind
@@ -82,7 +83,21 @@ def purge_expired(stores: DataStores, archive: CaseArchive, now: datetime | None
     report.files_removed += removed
     report.manifest_rows_removed = rows
     report.files_removed += _remove_alerts(stores.alerts_dir, references)
+    report.files_removed += _remove_staff_mail(stores.outbox_dir / "staff", references)
     return report
+
+
+def _remove_staff_mail(staff: Path, references: set[str]) -> int:
+    """Staff notices are named by alert key, `<reference>/alert-<n>` made file-safe."""
+    if not staff.is_dir():
+        return 0
+    stems = {safe_file_stem(r) for r in references}
+    removed = 0
+    for path in staff.glob("*/*.eml"):
+        if _belongs_to(path.stem, stems):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _remove_outbox_folders(outbox: Path, references: set[str]) -> int:

@@ -288,7 +288,7 @@ class ComplaintCase:
         if self._v3:
             if state.owner is None and state.awaiting_owner is None:
                 # In the background: the acknowledgement and every clock go on during a roster gap.
-                self._find_owner(self._policy.escalation_ladder[0])
+                self._find_owner(self._first_owner_role())
         elif state.owner is None:
             self._take_ownership(await self._assign(self._policy.escalation_ladder[0]))
         if not self._local_first:
@@ -410,6 +410,8 @@ class ComplaintCase:
             adr = state.milestone(ADR_RIGHTS)
             if self._pending(adr):
                 plan.append((self._adr_send_at(adr), "send the ADR-rights letter (8 weeks)", self._send_adr_letter_at_eight_weeks))
+            for when, key, what in self._reminders_due():
+                plan.append((when, f"remind the owner: {what}", partial(self._remind, key, what)))
             for text in state.deferred_texts:
                 plan.append((text.not_before, f"text the {text.kind.value.replace('_', ' ')} (after the quiet hours)", partial(self._send_deferred_text, text)))
         for milestone in state.milestones:
@@ -419,6 +421,28 @@ class ComplaintCase:
                 plan.append((milestone.warn_at, f"warn the owner {milestone.name} is due", partial(self._warn, milestone)))
             plan.append((milestone.due_at, f"check {milestone.name} was done in time", partial(self._breach, milestone)))
         return plan
+
+    def _reminders_due(self) -> list[tuple[datetime, str, str]]:
+        """The owner is reminded ahead of each phone contact owed: the introduction and each
+        regular update (policy `reminder_lead_hours`)."""
+        state, lead = self._state, timedelta(hours=self._policy.reminder_lead_hours)
+        if state.owner is None or not lead:
+            return []
+        due: list[tuple[datetime, str, str]] = []
+        intro = self._current_introduction()
+        if intro is not None and intro.done_at is None and intro.superseded_at is None and not intro.breached:
+            due.append((intro.due_at - lead, f"{intro.name}@{intro.due_at.isoformat()}", f"call the customer to introduce yourself by {local_label(intro.due_at)}"))
+        if state.next_update_at is not None and state.stage is not CaseStage.DEADLOCK:
+            at = state.next_update_at
+            due.append((at - lead, f"update@{at.isoformat()}", f"call the customer before the regular update at {local_label(at)}"))
+        return [d for d in due if d[1] not in state.reminded]
+
+    def _remind(self, key: str, what: str) -> None:
+        state = self._state
+        state.reminded = [*state.reminded[-(KEPT_ALERTS - 1):], key]
+        owner = state.owner
+        if owner is not None:
+            self._alert(owner.role, f"{state.reference}: reminder: {what}", f"Reminder for case {state.reference}: {what}.", to_handler=owner.id, kind="reminder")
 
     def _adr_send_at(self, adr: Milestone) -> datetime:
         """At the 8-week mark, when the customer's right begins; a posted letter may go earlier,
@@ -685,6 +709,38 @@ class ComplaintCase:
             )
             self._deliver(MessageKind.ESCALATION, [self._written_channel()], escalation_reason=fact.reason)
 
+    def _first_owner_role(self) -> CaseRole:
+        """A vulnerable customer's case starts with a named senior owner when the policy says so;
+        the escalation ladder then continues from that level."""
+        ladder, senior = self._policy.escalation_ladder, self._policy.vulnerable_owner_role
+        if self._customer.vulnerable and senior is not None and senior in ladder:
+            self._state.escalation_level = ladder.index(senior)
+            return senior
+        return ladder[0]
+
+    def _notify_new_owner(self, owner: Handler) -> None:
+        """A new owner is told at once: the case in brief, what they must do next, and the
+        customer's vulnerability and accessibility needs."""
+        state, c = self._state, self._customer
+        lines = [
+            f"Case {state.reference}, received {local_label(self._input.intake.received_at)} "
+            f"by {self._input.intake.source.value}; stage {state.stage.value}; escalations {len(state.escalations)}.",
+            f"Next for you: {owner_next_action(state) or 'nothing due yet'}.",
+            f"8-week mark: {local_label(self._eight_weeks())}." if state.deadlines else "",
+        ]
+        if c.vulnerable or c.accessibility_needs:
+            lines.append(
+                f"VULNERABLE CUSTOMER: {'yes' if c.vulnerable else 'no'}. Accessibility needs: "
+                f"{'; '.join(c.accessibility_needs) or 'none recorded'}. Every contact must take account of them."
+            )
+        self._alert(
+            owner.role,
+            f"{state.reference}: a case for you" + (" (vulnerable customer)" if c.vulnerable else ""),
+            "\n".join(line for line in lines if line),
+            to_handler=owner.id,
+            kind="work",
+        )
+
     def _new_introduction_clock(self, now: datetime) -> None:
         state = self._state
         for m in state.milestones:
@@ -707,6 +763,7 @@ class ComplaintCase:
         state.awaiting_owner = None
         self._roster_gap = False
         self._take_ownership(assignment)
+        self._notify_new_owner(assignment.handler)
         if escalation is not None:
             escalation.to_handler = assignment.handler.id
             if state.stage is not CaseStage.CLOSED and not self._closing:
@@ -856,6 +913,12 @@ class ComplaintCase:
                     if position < len(plan) - 1 or not fallback:
                         break  # a later planned channel (the written follow-up) still reaches them
                     channel = self._fallback_after(channel, tried)
+            if self._v3 and fallback and self._customer.vulnerable and delivered == [ChannelKind.SMS]:
+                # A vulnerable customer is never left with a text alone: the writing follows.
+                written = self._written_channel()
+                if written not in tried and await self._send_once(kind, written, sequence, message, task_key):
+                    delivered.append(written)
+                    reached.append(self._reaches_customer_at(self._state.messages[-1], milestone))
         except _Withdrawn:
             return  # the case closed while this was retrying: recorded as withdrawn, never sent
         m = self._state.milestone(milestone) if milestone else None
@@ -980,6 +1043,9 @@ class ComplaintCase:
         if self._v3:
             # The case's own clock, not the sender's: history says when the send completed.
             record.at = workflow.now()
+            record.accessibility_needs = list(self._customer.accessibility_needs)
+            if channel is ChannelKind.LETTER:
+                self._post_room_work_item(record)
             if channel is ChannelKind.LETTER and self._calendar is not None:
                 # Printed is not delivered: the post room's collection, then the post's days.
                 record.dispatched_at, record.expected_delivery_at = clocks.letter_dispatch(
@@ -988,6 +1054,19 @@ class ComplaintCase:
         state.messages.append(record)
         self._count("complaints_messages", "Customer messages", channel=channel.value, status="sent")
         return True
+
+    def _post_room_work_item(self, record: MessageRecord) -> None:
+        """Needs the printer cannot meet (braille, audio, easy read): the post room gets a work item."""
+        wanted = [n for n in self._customer.accessibility_needs if any(k in n.lower() for k in self._policy.post_room_needs)]
+        if not wanted:
+            return
+        self._alert(
+            CaseRole.CUSTOMER_SERVICE_MANAGER,
+            f"{self._state.reference}: post room to produce {record.key} as {', '.join(wanted)}",
+            f"The customer needs: {'; '.join(wanted)}. Produce and send letter {record.key} in that form too.",
+            to_team="post_room",
+            kind="work_item",
+        )
 
     def _reaches_customer_at(self, record: MessageRecord, milestone: str | None) -> datetime:
         """When a message counts for its clock. The introduction is met by the earliest contact the
@@ -1147,7 +1226,16 @@ class ComplaintCase:
         self._state.owner = assignment.handler
         self._state.assignments.append(assignment)
 
-    def _alert(self, to: CaseRole, subject: str, detail: str, to_handler: str | None = None) -> None:
+    def _alert(
+        self,
+        to: CaseRole,
+        subject: str,
+        detail: str,
+        to_handler: str | None = None,
+        *,
+        to_team: str | None = None,
+        kind: str = "alert",
+    ) -> None:
         state = self._state
         state.alerts.append(subject)
         number = len(state.alerts)
@@ -1164,6 +1252,9 @@ class ComplaintCase:
             to_handler=to_handler,
             subject=subject,
             detail=detail,
+            to_team=to_team,
+            kind=kind,
+            to_email=self._state.owner.email if to_handler and self._state.owner and self._state.owner.id == to_handler else None,
         )
         self._launch(
             alert.key,
@@ -1634,6 +1725,7 @@ class ComplaintCase:
         self._roster_gap = False
         self._take_ownership(Assignment(handler=move.to, reason=f"reassigned by {move.recorded_by}: {move.reason}", assigned_at=now))
         self._new_introduction_clock(now)
+        self._notify_new_owner(move.to)
         self._wake()
         return move.to
 

@@ -216,7 +216,9 @@ async def running_case(
             compute_case_deadlines,
             CaseAssignmentActivities(env.client, roster or load_roster()).assign_case_handler,
             outbox.send_message,
-            AlertActivities(tmp_path / "alerts").raise_internal_alert,
+            AlertActivities(
+                tmp_path / "alerts", staff_outbox=tmp_path / "outbox" / "staff", roster=roster or load_roster()
+            ).raise_internal_alert,
             billing.credit_invoice,
             CaseArchive(tmp_path / "archive.sqlite3").archive_case,
         ],

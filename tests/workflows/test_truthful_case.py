@@ -484,7 +484,10 @@ async def test_a_customer_back_within_eight_weeks_of_closure_reopens_the_same_ca
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         await case.wait(DAY)
         await case.handle.signal(ComplaintCase.customer_satisfied)
-        closed = await case.handle.result()
+        # Queried, not awaited with result(): the test server skips years while a client waits on
+        # a result, and the re-open window is measured on its clock.
+        closed = await case.wait(MINUTE)
+        assert closed.stage is CaseStage.CLOSED
         await env.sleep(2 * WEEK)
         outcome = await starter.reopen_case(
             env.client, closed.reference, NotSatisfied(reason="The fault is back"), now=await env.get_current_time()
@@ -512,7 +515,7 @@ async def test_a_customer_back_after_the_reopen_window_is_told_to_file_a_new_com
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         await case.wait(DAY)
         await case.handle.signal(ComplaintCase.customer_satisfied)
-        closed = await case.handle.result()
+        closed = await case.wait(MINUTE)
         await env.sleep(9 * WEEK)
         with pytest.raises(starter.CannotReopen, match="more than 8 weeks ago: file a new complaint"):
             await starter.reopen_case(
@@ -582,3 +585,67 @@ async def test_a_cancelled_case_still_writes_its_compliance_record(tmp_path) -> 
         reference = case.handle.id
     record, _ = CaseArchive(tmp_path / "archive.sqlite3").load(reference)
     assert record is not None and record.state.attention == "the case was cancelled"
+
+
+# --- the owner is told, and vulnerable customers are looked after ------------------------------
+
+
+def staff_notices(tmp_path, kind: str) -> list[dict]:
+    import json
+
+    return [n for n in (json.loads(p.read_text()) for p in (tmp_path / "alerts").glob("*.json")) if n["kind"] == kind]
+
+
+async def test_a_new_owner_is_told_and_reminded_before_each_call_owed(tmp_path) -> None:
+    # Thursday 20:00: the introduction is planned for Friday 09:00 and owed by Saturday 20:00.
+    async with server_at(utc(2030, 2, 14, 20, 0)) as env, running_case(env, tmp_path) as case:
+        state = await case.wait(HOUR)
+        [work] = staff_notices(tmp_path, "work")
+        assert work["to_handler"] == state.owner.id and work["to_email"] == state.owner.email
+        assert "call the customer to introduce yourself by Sat 16 Feb 20:00" in work["detail"]
+        await case.wait(2 * DAY)
+        reminders = staff_notices(tmp_path, "reminder")
+        assert reminders == [] or all(r["to_handler"] == state.owner.id for r in reminders)
+        await case.wait(10 * DAY)  # past the first regular update
+        reminders = staff_notices(tmp_path, "reminder")
+        assert any("before the regular update" in r["subject"] for r in reminders)
+
+
+async def test_a_vulnerable_customer_gets_a_senior_owner_told_of_their_needs_and_never_a_text_alone(tmp_path) -> None:
+    outbox = RecordingMessaging(rejected={ChannelKind.EMAIL})
+    async with server_at(PLAIN_TUESDAY) as env, running_case(
+        env,
+        tmp_path,
+        outbox=outbox,
+        vulnerable=True,
+        accessibility_needs=["Braille", "Calls before noon"],
+    ) as case:
+        state = await case.wait(HOUR)
+        assert state.owner.role.value == "customer_service_manager" and state.escalation_level == 1
+        [work] = staff_notices(tmp_path, "work")
+        assert "VULNERABLE CUSTOMER" in work["detail"] and "Braille" in work["detail"]
+        # Email refuses: the introduction reached them by text, and the writing followed by post.
+        intro = [m for m in state.messages if m.kind is MessageKind.INTRODUCTION and m.status == "sent"]
+        assert {m.channel for m in intro} == {ChannelKind.SMS, ChannelKind.LETTER}
+        assert all(m.accessibility_needs == ["Braille", "Calls before noon"] for m in intro)
+        items = staff_notices(tmp_path, "work_item")
+        assert items and all(i["to_team"] == "post_room" and "Braille" in i["subject"] for i in items)
+
+
+async def test_staff_notices_reach_the_staff_mailbox_and_a_breach_reaches_every_service_manager(tmp_path) -> None:
+    from email import message_from_bytes
+
+    from domain.models import CaseRole
+    from settings import load_roster
+
+    managers = {h.email for h in load_roster() if h.role is CaseRole.CUSTOMER_SERVICE_MANAGER}
+    # Email down for days: the acknowledgement's clock breaches.
+    policy = load_policy().model_copy(update={"send_retry_ceiling_minutes": 7 * 24 * 60})
+    outbox = RecordingMessaging(down_until={ChannelKind.EMAIL: PLAIN_TUESDAY + 3 * DAY})
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, outbox=outbox, policy=policy) as case:
+        state = await case.wait(2 * DAY)
+        staff = tmp_path / "outbox" / "staff"
+        owner_mail = [message_from_bytes(p.read_bytes()) for p in staff.glob(f"{state.owner.email.replace('@', '_')}*/*.eml")]
+        assert any(m["X-Notice-Kind"] == "work" and "a case for you" in m["Subject"] for m in owner_mail)
+        breach_to = {p.parent.name for p in staff.glob("*/*.eml") if "acknowledgement missed" in message_from_bytes(p.read_bytes())["Subject"]}
+        assert breach_to == {m.replace("@", "_") for m in managers} or len(breach_to) == len(managers)
