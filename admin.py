@@ -1,8 +1,13 @@
 """The case handler's tool: read a case, record the customer's answer, act on the case.
 
     python admin.py status CC-2026-4F7K2Q [--json]
-    python admin.py satisfied CC-2026-4F7K2Q
-    python admin.py not-satisfied CC-2026-4F7K2Q --reason "Still no engineer visit"
+    python admin.py satisfied CC-2026-4F7K2Q --how phone [--by ID] [--said-at 2026-11-30T10:15]
+    python admin.py not-satisfied CC-2026-4F7K2Q --reason "Still no engineer visit" [--how email]
+    python admin.py call CC-2026-4F7K2Q --outcome reached|voicemail|no-answer [--note TEXT]
+    python admin.py agree CC-2026-4F7K2Q --every 7d --at 14:00 [--channel phone|sms|email|letter]
+    python admin.py pause-updates CC-2026-4F7K2Q --until 2026-12-14 --reason "Away until the 14th"
+    python admin.py contact CC-2026-4F7K2Q [--email E] [--phone P] [--address "1 High St; Leeds; LS1 4AB"]
+    python admin.py reassign CC-2026-4F7K2Q --to rhys.griffiths --reason "Amara on leave"
     python admin.py note CC-2026-4F7K2Q "Engineer booked for Friday" --for-customer
     python admin.py schedule CC-2026-4F7K2Q --every 3d --at 14:00
     python admin.py deadlock CC-2026-4F7K2Q
@@ -13,12 +18,14 @@ Every refusal exits non-zero with one line saying why; nothing about the case ch
 Exit codes: 0 done, 1 refused or Temporal unreachable, 2 invalid input, 3 sent but not yet applied.
 Every wait is bounded (`--wait`, 10 s by default). Each handler command prints a request id
 first; running it again with `--request-id` and the same text can never apply it twice.
+Whatever records a fact says who: `--by`, by default the login name of whoever runs the command.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import getpass
 import hashlib
 import json
 import re
@@ -32,6 +39,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
@@ -52,22 +60,37 @@ from activities.archive import CaseArchive, evidence_document
 
 from connection import connect, run_cli
 from domain import search_attributes as sa
-from domain.compliance_report import compliance_report
+from domain.compliance_report import compliance_report, contact_details, handler_facts
 from domain.formatting import local_label
 from domain.models import (
+    INTAKE,
+    Call,
+    CallMade,
+    CallOutcome,
+    CaseInput,
     CaseStage,
     CaseState,
     CaseSummary,
+    ChannelKind,
     CompensationAward,
+    ContactCorrection,
     ContactScheduleChange,
+    Customer,
     Deadlock,
+    Handler,
+    HowSaid,
     IntervalUnit,
     NotSatisfied,
     ProgressNote,
+    Reassignment,
+    Satisfied,
+    ScheduleAgreed,
+    UpdatesPaused,
+    UpdateSchedule,
     field_errors,
 )
 from domain.reference import is_reference
-from settings import PipelineSettings
+from settings import ConfigError, PipelineSettings, load_roster
 from workflows.complaint_case import ComplaintCase
 
 app = typer.Typer(
@@ -172,6 +195,48 @@ def _payload(model: type[T], **fields: Any) -> T:
         for line in field_errors(exc):
             typer.echo(f"invalid: {line}", err=True)
         raise typer.Exit(2) from None
+
+
+def _checked_input(model: type[T], data: dict[str, Any]) -> T:
+    """A person's input read like the intake reads it: email-validator and phonenumbers run only
+    with the INTAKE context, and only here, so the case records plain, already-checked data."""
+    try:
+        return model.model_validate(data, context=INTAKE)  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        for line in field_errors(exc):
+            # A check across fields has no path of its own; name the command's subject instead.
+            typer.echo(f"invalid: {line.replace('(complaint): ', 'contact: ', 1)}", err=True)
+        raise typer.Exit(2) from None
+
+
+ByOption = Annotated[
+    str | None, typer.Option("--by", help="Who is recording it (default: the login name of whoever runs this)")
+]
+
+
+def _recorded_by(given: str | None) -> str:
+    """Who records the fact: the record always says who, so with no --by it is the login name."""
+    if given is not None:
+        return given
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in this environment (some containers)
+        typer.echo("invalid: --by: there is no login name to record; say who you are with --by", err=True)
+        raise typer.Exit(2) from None
+
+
+def _choice(text: str, option: str, choices: dict[str, T]) -> T:
+    """One of a few words as typed ('no-answer' or 'no_answer'), or one line saying which are allowed."""
+    key = text.strip().lower().replace("_", "-")
+    if key not in choices:
+        words = list(choices)
+        typer.echo(f"invalid: {option}: {text!r}: use {', '.join(words[:-1])} or {words[-1]}", err=True)
+        raise typer.Exit(2)
+    return choices[key]
+
+
+def _label(value: Any) -> str:
+    return str(getattr(value, "value", value)).replace("_", " ")
 
 
 async def _open_case(client: Client, reference: str) -> WorkflowHandle[Any, Any]:
@@ -328,6 +393,22 @@ async def _state(client: Client, handle: WorkflowHandle[Any, Any]) -> CaseState:
         ) from None
 
 
+async def _filed_customer(client: Client, handle: WorkflowHandle[Any, Any]) -> Customer | None:
+    """The customer as filed: the intake is in the first event of the case's run (a run that
+    continued as new carries the same intake), so no query or worker is needed to read it."""
+
+    async def first_event() -> Customer | None:
+        async for event in handle.fetch_history_events(page_size=1, rpc_timeout=_wait):
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            if not payloads:
+                return None
+            [case_input] = await client.data_converter.decode(payloads, [CaseInput])
+            return case_input.intake.customer
+        return None
+
+    return await asyncio.wait_for(first_event(), _wait.total_seconds())
+
+
 # --- reading ------------------------------------------------------------------------------------
 
 
@@ -345,7 +426,8 @@ def schedule_status(state: CaseState) -> str | None:
     return "agreed" if state.schedule_agreed_at else "offered"
 
 
-def status_document(state: CaseState) -> dict[str, Any]:
+def status_document(state: CaseState, filed: Customer | None = None) -> dict[str, Any]:
+    """The case for other tools. `filed`: the customer as filed, shown until a handler corrects it."""
     document = state.model_dump(mode="json")
     owner = state.owner
     notes = document["notes"]
@@ -372,6 +454,18 @@ def status_document(state: CaseState) -> dict[str, Any]:
         "alerts": document["alerts"],
         "refused": document["refused"],
         "deadlines": document["deadlines"],
+        # Every owner in turn, with why (first assignment, escalation, reassignment by a handler).
+        "assignments": [
+            {
+                "handler": a.handler.id,
+                "name": a.handler.name,
+                "role": a.handler.role.value,
+                "reason": a.reason,
+                "assigned_at": document["assignments"][i]["assigned_at"],
+            }
+            for i, a in enumerate(state.assignments)
+        ],
+        **handler_facts(state, filed),
     }
 
 
@@ -395,17 +489,34 @@ def status(
     """Where a case stands: stage, owner, every milestone with its due and done time."""
     _check_reference(reference)
 
-    async def action(client: Client) -> CaseState:
-        return await _state(client, await _any_case(client, reference))
+    async def action(client: Client) -> tuple[CaseState, Customer | None]:
+        handle = await _any_case(client, reference)
+        state = await _state(client, handle)
+        # The details as filed are read only while no handler has corrected them.
+        return state, (None if state.customer else await _filed_customer(client, handle))
 
-    state = _run(action)
+    state, filed = _run(action)
     if as_json:
-        typer.echo(json.dumps(status_document(state), indent=2))
+        typer.echo(json.dumps(status_document(state, filed), indent=2))
         return
     owner = state.owner
     console.print(f"[bold]{state.reference}[/bold]  stage: [bold]{state.stage.value}[/bold]")
+    # Free text (names, notes, reasons) is printed with markup off or escaped: "[/bold]" in a note
+    # must show as typed, not restyle the terminal or stop the command.
     if owner:
-        console.print(f"owner: {owner.name} ({owner.role.title}, level {state.escalation_level}) {owner.phone} {owner.email}")
+        console.print(
+            f"owner: {owner.name} ({owner.role.title}, level {state.escalation_level}) {owner.phone} {owner.email}",
+            markup=False,
+        )
+    for a in state.assignments:
+        console.print(f"assigned {local_label(a.assigned_at)}: {a.handler.name} ({a.handler.id}): {a.reason}", markup=False)
+    contact = contact_details(state.customer or filed, corrected=state.customer is not None)
+    if contact:
+        console.print(contact_line(contact), markup=False)
+    for change in state.contact_changes:
+        console.print(
+            f"contact corrected {local_label(change.at)} by {change.by}: {', '.join(change.fields)}", markup=False
+        )
     table = Table("milestone", "due", "done", "")
     for m in state.milestones:
         done = local_label(m.done_at) if m.done_at else "-"
@@ -416,8 +527,20 @@ def status(
         unit = state.schedule.unit.value.replace("_", " ")
         agreed = f"agreed {local_label(state.schedule_agreed_at)}" if state.schedule_agreed_at else "offered, not agreed"
         console.print(f"update schedule: every {every} {unit} at {state.schedule.contact_time:%H:%M} ({agreed})")
+        console.print(f"updates by: {update_channel_label(state.update_channel)}")
+    if state.updates_paused_until:
+        console.print(
+            f"updates paused until {state.updates_paused_until:%a %d %b %Y}: {state.updates_pause_reason or ''} "
+            "(the 8-week clock runs on)",
+            markup=False,
+        )
     if state.next_update_at:
         console.print(f"next regular update: {local_label(state.next_update_at)}")
+    if state.calls:
+        calls = Table("call", "by", "outcome", "met", "note")
+        for c in state.calls:
+            calls.add_row(local_label(c.at), escape(c.by), _label(c.outcome), c.met or "", escape(c.note or ""))
+        console.print(calls)
     messages = Table("sent", "message", "channel", "status", "proof", "posted", "expected")
     for r in state.messages:
         messages.add_row(
@@ -434,6 +557,32 @@ def status(
         console.print(f"note {local_label(note.at)} ({note.author}, {note_audience(note)}): {note.text}", markup=False)
     for refusal in state.refused:
         console.print(f"refused: {refusal}", markup=False)
+    if state.confirmation:
+        said = state.confirmation.said_at
+        console.print(
+            f"customer confirmed satisfied: by {_label(state.confirmation.how)}, recorded by "
+            f"{state.confirmation.recorded_by}, said {local_label(said) if said else 'when recorded'}",
+            markup=False,
+        )
+
+
+def update_channel_label(channel: ChannelKind | None) -> str:
+    # None is what the case does unless the customer agreed a channel: phone, then in writing.
+    return f"{channel.value} (as agreed)" if channel else "phone first, then in writing"
+
+
+def contact_line(contact: dict[str, Any]) -> str:
+    """One line of how the case reaches the customer now (as filed, or as a handler corrected it)."""
+    parts = []
+    if contact["email"]:
+        parts.append(f"email {contact['email']}")
+    if contact["phone"]:
+        kind = {True: " (mobile)", False: " (no texts)"}.get(contact["phone_is_mobile"], "")
+        parts.append(f"phone {contact['phone']}{kind}")
+    if contact["address"]:
+        parts.append("address " + ", ".join([*contact["address"]["lines"], contact["address"]["postcode"]]))
+    parts.append(f"in writing by {contact['preferred_written_channel']}")
+    return f"contact ({contact['source']}): " + "; ".join(parts)
 
 
 @app.command("list")
@@ -626,27 +775,87 @@ def retry(reference: str) -> None:
 # --- the customer's answer ------------------------------------------------------------------------
 
 
+HOW_SAID = {
+    "phone": HowSaid.PHONE,
+    "email": HowSaid.EMAIL,
+    "letter": HowSaid.LETTER,
+    "sms-reply": HowSaid.SMS_REPLY,
+    "in-person": HowSaid.IN_PERSON,
+}
+SaidAtOption = Annotated[
+    str | None,
+    typer.Option("--said-at", help="When the customer said it: 2026-11-30T10:15 (UK time) or with an offset; "
+                                   "default: now"),
+]
+
+
+def parse_said_at(text: str | None, now: datetime) -> datetime | None:
+    """When the customer said it. Without an offset it is UK wall-clock time, as handlers read the
+    clock; a time in the future is a typo (a signal cannot be refused once sent, so it is checked here)."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date and time like 2026-11-30T10:15 (UK time)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=LONDON)
+    if value > now + timedelta(minutes=5):
+        raise ValueError(f"{text!r} is in the future")
+    return value
+
+
+def _said_at(text: str | None) -> datetime | None:
+    try:
+        return parse_said_at(text, datetime.now(timezone.utc))
+    except ValueError as exc:
+        typer.echo(f"invalid: --said-at: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
-def satisfied(reference: str) -> None:
-    """The customer confirms the complaint is resolved: the case closes."""
+def satisfied(
+    reference: str,
+    how: Annotated[str, typer.Option(help="How the customer told us: phone, email, letter, sms-reply or in-person")],
+    by: ByOption = None,
+    said_at: SaidAtOption = None,
+) -> None:
+    """The customer confirms the complaint is resolved: the case closes, and the closure says how they told us."""
     _check_reference(reference)
+    answer = _payload(
+        Satisfied, recorded_by=_recorded_by(by), how=_choice(how, "--how", HOW_SAID), said_at=_said_at(said_at)
+    )
 
     async def action(client: Client) -> None:
         handle = await _open_case(client, reference)
-        await handle.signal(ComplaintCase.customer_satisfied, rpc_timeout=_wait)
+        await handle.signal(ComplaintCase.customer_satisfied, answer, rpc_timeout=_wait)
 
     _run(action)
-    typer.echo(f"{reference}: customer satisfied; the case is closing and the customer will be told")
+    typer.echo(
+        f"{reference}: customer satisfied ({_label(answer.how)}, recorded by {answer.recorded_by}); "
+        "the case is closing and the customer will be told"
+    )
 
 
 @app.command("not-satisfied")
 def not_satisfied(
     reference: str,
     reason: Annotated[str, typer.Option(help="What the customer is still unhappy about")],
+    how: Annotated[
+        str | None, typer.Option(help="How the customer told us: phone, email, letter, sms-reply or in-person")
+    ] = None,
+    by: ByOption = None,
+    said_at: SaidAtOption = None,
 ) -> None:
     """The customer is not satisfied: the case re-opens and moves up the escalation ladder."""
     _check_reference(reference)
-    fact = _payload(NotSatisfied, reason=reason)
+    fact = _payload(
+        NotSatisfied,
+        reason=reason,
+        recorded_by=_recorded_by(by),
+        how=_choice(how, "--how", HOW_SAID) if how is not None else None,
+        said_at=_said_at(said_at),
+    )
 
     async def action(client: Client) -> None:
         handle = await _open_case(client, reference)
@@ -796,6 +1005,212 @@ def compensate(
 
     compensation = _run(action)
     typer.echo(f"{reference}: £{compensation.amount_gbp} credited to the next invoice ({compensation.credit_id})")
+
+
+
+# --- facts a handler records (calls, agreements, pauses, corrected details, a new owner) ---------
+
+CALL_OUTCOMES = {"reached": CallOutcome.REACHED, "voicemail": CallOutcome.VOICEMAIL, "no-answer": CallOutcome.NO_ANSWER}
+
+
+@app.command()
+def call(
+    reference: str,
+    outcome: Annotated[str, typer.Option(help="reached, voicemail or no-answer")],
+    note: Annotated[str | None, typer.Option(help="What was said (internal, never sent)")] = None,
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+) -> None:
+    """Record a call to the customer; reaching them meets the introduction clock if it is still owed."""
+    _check_reference(reference)
+    made = _payload(CallMade, outcome=_choice(outcome, "--outcome", CALL_OUTCOMES), recorded_by=_recorded_by(by), note=note)
+    request = _request_id(request_id)
+
+    async def action(client: Client) -> Call:
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.record_call, made, id=update_id("call", reference, made, request)
+        )
+
+    recorded = _run(action)
+    met = f"; it met the {recorded.met} clock" if recorded.met else ""
+    typer.echo(f"{reference}: call recorded ({_label(recorded.outcome)}, by {recorded.by}){met}")
+
+
+# "phone" is no single channel: the customer is phoned first, then written to (channel None).
+UPDATE_CHANNELS: dict[str, ChannelKind | None] = {
+    "phone": None,
+    "sms": ChannelKind.SMS,
+    "email": ChannelKind.EMAIL,
+    "letter": ChannelKind.LETTER,
+}
+
+
+@app.command()
+def agree(
+    reference: str,
+    every: Annotated[str, typer.Option(help="7d, 3wd (working days) or 2w")],
+    at: Annotated[str, typer.Option(help="The contact time the customer agreed, HH:MM UK time")],
+    channel: Annotated[
+        str, typer.Option(help="phone (then in writing), sms, email or letter: how the customer wants updates")
+    ] = "phone",
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+) -> None:
+    """Record the update schedule the customer agreed; messages then say "as agreed on <date>"."""
+    _check_reference(reference)
+    try:
+        number, unit = parse_interval(every)
+    except ValueError as exc:
+        typer.echo(f"invalid: --every: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        contact = _contact_time(at)
+    except ValueError as exc:
+        typer.echo(f"invalid: --at: {exc}", err=True)
+        raise typer.Exit(2) from None
+    agreed = _payload(
+        ScheduleAgreed,
+        every=number,
+        unit=unit,
+        contact_time=contact,
+        channel=_choice(channel, "--channel", UPDATE_CHANNELS),
+        recorded_by=_recorded_by(by),
+    )
+    request = _request_id(request_id)
+
+    async def action(client: Client) -> UpdateSchedule:
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.record_agreement, agreed, id=update_id("agree", reference, agreed, request)
+        )
+
+    schedule_ = _run(action)
+    typer.echo(
+        f"{reference}: updates every {schedule_.every} {_label(schedule_.unit)} at {schedule_.contact_time:%H:%M} "
+        f"by {update_channel_label(agreed.channel).removesuffix(' (as agreed)')}, "
+        f"as agreed with the customer (recorded by {agreed.recorded_by})"
+    )
+
+
+@app.command("pause-updates")
+def pause_updates(
+    reference: str,
+    until: Annotated[str, typer.Option(help="The day regular updates resume, YYYY-MM-DD (UK)")],
+    reason: Annotated[str, typer.Option(help="Why the customer asked for the pause")],
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+) -> None:
+    """The customer asked for no regular updates until a date; the 8-week clock never pauses."""
+    _check_reference(reference)
+    try:
+        day = date.fromisoformat(until.strip())
+    except ValueError:
+        typer.echo(f"invalid: --until: {until!r} is not a date like 2026-12-14", err=True)
+        raise typer.Exit(2) from None
+    # Whether the date is after today and within 8 weeks is the case's to judge, on its own clock.
+    pause = _payload(UpdatesPaused, until=day, reason=reason, recorded_by=_recorded_by(by))
+    request = _request_id(request_id)
+
+    async def action(client: Client) -> str:
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.pause_updates, pause, id=update_id("pause-updates", reference, pause, request)
+        )
+
+    typer.echo(f"{reference}: {_run(action)}")
+
+
+def parse_address(text: str) -> dict[str, Any]:
+    """'14 Bethcar Street; Ebbw Vale; NP23 6HH': the address lines then the postcode, separated by
+    semicolons (commas are common inside a line: "Flat 2, 14 Bethcar Street"). A UK address."""
+    parts = [" ".join(part.split()) for part in text.split(";")]
+    if len(parts) < 2 or not all(parts):
+        raise ValueError(
+            f"{text!r}: give the lines then the postcode, separated by semicolons: \"14 Bethcar Street; Ebbw Vale; NP23 6HH\""
+        )
+    return {"lines": parts[:-1], "postcode": parts[-1]}
+
+
+@app.command()
+def contact(
+    reference: str,
+    email: Annotated[str | None, typer.Option(help="The customer's corrected email address")] = None,
+    phone: Annotated[str | None, typer.Option(help="The customer's corrected phone number (07911 123456 or +44...)")] = None,
+    address: Annotated[
+        str | None, typer.Option(help='The corrected postal address: "line 1; line 2; POSTCODE"')
+    ] = None,
+    preferred: Annotated[str | None, typer.Option(help="How the customer wants written contact: letter or email")] = None,
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+) -> None:
+    """Correct the customer's contact details; later messages use them. The old values are not kept."""
+    _check_reference(reference)
+    given: dict[str, Any] = {"email": email, "phone": phone, "preferred_written_channel": preferred}
+    data = {name: value for name, value in given.items() if value is not None}
+    if address is not None:
+        try:
+            data["address"] = parse_address(address)
+        except ValueError as exc:
+            typer.echo(f"invalid: --address: {exc}", err=True)
+            raise typer.Exit(2) from None
+    if not data:
+        typer.echo("invalid: give at least one of --email, --phone, --address, --preferred", err=True)
+        raise typer.Exit(2)
+    correction = _checked_input(ContactCorrection, data | {"recorded_by": _recorded_by(by)})
+    request = _request_id(request_id)
+
+    async def action(client: Client) -> list[str]:
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.correct_contact, correction,
+            id=update_id("contact", reference, correction, request),
+        )
+
+    changed = _run(action)
+    typer.echo(f"{reference}: contact details corrected ({', '.join(changed)}); later messages use them")
+
+
+@app.command()
+def reassign(
+    reference: str,
+    to: Annotated[str, typer.Option(help="The new owner's handler id, as in the roster (amara.okafor)")],
+    reason: Annotated[str, typer.Option(help="Why (absence, a leaver, a specialist)")],
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+) -> None:
+    """Give the case a new owner at the same level; they introduce themselves to the customer."""
+    _check_reference(reference)
+    handler = _roster_handler(to)
+    move = _payload(Reassignment, to=handler, reason=reason, recorded_by=_recorded_by(by))
+    request = _request_id(request_id)
+
+    async def action(client: Client) -> Handler:
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.reassign, move, id=update_id("reassign", reference, move, request)
+        )
+
+    owner = _run(action)
+    typer.echo(f"{reference}: reassigned to {owner.name} ({owner.id}, {owner.role.title})")
+
+
+def _roster_handler(handler_id: str) -> Handler:
+    """The full roster entry (direct phone and email go to the customer), or a one-line refusal."""
+    try:
+        roster = load_roster()
+    except ConfigError as exc:
+        typer.echo(f"refused: {_one_line(exc)}", err=True)
+        raise typer.Exit(1) from None
+    found = next((h for h in roster if h.id == handler_id.strip()), None)
+    if found is None:
+        typer.echo(
+            f"refused: --to: no handler {handler_id!r} in the roster ({PipelineSettings().roster_file}); "
+            f"known: {', '.join(h.id for h in roster)}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    return found
 
 
 if __name__ == "__main__":
