@@ -22,9 +22,10 @@ $(PEERS): tests/peers/package.json tests/peers/package-lock.json
 	npm ci --prefix tests/peers --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Debian's Chromium (browser test of the Web UI) and docker-compose (validates the compose file).
-# Installed only when missing; --no-install-recommends keeps the Docker engine out.
-SYSTEM_TOOLS := chromium docker-compose
+# Debian's Chromium (browser test of the Web UI), docker-compose (validates the compose file) and
+# caddy (parses the UI proxy's Caddyfile). Installed only when missing; --no-install-recommends
+# keeps the Docker engine out.
+SYSTEM_TOOLS := chromium docker-compose caddy
 system-tools:
 	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \

@@ -58,7 +58,11 @@ from zoneinfo import ZoneInfo
 
 from activities.archive import CaseArchive, evidence_document
 
+from channels.settings import ChannelSettings
+from codec.converter import EncryptionRequiredError
 from connection import connect, run_cli
+from ops.purge import DataStores
+from ops.purge import purge_expired as purge_data
 from domain import search_attributes as sa
 from domain.compliance_report import compliance_report, contact_details, handler_facts
 from domain.formatting import local_label
@@ -151,6 +155,8 @@ def _run(action: Callable[[Client], Awaitable[T]]) -> T:
     async def go() -> T:
         try:
             client = await asyncio.wait_for(connect(settings), _wait.total_seconds())
+        except EncryptionRequiredError as exc:
+            raise Refused(str(exc)) from None
         except (RuntimeError, OSError) as exc:
             raise Unreachable(f"cannot reach the Temporal server at {address}: {_one_line(exc)}") from None
         except TimeoutError:
@@ -500,13 +506,12 @@ def status(
         typer.echo(json.dumps(status_document(state, filed), indent=2))
         return
     owner = state.owner
-    console.print(f"[bold]{state.reference}[/bold]  stage: [bold]{state.stage.value}[/bold]")
-    # Free text (names, notes, reasons) is printed with markup off or escaped: "[/bold]" in a note
-    # must show as typed, not restyle the terminal or stop the command.
+    # Every value is escaped: a note or a vendor's error text is data, not rich markup (an
+    # unmatched "[/bold]" crashed the command, and "[link=...]" rendered as a live link).
+    console.print(f"[bold]{escape(state.reference)}[/bold]  stage: [bold]{escape(state.stage.value)}[/bold]")
     if owner:
         console.print(
-            f"owner: {owner.name} ({owner.role.title}, level {state.escalation_level}) {owner.phone} {owner.email}",
-            markup=False,
+            escape(f"owner: {owner.name} ({owner.role.title}, level {state.escalation_level}) {owner.phone} {owner.email}")
         )
     for a in state.assignments:
         console.print(f"assigned {local_label(a.assigned_at)}: {a.handler.name} ({a.handler.id}): {a.reason}", markup=False)
@@ -520,7 +525,7 @@ def status(
     table = Table("milestone", "due", "done", "")
     for m in state.milestones:
         done = local_label(m.done_at) if m.done_at else "-"
-        table.add_row(m.name, local_label(m.due_at), done, _milestone_flag(m))
+        table.add_row(escape(m.name), local_label(m.due_at), done, _milestone_flag(m))
     console.print(table)
     if state.schedule:
         every = state.schedule.every
@@ -547,8 +552,8 @@ def status(
             local_label(r.at),
             r.kind.value,
             r.channel.value,
-            r.status,
-            r.provider_id or r.error or "",
+            escape(r.status),
+            escape(r.provider_id or r.error or ""),
             local_label(r.dispatched_at) if r.dispatched_at else "",
             local_label(r.expected_delivery_at) if r.expected_delivery_at else "",
         )
@@ -644,7 +649,7 @@ def list_cases(
             local_label(received) if received else "",
             local_label(deadline) if deadline else "",
             w.status.name.lower() if w.status else "",
-            *([str((memo.get("outcome") or {}).get("attention") or "")] if attention else []),
+            *([escape(str((memo.get("outcome") or {}).get("attention") or ""))] if attention else []),
         )
     console.print(table)
 
@@ -717,8 +722,16 @@ def evidence(reference: str) -> None:
 @app.command("purge-expired")
 def purge_expired() -> None:
     """Delete the personal data of archived cases past their retention period."""
-    purged = _archive(PipelineSettings()).purge_expired()
+    settings = PipelineSettings()
+    # Every store the worker writes, not just the archive (ops/purge.py lists them).
+    stores = DataStores(settings.data_dir, ChannelSettings(data_dir=settings.data_dir).post_room_dir)
+    report = purge_data(stores, _archive(settings))
+    purged = report.expired
     typer.echo(f"purged {len(purged)} expired case record(s)" + (": " + ", ".join(purged) if purged else ""))
+    typer.echo(
+        f"removed {report.files_removed} file(s) and {report.manifest_rows_removed} post-room manifest row(s);"
+        f" redacted {report.credits_redacted} invoice credit(s)"
+    )
 
 
 def _archive_path(settings: PipelineSettings) -> Any:

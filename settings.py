@@ -37,6 +37,9 @@ class PipelineSettings(BaseSettings):
     roster_file: Path = CONFIG / "roster.toml"
     # 0 turns the Prometheus endpoint off.
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Loopback by default: the endpoint has no authentication. A container sets 0.0.0.0 so the
+    # scraper reaches it on the compose network (the port is never published to the host).
+    metrics_host: str = "127.0.0.1"
     # Compliance records are kept this long, then the customer's personal data is deleted:
     # the regulator's 12 months plus the customer's 12-month ADR referral window.
     archive_retention_days: int = Field(default=730, ge=1)

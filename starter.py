@@ -25,13 +25,16 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 from zoneinfo import ZoneInfo
 
+from codec.converter import EncryptionRequiredError
 from connection import connect, run_cli
 from domain import search_attributes as sa
 from domain.calendar import WorkingCalendar
 from domain.models import CaseInput, CaseStage, ComplaintIntake, ComplaintPolicy, field_errors
-from domain.reference import new_reference, reference_for_intake
+from domain.reference import legacy_reference_for_intake, new_reference, reference_for_intake
+from ops.reference_registry import ReferenceRegistry, ReferenceRegistryError
 from settings import ConfigError, PipelineSettings, load_policy
 from workflows.complaint_case import ComplaintCase
 
@@ -62,19 +65,41 @@ async def file_complaint(
     *,
     policy: ComplaintPolicy,
     task_queue: str,
+    registry: ReferenceRegistry | None = None,
 ) -> FiledCase:
-    """Start the case for a validated complaint, at most once per `intake_id`."""
+    """Start the case for a validated complaint, at most once per `intake_id`.
+
+    A reference is never reused: before starting, `registry` (default: the data folder in
+    PipelineSettings) is asked whether the archive or a ledger has ever seen it, because Temporal's
+    REJECT_DUPLICATE forgets a case once its retention ends.
+    """
     # A policy built in code skips load_policy's checks; a calendar that cannot be built (a working
     # day with no working time) would fail the case's first step for ever, so refuse it here.
     WorkingCalendar.from_spec(policy.calendar, [])
+    if registry is None:
+        registry = ReferenceRegistry(PipelineSettings().data_dir)
     year = intake.received_at.astimezone(ZoneInfo(policy.calendar.timezone)).year
+    if intake.intake_id:
+        earlier = await _filed_before_widening(client, registry, year, intake.intake_id)
+        if earlier is not None:
+            return FiledCase(earlier, started=False)
     for attempt in range(5):
         if intake.intake_id:
-            # Same intake id, same reference; a salt only on the (1 in 10^9) clash with another intake.
+            # Same intake id, same reference; a salt only on a clash with another intake.
             salt = "" if attempt == 0 else f"#{attempt}"
             reference = reference_for_intake(year, intake.intake_id + salt)
         else:
             reference = new_reference(year)
+        used = registry.find(reference)
+        if used is not None:
+            if intake.intake_id and (
+                # A retry after Temporal's retention: the archived case is this intake's.
+                used.intake_id == intake.intake_id
+                # A retry of a live case, which has already sent or credited something.
+                or (used.intake_id is None and await _filed_from_if_known(client, reference) == intake.intake_id)
+            ):
+                return FiledCase(reference, started=False)
+            continue  # another case's reference, even if Temporal has forgotten it
         try:
             handle = await client.start_workflow(
                 ComplaintCase.run,
@@ -99,6 +124,31 @@ async def file_complaint(
     raise RuntimeError("could not find a free case reference after 5 attempts")
 
 
+async def _filed_before_widening(
+    client: Client, registry: ReferenceRegistry, year: int, intake_id: str
+) -> str | None:
+    """The six-character case an intake was filed under before references were widened, if any.
+
+    One extra lookup per intake with an id; remove once no such case can be retried (every
+    six-character case closed and past retention).
+    """
+    legacy = legacy_reference_for_intake(year, intake_id)
+    used = registry.find(legacy)
+    if used is not None and used.intake_id == intake_id:
+        return legacy
+    return legacy if await _filed_from_if_known(client, legacy) == intake_id else None
+
+
+async def _filed_from_if_known(client: Client, reference: str) -> str | None:
+    """`_filed_from`, or None when Temporal holds no case under that reference."""
+    try:
+        return await _filed_from(client, reference)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
 async def _filed_from(client: Client, reference: str) -> str | None:
     """The intake id a case was started for, from its first run's started event."""
     handle = client.get_workflow_handle(reference)
@@ -110,11 +160,16 @@ async def _filed_from(client: Client, reference: str) -> str | None:
 
 
 def case_start_details(reference: str, intake: ComplaintIntake) -> dict[str, Any]:
-    """What a case's start carries besides its input: how staff find and read it in the Web UI."""
+    """What a case's start carries besides its input: how staff find and read it in the Web UI.
+
+    Reference, stage, date and source only: the summary and details are user metadata, stored
+    in plain text wherever a process runs without keys and shown to anyone who opens the UI, so
+    the customer's name and account number stay in the (encrypted) input.
+    """
     return {
-        "static_summary": f"Complaint {reference} from {intake.customer.name}",
-        "static_details": f"Received {intake.received_at.isoformat()} by {intake.source.value}; "
-        f"account {intake.account_number}",
+        "static_summary": f"Complaint {reference}",
+        "static_details": f"Stage {CaseStage.RECEIVED.value}; received {intake.received_at.isoformat()} "
+        f"by {intake.source.value}",
         # Set at start so a case is findable in the Web UI before its first workflow task runs.
         "search_attributes": TypedSearchAttributes(
             [
@@ -155,17 +210,26 @@ def main(
 
     async def run() -> FiledCase:
         client = await connect(settings)
-        return await file_complaint(client, intake, policy=policy, task_queue=settings.task_queue)
+        return await file_complaint(
+            client, intake, policy=policy, task_queue=settings.task_queue, registry=ReferenceRegistry(settings.data_dir)
+        )
 
     try:
         filed = asyncio.run(run())
+    except EncryptionRequiredError as exc:
+        typer.echo(f"complaint not filed: {exc}", err=True)
+        raise typer.Exit(3) from None
+    except ReferenceRegistryError as exc:
+        typer.echo(f"complaint not filed: cannot check that its reference is unused: {exc}", err=True)
+        raise typer.Exit(1) from None
     except RuntimeError as exc:
         typer.echo(f"could not reach Temporal at {settings.temporal_address}: {exc}", err=True)
         raise typer.Exit(1) from None
+    # Intake systems log this output: the reference only, never the customer's name or the intake id.
     if filed.started:
-        typer.echo(f"case opened for {intake.customer.name}")
+        typer.echo("case opened")
     else:
-        typer.echo(f"intake {intake.intake_id} was filed before; returning its case")
+        typer.echo("this intake was filed before; returning its case")
     typer.echo(filed.reference)
 
 

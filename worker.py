@@ -25,6 +25,7 @@ from activities.archive import CaseArchive
 from channels.registry import build_channels, describe_channels
 from channels.sent_log import SentLog
 from channels.settings import ChannelSettings
+from codec.converter import EncryptionRequiredError
 from connection import connect
 from ops.logs import configure_logging
 from settings import PipelineSettings
@@ -71,18 +72,29 @@ def build_worker(client: Client, settings: PipelineSettings) -> Worker:
     )
 
 
-def _runtime(settings: PipelineSettings) -> Runtime | None:
+def metrics_bind_address(settings: PipelineSettings) -> str | None:
+    """Where the Prometheus endpoint listens, or None when it is off."""
     if not settings.metrics_port:
         return None
-    return Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}"))
-    )
+    host = settings.metrics_host
+    return f"[{host}]:{settings.metrics_port}" if ":" in host else f"{host}:{settings.metrics_port}"
+
+
+def _runtime(settings: PipelineSettings) -> Runtime | None:
+    address = metrics_bind_address(settings)
+    if address is None:
+        return None
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
 async def main() -> None:
     settings = PipelineSettings()
     configure_logging(settings.log_format)
-    client = await connect(settings, runtime=_runtime(settings))
+    try:
+        client = await connect(settings, runtime=_runtime(settings))
+    except EncryptionRequiredError as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
     worker = build_worker(client, settings)
 
     stop = asyncio.Event()

@@ -10,6 +10,7 @@ from pathlib import Path
 from temporalio import activity
 
 from domain.models import AlertRequest
+from ops.private_files import private_dir, private_opener
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,12 @@ class AlertActivities:
 
     @activity.defn(name="raise_internal_alert")
     async def raise_internal_alert(self, alert: AlertRequest) -> str:
-        self._dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self._dir)  # alerts quote case details: 0700 folder, 0600 files
         path = self._dir / f"{alert.key.replace('/', '_')}.json"
         record = alert.model_dump(mode="json") | {"raised_at": datetime.now(timezone.utc).isoformat()}
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=2))
+        with open(tmp, "w", encoding="utf-8", opener=private_opener) as handle:
+            handle.write(json.dumps(record, indent=2))
         tmp.replace(path)
         log.warning("alert for %s to %s: %s", alert.reference, alert.to_role.value, alert.subject)
         return str(path)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from domain.compliance_report import case_counts, case_outcome, handler_facts, outcome_clocks
 from domain.models import ArchiveReceipt, CaseRecord
@@ -32,17 +33,43 @@ class CaseArchive:
 
     @activity.defn(name="archive_case")
     async def archive_case(self, record: CaseRecord) -> ArchiveReceipt:
-        """Idempotent: writing the same case again replaces its record with the newer one."""
+        """Idempotent: writing the same case again replaces its record with the newer one.
+
+        Never another case's: a record under the same reference for a different complaint (or a
+        purged one, whose reference is spent) is evidence the regulator may ask for, so the write
+        is refused (non-retryable) instead of overwriting it.
+        """
         expires_at = record.recorded_at + self._retention
         with closing(self._store.connect()) as db:
-            db.execute(
-                """INSERT INTO case_records (reference, recorded_at, expires_at, record, purged_at)
-                   VALUES (?, ?, ?, ?, NULL)
-                   ON CONFLICT(reference) DO UPDATE SET
-                     recorded_at = excluded.recorded_at, expires_at = excluded.expires_at,
-                     record = excluded.record, purged_at = NULL""",
-                (record.reference, record.recorded_at.isoformat(), expires_at.isoformat(), record.model_dump_json()),
-            )
+            db.execute("BEGIN IMMEDIATE")  # the check and the write see the same row
+            try:
+                row = db.execute(
+                    "SELECT record FROM case_records WHERE reference = ?", (record.reference,)
+                ).fetchone()
+                written = record.model_dump_json()
+                # Same case = same intake, compared as stored JSON: no re-validation of an old record
+                # (a model that changed since could refuse it, or see two intakes as one).
+                if row is not None and (
+                    row[0] is None or json.loads(row[0]).get("intake") != json.loads(written)["intake"]
+                ):
+                    raise ApplicationError(
+                        f"the archive already holds another case's record under {record.reference};"
+                        " refusing to overwrite it",
+                        type="ArchiveReferenceClash",
+                        non_retryable=True,
+                    )
+                db.execute(
+                    """INSERT INTO case_records (reference, recorded_at, expires_at, record, purged_at)
+                       VALUES (?, ?, ?, ?, NULL)
+                       ON CONFLICT(reference) DO UPDATE SET
+                         recorded_at = excluded.recorded_at, expires_at = excluded.expires_at,
+                         record = excluded.record""",
+                    (record.reference, record.recorded_at.isoformat(), expires_at.isoformat(), written),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
         return ArchiveReceipt(location=f"{self._store.path}#{record.reference}", expires_at=expires_at)
 
     def load(self, reference: str) -> tuple[CaseRecord | None, dict[str, str]]:
@@ -57,6 +84,16 @@ class CaseArchive:
         if row[3]:
             meta["purged_at"] = row[3]
         return (CaseRecord.model_validate_json(row[0]) if row[0] else None), meta
+
+    def holds(self, reference: str) -> bool:
+        """Whether the reference was ever archived (purged records leave a tombstone)."""
+        with closing(self._store.connect()) as db:
+            return db.execute("SELECT 1 FROM case_records WHERE reference = ?", (reference,)).fetchone() is not None
+
+    def purged_references(self) -> list[str]:
+        """Every reference whose personal data has been deleted, for purging the other stores."""
+        with closing(self._store.connect()) as db:
+            return [r[0] for r in db.execute("SELECT reference FROM case_records WHERE purged_at IS NOT NULL")]
 
     def purge_expired(self, now: datetime | None = None) -> list[str]:
         """Delete every record past its retention; return the references purged."""

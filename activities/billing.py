@@ -49,6 +49,31 @@ class BillingActivities:
             credit_id=credit_id, applied_at=datetime.fromisoformat(applied_at), duplicate=credit_id != proposed
         )
 
+    def redact(self, references: list[str]) -> int:
+        """Forget the account number and reason of expired cases' credits; keep id and amount.
+
+        The credit itself is a financial record; who it was for is personal data, past retention.
+        """
+        if not references:
+            return 0
+        with closing(self._store.connect()) as db:
+            db.execute("PRAGMA secure_delete = ON")  # overwritten values are zeroed in freed pages
+            changed = db.executemany(
+                "UPDATE invoice_credits SET account_number = '', reason = '(purged)'"
+                " WHERE reference = ? AND account_number != ''",
+                [(reference,) for reference in references],
+            ).rowcount
+            if changed:
+                # No copy left in the write-ahead log or in free pages.
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                db.execute("VACUUM")
+        return changed
+
+    def used(self, reference: str) -> bool:
+        """Whether any credit was ever made under this reference."""
+        with closing(self._store.connect()) as db:
+            return db.execute("SELECT 1 FROM invoice_credits WHERE reference = ?", (reference,)).fetchone() is not None
+
     def credits_for(self, reference: str) -> list[tuple[str, int]]:
         with closing(self._store.connect()) as db:
             return db.execute(

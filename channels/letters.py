@@ -39,6 +39,7 @@ from channels.base import (
 )
 from channels.rendering import DEFAULT_PROVIDER, LONDON, london_long_date
 from domain.models import ChannelKind, DeliveryReceipt, SendRequest
+from ops.private_files import private_dir, private_opener
 
 PAGE_WIDTH_MM = 210
 MARGIN_MM = 20
@@ -176,8 +177,8 @@ def _fit(pdf: FPDF, text: str, width_mm: float) -> str:
 
 
 def write_atomically(path: Path, content: bytes) -> None:
-    """Readers (the post room, a mail viewer) never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Readers (the post room, a mail viewer) never see half a file. mkstemp makes it 0600."""
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -238,7 +239,7 @@ class PostRoomChannel:
     ) -> None:
         address = request.recipient.address
         assert address is not None  # render() refused a letter without one
-        with open(manifest, "a+", newline="", encoding="utf-8") as handle:
+        with open(manifest, "a+", newline="", encoding="utf-8", opener=private_opener) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 handle.seek(0)

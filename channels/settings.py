@@ -20,25 +20,20 @@ With no vendor keys at all, every channel is the outbox (`<data_dir>/outbox`).
 | COMPLAINTS_TWILIO_BASE_URL | peer URL replacing every Twilio host (tests only) |
 | COMPLAINTS_SEND_TIMEOUT_SECONDS | per-request vendor timeout (default 30) |
 | COMPLAINTS_PROVIDER__NAME, __ADDRESS_LINES (JSON list), __POSTCODE, __PHONE, __PHONE_HOURS | letterhead |
-| COMPLAINTS_SECRETS_FILE | optional dotenv file holding the secrets above |
+| COMPLAINTS_SECRETS_FILE | optional dotenv file holding the secrets above (and the codec keys); must be mode 0600 |
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from channels.base import ProviderDetails
-
-logger = logging.getLogger(__name__)
-
-SECRETS_FILE_VARIABLE = "COMPLAINTS_SECRETS_FILE"
+from ops.secrets_file import SECRETS_FILE_VARIABLE, secrets_file_source
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
@@ -83,15 +78,10 @@ class ChannelSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        # Read when the settings are built, not at import.
-        secrets_file = os.environ.get(SECRETS_FILE_VARIABLE)
-        if secrets_file:
-            path = Path(secrets_file)
-            if not path.is_file():
-                raise ValueError(f"{SECRETS_FILE_VARIABLE} names {path}, which is not a readable file")
-            if path.stat().st_mode & 0o077:
-                logger.warning("secrets file %s is readable by other users; chmod 600 it", path)
-            sources.append(DotEnvSettingsSource(settings_cls, env_file=path))
+        # Read when the settings are built, not at import; refused if other users can read it.
+        secrets = secrets_file_source(settings_cls)
+        if secrets is not None:
+            sources.append(secrets)
         return tuple(sources)
 
     @field_validator("email_from", "email_reply_to")

@@ -1,7 +1,11 @@
 """AES-256 keys by id, and the settings that load them.
 
-Keys come from `COMPLAINTS_CODEC_KEYS` ("id1:base64,id2:base64") and/or the file named by
-`COMPLAINTS_CODEC_KEYS_FILE` (one `id:base64` per line). New payloads are encrypted under the
+Keys come from `COMPLAINTS_CODEC_KEYS` ("id1:base64,id2:base64"), the dotenv file named by
+`COMPLAINTS_SECRETS_FILE` (like the vendor keys), and/or the file named by
+`COMPLAINTS_CODEC_KEYS_FILE` (one `id:base64` per line). Both files must be mode 0600.
+`COMPLAINTS_REQUIRE_ENCRYPTION=true` makes keys mandatory: no process starts without them, and a
+worker refuses payloads written unencrypted (except for the cases listed in
+`COMPLAINTS_PLAINTEXT_ALLOWED_CASES`, whose histories predate encryption). New payloads are encrypted under the
 default key (the last one listed unless `COMPLAINTS_CODEC_DEFAULT_KEY` says otherwise); every key
 stays in the ring so that histories written before a rotation still decrypt. A case can run for
 eight weeks and more, so a key is retired only once no open case's history was written under it.
@@ -21,8 +25,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ops.secrets_file import check_private, secrets_file_source
 
 KEY_BYTES = 32
 # The id travels in every payload's metadata and in operators' env files, so keep it to characters
@@ -121,10 +134,22 @@ def parse_keys(entries: list[str], where: str) -> dict[str, bytes]:
             raise ValueError(f"{where} entry {position} is not of the form id:base64key")
         key_id, _, encoded = entry.partition(":")
         key_id = key_id.strip()
-        _check_key_id(key_id, f"{where} entry {position}")
+        if not _KEY_ID.fullmatch(key_id):
+            # Never echo it: an entry written key:id (or with a stray ':') puts the key here.
+            raise ValueError(
+                f"{where} entry {position}: the id before ':' must be 1-64 of letters, digits, '.',"
+                " '_', '-' starting with a letter or digit (is the entry written key:id?)"
+            )
         if key_id in keys:
             raise ValueError(f"key id {key_id!r} appears more than once in {where}")
-        keys[key_id] = decode_key(key_id, encoded)
+        try:
+            keys[key_id] = decode_key(key_id, encoded)
+        except ValueError as exc:
+            # An unpadded key written before ':' passes as an id: name the entry by position only.
+            raise ValueError(
+                f"{where} entry {position}: {str(exc).replace(repr(key_id), 'of this entry')}"
+                " (is the entry written key:id?)"
+            ) from None
     return keys
 
 
@@ -155,6 +180,9 @@ class CodecSettings(BaseSettings):
         extra="ignore",
         # Pydantic echoes the offending input in its errors by default; here that input is a key.
         hide_input_in_errors=True,
+        # require_encryption and plaintext_allowed_cases are read from their documented names,
+        # outside the COMPLAINTS_CODEC_ prefix; callers may still pass them by field name.
+        populate_by_name=True,
     )
 
     # Field order matters: each validator sees the fields declared above it in `info.data`.
@@ -163,6 +191,18 @@ class CodecSettings(BaseSettings):
     default_key: str | None = None
     server_token: str | None = None
     cors_origins: str = "http://localhost:8233"
+    # Host names the codec server answers to (the Host header, port ignored): a page on another
+    # name that resolves to 127.0.0.1 (DNS rebinding) is refused.
+    allowed_hosts: str = "localhost,127.0.0.1,[::1]"
+    # Production sets this: no process starts without keys, and workers refuse plaintext payloads.
+    require_encryption: bool = Field(
+        default=False, validation_alias="COMPLAINTS_REQUIRE_ENCRYPTION"
+    )
+    # References (workflow ids) whose histories were written before encryption was turned on.
+    plaintext_allowed_cases: str = Field(
+        default="",
+        validation_alias="COMPLAINTS_PLAINTEXT_ALLOWED_CASES",
+    )
 
     _keyring: Keyring | None = PrivateAttr(default=None)
 
@@ -182,6 +222,7 @@ class CodecSettings(BaseSettings):
             text = value.read_text(encoding="utf-8")
         except OSError as exc:
             raise ValueError(f"cannot read keys file {str(value)!r}: {exc.strerror}") from None
+        check_private(value, "keys file")
         from_file = parse_keys(_file_entries(text), "keys file")
         if not from_file:
             raise ValueError(f"keys file {str(value)!r} holds no keys")
@@ -223,6 +264,27 @@ class CodecSettings(BaseSettings):
     @property
     def origins(self) -> list[str]:
         return _env_entries(self.cors_origins)
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        return frozenset(host.lower() for host in _env_entries(self.allowed_hosts))
+
+    @property
+    def plaintext_allowed(self) -> frozenset[str]:
+        return frozenset(_env_entries(self.plaintext_allowed_cases))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The codec keys may sit in COMPLAINTS_SECRETS_FILE beside the vendor keys; the environment wins.
+        secrets = secrets_file_source(settings_cls)
+        return (init_settings, env_settings) if secrets is None else (init_settings, env_settings, secrets)
 
     @model_validator(mode="after")
     def _build_keyring(self) -> CodecSettings:

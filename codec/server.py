@@ -6,6 +6,10 @@ server can sit behind a prefix (e.g. `https://codec.example/complaints/decode`).
 
 Anyone who can call /decode can read every customer's details, so a bearer token is required
 whenever keys are configured; running without one needs an explicit `--insecure-no-auth`.
+In every mode, a request whose Host header is not one of `COMPLAINTS_CODEC_ALLOWED_HOSTS`
+(default localhost, 127.0.0.1, [::1]) is refused, which defeats DNS rebinding (a page on
+evil.example whose name resolves to 127.0.0.1), and a request carrying an Origin that is not one of
+`COMPLAINTS_CODEC_CORS_ORIGINS` is refused before anything is decoded, token or not.
 
     python -m codec.server --host 127.0.0.1 --port 8081
     temporal workflow show -w ID --codec-endpoint http://127.0.0.1:8081 \
@@ -55,6 +59,18 @@ def build_app(settings: CodecSettings, *, insecure_no_auth: bool = False) -> web
         )
     codec = EncryptionCodec(keyring)
     origins = frozenset(settings.origins)
+    hosts = settings.hosts
+
+    @web.middleware
+    async def host_and_origin(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        # Outermost, and before auth: a rebinding page or another site's script gets nothing, and
+        # CORS alone would only stop it *reading* a response the server had already produced.
+        if _host_name(request.headers.get(hdrs.HOST, "")) not in hosts:
+            return web.Response(status=403, text="host not allowed\n")
+        origin = request.headers.get(hdrs.ORIGIN)
+        if origin is not None and origin not in origins:
+            return web.Response(status=403, text="origin not allowed\n")
+        return await handler(request)
 
     @web.middleware
     async def cors(request: web.Request, handler: _Handler) -> web.StreamResponse:
@@ -105,7 +121,7 @@ def build_app(settings: CodecSettings, *, insecure_no_auth: bool = False) -> web
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
-    app = web.Application(middlewares=[cors, bearer_auth], client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(middlewares=[host_and_origin, cors, bearer_auth], client_max_size=MAX_REQUEST_BYTES)
     app.add_routes(
         [
             web.post("/encode", encode),
@@ -138,6 +154,14 @@ async def _apply(request: web.Request, transform: _Transform) -> web.Response:
         text=json_format.MessageToJson(Payloads(payloads=transformed)),
         content_type="application/json",
     )
+
+
+def _host_name(host: str) -> str:
+    """The Host header without its port: `localhost:8081` -> `localhost`, `[::1]:8081` -> `[::1]`."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _is_codec_path(path: str) -> bool:

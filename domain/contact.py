@@ -9,7 +9,7 @@ for the first moment the quiet hours allow.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from domain.models import QuietHours
@@ -39,3 +39,13 @@ def next_phone_moment(moment: datetime, quiet: QuietHours, timezone_name: str) -
         day += timedelta(days=1)
     raise ValueError("quiet hours leave no moment to phone in a year")
 
+
+
+def local_date(moment: datetime, timezone_name: str) -> date:
+    """The calendar date at `moment` on the wall clocks of `timezone_name`."""
+    return moment.astimezone(ZoneInfo(timezone_name)).date()
+
+
+def local_moment(day: date, at: time, timezone_name: str) -> datetime:
+    """`at` on `day`, on the wall clocks of `timezone_name`, as UTC."""
+    return datetime.combine(day, at, tzinfo=ZoneInfo(timezone_name)).astimezone(timezone.utc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from datetime import datetime, timezone
 
 CONTEXT_FIELDS = ("case_reference", "message_key", "channel")
@@ -37,10 +38,27 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(document, default=str)
 
 
+class TextLogFormatter(logging.Formatter):
+    """For a person at a terminal (`make run`): the traceback's frames, the exception's type only.
+
+    An exception's text can quote the input that failed (pydantic prints `input_value=...`, which
+    may be a customer's name or account number), and text logs end up in files as well.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatException(self, ei) -> str:  # noqa: ANN001, N802 - logging's own signature
+        kind, _, tb = ei
+        frames = "".join(traceback.format_tb(tb)) if tb is not None else ""
+        name = kind.__name__ if kind is not None else "Exception"
+        return f"Traceback (most recent call last):\n{frames}{name} (message withheld: it may quote customer data)"
+
+
 def configure_logging(style: str = "json", level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
     if style == "json":
         handler.setFormatter(JsonLogFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextLogFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)

@@ -14,6 +14,7 @@ import threading
 
 from codec.keyring import CodecSettings
 from ops.dev_server import start_dev_server, wait_for_port
+from ops.private_files import create_private_file, private_dir
 from settings import REPO, PipelineSettings
 
 PORT = int(os.environ.get("COMPLAINTS_SERVER_PORT", "7233"))
@@ -31,15 +32,29 @@ def _port_taken(port: int) -> bool:
 
 def main() -> int:
     settings = PipelineSettings()
+    codec = CodecSettings()
+    if codec.keyring() is None and codec.require_encryption:
+        print("COMPLAINTS_REQUIRE_ENCRYPTION is on but no codec keys are configured; not starting", file=sys.stderr)
+        return 2
     data = settings.data_dir
-    data.mkdir(parents=True, exist_ok=True)
+    private_dir(data)  # the server's SQLite and the stores hold customers' details
+    # The server's log is private from the start. Its SQLite file cannot be pre-created (the dev
+    # server would take an empty file for an existing database); the 0700 folder guards it.
+    create_private_file(data / "temporal-server.log")
     for port in (PORT, UI_PORT, CODEC_PORT):
         if _port_taken(port):
             print(f"port {port} is already in use: is another `make run` up? "
                   "Set COMPLAINTS_SERVER_PORT / COMPLAINTS_UI_PORT to use others.", file=sys.stderr)
             return 1
 
-    codec = CodecSettings()
+    if codec.keyring() is None:
+        # A laptop may run without keys; say so loudly, since history then holds plain text.
+        print(
+            "WARNING: payloads are NOT encrypted (no COMPLAINTS_CODEC_KEYS): customer details are stored"
+            " in plain text in Temporal's history. Fine for a laptop demo; production requires keys.",
+            file=sys.stderr,
+            flush=True,
+        )
     codec_server = None
     extra: list[str] = []
     if codec.keyring() is not None:

@@ -12,6 +12,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+from ops.private_files import create_private_file, private_dir
+
 
 def connect(path: Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
@@ -22,7 +24,10 @@ def connect(path: Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
 
 def initialise(path: Path, schema: str, busy_timeout: float = 30.0) -> None:
     """Create the folder, the file in WAL mode and the schema; safe to race with other workers."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # 0700 folder, 0600 file: the stores hold personal data. SQLite creates -wal and -shm with the
+    # database file's mode, so they are private too.
+    private_dir(path.parent)
+    create_private_file(path)
     deadline = time.monotonic() + busy_timeout
     delay = 0.01
     while True:

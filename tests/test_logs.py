@@ -26,3 +26,27 @@ def test_an_exception_is_logged_by_type_only() -> None:
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     line = JsonLogFormatter().format(record)
     assert "Gwen" not in line and json.loads(line)["error"] == "ValueError"
+
+
+def test_text_logs_never_print_the_input_a_validation_error_quotes(monkeypatch) -> None:
+    import sys
+
+    from pydantic import ValidationError
+
+    from domain.models import ComplaintIntake
+    from ops import logs
+
+    installed = {}
+    monkeypatch.setattr(logs.logging, "basicConfig", lambda **kwargs: installed.update(kwargs))
+    logs.configure_logging("text")
+    [handler] = installed["handlers"]
+
+    submitted = {"account_number": "Gwen Pritchard of Ebbw Vale"}
+    try:
+        ComplaintIntake.model_validate(submitted)
+    except ValidationError:
+        record = logging.LogRecord("worker", logging.ERROR, __file__, 1, "intake failed", (), sys.exc_info())
+    line = handler.format(record)
+
+    assert "ValidationError" in line and "intake failed" in line
+    assert "Gwen" not in line and "Ebbw Vale" not in line

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
     from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
     from domain import policy as clocks
-    from domain.contact import next_phone_moment, phone_allowed
+    from domain.contact import local_date, local_moment, next_phone_moment, phone_allowed
     from domain import search_attributes as sa
     from domain.calendar import WorkingCalendar
     from domain.compliance_report import case_outcome
@@ -47,14 +47,21 @@ with workflow.unsafe.imports_passed_through():
         CaseSummary,
         ChannelKind,
         Compensation,
+        CallMade,
+        CallOutcome,
+        Call,
         CompensationAward,
+        ContactChange,
+        ContactCorrection,
         ContactScheduleChange,
+        Customer,
         CreditReceipt,
         Deadlock,
         DeadlineRequest,
         DeferredText,
         DeliveryReceipt,
         Escalation,
+        Handler,
         InvoiceCredit,
         MessageContext,
         MessageKind,
@@ -63,7 +70,11 @@ with workflow.unsafe.imports_passed_through():
         Note,
         NotSatisfied,
         ProgressNote,
+        Reassignment,
         Recipient,
+        Satisfied,
+        ScheduleAgreed,
+        UpdatesPaused,
         SendRequest,
         UpdateSchedule,
         WrittenChannel,
@@ -160,10 +171,10 @@ class ComplaintCase:
     def __init__(self, input: CaseInput) -> None:
         self._input = input
         self._policy = input.policy
-        self._customer = input.intake.customer
+        self._filed_customer = input.intake.customer
         self._state = input.carried_state or CaseState(reference=input.reference)
         self._calendar: WorkingCalendar | None = None
-        self._facts: list[NotSatisfied | str] = []  # SATISFIED, or a NotSatisfied
+        self._facts: list[NotSatisfied | Satisfied | str] = []  # SATISFIED (no details), Satisfied, NotSatisfied
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._woken = False
@@ -178,6 +189,11 @@ class ComplaintCase:
         # Sends that left their first attempt and are retrying: withdrawn if the case closes.
         self._retrying: dict[str, asyncio.Task[None]] = {}
         self._send_tasks: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def _customer(self) -> Customer:
+        """The customer's details as a handler corrected them (v3), else as filed."""
+        return self._state.customer or self._filed_customer
 
     # --- the case's life ----------------------------------------------------------------------
 
@@ -452,6 +468,16 @@ class ComplaintCase:
         intro = self._current_introduction()
         assert intro is not None
         # "Wherever possible contact will be made by phone and followed up by email."
+        owner = self._state.owner
+        if self._v3 and owner is not None and self._customer.phone and not self._customer.has_mobile:
+            # A landline takes no text: only a person can make this contact by phone.
+            self._alert(
+                owner.role,
+                f"{self._state.reference}: call the customer by {local_label(intro.due_at)}",
+                "The customer has a landline only. Phone them to introduce yourself and record the "
+                "call (admin.py call); the introduction also goes in writing now.",
+                to_handler=owner.id,
+            )
         self._deliver(MessageKind.INTRODUCTION, self._phone_then_written(), milestone=intro.name)
 
     def _start_regular_updates(self) -> None:
@@ -459,8 +485,25 @@ class ComplaintCase:
         state = self._state
         if state.schedule is None:
             state.schedule = self._policy.updates
-        state.next_update_at = clocks.next_update_at(workflow.now(), state.schedule, self._calendar)
-        self._deliver(MessageKind.UPDATE_SCHEDULE, self._phone_then_written(), milestone=REVIEW)
+        state.next_update_at = self._after_pause(clocks.next_update_at(workflow.now(), state.schedule, self._calendar))
+        self._deliver(MessageKind.UPDATE_SCHEDULE, self._update_channels(), milestone=REVIEW)
+
+    def _after_pause(self, moment: datetime) -> datetime:
+        """The customer asked for updates to pause: none before the day they gave (v3)."""
+        state = self._state
+        if not self._v3 or state.updates_paused_until is None or state.schedule is None or self._calendar is None:
+            return moment
+        resume = local_moment(state.updates_paused_until, state.schedule.contact_time, self._calendar.timezone)
+        if moment >= resume:
+            return moment
+        return self._calendar.next_working_day_at(resume, state.schedule.contact_time)
+
+    def _update_channels(self) -> list[ChannelKind]:
+        """The channel the customer agreed for updates, if reachable; else phone, then in writing."""
+        agreed = self._state.update_channel if self._v3 else None
+        if agreed is not None and agreed in self._reachable():
+            return [agreed]
+        return self._phone_then_written()
 
     def _send_progress_update(self) -> None:
         assert self._calendar is not None and self._state.schedule is not None
@@ -483,8 +526,8 @@ class ComplaintCase:
         if following <= workflow.now():
             # The case was held up (an outage, a stopped worker): one late update, not a burst.
             following = clocks.next_update_at(workflow.now(), state.schedule, self._calendar)
-        state.next_update_at = following
-        self._deliver(MessageKind.PROGRESS_UPDATE, self._phone_then_written(), milestone=name, **extra)
+        state.next_update_at = self._after_pause(following)
+        self._deliver(MessageKind.PROGRESS_UPDATE, self._update_channels(), milestone=name, **extra)
 
     def _send_adr_letter_at_eight_weeks(self) -> None:
         extra: dict[str, object] = {}
@@ -525,7 +568,7 @@ class ComplaintCase:
             fact = self._facts.pop(0)
             if not isinstance(fact, NotSatisfied):
                 if self._v3:
-                    await self._close_v3()
+                    await self._close_v3(fact)
                 else:
                     await self._close()
                 return
@@ -534,10 +577,12 @@ class ComplaintCase:
             else:
                 await self._reopen_or_escalate(fact)
 
-    async def _close_v3(self) -> None:
+    async def _close_v3(self, answer: Satisfied | str) -> None:
         """The customer is satisfied. The acknowledgement has always gone first; sends still
         retrying are withdrawn, so nothing reaches the customer after the closure confirmation."""
         state = self._state
+        if isinstance(answer, Satisfied):
+            state.confirmation = answer
         ack = state.milestone(ACKNOWLEDGEMENT)
         if self._pending(ack):
             self._send_acknowledgement()
@@ -570,13 +615,21 @@ class ComplaintCase:
         for later in self._facts:
             # Kept in the record, not applied: the customer had confirmed satisfaction first.
             what = f"not satisfied ({later.reason[:80]})" if isinstance(later, NotSatisfied) else "satisfied again"
+            if isinstance(later, NotSatisfied) and later.recorded_by:
+                what += f", recorded by {later.recorded_by}"
             state.refused.append(f"{local_label(workflow.now())}: {what} arrived after the case closed: not applied")
         state.stage = CaseStage.CLOSED
         state.closed_at = workflow.now()
         state.next_update_at = None
         self._facts.clear()
         self._closing = False
-        self._deliver(MessageKind.CLOSURE, [self._written_channel()])
+        confirmed: dict[str, object] = {}
+        if state.confirmation is not None:
+            confirmed = {
+                "confirmed_how": state.confirmation.how.value,
+                "confirmed_at": state.confirmation.said_at or state.closed_at,
+            }
+        self._deliver(MessageKind.CLOSURE, [self._written_channel()], **confirmed)
 
     def _escalate(self, fact: NotSatisfied) -> None:
         """v3: the escalation is recorded at once; the new owner is found in the background and
@@ -585,11 +638,6 @@ class ComplaintCase:
         ladder = self._policy.escalation_ladder
         previous = state.owner
         now = workflow.now()
-        for m in state.milestones:
-            # The old owner's introduction is no longer owed: closed as superseded, never breached.
-            if m.name.startswith(INTRODUCTION) and m.done_at is None and not m.breached and m.superseded_at is None:
-                m.superseded_at = now
-        count = len(state.escalations) + 1
         escalation = Escalation(
             at=now,
             reason=fact.reason,
@@ -600,9 +648,7 @@ class ComplaintCase:
         state.escalations.append(escalation)
         state.stage = CaseStage.REOPENED
         # A new owner gets a fresh introduction clock; the 8-week clock runs on untouched.
-        state.milestones.append(
-            self._clock(f"{INTRODUCTION}_{count + 1}", now, now + timedelta(hours=self._policy.introduction_hours))
-        )
+        self._new_introduction_clock(now)
         if state.escalation_level + 1 < len(ladder) or previous is None:
             if state.escalation_level + 1 < len(ladder):
                 state.escalation_level += 1
@@ -614,6 +660,16 @@ class ComplaintCase:
                 Assignment(handler=previous, reason="re-opened at the top of the escalation ladder", assigned_at=now)
             )
             self._deliver(MessageKind.ESCALATION, [self._written_channel()], escalation_reason=fact.reason)
+
+    def _new_introduction_clock(self, now: datetime) -> None:
+        state = self._state
+        for m in state.milestones:
+            # The old owner's introduction is no longer owed: closed as superseded, never breached.
+            if m.name.startswith(INTRODUCTION) and m.done_at is None and not m.breached and m.superseded_at is None:
+                m.superseded_at = now
+        number = sum(1 for m in state.milestones if m.name.startswith(INTRODUCTION)) + 1
+        due = now + timedelta(hours=self._policy.introduction_hours)
+        state.milestones.append(self._clock(f"{INTRODUCTION}_{number}", now, due))
 
     def _find_owner(self, role: CaseRole, exclude: list[str] | None = None, escalation: Escalation | None = None) -> None:
         self._state.awaiting_owner = role
@@ -1150,13 +1206,17 @@ class ComplaintCase:
     # does not fit its handler's signature would otherwise fail every workflow task of the case.
 
     @workflow.signal(name="customer_satisfied")
-    def customer_satisfied(self, *unexpected: Any) -> None:
-        if unexpected:
-            # Not what any of our clients sends: too doubtful to close a customer's case on.
-            self._state.refused.append("customer_satisfied with unexpected arguments: ignored")
-            return
+    def customer_satisfied(self, *args: Any) -> None:
+        answer: Satisfied | str = SATISFIED  # older clients send no details
+        if args:
+            decoded = _decode(Satisfied, args)
+            if decoded is None:
+                # Not what any of our clients sends: too doubtful to close a customer's case on.
+                self._state.refused.append("customer_satisfied with unexpected arguments: ignored")
+                return
+            answer = decoded
         if self._state.stage is not CaseStage.CLOSED:
-            self._facts.append(SATISFIED)
+            self._facts.append(answer)
             self._wake()
 
     @workflow.signal(name="customer_not_satisfied")
@@ -1174,7 +1234,8 @@ class ComplaintCase:
     # --- the handler's commands (updates, refused before they touch history) ------------------
 
     def _refuse_if_closed(self) -> None:
-        if self._state.stage is CaseStage.CLOSED or SATISFIED in self._facts or self._closing:
+        satisfied = any(not isinstance(f, NotSatisfied) for f in self._facts)
+        if self._state.stage is CaseStage.CLOSED or satisfied or self._closing:
             raise ApplicationError(f"case {self._state.reference} is closed", type="CaseClosed")
 
     async def _until_open(self) -> None:
@@ -1402,6 +1463,147 @@ class ComplaintCase:
                 f"amount_gbp: £{award.amount_gbp} is above the £{self._policy.max_compensation_gbp} "
                 "a handler may award; ask the Head of Professional Services",
                 type="CompensationTooLarge",
+            )
+
+    # --- human facts a handler records (since v3) --------------------------------------------
+
+    @workflow.update(name="record_call")
+    async def record_call(self, made: CallMade) -> Call:
+        """A reached call meets the introduction clock ("wherever possible ... by phone"); the
+        written follow-up then goes at once if it has not gone yet."""
+        await self._until_open()
+        state, now = self._state, workflow.now()
+        call = Call(at=now, outcome=made.outcome, by=made.recorded_by, note=made.note)
+        intro = self._current_introduction()
+        if made.outcome is CallOutcome.REACHED and intro is not None and intro.done_at is None and intro.superseded_at is None:
+            intro.done_at = now
+            call.met = intro.name
+            if intro.name not in self._in_flight:
+                self._deliver(MessageKind.INTRODUCTION, [self._written_channel()])
+        state.calls.append(call)
+        self._wake()
+        return call
+
+    @record_call.validator
+    def _validate_call(self, made: CallMade) -> None:
+        _require(made, CallMade)
+        self._refuse_if_closed()
+
+    @workflow.update(name="record_agreement")
+    async def record_agreement(self, agreed: ScheduleAgreed) -> UpdateSchedule:
+        """What the customer agreed: from now on messages say "as agreed on <date>"."""
+        await self._until_open()
+        assert self._calendar is not None
+        state = self._state
+        state.schedule = UpdateSchedule(every=agreed.every, unit=agreed.unit, contact_time=agreed.contact_time)
+        state.schedule_agreed_at = workflow.now()
+        state.update_channel = agreed.channel
+        if state.next_update_at is not None:
+            state.next_update_at = self._after_pause(clocks.next_update_at(workflow.now(), state.schedule, self._calendar))
+            self._deliver(MessageKind.UPDATE_SCHEDULE, [self._written_channel()])
+        self._wake()
+        return state.schedule
+
+    @record_agreement.validator
+    def _validate_agreement(self, agreed: ScheduleAgreed) -> None:
+        _require(agreed, ScheduleAgreed)
+        self._refuse_if_closed()
+        quiet = self._policy.quiet_hours
+        if not quiet.start <= agreed.contact_time < quiet.end:
+            raise ApplicationError(
+                f"contact_time: {agreed.contact_time:%H:%M} is outside the hours a customer may be phoned "
+                f"({quiet.start:%H:%M}-{quiet.end:%H:%M} UK time)",
+                type="OutsideContactHours",
+            )
+        if agreed.channel is not None and agreed.channel not in self._reachable():
+            raise ApplicationError(
+                f"channel: the customer cannot be reached by {agreed.channel.value} on the details held",
+                type="ChannelUnreachable",
+            )
+
+    @workflow.update(name="pause_updates")
+    async def pause_updates(self, pause: UpdatesPaused) -> str:
+        await self._until_open()
+        state = self._state
+        state.updates_paused_until = pause.until
+        state.updates_pause_reason = pause.reason
+        if state.next_update_at is not None:
+            state.next_update_at = self._after_pause(state.next_update_at)
+        self._wake()
+        when = local_label(state.next_update_at) if state.next_update_at else "after the pause"
+        return f"regular updates paused until {pause.until.isoformat()}; next update {when}; the 8-week clock runs on"
+
+    @pause_updates.validator
+    def _validate_pause(self, pause: UpdatesPaused) -> None:
+        _require(pause, UpdatesPaused)
+        self._refuse_if_closed()
+        today = local_date(workflow.now(), self._policy.calendar.timezone)
+        if not today < pause.until <= today + timedelta(weeks=self._policy.adr_weeks):
+            raise ApplicationError(
+                f"until: {pause.until.isoformat()} must be after today ({today.isoformat()}) and within "
+                f"{self._policy.adr_weeks} weeks",
+                type="PauseOutOfRange",
+            )
+
+    @workflow.update(name="correct_contact")
+    async def correct_contact(self, correction: ContactCorrection) -> list[str]:
+        """Every later message uses the corrected details; the record keeps which fields changed,
+        when and by whom, never the old values."""
+        await self._until_open()
+        state = self._state
+        changes = self._corrected(correction)
+        state.customer = self._customer.model_copy(update=changes)
+        fields = [f for f in changes if f != "phone_is_mobile"]
+        state.contact_changes.append(ContactChange(at=workflow.now(), by=correction.recorded_by, fields=fields))
+        self._wake()
+        return fields
+
+    def _corrected(self, correction: ContactCorrection) -> dict[str, object]:
+        changes: dict[str, object] = {}
+        for name in ("email", "phone", "address", "preferred_written_channel"):
+            value = getattr(correction, name)
+            if value is not None:
+                changes[name] = value
+        if correction.phone is not None:
+            changes["phone_is_mobile"] = correction.phone_is_mobile
+        return changes
+
+    @correct_contact.validator
+    def _validate_contact(self, correction: ContactCorrection) -> None:
+        _require(correction, ContactCorrection)
+        self._refuse_if_closed()
+        merged = self._customer.model_copy(update=self._corrected(correction))
+        if merged.preferred_written_channel is WrittenChannel.EMAIL and not merged.email:
+            raise ApplicationError("preferred_written_channel: 'email' but the case holds no email address", type="Unreachable")
+        if merged.preferred_written_channel is WrittenChannel.LETTER and merged.address is None:
+            raise ApplicationError("preferred_written_channel: 'letter' but the case holds no postal address", type="Unreachable")
+
+    @workflow.update(name="reassign")
+    async def reassign(self, move: Reassignment) -> Handler:
+        """A new owner at the same level introduces themselves with direct details, as on
+        escalation, without moving up the ladder."""
+        await self._until_open()
+        state, now = self._state, workflow.now()
+        state.awaiting_owner = None  # a reassignment fills a roster gap too
+        self._roster_gap = False
+        self._take_ownership(Assignment(handler=move.to, reason=f"reassigned by {move.recorded_by}: {move.reason}", assigned_at=now))
+        self._new_introduction_clock(now)
+        self._wake()
+        return move.to
+
+    @reassign.validator
+    def _validate_reassign(self, move: Reassignment) -> None:
+        _require(move, Reassignment)
+        self._refuse_if_closed()
+        state = self._state
+        if state.owner is not None and state.owner.id == move.to.id:
+            raise ApplicationError(f"to: {move.to.id} already owns case {state.reference}", type="SameOwner")
+        level = self._policy.escalation_ladder[min(state.escalation_level, len(self._policy.escalation_ladder) - 1)]
+        if move.to.role is not level:
+            raise ApplicationError(
+                f"to: {move.to.id} is a {move.to.role.title}; this case is at {level.title} level "
+                "(escalate with not-satisfied instead)",
+                type="WrongLevel",
             )
 
     @workflow.update(name="write_evidence")

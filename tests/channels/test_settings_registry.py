@@ -91,9 +91,21 @@ def test_secrets_come_from_the_secrets_file_and_are_never_shown(tmp_path, monkey
 def test_environment_wins_over_the_secrets_file(tmp_path, monkeypatch):
     secrets = tmp_path / "secrets.env"
     secrets.write_text("COMPLAINTS_EMAIL_FROM=file@iss.example.com\n")
+    secrets.chmod(0o600)
     monkeypatch.setenv("COMPLAINTS_SECRETS_FILE", str(secrets))
     monkeypatch.setenv("COMPLAINTS_EMAIL_FROM", "env@iss.example.com")
     assert ChannelSettings().email_from == "env@iss.example.com"
+
+
+def test_a_secrets_file_other_users_can_read_is_refused(tmp_path, monkeypatch):
+    # A warning in a deploy log is read after the fact; the keys have leaked by then.
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text(f"COMPLAINTS_SENDGRID_API_KEY={SENDGRID_KEY}\n")
+    secrets.chmod(0o644)
+    monkeypatch.setenv("COMPLAINTS_SECRETS_FILE", str(secrets))
+    with pytest.raises(ValueError, match="chmod 600") as refused:
+        ChannelSettings()
+    assert SENDGRID_KEY not in str(refused.value)
 
 
 def test_a_missing_secrets_file_fails_at_start(tmp_path, monkeypatch):

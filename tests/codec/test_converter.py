@@ -19,8 +19,15 @@ class ComplaintContact(BaseModel):
     customer_name: str
 
 
-def test_without_keys_the_pydantic_converter_is_used_unchanged() -> None:
-    assert data_converter(CodecSettings()) is pydantic_data_converter
+async def test_without_keys_payloads_are_plaintext_tagged_with_the_process_that_wrote_them() -> None:
+    converter = data_converter(CodecSettings(), sender="starter.py pid 1 on laptop")
+    contact = ComplaintContact(complaint_ref="CMP-1", customer_name=CUSTOMER_NAME)
+
+    [payload] = await converter.encode([contact])
+
+    assert converter.payload_converter_class is pydantic_data_converter.payload_converter_class
+    assert payload.metadata["complaints-sender"] == b"starter.py pid 1 on laptop"
+    assert await converter.decode([payload], [ComplaintContact]) == [contact]
 
 
 def test_settings_are_read_from_the_environment_when_not_given(

@@ -61,6 +61,7 @@ def test_keys_file_with_comments_adds_to_env_keys(tmp_path: Path, k1: str, k2: s
         "\n"
         f"k2:{k2}   # current\n"
     )
+    keys_file.chmod(0o600)
 
     ring = CodecSettings(keys=f"k1:{k1}", keys_file=keys_file).keyring()
 
@@ -120,6 +121,7 @@ def test_bad_settings_are_reported_against_the_field(
 def test_key_id_in_both_env_and_file_is_a_keys_file_error(tmp_path: Path, k1: str, k2: str) -> None:
     keys_file = tmp_path / "codec.keys"
     keys_file.write_text(f"k1:{k2}\n")
+    keys_file.chmod(0o600)
 
     with pytest.raises(ValidationError) as caught:
         CodecSettings(keys=f"k1:{k1}", keys_file=keys_file)
@@ -131,6 +133,7 @@ def test_key_id_in_both_env_and_file_is_a_keys_file_error(tmp_path: Path, k1: st
 def test_empty_keys_file_is_refused(tmp_path: Path) -> None:
     keys_file = tmp_path / "codec.keys"
     keys_file.write_text("# nothing yet\n")
+    keys_file.chmod(0o600)
 
     with pytest.raises(ValidationError, match="holds no keys"):
         CodecSettings(keys_file=keys_file)

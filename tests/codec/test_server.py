@@ -246,3 +246,46 @@ async def _post_when_up(
         except aiohttp.ClientConnectionError:
             await asyncio.sleep(0.05)
     pytest.fail("codec server did not start within 5 s")
+
+
+async def _encrypted(settings: CodecSettings) -> str:
+    ring = settings.keyring()
+    assert ring is not None
+    return _as_json(await EncryptionCodec(ring).encode(_originals()))
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8081", "rebind.attacker.test:8081", "10.0.0.7"])
+async def test_insecure_mode_refuses_a_dns_rebinding_host(k1: str, host: str) -> None:
+    # A page on evil.example whose DNS name now resolves to 127.0.0.1 sends its own Host header.
+    settings = CodecSettings(keys=f"k1:{k1}")
+    async with TestClient(TestServer(build_app(settings, insecure_no_auth=True))) as open_client:
+        response = await open_client.post(
+            "/decode", data=await _encrypted(settings), headers={"Content-Type": "application/json", "Host": host}
+        )
+        body = await response.read()
+
+    assert response.status == 403
+    assert CUSTOMER_NAME.encode() not in body
+
+
+@pytest.mark.parametrize("host", ["localhost:8081", "127.0.0.1:8081", "[::1]:8081", "LOCALHOST"])
+async def test_the_allowed_host_names_are_served(k1: str, host: str) -> None:
+    settings = CodecSettings(keys=f"k1:{k1}")
+    async with TestClient(TestServer(build_app(settings, insecure_no_auth=True))) as open_client:
+        response = await open_client.post(
+            "/decode", data=await _encrypted(settings), headers={"Content-Type": "application/json", "Host": host}
+        )
+
+    assert response.status == 200
+
+
+async def test_a_post_from_a_disallowed_origin_is_refused_even_with_the_token(
+    client: TestClient, settings: CodecSettings
+) -> None:
+    response = await client.post(
+        "/decode", data=await _encrypted(settings), headers={**_auth(), "Origin": "https://evil.example"}
+    )
+    body = await response.read()
+
+    assert response.status == 403
+    assert CUSTOMER_NAME.encode() not in body

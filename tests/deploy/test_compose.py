@@ -21,7 +21,13 @@ from settings import REPO, PipelineSettings
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 # Test values only; nothing here is a real secret.
-REQUIRED_ENV = {"POSTGRES_PASSWORD": "compose-test-password"}
+REQUIRED_ENV = {
+    "POSTGRES_PASSWORD": "compose-test-password",
+    "COMPLAINTS_CODEC_KEYS": "k1:compose-test-key",
+    "COMPLAINTS_UI_PASSWORD_HASH": "compose-test-hash",
+}
+# The one service allowed to publish a port beyond loopback: it asks for a password.
+AUTHENTICATING_PROXY = "ui-proxy"
 INSTALL_HINT = "install it with `apt-get install -y docker-compose` (make test does this)"
 
 
@@ -203,10 +209,104 @@ def test_vendor_secrets_are_optional_and_passed_through(compose: list[str], empt
 
 
 def test_unset_vendor_secrets_reach_the_worker_empty(config: dict[str, Any]) -> None:
-    # Empty means "not configured" to ChannelSettings and CodecSettings (env_ignore_empty).
+    # Empty means "not configured" to ChannelSettings (env_ignore_empty).
     worker = environment(config["services"]["worker"])
-    for name in ("COMPLAINTS_SENDGRID_API_KEY", "COMPLAINTS_TWILIO_AUTH_TOKEN", "COMPLAINTS_CODEC_KEYS"):
+    for name in ("COMPLAINTS_SENDGRID_API_KEY", "COMPLAINTS_TWILIO_AUTH_TOKEN"):
         assert worker[name] == ""
+
+
+@pytest.mark.parametrize(
+    "missing", ["POSTGRES_PASSWORD", "COMPLAINTS_CODEC_KEYS", "COMPLAINTS_UI_PASSWORD_HASH"]
+)
+def test_compose_refuses_to_start_without_each_required_secret(
+    compose: list[str], empty_env_file: Path, missing: str
+) -> None:
+    env = {name: value for name, value in REQUIRED_ENV.items() if name != missing}
+    result = run_compose(compose, empty_env_file, env, "config", "-q")
+    assert result.returncode != 0
+    assert f"set {missing}" in result.stdout + result.stderr
+
+
+def test_production_requires_encryption_in_every_process_that_holds_keys(config: dict[str, Any]) -> None:
+    for name in ("worker", "codec-server"):
+        service = config["services"][name]
+        assert environment(service)["COMPLAINTS_REQUIRE_ENCRYPTION"] == "true", name
+        assert environment(service)["COMPLAINTS_CODEC_KEYS"] == REQUIRED_ENV["COMPLAINTS_CODEC_KEYS"], name
+
+
+def _published(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(host address, host port) of each published port; compose v1 and v2 spell them differently."""
+    found = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):  # long syntax (compose v2's normalised form)
+            found.append((port.get("host_ip") or "", str(port.get("published", ""))))
+            continue
+        parts = str(port).rsplit(":", 2)  # "ip:host:container", "host:container" or "container"
+        if len(parts) == 3:
+            found.append((parts[0], parts[1]))
+        elif len(parts) == 2:
+            found.append(("", parts[0]))
+        else:
+            found.append(("", parts[0]))
+    return found
+
+
+def test_nothing_but_the_authenticating_proxy_is_published_beyond_loopback(config: dict[str, Any]) -> None:
+    # Profiles are included by `config`, so the codec server is checked too.
+    exposed = {
+        name: address
+        for name, service in config["services"].items()
+        if name != AUTHENTICATING_PROXY
+        for address, _ in _published(service)
+        if address not in ("127.0.0.1", "::1", "[::1]")
+    }
+    assert not exposed, f"published beyond loopback (empty means every interface): {exposed}"
+    for name in ("temporal", "temporal-ui", "codec-server"):
+        assert _published(config["services"][name]), f"{name} should be reachable on this host"
+
+
+def test_the_web_ui_is_read_only(config: dict[str, Any]) -> None:
+    # It has no login: terminate, reset and signal go through admin.py and the CLI instead.
+    assert environment(config["services"]["temporal-ui"])["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+
+
+def test_the_authenticating_proxy_fronts_the_ui_with_a_password(config: dict[str, Any]) -> None:
+    proxy = config["services"][AUTHENTICATING_PROXY]
+    assert proxy["image"].startswith("caddy:")
+    assert environment(proxy)["COMPLAINTS_UI_PASSWORD_HASH"] == REQUIRED_ENV["COMPLAINTS_UI_PASSWORD_HASH"]
+    volumes = [str(v.get("source", v)) if isinstance(v, dict) else str(v) for v in proxy.get("volumes", [])]
+    assert any("deploy/caddy/Caddyfile" in v for v in volumes), volumes
+
+
+def test_the_proxy_asks_for_the_password_before_it_forwards_anything_to_the_ui(tmp_path: Path) -> None:
+    # Caddy's own parser turns the Caddyfile into the JSON it runs: read what it would do.
+    caddy = shutil.which("caddy")
+    if caddy is None:
+        message = "caddy is not installed: `apt-get install -y caddy` (make test does this)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    password_hash = "$2a$14$Zkx19XLiW6VYouLHR5NmfOFU0z2GTNmpkT/5qqR7hx4IjWJPDhjvG"
+    clean = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
+    adapted = subprocess.run(
+        [caddy, "adapt", "--config", str(REPO / "deploy" / "caddy" / "Caddyfile"), "--adapter", "caddyfile"],
+        env=clean | {"COMPLAINTS_UI_HOSTNAME": "complaints.example", "COMPLAINTS_UI_USER": "ops",
+                     "COMPLAINTS_UI_PASSWORD_HASH": password_hash},
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert adapted.returncode == 0, adapted.stderr
+    config = json.loads(adapted.stdout)
+    assert config["admin"]["disabled"] is True
+    [server] = config["apps"]["http"]["servers"].values()
+    assert server["listen"] == [":8443"]
+    [route] = server["routes"]
+    assert route["match"] == [{"host": ["complaints.example"]}]
+    [subroute] = route["handle"]
+    handlers = [h for r in subroute["routes"] for h in r["handle"]]
+    assert [h["handler"] for h in handlers] == ["authentication", "reverse_proxy"]  # auth first, always
+    [account] = handlers[0]["providers"]["http_basic"]["accounts"]
+    assert account == {"username": "ops", "password": password_hash}
+    assert handlers[1]["upstreams"] == [{"dial": "temporal-ui:8080"}]
 
 
 def test_every_image_is_pinned_to_a_version(config: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ import pytest
 from domain.calendar import WorkingCalendar
 from domain.models import CalendarSpec, ComplaintPolicy, IntervalUnit, PostRoom, UpdateSchedule
 from domain.policy import case_deadlines, contact_moment, letter_dispatch, next_update_at
-from domain.reference import reference_for_intake
+from domain.reference import legacy_reference_for_intake, reference_for_intake
 
 LONDON = ZoneInfo("Europe/London")
 UTC = timezone.utc
@@ -212,14 +212,17 @@ def test_letter_dispatch_refuses_a_naive_time():
 
 
 @pytest.mark.parametrize(
-    ("intake_id", "reference"),
+    ("intake_id", "reference", "six_character_reference"),
     [
         # sha256(intake id), first 8 bytes big-endian, written in base 31 least significant digit
         # first over 23456789ABCDEFGHJKMNPQRSTUVWXYZ (worked out with sha256sum, not this code).
-        ("crm-2026-000417", "CC-2026-V9XJQ6"),  # 214d25f49556febf...
-        ("web-form/8841", "CC-2026-N6Q5N5"),  # 12a161d57019fc1a...
+        # Eight digits now; the six issued before the widening are the same number's first six.
+        ("crm-2026-000417", "CC-2026-V9XJQ6J7", "CC-2026-V9XJQ6"),  # 214d25f49556febf...
+        ("web-form/8841", "CC-2026-N6Q5N5K7", "CC-2026-N6Q5N5"),  # 12a161d57019fc1a...
     ],
 )
-def test_an_intake_id_always_gives_the_same_reference(intake_id, reference):
-    # Pinned: a change here would give a retried intake a second case instead of finding its first.
+def test_an_intake_id_always_gives_the_same_reference(intake_id, reference, six_character_reference):
+    # Pinned: a change here would give a retried intake a second case instead of finding its first
+    # (starter.file_complaint also looks for the six-character one an earlier release gave it).
     assert reference_for_intake(2026, intake_id) == reference
+    assert legacy_reference_for_intake(2026, intake_id) == six_character_reference

@@ -113,13 +113,17 @@ def _describe(check: object) -> str:
     return "the condition" if name == "<lambda>" else name
 
 
-# Contact hours all day, every day, with no bank holidays: whatever the date the tests run (25 Dec
-# included), a case reaches the stage the tests wait for. "none" is the calendar with no holidays.
+# Contact hours all day, every day, with no bank holidays, and texts allowed at any hour: whatever
+# the date and time the tests run (25 Dec and 02:00 included), a case reaches the stage the tests
+# wait for. "none" is the calendar with no holidays.
 ALL_HOURS = {
     "COMPLAINTS_POLICY__CALENDAR__WORKDAYS": "[0,1,2,3,4,5,6]",
     "COMPLAINTS_POLICY__CALENDAR__DAY_START": "00:00:00",
     "COMPLAINTS_POLICY__CALENDAR__DAY_END": "23:59:59.999999",
     "COMPLAINTS_POLICY__CALENDAR__SUBDIVISION": "none",
+    "COMPLAINTS_POLICY__QUIET_HOURS__START": "00:00:00",
+    "COMPLAINTS_POLICY__QUIET_HOURS__END": "23:59:59.999999",
+    "COMPLAINTS_POLICY__QUIET_HOURS__NO_CONTACT_DAYS": "[]",
 }
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
 import pytest
 from temporalio.client import Client
 
-from codec.keyring import generate_key
+from codec.converter import data_converter
+from codec.keyring import CodecSettings, generate_key
 from tests.e2e.conftest import running_stack
 from tests.e2e.test_case_end_to_end import fresh_example
 
@@ -69,3 +71,75 @@ async def test_customer_data_is_encrypted_in_history_and_survives_key_rotation(d
     for secret in CUSTOMER_SECRETS:
         assert secret.encode() not in raw
     assert b"k2" in raw  # payloads written after the rotation carry the new key's id
+
+
+async def _workflow_task_failures(client: Client, reference: str) -> list[str]:
+    """The (decrypted) messages of the case's failed workflow tasks."""
+    history = await client.get_workflow_handle(reference).fetch_history()
+    messages = []
+    for event in history.events:
+        if event.HasField("workflow_task_failed_event_attributes"):
+            failure = await client.data_converter.decode_failure(event.workflow_task_failed_event_attributes.failure)
+            messages.append(str(failure))
+    return messages
+
+
+async def test_a_case_filed_without_keys_is_refused_by_a_worker_that_requires_encryption(
+    dev_server, tmp_path
+) -> None:
+    key = generate_key()
+    queue = f"fail-closed-{uuid.uuid4().hex[:8]}"
+    required = {"COMPLAINTS_CODEC_KEYS": f"k1:{key}", "COMPLAINTS_REQUIRE_ENCRYPTION": "true"}
+    with running_stack(dev_server, tmp_path, COMPLAINTS_TASK_QUEUE=queue, **required) as stack:
+        # An intake process someone forgot to give the keys (and the require flag) to.
+        reference = stack.file(fresh_example(), COMPLAINTS_CODEC_KEYS="", COMPLAINTS_REQUIRE_ENCRYPTION="")
+        client = await Client.connect(
+            dev_server.address, data_converter=data_converter(CodecSettings(keys=f"k1:{key}"))
+        )
+        failures: list[str] = []
+        for _ in range(100):  # the worker picks the task up within a second or two
+            failures = await _workflow_task_failures(client, reference)
+            if failures:
+                break
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(2)  # time enough for anything the worker would (wrongly) do next
+
+    assert failures, "the worker should have failed the case's workflow task"
+    assert "UNENCRYPTED" in failures[0] and "starter.py pid" in failures[0], failures[0]
+    history = await client.get_workflow_handle(reference).fetch_history()
+    done = [event.WhichOneof("attributes") for event in history.events]
+    # Nothing ran: no activity, no local activity (marker), no timer, no completed workflow task.
+    for kind in ("activity_task_scheduled_event_attributes", "marker_recorded_event_attributes",
+                 "timer_started_event_attributes", "workflow_task_completed_event_attributes"):
+        assert kind not in done, f"{kind} in history: the worker processed a plaintext case"
+    outbox = stack.data_dir / "outbox"
+    assert not outbox.exists() or not any(outbox.rglob("*")), "a message was sent"
+    await client.get_workflow_handle(reference).terminate("test clean-up")
+
+
+def test_a_starter_without_keys_refuses_to_start_a_case_when_encryption_is_required(stack) -> None:
+    filed = stack.run(
+        "starter.py", "-", stdin=fresh_example(),
+        env={"COMPLAINTS_CODEC_KEYS": "", "COMPLAINTS_REQUIRE_ENCRYPTION": "true"},
+    )
+    assert filed.returncode == 3
+    assert "refusing to start" in filed.stderr
+    assert filed.stdout == ""
+
+
+async def test_with_encryption_required_every_process_keyed_a_case_runs_to_closure(dev_server, tmp_path) -> None:
+    # Fail closed must not mean fail always: nothing our own processes write may be plaintext.
+    key = generate_key()
+    required = {"COMPLAINTS_CODEC_KEYS": f"k1:{key}", "COMPLAINTS_REQUIRE_ENCRYPTION": "true"}
+    with running_stack(dev_server, tmp_path, COMPLAINTS_TASK_QUEUE=f"required-{uuid.uuid4().hex[:8]}", **required) as stack:
+        reference = stack.file(fresh_example())
+        stack.wait_for(reference, lambda d: d["stage"] != "received")
+        assert stack.run("admin.py", "note", reference, "Engineer booked").returncode == 0
+        assert stack.run("admin.py", "satisfied", reference).returncode == 0
+        closed = stack.wait_for(reference, lambda d: d["stage"] == "closed")
+        assert closed["stage"] == "closed"
+        evidence = stack.run("admin.py", "evidence", reference)
+        assert evidence.returncode == 0, evidence.stderr
+
+    client = await Client.connect(dev_server.address, data_converter=data_converter(CodecSettings(keys=f"k1:{key}")))
+    assert await _workflow_task_failures(client, reference) == []

@@ -44,7 +44,7 @@ from activities.working_calendar import bank_holidays
 from channels.base import safe_file_stem
 from codec.converter import data_converter
 from codec.keyring import CodecSettings
-from domain.models import CalendarSpec, CaseStage, CaseState, ComplaintIntake, ComplaintPolicy
+from domain.models import CalendarSpec, CaseStage, CaseState, ComplaintIntake, ComplaintPolicy, QuietHours
 from domain.reference import reference_for_intake
 from ops.dev_server import DevServer, start_dev_server
 from settings import REPO, load_policy
@@ -187,13 +187,20 @@ def all_week_policy() -> tuple[ComplaintPolicy, dict[str, str]]:
             holidays = bank_holidays(spec, sorted({d.year for d in days}))
             if not days & set(holidays):
                 base = load_policy()
-                policy = ComplaintPolicy.model_validate(base.model_dump() | {"calendar": spec.model_dump()})
+                # Texts at any hour too: the tests expect the introduction by SMS whenever they run.
+                quiet = QuietHours(start=wall_time(0, 0), end=wall_time(23, 59, 59), no_contact_days=[])
+                policy = ComplaintPolicy.model_validate(
+                    base.model_dump() | {"calendar": spec.model_dump(), "quiet_hours": quiet.model_dump()}
+                )
                 env = {
                     "COMPLAINTS_POLICY__CALENDAR__TIMEZONE": zone,
                     "COMPLAINTS_POLICY__CALENDAR__SUBDIVISION": nation,
                     "COMPLAINTS_POLICY__CALENDAR__WORKDAYS": "[0,1,2,3,4,5,6]",
                     "COMPLAINTS_POLICY__CALENDAR__DAY_START": "00:00:00",
                     "COMPLAINTS_POLICY__CALENDAR__DAY_END": "23:59:59",
+                    "COMPLAINTS_POLICY__QUIET_HOURS__START": "00:00:00",
+                    "COMPLAINTS_POLICY__QUIET_HOURS__END": "23:59:59",
+                    "COMPLAINTS_POLICY__QUIET_HOURS__NO_CONTACT_DAYS": "[]",
                 }
                 return policy, env
     raise AssertionError("no UK nation and time zone without a bank holiday today")

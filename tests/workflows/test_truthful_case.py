@@ -349,3 +349,130 @@ async def test_a_case_with_500_notes_stays_under_a_megabyte_and_refuses_past_its
             await case.handle.execute_update(ComplaintCase.add_note, ProgressNote(text="x" * 5000))
         assert "characters of notes" in str(refused.value.cause)
         assert len((await case.state()).notes) == 500
+
+
+# --- the handler's human facts (issue 12) ------------------------------------------------------
+
+
+async def test_who_confirmed_and_how_is_recorded_and_told_in_the_closure(tmp_path) -> None:
+    from domain.models import HowSaid, Satisfied
+    from channels.rendering import render
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(DAY)
+        await case.handle.signal(ComplaintCase.customer_satisfied, Satisfied(recorded_by="amara.okafor", how=HowSaid.PHONE))
+        summary = await case.handle.result()
+    assert summary.state.confirmation.recorded_by == "amara.okafor"
+    assert summary.state.confirmation.how is HowSaid.PHONE
+    [closure] = case.outbox.received(MessageKind.CLOSURE)
+    assert closure.context.confirmed_how == "phone"
+    assert "Thank you for confirming by phone on 13 February 2030" in render(closure).text
+
+
+async def test_a_call_that_reaches_the_customer_meets_the_introduction_and_the_writing_follows(tmp_path) -> None:
+    from domain.models import CallMade, CallOutcome
+
+    # Thursday 20:00: the introduction is owed by Saturday 20:00, planned for Friday 09:00.
+    async with server_at(utc(2030, 2, 14, 20, 0)) as env, running_case(env, tmp_path) as case:
+        await case.wait(30 * MINUTE)
+        missed = await case.handle.execute_update(
+            ComplaintCase.record_call, CallMade(outcome=CallOutcome.NO_ANSWER, recorded_by="amara.okafor")
+        )
+        assert missed.met is None
+        call = await case.handle.execute_update(
+            ComplaintCase.record_call, CallMade(outcome=CallOutcome.REACHED, recorded_by="amara.okafor", note="Agreed to write")
+        )
+        assert call.met == "introduction"
+        state = await case.wait(MINUTE)
+        assert state.milestone("introduction").done_at == call.at
+        assert [c.outcome for c in state.calls] == [CallOutcome.NO_ANSWER, CallOutcome.REACHED]
+        # Followed up in writing at once (not at Friday 09:00), and never a text at night.
+        [written] = case.outbox.received(MessageKind.INTRODUCTION)
+        assert written.channel is ChannelKind.EMAIL
+        await case.wait(DAY)
+        assert len(case.outbox.received(MessageKind.INTRODUCTION)) == 1
+
+
+async def test_an_agreed_schedule_says_so_and_a_pause_holds_updates_but_not_the_eight_week_letter(tmp_path) -> None:
+    from datetime import date, time
+
+    from domain.models import ScheduleAgreed, UpdatesPaused
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(4 * DAY)  # the schedule has been offered (Friday the 15th)
+        schedule = await case.handle.execute_update(
+            ComplaintCase.record_agreement,
+            ScheduleAgreed(every=7, contact_time=time(15, 0), channel=ChannelKind.EMAIL, recorded_by="amara.okafor"),
+        )
+        assert schedule.contact_time == time(15, 0)
+        state = await case.state()
+        assert state.schedule_agreed_at is not None and state.update_channel is ChannelKind.EMAIL
+        confirmation = case.outbox.received(MessageKind.UPDATE_SCHEDULE)[-1]
+        assert confirmation.context.schedule_agreed_at == state.schedule_agreed_at
+
+        result = await case.handle.execute_update(
+            ComplaintCase.pause_updates,
+            UpdatesPaused(until=date(2030, 3, 18), reason="In hospital", recorded_by="amara.okafor"),
+        )
+        assert "paused until 2030-03-18" in result
+        state = await case.wait(5 * WEEK)
+        updates = [m for m in state.milestones if m.name.startswith("update_")]
+        # Agreed on Saturday the 16th: every 7 days at 15:00 (by email only), then nothing until the
+        # 18th of March; the 8-week clock never pauses.
+        assert all(m.done_at.date() >= date(2030, 3, 18) for m in updates)
+        assert updates and updates[0].due_at.date() == date(2030, 3, 18)
+        emails = case.outbox.received(MessageKind.PROGRESS_UPDATE)
+        assert emails and all(r.channel is ChannelKind.EMAIL for r in emails)
+        assert all(r.context.schedule_agreed_at == state.schedule_agreed_at for r in emails)
+        state = await case.wait(3 * WEEK)  # past the 8-week mark
+        assert len(case.outbox.received(MessageKind.ADR_RIGHTS)) == 1
+
+
+async def test_corrected_contact_details_are_used_from_then_on_and_the_old_ones_are_not_kept(tmp_path) -> None:
+    from domain.models import INTAKE, ContactCorrection
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(HOUR)
+        correction = ContactCorrection.model_validate(
+            {"email": "gwen.p@example.org", "phone": "029 2018 3000", "recorded_by": "amara.okafor"}, context=INTAKE
+        )
+        changed = await case.handle.execute_update(ComplaintCase.correct_contact, correction)
+        assert changed == ["email", "phone"]
+        state = await case.wait(4 * DAY)
+        assert state.customer.email == "gwen.p@example.org" and state.customer.phone_is_mobile is False
+        assert [(c.by, c.fields) for c in state.contact_changes] == [("amara.okafor", ["email", "phone"])]
+        offer = case.outbox.received(MessageKind.UPDATE_SCHEDULE)
+        # A landline now: no text, and the email goes to the corrected address.
+        assert [r.channel for r in offer] == [ChannelKind.EMAIL]
+        assert offer[0].recipient.email == "gwen.p@example.org"
+        # The record of the change names fields, not values: nothing new holds the old address.
+        new_records = state.customer.model_dump_json() + "".join(c.model_dump_json() for c in state.contact_changes)
+        assert "gwen.pritchard@example.com" not in new_records and "07911" not in new_records
+
+
+async def test_a_reassigned_case_is_introduced_by_its_new_owner_at_the_same_level(tmp_path) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from domain.models import CaseRole, Reassignment
+    from settings import load_roster
+
+    roster = load_roster()
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        state = await case.wait(DAY)
+        first = state.owner
+        other = next(h for h in roster if h.role is CaseRole.CASE_HANDLER and h.id != first.id)
+        manager = next(h for h in roster if h.role is CaseRole.CUSTOMER_SERVICE_MANAGER)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await case.handle.execute_update(
+                ComplaintCase.reassign, Reassignment(to=manager, reason="cover", recorded_by="lead")
+            )
+        assert "escalate with not-satisfied" in str(refused.value.cause)
+        moved = await case.handle.execute_update(
+            ComplaintCase.reassign, Reassignment(to=other, reason="Amara on leave", recorded_by="lead")
+        )
+        assert moved.id == other.id
+        state = await case.wait(HOUR)
+        assert state.owner.id == other.id and state.escalation_level == 0
+        assert state.milestone("introduction_2").done_at is not None
+        intros = case.outbox.received(MessageKind.INTRODUCTION)
+        assert {r.context.handler.id for r in intros} == {first.id, other.id}
