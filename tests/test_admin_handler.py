@@ -193,14 +193,14 @@ def test_a_pause_that_cannot_be_read_is_refused_before_connecting(temporal: Temp
 def test_corrected_details_are_validated_like_the_intake_before_they_are_sent(temporal: Temporal) -> None:
     temporal.answer = ["email", "phone", "address", "preferred_written_channel"]
     result = run(
-        "contact", REF, "--email", "Gwen.Pritchard@Example.com", "--phone", "07911 654321",
+        "contact", REF, "--email", "Gwen.Pritchard@Example.com", "--phone", "07911 123999",
         "--address", "Flat 2, 14 Bethcar Street;  Ebbw Vale ; np23 6hh", "--preferred", "letter",
     )
     assert result.exit_code == 0, result.output
     [(method, correction, update)] = temporal.updates
     assert method == "correct_contact" and update.startswith("contact/")
     assert correction.email == "Gwen.Pritchard@example.com"  # email-validator ran: domain normalised
-    assert correction.phone == "+447911654321" and correction.phone_is_mobile is True  # phonenumbers ran
+    assert correction.phone == "+447911123999" and correction.phone_is_mobile is True  # phonenumbers ran
     assert correction.address == PostalAddress(lines=["Flat 2, 14 Bethcar Street", "Ebbw Vale"], postcode="NP23 6HH")
     assert correction.preferred_written_channel is WrittenChannel.LETTER
     assert correction.recorded_by == "sam.login"
