@@ -135,7 +135,7 @@ async def test_with_encryption_required_every_process_keyed_a_case_runs_to_closu
         reference = stack.file(fresh_example())
         stack.wait_for(reference, lambda d: d["stage"] != "received")
         assert stack.run("admin.py", "note", reference, "Engineer booked").returncode == 0
-        assert stack.run("admin.py", "satisfied", reference).returncode == 0
+        assert stack.run("admin.py", "satisfied", reference, "--how", "phone").returncode == 0
         closed = stack.wait_for(reference, lambda d: d["stage"] == "closed")
         assert closed["stage"] == "closed"
         evidence = stack.run("admin.py", "evidence", reference)
