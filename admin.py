@@ -532,7 +532,7 @@ def status(
         unit = state.schedule.unit.value.replace("_", " ")
         agreed = f"agreed {local_label(state.schedule_agreed_at)}" if state.schedule_agreed_at else "offered, not agreed"
         console.print(f"update schedule: every {every} {unit} at {state.schedule.contact_time:%H:%M} ({agreed})")
-        console.print(f"updates by: {update_channel_label(state.update_channel)}")
+        console.print(f"updates by: {update_channel_label(state.update_channel, state.customer or filed)}")
     if state.updates_paused_until:
         console.print(
             f"updates paused until {state.updates_paused_until:%a %d %b %Y}: {state.updates_pause_reason or ''} "
@@ -571,9 +571,24 @@ def status(
         )
 
 
-def update_channel_label(channel: ChannelKind | None) -> str:
+def update_channel_label(channel: ChannelKind | None, customer: Customer | None = None) -> str:
     # None is what the case does unless the customer agreed a channel: phone, then in writing.
-    return f"{channel.value} (as agreed)" if channel else "phone first, then in writing"
+    if channel is None:
+        return "phone first, then in writing"
+    if customer is not None and not reaches(customer, channel):
+        # The case keeps the agreed channel but cannot use it (a corrected number is a landline):
+        # it sends phone first, then in writing, and the handler should ask the customer again.
+        return f"phone first, then in writing ({channel.value} was agreed, but the details held do not reach it)"
+    return f"{channel.value} (as agreed)"
+
+
+def reaches(customer: Customer, channel: ChannelKind) -> bool:
+    """Whether `channel` can reach the customer on the details held (as ComplaintCase._reachable judges it)."""
+    return {
+        ChannelKind.SMS: customer.has_mobile,
+        ChannelKind.EMAIL: bool(customer.email),
+        ChannelKind.LETTER: customer.address is not None,
+    }[channel]
 
 
 def contact_line(contact: dict[str, Any]) -> str:

@@ -376,7 +376,8 @@ def test_status_table_shows_the_facts_and_prints_markup_in_text_as_typed(monkeyp
     out = result.stdout
     assert "Said [/bold] twice" in out
     assert "updates paused until Mon 14 Dec 2026: In hospital [red] (the 8-week clock runs on)" in out
-    assert "updates by: sms (as agreed)" in out
+    # SMS was agreed, but the corrected number is a landline.
+    assert "updates by: phone first, then in writing (sms was agreed, but the details held do not reach it)" in out
     assert "contact (corrected): email gwen.pritchard@example.com; phone +442920183000 (no texts); " \
            "address 1 High St, NP23 6HH; in writing by email" in out
     assert "contact corrected Mon 30 Nov 10:00 by sam: phone, address" in out
@@ -400,3 +401,14 @@ def test_the_evidence_record_shows_the_same_facts_as_status() -> None:
     filed = evidence_document(record.model_copy(update={"state": handled_state(customer=None)}))
     assert filed["contact"]["source"] == "as filed"
     assert filed["contact"]["email"] == record.intake.customer.email
+
+
+def test_status_says_when_the_agreed_channel_no_longer_reaches_the_customer() -> None:
+    # SMS agreed, then the number was corrected to a landline: the case sends phone, then in writing.
+    landline = FILED.model_copy(update={"phone": "+442920183000", "phone_is_mobile": False})
+    assert admin.update_channel_label(ChannelKind.SMS, FILED) == "sms (as agreed)"
+    assert admin.update_channel_label(ChannelKind.SMS, landline) == (
+        "phone first, then in writing (sms was agreed, but the details held do not reach it)"
+    )
+    assert admin.update_channel_label(ChannelKind.LETTER, FILED).startswith("phone first, then in writing (letter")
+    assert admin.update_channel_label(None, FILED) == "phone first, then in writing"
