@@ -691,13 +691,14 @@ def report(
     )
 
     async def action(client: Client) -> list[dict[str, Any]]:
-        outcomes = []
-        # One paged listing; each page carries the cases' memos, so no per-case round trip.
+        latest: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        # One paged listing; each page carries the cases' memos, so no per-case round trip. A
+        # re-opened case has a run per period: its latest run's outcome holds the whole record.
         async for w in client.list_workflows(query, page_size=1000, rpc_timeout=_wait):
             outcome = (await w.memo()).get("outcome")
-            if outcome:
-                outcomes.append(outcome)
-        return outcomes
+            if outcome and (w.id not in latest or w.start_time > latest[w.id][0]):
+                latest[w.id] = (w.start_time, outcome)
+        return [outcome for _, outcome in latest.values()]
 
     result = compliance_report(_run(action), datetime.now(timezone.utc))
     if output == "json":

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair,
@@ -32,7 +34,15 @@ from codec.converter import EncryptionRequiredError
 from connection import connect, run_cli
 from domain import search_attributes as sa
 from domain.calendar import WorkingCalendar
-from domain.models import CaseInput, CaseStage, ComplaintIntake, ComplaintPolicy, field_errors
+from domain.models import (
+    CaseInput,
+    CaseStage,
+    CaseSummary,
+    ComplaintIntake,
+    ComplaintPolicy,
+    NotSatisfied,
+    field_errors,
+)
 from domain.reference import legacy_reference_for_intake, new_reference, reference_for_intake
 from ops.reference_registry import ReferenceRegistry, ReferenceRegistryError
 from settings import ConfigError, PipelineSettings, load_policy
@@ -122,6 +132,70 @@ async def file_complaint(
             continue
         return FiledCase(handle.id, started=True)
     raise RuntimeError("could not find a free case reference after 5 attempts")
+
+
+class CannotReopen(Exception):
+    """The case cannot be re-opened (beyond the window, or it ended another way): one line why."""
+
+
+async def reopen_case(client: Client, reference: str, fact: NotSatisfied, *, now: datetime | None = None) -> str:
+    """The customer is not satisfied: escalate an open case, or re-open a closed one within the
+    policy's window as a new run of the same case (same reference, its whole record carried), so
+    the closure letter's promise to re-open is kept. Returns "escalated" or "re-opened".
+
+    Why a new run rather than a workflow that waits after closure: a closed case completes, so
+    "Running" keeps meaning "open" for every query, report and dashboard, and the re-open is a
+    clear second run in the case's history.
+    """
+    handle = client.get_workflow_handle_for(ComplaintCase.run, reference)
+    try:
+        await handle.signal(ComplaintCase.customer_not_satisfied, fact)
+        return "escalated"
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+    # Not running: the latest run's own history says how it ended, with what, and where it ran.
+    events = (await handle.fetch_history()).events
+    if not events:
+        raise CannotReopen(f"there is no case {reference}")
+    ended = events[-1]
+    if ended.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+        how = EventType.Name(ended.event_type).removeprefix("EVENT_TYPE_WORKFLOW_EXECUTION_").lower()
+        raise CannotReopen(f"case {reference} ended {how}, not closed by the customer: it cannot be re-opened")
+    started = events[0].workflow_execution_started_event_attributes
+    [case_input] = await client.data_converter.decode(started.input.payloads, [CaseInput])
+    [summary] = await client.data_converter.decode(
+        ended.workflow_execution_completed_event_attributes.result.payloads, [CaseSummary]
+    )
+    window = timedelta(weeks=case_input.policy.reopen_window_weeks)
+    now = now or datetime.now(timezone.utc)
+    if now > summary.closed_at + window:
+        raise CannotReopen(
+            f"case {reference} closed on {summary.closed_at:%d %b %Y}, more than "
+            f"{case_input.policy.reopen_window_weeks} weeks ago: file a new complaint"
+        )
+    try:
+        await client.start_workflow(
+            ComplaintCase.run,
+            CaseInput(
+                reference=reference,
+                intake=case_input.intake,
+                policy=case_input.policy,
+                carried_state=summary.state,
+                reopened_by=fact,
+            ),
+            id=reference,
+            task_queue=started.task_queue.name,
+            # Only a completed run of this same case can be followed by another.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            **case_start_details(reference, case_input.intake),
+        )
+    except WorkflowAlreadyStartedError:
+        # Re-opened a moment ago by someone else: this answer escalates the re-opened case.
+        await handle.signal(ComplaintCase.customer_not_satisfied, fact)
+        return "escalated"
+    return "re-opened"
 
 
 async def _filed_before_widening(

@@ -315,6 +315,8 @@ class ComplaintPolicy(Model):
     warning_share: float = Field(default=0.75, ge=0, lt=1)
     # A send still failing after this long flags the case as needing attention (it keeps retrying).
     attention_after_minutes: float = Field(default=15, gt=0)
+    # A customer not satisfied after closure may re-open the same case for this long after it closed.
+    reopen_window_weeks: int = Field(default=8, ge=0, le=52)
     # All the note text one case carries (in every continue-as-new input, query answer and archive
     # record); past it a note is refused with a reason, so a case's state stays bounded.
     max_note_characters: int = Field(default=200_000, ge=5_000)
@@ -518,6 +520,14 @@ class DeferredText(Model):
     not_before: AwareDatetime
 
 
+class Reopening(Model):
+    """A closed case the customer came back to: both periods are in the compliance record."""
+
+    closed_at: AwareDatetime
+    reopened_at: AwareDatetime
+    reason: str
+
+
 class CaseState(Model):
     reference: str
     stage: CaseStage = CaseStage.RECEIVED
@@ -561,6 +571,7 @@ class CaseState(Model):
     # The customer's contact details as corrected; None: as filed.
     customer: Customer | None = None
     contact_changes: list[ContactChange] = Field(default_factory=list)
+    reopenings: list[Reopening] = Field(default_factory=list)
 
     def milestone(self, name: str) -> Milestone | None:
         return next((m for m in self.milestones if m.name == name), None)
@@ -570,8 +581,10 @@ class CaseInput(Model):
     reference: str
     intake: ComplaintIntake
     policy: ComplaintPolicy
-    # Set only when a case continues as new: everything it had done so far.
+    # Set only when a case continues as new (or is re-opened): everything it had done so far.
     carried_state: CaseState | None = None
+    # A closed case re-opened within the window: a new run of the same case, carrying its state.
+    reopened_by: NotSatisfied | None = None
 
 
 class CaseRecord(Model):
@@ -764,3 +777,7 @@ def field_errors(exc: Exception) -> list[str]:
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{path}: {message}")
     return lines
+
+
+# Models that name a later one (CaseInput.reopened_by) are completed once every model exists.
+CaseInput.model_rebuild()

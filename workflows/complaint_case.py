@@ -72,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         ProgressNote,
         Reassignment,
         Recipient,
+        Reopening,
         Satisfied,
         ScheduleAgreed,
         UpdatesPaused,
@@ -213,6 +214,8 @@ class ComplaintCase:
                 non_retryable=True,
             )
         await self._open_case()
+        if self._v3 and input.reopened_by is not None and self._state.stage is CaseStage.CLOSED:
+            self._reopen(input.reopened_by)
         while self._state.stage is not CaseStage.CLOSED:
             if self._v3:
                 # What is due goes before the customer's answers are acted on: the acknowledgement
@@ -687,6 +690,27 @@ class ComplaintCase:
             escalation.to_handler = assignment.handler.id
             if state.stage is not CaseStage.CLOSED and not self._closing:
                 self._deliver(MessageKind.ESCALATION, [self._written_channel()], escalation_reason=escalation.reason)
+
+    def _reopen(self, fact: NotSatisfied) -> None:
+        """The customer came back within the re-open window: the same case, under the same
+        reference, re-opened and escalated. The 8-week clock still runs from first receipt; the
+        3-working-day review and the updates are owed again from now."""
+        state, now = self._state, workflow.now()
+        assert state.closed_at is not None and self._calendar is not None
+        state.reopenings.append(Reopening(closed_at=state.closed_at, reopened_at=now, reason=fact.reason))
+        state.closed_at = None
+        state.confirmation = None
+        state.stage = CaseStage.REOPENED
+        review = state.milestone(REVIEW)
+        if review is not None and review.done_at is None and not review.breached and review.superseded_at is None:
+            review.due_at = self._calendar.add_working_days(now, self._policy.review_working_days)
+        elif state.schedule is not None and state.stage is not CaseStage.DEADLOCK:
+            state.next_update_at = self._after_pause(clocks.next_update_at(now, state.schedule, self._calendar))
+        adr = state.milestone(ADR_RIGHTS)
+        if adr is not None and adr.done_at is None and not adr.breached:
+            # Past the mark while closed: the letter goes now, and is late only if it does not.
+            adr.due_at = max(adr.due_at, now + ADR_SEND_GRACE)
+        self._facts.append(fact)
 
     async def _close(self) -> None:
         state = self._state

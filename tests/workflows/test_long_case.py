@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.testing import WorkflowEnvironment
 
 from domain.models import MessageKind, ProgressNote
 from settings import load_policy
-from tests.workflows.harness import running_case
+from tests.workflows.harness import running_case, server_at
 from workflows.complaint_case import ComplaintCase
 
 WEEK = timedelta(weeks=1)
 
 
-async def test_a_year_long_case_continues_as_new_and_keeps_every_fact(
-    time_skipping_env: WorkflowEnvironment, tmp_path
-) -> None:
+async def test_a_year_long_case_continues_as_new_and_keeps_every_fact(tmp_path) -> None:
     policy = load_policy().model_copy(update={"continue_as_new_after_events": 120})
-    async with running_case(time_skipping_env, tmp_path, policy=policy) as case:
+    # A year from a plain Tuesday, through Easter, two clock changes and Christmas, on a server of its own.
+    received = datetime(2030, 2, 12, 10, 0, tzinfo=timezone.utc)
+    async with server_at(received) as time_skipping_env, running_case(time_skipping_env, tmp_path, policy=policy) as case:
         first_run = (await case.handle.describe()).run_id
         for week in range(52):
             await case.handle.execute_update(

@@ -476,3 +476,48 @@ async def test_a_reassigned_case_is_introduced_by_its_new_owner_at_the_same_leve
         assert state.milestone("introduction_2").done_at is not None
         intros = case.outbox.received(MessageKind.INTRODUCTION)
         assert {r.context.handler.id for r in intros} == {first.id, other.id}
+
+
+async def test_a_customer_back_within_eight_weeks_of_closure_reopens_the_same_case_escalated(tmp_path) -> None:
+    import starter
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(DAY)
+        await case.handle.signal(ComplaintCase.customer_satisfied)
+        closed = await case.handle.result()
+        await env.sleep(2 * WEEK)
+        outcome = await starter.reopen_case(
+            env.client, closed.reference, NotSatisfied(reason="The fault is back"), now=await env.get_current_time()
+        )
+        assert outcome == "re-opened"
+        reopened = env.client.get_workflow_handle(closed.reference)  # the latest run of the same case
+        state = await reopened.query(ComplaintCase.case_state)
+        assert state.reference == closed.reference and state.stage is not CaseStage.CLOSED
+        [period] = state.reopenings
+        assert period.closed_at == closed.closed_at and period.reason == "The fault is back"
+        await env.sleep(HOUR)
+        state = await reopened.query(ComplaintCase.case_state)
+        assert state.escalation_level == 1 and state.owner.role.value == "customer_service_manager"
+        assert len(case.outbox.received(MessageKind.ESCALATION)) == 1
+        # The 8-week letter still goes 8 weeks from first receipt, not from the re-opening.
+        await env.sleep(PLAIN_TUESDAY + 8 * WEEK + HOUR - await env.get_current_time())
+        state = await reopened.query(ComplaintCase.case_state)
+        assert PLAIN_TUESDAY + 8 * WEEK <= state.milestone("adr_rights").done_at <= PLAIN_TUESDAY + 8 * WEEK + HOUR
+        await reopened.terminate("test finished")
+
+
+async def test_a_customer_back_after_the_reopen_window_is_told_to_file_a_new_complaint(tmp_path) -> None:
+    import starter
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(DAY)
+        await case.handle.signal(ComplaintCase.customer_satisfied)
+        closed = await case.handle.result()
+        await env.sleep(9 * WEEK)
+        with pytest.raises(starter.CannotReopen, match="more than 8 weeks ago: file a new complaint"):
+            await starter.reopen_case(
+                env.client, closed.reference, NotSatisfied(reason="Late"), now=await env.get_current_time()
+            )
+        # Nothing was started: the case's latest run is still the one that closed.
+        history = await env.client.get_workflow_handle(closed.reference).fetch_history()
+        assert history.events[-1].HasField("workflow_execution_completed_event_attributes")
