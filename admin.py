@@ -95,6 +95,7 @@ from domain.models import (
 )
 from domain.reference import is_reference
 from settings import ConfigError, PipelineSettings, load_roster
+from starter import CannotReopen, reopen_case
 from workflows.complaint_case import ComplaintCase
 
 app = typer.Typer(
@@ -562,6 +563,10 @@ def status(
         console.print(f"note {local_label(note.at)} ({note.author}, {note_audience(note)}): {note.text}", markup=False)
     for refusal in state.refused:
         console.print(f"refused: {refusal}", markup=False)
+    for r in state.reopenings:
+        console.print(
+            f"re-opened {local_label(r.reopened_at)} (closed {local_label(r.closed_at)}): {r.reason}", markup=False
+        )
     if state.confirmation:
         said = state.confirmation.said_at
         console.print(
@@ -876,7 +881,8 @@ def not_satisfied(
     by: ByOption = None,
     said_at: SaidAtOption = None,
 ) -> None:
-    """The customer is not satisfied: the case re-opens and moves up the escalation ladder."""
+    """The customer is not satisfied: the case moves up the escalation ladder; a case closed within
+    the re-open window (8 weeks) is re-opened under the same reference and escalated."""
     _check_reference(reference)
     fact = _payload(
         NotSatisfied,
@@ -886,12 +892,23 @@ def not_satisfied(
         said_at=_said_at(said_at),
     )
 
-    async def action(client: Client) -> None:
-        handle = await _open_case(client, reference)
-        await handle.signal(ComplaintCase.customer_not_satisfied, fact, rpc_timeout=_wait)
+    async def action(client: Client) -> str:
+        await _any_case(client, reference)  # an unknown reference is refused as such
+        try:
+            return await asyncio.wait_for(reopen_case(client, reference, fact), _wait.total_seconds())
+        except CannotReopen as exc:
+            raise Refused(str(exc)) from None
+        except TimeoutError:
+            # A re-open may have started: sending the answer again could escalate twice.
+            raise Pending(
+                f"{reference}: sent; no answer within {_wait.total_seconds():g} s. "
+                f"`admin.py status {reference}` shows whether it was escalated before you send it again"
+            ) from None
 
-    _run(action)
-    typer.echo(f"{reference}: customer not satisfied; the case is being escalated")
+    if _run(action) == "re-opened":
+        typer.echo(f"{reference}: customer not satisfied after closure; the case is re-opened and being escalated")
+    else:
+        typer.echo(f"{reference}: customer not satisfied; the case is being escalated")
 
 
 # --- the handler's commands -----------------------------------------------------------------------

@@ -211,7 +211,8 @@ def contact_details(customer: Customer | None, *, corrected: bool) -> dict[str, 
 
 
 def handler_facts(state: CaseState, filed: Customer | None) -> dict[str, object]:
-    """The facts a handler recorded, shown alike by `admin.py status --json` and the evidence record.
+    """The facts a handler recorded (and re-openings), shown alike by `admin.py status --json` and
+    the evidence record.
 
     Contact changes name the fields that changed, when and by whom, never the old values: the case
     does not keep them, so a corrected wrong number or address is not kept in the record either.
@@ -225,4 +226,6 @@ def handler_facts(state: CaseState, filed: Customer | None) -> dict[str, object]
         "update_channel": state.update_channel.value if state.update_channel else None,
         "contact": contact_details(state.customer or filed, corrected=state.customer is not None),
         "contact_changes": [c.model_dump(mode="json") for c in state.contact_changes],
+        # Each period the case was closed before the customer came back (both are in the record).
+        "reopenings": [r.model_dump(mode="json") for r in state.reopenings],
     }

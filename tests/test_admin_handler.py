@@ -292,13 +292,43 @@ def test_an_answer_that_cannot_be_read_is_refused_before_connecting(temporal: Te
     refused_before_connecting(run("satisfied", REF, *args), temporal, starts)
 
 
-def test_not_satisfied_keeps_working_with_a_reason_only_and_records_who(temporal: Temporal) -> None:
-    assert run("not-satisfied", REF, "--reason", "Still no engineer").exit_code == 0
-    assert run("not-satisfied", REF, "--reason", "Wrong bill", "--how", "in_person", "--by", "amara.okafor").exit_code == 0
-    [(_, first), (signal, second)] = temporal.signals
-    assert signal == "customer_not_satisfied"
-    assert first == NotSatisfied(reason="Still no engineer", recorded_by="sam.login")
-    assert (second.how, second.recorded_by) == (HowSaid.IN_PERSON, "amara.okafor")
+def test_not_satisfied_keeps_working_with_a_reason_only_and_records_who(
+    temporal: Temporal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = iter(["escalated", "re-opened"])
+    sent: list[NotSatisfied] = []
+
+    async def reopen_case(client: Any, reference: str, fact: NotSatisfied) -> str:
+        sent.append(fact)
+        return next(answers)
+
+    async def any_case(client: Any, reference: str) -> None:
+        return None
+
+    monkeypatch.setattr(admin, "reopen_case", reopen_case)
+    monkeypatch.setattr(admin, "_any_case", any_case)
+    first = run("not-satisfied", REF, "--reason", "Still no engineer")
+    assert first.stdout == f"{REF}: customer not satisfied; the case is being escalated\n"
+    second = run("not-satisfied", REF, "--reason", "Wrong bill", "--how", "in_person", "--by", "amara.okafor")
+    assert second.stdout == f"{REF}: customer not satisfied after closure; the case is re-opened and being escalated\n"
+    assert sent[0] == NotSatisfied(reason="Still no engineer", recorded_by="sam.login")
+    assert (sent[1].how, sent[1].recorded_by) == (HowSaid.IN_PERSON, "amara.okafor")
+
+
+def test_not_satisfied_with_a_case_that_cannot_reopen_is_refused_in_one_line(
+    temporal: Temporal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def reopen_case(client: Any, reference: str, fact: NotSatisfied) -> str:
+        raise admin.CannotReopen(f"case {reference} closed on 01 Sep 2026, more than 8 weeks ago: file a new complaint")
+
+    async def any_case(client: Any, reference: str) -> None:
+        return None
+
+    monkeypatch.setattr(admin, "reopen_case", reopen_case)
+    monkeypatch.setattr(admin, "_any_case", any_case)
+    result = run("not-satisfied", REF, "--reason", "Late")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == f"refused: case {REF} closed on 01 Sep 2026, more than 8 weeks ago: file a new complaint\n"
 
 
 # --- what status and the evidence show ------------------------------------------------------------
@@ -394,7 +424,7 @@ def test_the_evidence_record_shows_the_same_facts_as_status() -> None:
     evidence = evidence_document(record)
     status = admin.status_document(state, record.intake.customer)
     for fact in ("calls", "confirmation", "updates_paused_until", "updates_pause_reason", "update_channel",
-                 "contact", "contact_changes"):
+                 "contact", "contact_changes", "reopenings"):
         assert evidence[fact] == status[fact], fact
     assert evidence["contact"]["source"] == "corrected"
     # Until corrected, the evidence shows the details as filed.

@@ -160,6 +160,18 @@ def test_a_handler_records_calls_agreements_a_pause_new_details_a_new_owner_and_
     # SMS was agreed before the number was corrected to a landline: the case can no longer text.
     assert "updates by: phone first, then in writing (sms was agreed, but the details held do not reach it)" in table.stdout
 
+    # Back within the re-open window: the same reference runs again, escalated one more step.
+    back = admin("not-satisfied", reference, "--reason", "The fault is back", "--how", "phone", "--by", other.id)
+    assert done(back) == f"{reference}: customer not satisfied after closure; the case is re-opened and being escalated"
+    reopened = stack.wait_for(reference, lambda d: d["stage"] != "closed" and d["escalation_level"] == 2)
+    [period] = reopened["reopenings"]
+    assert period["reason"] == "The fault is back" and period["closed_at"] == closed["closed_at"]
+    # The record carries over (the calls, the corrected details); the confirmation no longer holds.
+    assert len(reopened["calls"]) == 2 and reopened["contact"]["source"] == "corrected"
+    assert reopened["confirmation"] is None
+    table = done_json(admin("status", reference))
+    assert "re-opened " in table and "customer confirmed satisfied" not in table
+
 
 def done_json(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stdout + result.stderr
