@@ -124,6 +124,8 @@ _wait = timedelta(seconds=DEFAULT_WAIT_SECONDS)
 
 # Exit code for "sent, not yet applied": not a refusal (nothing was wrong with the command).
 EXIT_PENDING = 3
+# With --json, stdout holds only the answer's JSON object: "sent, not yet applied" goes to stderr.
+_pending_to_stderr = False
 
 
 @app.callback()
@@ -132,8 +134,9 @@ def _options(
         float, typer.Option("--wait", min=0.5, max=600, help="Seconds to wait on Temporal before answering")
     ] = DEFAULT_WAIT_SECONDS,
 ) -> None:
-    global _wait
+    global _wait, _pending_to_stderr
     _wait = timedelta(seconds=wait)
+    _pending_to_stderr = False
 
 
 class Pending(Exception):
@@ -184,7 +187,7 @@ def _run(action: Callable[[Client], Awaitable[T]]) -> T:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     except Pending as exc:
-        typer.echo(str(exc))
+        typer.echo(str(exc), err=_pending_to_stderr)
         raise typer.Exit(EXIT_PENDING) from None
 
 
@@ -291,7 +294,9 @@ def update_id(command: str, reference: str, payload: Any, request_id: str) -> st
     return f"{command}/{request_id}/{digest}"
 
 
-def _request_id(given: str | None) -> str:
+def _request_id(given: str | None, *, as_json: bool = False) -> str:
+    """The request id, printed before anything is sent. With --json it goes to stderr, so stdout
+    is the one JSON object the command answers with."""
     if given is None:
         request = new_request_id()
     elif _REQUEST_ID.fullmatch(given.strip().lower()):
@@ -300,8 +305,29 @@ def _request_id(given: str | None) -> str:
         typer.echo("invalid: --request-id: use the id a previous run printed (8 to 32 hex digits)", err=True)
         raise typer.Exit(2)
     # Printed before anything is sent, so even an interrupted run leaves the id to retry with.
-    typer.echo(f"request id: {request} (to retry this exact command: --request-id {request})")
+    typer.echo(f"request id: {request} (to retry this exact command: --request-id {request})", err=as_json)
     return request
+
+
+def _json_mode(on: bool) -> None:
+    global _pending_to_stderr
+    _pending_to_stderr = on
+
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Answer with one JSON object on stdout (the request id goes to stderr)")
+]
+
+
+def _answer(as_json: bool, reference: str, command: str, result: Any, line: str, request: str | None = None) -> None:
+    """The command's answer: one line for a person, or one JSON object for other tools."""
+    if not as_json:
+        typer.echo(line)
+        return
+    if hasattr(result, "model_dump"):
+        result = result.model_dump(mode="json")
+    answer = {"reference": reference, "command": command, **({"request_id": request} if request else {}), "result": result}
+    typer.echo(json.dumps(answer, indent=2))
 
 
 RequestIdOption = Annotated[
@@ -853,9 +879,11 @@ def satisfied(
     how: Annotated[str, typer.Option(help="How the customer told us: phone, email, letter, sms-reply or in-person")],
     by: ByOption = None,
     said_at: SaidAtOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """The customer confirms the complaint is resolved: the case closes, and the closure says how they told us."""
     _check_reference(reference)
+    _json_mode(as_json)
     answer = _payload(
         Satisfied, recorded_by=_recorded_by(by), how=_choice(how, "--how", HOW_SAID), said_at=_said_at(said_at)
     )
@@ -865,9 +893,10 @@ def satisfied(
         await handle.signal(ComplaintCase.customer_satisfied, answer, rpc_timeout=_wait)
 
     _run(action)
-    typer.echo(
+    _answer(
+        as_json, reference, "satisfied", answer,
         f"{reference}: customer satisfied ({_label(answer.how)}, recorded by {answer.recorded_by}); "
-        "the case is closing and the customer will be told"
+        "the case is closing and the customer will be told",
     )
 
 
@@ -880,10 +909,12 @@ def not_satisfied(
     ] = None,
     by: ByOption = None,
     said_at: SaidAtOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """The customer is not satisfied: the case moves up the escalation ladder; a case closed within
     the re-open window (8 weeks) is re-opened under the same reference and escalated."""
     _check_reference(reference)
+    _json_mode(as_json)
     fact = _payload(
         NotSatisfied,
         reason=reason,
@@ -905,10 +936,13 @@ def not_satisfied(
                 f"`admin.py status {reference}` shows whether it was escalated before you send it again"
             ) from None
 
-    if _run(action) == "re-opened":
-        typer.echo(f"{reference}: customer not satisfied after closure; the case is re-opened and being escalated")
-    else:
-        typer.echo(f"{reference}: customer not satisfied; the case is being escalated")
+    outcome = _run(action)
+    line = (
+        f"{reference}: customer not satisfied after closure; the case is re-opened and being escalated"
+        if outcome == "re-opened"
+        else f"{reference}: customer not satisfied; the case is being escalated"
+    )
+    _answer(as_json, reference, "not-satisfied", {"outcome": outcome, **fact.model_dump(mode="json")}, line)
 
 
 # --- the handler's commands -----------------------------------------------------------------------
@@ -1066,11 +1100,13 @@ def call(
     note: Annotated[str | None, typer.Option(help="What was said (internal, never sent)")] = None,
     by: ByOption = None,
     request_id: RequestIdOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Record a call to the customer; reaching them meets the introduction clock if it is still owed."""
     _check_reference(reference)
     made = _payload(CallMade, outcome=_choice(outcome, "--outcome", CALL_OUTCOMES), recorded_by=_recorded_by(by), note=note)
-    request = _request_id(request_id)
+    _json_mode(as_json)
+    request = _request_id(request_id, as_json=as_json)
 
     async def action(client: Client) -> Call:
         handle = await _open_case(client, reference)
@@ -1080,7 +1116,8 @@ def call(
 
     recorded = _run(action)
     met = f"; it met the {recorded.met} clock" if recorded.met else ""
-    typer.echo(f"{reference}: call recorded ({_label(recorded.outcome)}, by {recorded.by}){met}")
+    line = f"{reference}: call recorded ({_label(recorded.outcome)}, by {recorded.by}){met}"
+    _answer(as_json, reference, "call", recorded, line, request)
 
 
 # "phone" is no single channel: the customer is phoned first, then written to (channel None).
@@ -1102,6 +1139,7 @@ def agree(
     ] = "phone",
     by: ByOption = None,
     request_id: RequestIdOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Record the update schedule the customer agreed; messages then say "as agreed on <date>"."""
     _check_reference(reference)
@@ -1123,7 +1161,8 @@ def agree(
         channel=_choice(channel, "--channel", UPDATE_CHANNELS),
         recorded_by=_recorded_by(by),
     )
-    request = _request_id(request_id)
+    _json_mode(as_json)
+    request = _request_id(request_id, as_json=as_json)
 
     async def action(client: Client) -> UpdateSchedule:
         handle = await _open_case(client, reference)
@@ -1132,11 +1171,13 @@ def agree(
         )
 
     schedule_ = _run(action)
-    typer.echo(
+    line = (
         f"{reference}: updates every {schedule_.every} {_label(schedule_.unit)} at {schedule_.contact_time:%H:%M} "
         f"by {update_channel_label(agreed.channel).removesuffix(' (as agreed)')}, "
         f"as agreed with the customer (recorded by {agreed.recorded_by})"
     )
+    result = schedule_.model_dump(mode="json") | {"channel": agreed.channel.value if agreed.channel else None}
+    _answer(as_json, reference, "agree", result, line, request)
 
 
 @app.command("pause-updates")
@@ -1146,6 +1187,7 @@ def pause_updates(
     reason: Annotated[str, typer.Option(help="Why the customer asked for the pause")],
     by: ByOption = None,
     request_id: RequestIdOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """The customer asked for no regular updates until a date; the 8-week clock never pauses."""
     _check_reference(reference)
@@ -1156,7 +1198,8 @@ def pause_updates(
         raise typer.Exit(2) from None
     # Whether the date is after today and within 8 weeks is the case's to judge, on its own clock.
     pause = _payload(UpdatesPaused, until=day, reason=reason, recorded_by=_recorded_by(by))
-    request = _request_id(request_id)
+    _json_mode(as_json)
+    request = _request_id(request_id, as_json=as_json)
 
     async def action(client: Client) -> str:
         handle = await _open_case(client, reference)
@@ -1164,7 +1207,8 @@ def pause_updates(
             client, handle, ComplaintCase.pause_updates, pause, id=update_id("pause-updates", reference, pause, request)
         )
 
-    typer.echo(f"{reference}: {_run(action)}")
+    said = _run(action)
+    _answer(as_json, reference, "pause-updates", said, f"{reference}: {said}", request)
 
 
 def parse_address(text: str) -> dict[str, Any]:
@@ -1189,6 +1233,7 @@ def contact(
     preferred: Annotated[str | None, typer.Option(help="How the customer wants written contact: letter or email")] = None,
     by: ByOption = None,
     request_id: RequestIdOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Correct the customer's contact details; later messages use them. The old values are not kept."""
     _check_reference(reference)
@@ -1204,7 +1249,8 @@ def contact(
         typer.echo("invalid: give at least one of --email, --phone, --address, --preferred", err=True)
         raise typer.Exit(2)
     correction = _checked_input(ContactCorrection, data | {"recorded_by": _recorded_by(by)})
-    request = _request_id(request_id)
+    _json_mode(as_json)
+    request = _request_id(request_id, as_json=as_json)
 
     async def action(client: Client) -> list[str]:
         handle = await _open_case(client, reference)
@@ -1214,7 +1260,8 @@ def contact(
         )
 
     changed = _run(action)
-    typer.echo(f"{reference}: contact details corrected ({', '.join(changed)}); later messages use them")
+    line = f"{reference}: contact details corrected ({', '.join(changed)}); later messages use them"
+    _answer(as_json, reference, "contact", {"changed": changed}, line, request)
 
 
 @app.command()
@@ -1224,12 +1271,14 @@ def reassign(
     reason: Annotated[str, typer.Option(help="Why (absence, a leaver, a specialist)")],
     by: ByOption = None,
     request_id: RequestIdOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Give the case a new owner at the same level; they introduce themselves to the customer."""
     _check_reference(reference)
     handler = _roster_handler(to)
     move = _payload(Reassignment, to=handler, reason=reason, recorded_by=_recorded_by(by))
-    request = _request_id(request_id)
+    _json_mode(as_json)
+    request = _request_id(request_id, as_json=as_json)
 
     async def action(client: Client) -> Handler:
         handle = await _open_case(client, reference)
@@ -1238,7 +1287,8 @@ def reassign(
         )
 
     owner = _run(action)
-    typer.echo(f"{reference}: reassigned to {owner.name} ({owner.id}, {owner.role.title})")
+    line = f"{reference}: reassigned to {owner.name} ({owner.id}, {owner.role.title})"
+    _answer(as_json, reference, "reassign", owner, line, request)
 
 
 def _roster_handler(handler_id: str) -> Handler:

@@ -442,3 +442,59 @@ def test_status_says_when_the_agreed_channel_no_longer_reaches_the_customer() ->
     )
     assert admin.update_channel_label(ChannelKind.LETTER, FILED).startswith("phone first, then in writing (letter")
     assert admin.update_channel_label(None, FILED) == "phone first, then in writing"
+
+
+# --- --json: one object on stdout for other tools -------------------------------------------------
+
+
+def test_with_json_stdout_is_one_object_and_the_request_id_goes_to_stderr(temporal: Temporal) -> None:
+    temporal.answer = Call(at=AT, outcome=CallOutcome.VOICEMAIL, by="sam.login")
+    result = run("call", REF, "--outcome", "voicemail", "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    request = answer["request_id"]
+    assert result.stderr == f"request id: {request} (to retry this exact command: --request-id {request})\n"
+    assert answer["reference"] == REF and answer["command"] == "call"
+    assert answer["result"] == {"at": "2026-11-30T10:00:00Z", "outcome": "voicemail", "by": "sam.login", "note": None, "met": None}
+    [(_, _, update)] = temporal.updates
+    assert update.startswith(f"call/{request}/")
+
+
+@pytest.mark.parametrize(
+    ("args", "answer", "expected"),
+    [
+        (["agree", REF, "--every", "3wd", "--at", "9", "--channel", "email"],
+         UpdateSchedule(every=3, unit=IntervalUnit.WORKING_DAYS, contact_time=time(9, 0)),
+         {"every": 3, "unit": "working_days", "contact_time": "09:00:00", "channel": "email"}),
+        (["contact", REF, "--email", "gwen@example.org"], ["email"], {"changed": ["email"]}),
+        (["pause-updates", REF, "--until", "2026-12-14", "--reason", "Away"], "regular updates paused", "regular updates paused"),
+    ],
+)
+def test_each_command_answers_in_json_with_what_the_case_recorded(
+    temporal: Temporal, args: list[str], answer: Any, expected: Any
+) -> None:
+    temporal.answer = answer
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["result"] == expected
+
+
+def test_satisfied_in_json_says_what_was_sent(temporal: Temporal) -> None:
+    result = run("satisfied", REF, "--how", "letter", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "reference": REF, "command": "satisfied", "result": {"recorded_by": "sam.login", "how": "letter", "said_at": None}
+    }
+
+
+def test_with_json_sent_but_not_applied_keeps_stdout_empty(temporal: Temporal, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def no_worker(client: Any, handle: Any, method: Any, payload: Any, id: str | None = None) -> Any:
+        raise admin.Pending(f"{REF}: sent; not yet applied because no worker is running")
+
+    monkeypatch.setattr(admin, "_update", no_worker)
+    result = run("call", REF, "--outcome", "reached", "--json")
+    assert result.exit_code == admin.EXIT_PENDING and result.stdout == ""
+    assert result.stderr.splitlines()[-1] == f"{REF}: sent; not yet applied because no worker is running"
+    # Without --json the same answer is on stdout, as for the other handler commands.
+    plain = run("call", REF, "--outcome", "reached")
+    assert plain.exit_code == admin.EXIT_PENDING and plain.stdout.splitlines()[-1].startswith(f"{REF}: sent;")

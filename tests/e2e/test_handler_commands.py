@@ -90,8 +90,10 @@ def test_a_handler_records_calls_agreements_a_pause_new_details_a_new_owner_and_
     # --- a pause; a pause that ends today is refused and changes nothing
     today = datetime.now(LONDON).date()
     until = today + timedelta(days=14)
-    paused = done(admin("pause-updates", reference, "--until", until.isoformat(), "--reason", "In hospital", "--by", owner))
-    assert paused.startswith(f"{reference}: regular updates paused until {until.isoformat()}")
+    paused = admin("pause-updates", reference, "--until", until.isoformat(), "--reason", "In hospital", "--by", owner, "--json")
+    answer = json.loads(done_json(paused))  # --json: stdout is one object; the request id went to stderr
+    assert answer["result"].startswith(f"regular updates paused until {until.isoformat()}")
+    assert paused.stderr.startswith(f"request id: {answer['request_id']} ")
     after = stack.status(reference)
     assert (after["updates_paused_until"], after["updates_pause_reason"]) == (until.isoformat(), "In hospital")
     refused(admin("pause-updates", reference, "--until", today.isoformat(), "--reason", "Away"), "refused: until: ")
