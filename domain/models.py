@@ -385,6 +385,10 @@ class MessageContext(Model):
     schedule_agreed_at: AwareDatetime | None = None
     compensation_gbp: Decimal | None = None
     compensation_reason: str | None = None
+    # Closure other than "resolved": the outcome ("withdrawn", ...) and, for a duplicate, the
+    # reference the complaint is handled under.
+    closure_outcome: str | None = None
+    duplicate_of: str | None = None
     # Closure: how the customer confirmed it, and when.
     confirmed_how: str | None = None
     confirmed_at: AwareDatetime | None = None
@@ -572,6 +576,8 @@ class CaseState(Model):
     customer: Customer | None = None
     contact_changes: list[ContactChange] = Field(default_factory=list)
     reopenings: list[Reopening] = Field(default_factory=list)
+    # How the case ended when not by the customer's confirmation (None: resolved, or still open).
+    closure: CaseClosure | None = None
 
     def milestone(self, name: str) -> Milestone | None:
         return next((m for m in self.milestones if m.name == name), None)
@@ -693,6 +699,30 @@ class ContactCorrection(Model):
         return self
 
 
+class ClosureOutcome(StrEnum):
+    """Ways a case ends other than the customer confirming it is resolved."""
+
+    WITHDRAWN = "withdrawn"  # the customer withdrew the complaint
+    NO_RESPONSE = "no_response"  # the customer stopped responding (only after the 8-week letter)
+    DUPLICATE = "duplicate"  # the same complaint is handled under another reference
+    REFERRED_TO_ADR = "referred_to_adr"  # the customer took it to the ADR scheme
+
+
+class CaseClosure(Model):
+    """A handler closes the case for a reason other than satisfaction (`close_case`)."""
+
+    outcome: ClosureOutcome
+    reason: str = Field(min_length=1, max_length=1000)
+    duplicate_of: str | None = Field(default=None, min_length=1, max_length=32)
+    recorded_by: str = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _duplicate_names_the_survivor(self) -> CaseClosure:
+        if (self.outcome is ClosureOutcome.DUPLICATE) != (self.duplicate_of is not None):
+            raise ValueError("duplicate_of: give it exactly when the outcome is 'duplicate'")
+        return self
+
+
 class Reassignment(Model):
     """A new owner at the same level (absence, a leaver, a specialist): `reassign`."""
 
@@ -781,3 +811,6 @@ def field_errors(exc: Exception) -> list[str]:
 
 # Models that name a later one (CaseInput.reopened_by) are completed once every model exists.
 CaseInput.model_rebuild()
+CaseState.model_rebuild()
+CaseRecord.model_rebuild()
+CaseSummary.model_rebuild()

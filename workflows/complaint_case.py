@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.calendar import WorkingCalendar
     from domain.compliance_report import case_outcome
     from domain.formatting import local_label
+    from domain.reference import is_reference
     from domain.models import (
         AlertRequest,
         ArchiveReceipt,
@@ -49,6 +50,8 @@ with workflow.unsafe.imports_passed_through():
         Compensation,
         CallMade,
         CallOutcome,
+        CaseClosure,
+        ClosureOutcome,
         Call,
         CompensationAward,
         ContactChange,
@@ -213,6 +216,17 @@ class ComplaintCase:
                 type="ReferenceMismatch",
                 non_retryable=True,
             )
+        try:
+            return await self._run_case(input)
+        except asyncio.CancelledError:
+            if self._v3:
+                # However a case ends, its compliance record reaches the archive (a terminated
+                # case runs no code: admin.py writes its evidence before terminating).
+                self._state.attention = "the case was cancelled"
+                await self._archive(closing=False)
+            raise
+
+    async def _run_case(self, input: CaseInput) -> CaseSummary:
         await self._open_case()
         if self._v3 and input.reopened_by is not None and self._state.stage is CaseStage.CLOSED:
             self._reopen(input.reopened_by)
@@ -627,7 +641,9 @@ class ComplaintCase:
         self._facts.clear()
         self._closing = False
         confirmed: dict[str, object] = {}
-        if state.confirmation is not None:
+        if state.closure is not None:
+            confirmed = {"closure_outcome": state.closure.outcome.value, "duplicate_of": state.closure.duplicate_of}
+        elif state.confirmation is not None:
             confirmed = {
                 "confirmed_how": state.confirmation.how.value,
                 "confirmed_at": state.confirmation.said_at or state.closed_at,
@@ -700,6 +716,7 @@ class ComplaintCase:
         state.reopenings.append(Reopening(closed_at=state.closed_at, reopened_at=now, reason=fact.reason))
         state.closed_at = None
         state.confirmation = None
+        state.closure = None
         state.stage = CaseStage.REOPENED
         review = state.milestone(REVIEW)
         if review is not None and review.done_at is None and not review.breached and review.superseded_at is None:
@@ -1628,6 +1645,38 @@ class ComplaintCase:
                 f"to: {move.to.id} is a {move.to.role.title}; this case is at {level.title} level "
                 "(escalate with not-satisfied instead)",
                 type="WrongLevel",
+            )
+
+    @workflow.update(name="close_case")
+    async def close_case(self, closure: CaseClosure) -> str:
+        """Closed for a reason other than the customer's confirmation. The same closing path: the
+        acknowledgement first, nothing after the closure message, the record archived."""
+        await self._until_open()
+        self._state.closure = closure
+        self._facts.append(SATISFIED)  # after any answer already waiting: facts apply in order
+        self._wake()
+        await workflow.wait_condition(lambda: self._state.stage is CaseStage.CLOSED)
+        return f"case {self._state.reference} closed: {closure.outcome.value.replace('_', ' ')}"
+
+    @close_case.validator
+    def _validate_closure(self, closure: CaseClosure) -> None:
+        _require(closure, CaseClosure)
+        self._refuse_if_closed()
+        state = self._state
+        if not self._v3:
+            raise ApplicationError("this case predates close_case; close it with satisfied", type="NotSupported")
+        adr_sent = state.adr_letter_sent_at is not None
+        if closure.outcome in (ClosureOutcome.NO_RESPONSE, ClosureOutcome.REFERRED_TO_ADR) and not adr_sent:
+            raise ApplicationError(
+                f"outcome: {closure.outcome.value} only once the ADR-rights letter has gone "
+                "(at 8 weeks, or on deadlock)",
+                type="TooEarly",
+            )
+        if closure.duplicate_of is not None and (
+            not is_reference(closure.duplicate_of) or closure.duplicate_of == state.reference
+        ):
+            raise ApplicationError(
+                f"duplicate_of: {closure.duplicate_of!r} must be another case's reference", type="NotADuplicate"
             )
 
     @workflow.update(name="write_evidence")

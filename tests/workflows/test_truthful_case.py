@@ -521,3 +521,64 @@ async def test_a_customer_back_after_the_reopen_window_is_told_to_file_a_new_com
         # Nothing was started: the case's latest run is still the one that closed.
         history = await env.client.get_workflow_handle(closed.reference).fetch_history()
         assert history.events[-1].HasField("workflow_execution_completed_event_attributes")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "says"),
+    [
+        ("withdrawn", "As you asked, we have withdrawn your complaint"),
+        ("duplicate", "already handling under reference CC-2030-ABCDEFGH"),
+    ],
+)
+async def test_a_case_closed_for_another_reason_says_so_and_keeps_the_acknowledgement_first(
+    outcome: str, says: str, tmp_path
+) -> None:
+    from channels.rendering import render
+    from domain.models import CaseClosure
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(DAY)
+        closure = CaseClosure(
+            outcome=outcome,
+            reason="The customer asked us to stop" if outcome == "withdrawn" else "Filed twice",
+            duplicate_of="CC-2030-ABCDEFGH" if outcome == "duplicate" else None,
+            recorded_by="amara.okafor",
+        )
+        result = await case.handle.execute_update(ComplaintCase.close_case, closure)
+        assert "closed" in result
+        summary = await case.handle.result()
+    assert summary.state.closure == closure and summary.state.confirmation is None
+    [letter] = case.outbox.received(MessageKind.CLOSURE)
+    assert says in render(letter).text
+    assert "Thank you for confirming" not in render(letter).text
+    assert summary.state.archived_at is not None
+
+
+async def test_no_response_is_refused_before_the_eight_week_letter_has_gone(tmp_path) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from domain.models import CaseClosure
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(DAY)
+        closure = CaseClosure(outcome="no_response", reason="No reply to three calls", recorded_by="amara.okafor")
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await case.handle.execute_update(ComplaintCase.close_case, closure)
+        assert "only once the ADR-rights letter has gone" in str(refused.value.cause)
+        await case.wait(8 * WEEK)
+        assert "closed" in await case.handle.execute_update(ComplaintCase.close_case, closure)
+        summary = await case.handle.result()
+    assert summary.state.closure.outcome.value == "no_response"
+
+
+async def test_a_cancelled_case_still_writes_its_compliance_record(tmp_path) -> None:
+    from activities.archive import CaseArchive
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(DAY)
+        await case.handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await case.handle.result()
+        reference = case.handle.id
+    record, _ = CaseArchive(tmp_path / "archive.sqlite3").load(reference)
+    assert record is not None and record.state.attention == "the case was cancelled"
