@@ -8,6 +8,7 @@
     python admin.py pause-updates CC-2026-4F7K2Q --until 2026-12-14 --reason "Away until the 14th"
     python admin.py contact CC-2026-4F7K2Q [--email E] [--phone P] [--address "1 High St; Leeds; LS1 4AB"]
     python admin.py reassign CC-2026-4F7K2Q --to rhys.griffiths --reason "Amara on leave"
+    python admin.py close CC-2026-4F7K2Q --outcome withdrawn|no-response|duplicate|referred-to-adr --reason TEXT
     python admin.py note CC-2026-4F7K2Q "Engineer booked for Friday" --for-customer
     python admin.py schedule CC-2026-4F7K2Q --every 3d --at 14:00
     python admin.py deadlock CC-2026-4F7K2Q
@@ -71,11 +72,13 @@ from domain.models import (
     Call,
     CallMade,
     CallOutcome,
+    CaseClosure,
     CaseInput,
     CaseStage,
     CaseState,
     CaseSummary,
     ChannelKind,
+    ClosureOutcome,
     CompensationAward,
     ContactCorrection,
     ContactScheduleChange,
@@ -198,13 +201,18 @@ def _check_reference(reference: str) -> None:
         raise typer.Exit(1)
 
 
+def _invalid(exc: ValidationError) -> typer.Exit:
+    for line in field_errors(exc):
+        # A check across fields has no path ("(complaint)" at intake); its message names the field.
+        typer.echo(f"invalid: {line.removeprefix('(complaint): ')}", err=True)
+    return typer.Exit(2)
+
+
 def _payload(model: type[T], **fields: Any) -> T:
     try:
         return model(**fields)  # type: ignore[call-arg]
     except ValidationError as exc:
-        for line in field_errors(exc):
-            typer.echo(f"invalid: {line}", err=True)
-        raise typer.Exit(2) from None
+        raise _invalid(exc) from None
 
 
 def _checked_input(model: type[T], data: dict[str, Any]) -> T:
@@ -213,10 +221,7 @@ def _checked_input(model: type[T], data: dict[str, Any]) -> T:
     try:
         return model.model_validate(data, context=INTAKE)  # type: ignore[attr-defined]
     except ValidationError as exc:
-        for line in field_errors(exc):
-            # A check across fields has no path of its own; name the command's subject instead.
-            typer.echo(f"invalid: {line.replace('(complaint): ', 'contact: ', 1)}", err=True)
-        raise typer.Exit(2) from None
+        raise _invalid(exc) from None
 
 
 ByOption = Annotated[
@@ -592,6 +597,13 @@ def status(
     for r in state.reopenings:
         console.print(
             f"re-opened {local_label(r.reopened_at)} (closed {local_label(r.closed_at)}): {r.reason}", markup=False
+        )
+    if state.closure:
+        duplicate = f" (handled under {state.closure.duplicate_of})" if state.closure.duplicate_of else ""
+        console.print(
+            f"closed as {_label(state.closure.outcome)}{duplicate}, recorded by {state.closure.recorded_by}: "
+            f"{state.closure.reason}",
+            markup=False,
         )
     if state.confirmation:
         said = state.confirmation.said_at
@@ -1307,6 +1319,52 @@ def _roster_handler(handler_id: str) -> Handler:
         )
         raise typer.Exit(1)
     return found
+
+
+
+CLOSURE_OUTCOMES = {
+    "withdrawn": ClosureOutcome.WITHDRAWN,
+    "no-response": ClosureOutcome.NO_RESPONSE,
+    "duplicate": ClosureOutcome.DUPLICATE,
+    "referred-to-adr": ClosureOutcome.REFERRED_TO_ADR,
+}
+
+
+@app.command()
+def close(
+    reference: str,
+    outcome: Annotated[str, typer.Option(help="withdrawn, no-response, duplicate or referred-to-adr")],
+    reason: Annotated[str, typer.Option(help="Why, in the handler's words (kept in the record)")],
+    duplicate_of: Annotated[
+        str | None, typer.Option("--duplicate-of", help="With --outcome duplicate: the reference it is handled under")
+    ] = None,
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Close the case for a reason other than the customer's confirmation; the closure message says which."""
+    _check_reference(reference)
+    if duplicate_of is not None and not is_reference(duplicate_of.strip()):
+        typer.echo(f"invalid: --duplicate-of: {duplicate_of!r} is not a case reference", err=True)
+        raise typer.Exit(2)
+    closure = _payload(
+        CaseClosure,
+        outcome=_choice(outcome, "--outcome", CLOSURE_OUTCOMES),
+        reason=reason,
+        duplicate_of=duplicate_of,
+        recorded_by=_recorded_by(by),
+    )
+    _json_mode(as_json)
+    request = _request_id(request_id, as_json=as_json)
+
+    async def action(client: Client) -> str:
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.close_case, closure, id=update_id("close", reference, closure, request)
+        )
+
+    said = _run(action)
+    _answer(as_json, reference, "close", said, f"{reference}: {said.removeprefix(f'case {reference} ')}", request)
 
 
 if __name__ == "__main__":

@@ -226,6 +226,8 @@ def handler_facts(state: CaseState, filed: Customer | None) -> dict[str, object]
         "update_channel": state.update_channel.value if state.update_channel else None,
         "contact": contact_details(state.customer or filed, corrected=state.customer is not None),
         "contact_changes": [c.model_dump(mode="json") for c in state.contact_changes],
+        # How the case ended when not by the customer's confirmation (withdrawn, a duplicate, ...).
+        "closure": state.closure.model_dump(mode="json") if state.closure else None,
         # Each period the case was closed before the customer came back (both are in the record).
         "reopenings": [r.model_dump(mode="json") for r in state.reopenings],
     }

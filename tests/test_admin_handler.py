@@ -424,7 +424,7 @@ def test_the_evidence_record_shows_the_same_facts_as_status() -> None:
     evidence = evidence_document(record)
     status = admin.status_document(state, record.intake.customer)
     for fact in ("calls", "confirmation", "updates_paused_until", "updates_pause_reason", "update_channel",
-                 "contact", "contact_changes", "reopenings"):
+                 "contact", "contact_changes", "reopenings", "closure"):
         assert evidence[fact] == status[fact], fact
     assert evidence["contact"]["source"] == "corrected"
     # Until corrected, the evidence shows the details as filed.
@@ -498,3 +498,42 @@ def test_with_json_sent_but_not_applied_keeps_stdout_empty(temporal: Temporal, m
     # Without --json the same answer is on stdout, as for the other handler commands.
     plain = run("call", REF, "--outcome", "reached")
     assert plain.exit_code == admin.EXIT_PENDING and plain.stdout.splitlines()[-1].startswith(f"{REF}: sent;")
+
+
+# --- close ----------------------------------------------------------------------------------------
+
+
+def test_a_duplicate_is_closed_naming_the_case_it_is_handled_under(temporal: Temporal) -> None:
+    temporal.answer = f"case {REF} closed: duplicate"
+    result = run("close", REF, "--outcome", "duplicate", "--duplicate-of", "CC-2026-4F7K2R", "--reason", "Filed twice")
+    assert result.exit_code == 0, result.output
+    [(method, closure, update)] = temporal.updates
+    assert method == "close_case" and update.startswith("close/")
+    assert (closure.outcome.value, closure.duplicate_of, closure.reason, closure.recorded_by) == (
+        "duplicate", "CC-2026-4F7K2R", "Filed twice", "sam.login"
+    )
+    assert result.stdout.splitlines()[-1] == f"{REF}: closed: duplicate"
+
+
+@pytest.mark.parametrize(
+    ("args", "starts"),
+    [
+        (["--outcome", "resolved", "--reason", "x"], "invalid: --outcome: 'resolved': use withdrawn, no-response, duplicate or referred-to-adr"),
+        (["--outcome", "duplicate", "--reason", "x"], "invalid: duplicate_of: give it exactly when the outcome is 'duplicate'"),
+        (["--outcome", "withdrawn", "--reason", "x", "--duplicate-of", "CC-2026-4F7K2R"], "invalid: duplicate_of: "),
+        (["--outcome", "duplicate", "--reason", "x", "--duplicate-of", "the other one"], "invalid: --duplicate-of: "),
+    ],
+)
+def test_a_closure_that_does_not_fit_is_refused_before_connecting(temporal: Temporal, args: list[str], starts: str) -> None:
+    refused_before_connecting(run("close", REF, *args), temporal, starts)
+
+
+def test_status_shows_how_a_case_closed_when_not_by_the_customer() -> None:
+    from domain.models import CaseClosure, ClosureOutcome
+
+    closure = CaseClosure(outcome=ClosureOutcome.WITHDRAWN, reason="Sorted it with the bank", recorded_by="amara.okafor")
+    document = admin.status_document(handled_state(closure=closure, confirmation=None), FILED)
+    assert document["closure"] == {
+        "outcome": "withdrawn", "reason": "Sorted it with the bank", "duplicate_of": None, "recorded_by": "amara.okafor"
+    }
+    assert admin.status_document(handled_state(), FILED)["closure"] is None

@@ -13,7 +13,7 @@ import pytest
 
 from domain.models import CaseRole
 from settings import load_roster
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import ALL_HOURS, Stack
 from tests.e2e.test_case_end_to_end import fresh_example
 
 pytestmark = pytest.mark.e2e
@@ -173,6 +173,31 @@ def test_a_handler_records_calls_agreements_a_pause_new_details_a_new_owner_and_
     assert reopened["confirmation"] is None
     table = done_json(admin("status", reference))
     assert "re-opened " in table and "customer confirmed satisfied" not in table
+
+
+def test_a_withdrawn_complaint_is_closed_saying_so_and_an_early_no_response_is_refused(stack: Stack) -> None:
+    reference = stack.file(fresh_example(), **ALL_HOURS)
+    stack.wait_for(reference, lambda d: d["owner_id"] is not None and d["stage"] != "received")
+
+    def admin(*args: str) -> subprocess.CompletedProcess[str]:
+        return stack.run("admin.py", "--wait", "30", *args)
+
+    # "No response" only once the ADR-rights letter has gone: refused, and the case stays open.
+    refused(admin("close", reference, "--outcome", "no-response", "--reason", "Three calls unanswered"),
+            "refused: outcome: no_response only once the ADR-rights letter has gone")
+    assert stack.status(reference)["closure"] is None and stack.status(reference)["stage"] != "closed"
+
+    closing = admin("close", reference, "--outcome", "withdrawn", "--reason", "Sorted it with the bank", "--by", "amara.okafor")
+    assert done(closing) == f"{reference}: closed: withdrawn"
+    closed = stack.wait_for(reference, lambda d: d["stage"] == "closed")
+    assert closed["closure"] == {
+        "outcome": "withdrawn", "reason": "Sorted it with the bank", "duplicate_of": None, "recorded_by": "amara.okafor"
+    }
+    assert closed["confirmation"] is None
+    assert any(m["kind"] == "closure" and m["status"] == "sent" for m in closed["messages"])
+    assert json.loads(done_json(admin("evidence", reference)))["closure"] == closed["closure"]
+    table = done_json(admin("status", reference))
+    assert "closed as withdrawn, recorded by amara.okafor: Sorted it with the bank" in table
 
 
 def done_json(result: subprocess.CompletedProcess[str]) -> str:
