@@ -1,8 +1,14 @@
 """The case handler's tool: read a case, record the customer's answer, act on the case.
 
     python admin.py status CC-2026-4F7K2Q [--json]
-    python admin.py satisfied CC-2026-4F7K2Q
-    python admin.py not-satisfied CC-2026-4F7K2Q --reason "Still no engineer visit"
+    python admin.py satisfied CC-2026-4F7K2Q --how phone [--by ID] [--said-at 2026-11-30T10:15]
+    python admin.py not-satisfied CC-2026-4F7K2Q --reason "Still no engineer visit" [--how email]
+    python admin.py call CC-2026-4F7K2Q --outcome reached|voicemail|no-answer [--note TEXT]
+    python admin.py agree CC-2026-4F7K2Q --every 7d --at 14:00 [--channel phone|sms|email|letter]
+    python admin.py pause-updates CC-2026-4F7K2Q --until 2026-12-14 --reason "Away until the 14th"
+    python admin.py contact CC-2026-4F7K2Q [--email E] [--phone P] [--address "1 High St; Leeds; LS1 4AB"]
+    python admin.py reassign CC-2026-4F7K2Q --to rhys.griffiths --reason "Amara on leave"
+    python admin.py close CC-2026-4F7K2Q --outcome withdrawn|no-response|duplicate|referred-to-adr --reason TEXT
     python admin.py note CC-2026-4F7K2Q "Engineer booked for Friday" --for-customer
     python admin.py schedule CC-2026-4F7K2Q --every 3d --at 14:00
     python admin.py deadlock CC-2026-4F7K2Q
@@ -13,12 +19,14 @@ Every refusal exits non-zero with one line saying why; nothing about the case ch
 Exit codes: 0 done, 1 refused or Temporal unreachable, 2 invalid input, 3 sent but not yet applied.
 Every wait is bounded (`--wait`, 10 s by default). Each handler command prints a request id
 first; running it again with `--request-id` and the same text can never apply it twice.
+Whatever records a fact says who: `--by`, by default the login name of whoever runs the command.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import getpass
 import hashlib
 import json
 import re
@@ -57,22 +65,40 @@ from connection import connect, run_cli
 from ops.purge import DataStores
 from ops.purge import purge_expired as purge_data
 from domain import search_attributes as sa
-from domain.compliance_report import compliance_report
+from domain.compliance_report import compliance_report, contact_details, handler_facts
 from domain.formatting import local_label
 from domain.models import (
+    INTAKE,
+    Call,
+    CallMade,
+    CallOutcome,
+    CaseClosure,
+    CaseInput,
     CaseStage,
     CaseState,
     CaseSummary,
+    ChannelKind,
+    ClosureOutcome,
     CompensationAward,
+    ContactCorrection,
     ContactScheduleChange,
+    Customer,
     Deadlock,
+    Handler,
+    HowSaid,
     IntervalUnit,
     NotSatisfied,
     ProgressNote,
+    Reassignment,
+    Satisfied,
+    ScheduleAgreed,
+    UpdatesPaused,
+    UpdateSchedule,
     field_errors,
 )
 from domain.reference import is_reference
-from settings import PipelineSettings
+from settings import ConfigError, PipelineSettings, load_roster
+from starter import CannotReopen, reopen_case
 from workflows.complaint_case import ComplaintCase
 
 app = typer.Typer(
@@ -101,6 +127,8 @@ _wait = timedelta(seconds=DEFAULT_WAIT_SECONDS)
 
 # Exit code for "sent, not yet applied": not a refusal (nothing was wrong with the command).
 EXIT_PENDING = 3
+# With --json, stdout holds only the answer's JSON object: "sent, not yet applied" goes to stderr.
+_pending_to_stderr = False
 
 
 @app.callback()
@@ -109,8 +137,9 @@ def _options(
         float, typer.Option("--wait", min=0.5, max=600, help="Seconds to wait on Temporal before answering")
     ] = DEFAULT_WAIT_SECONDS,
 ) -> None:
-    global _wait
+    global _wait, _pending_to_stderr
     _wait = timedelta(seconds=wait)
+    _pending_to_stderr = False
 
 
 class Pending(Exception):
@@ -161,7 +190,7 @@ def _run(action: Callable[[Client], Awaitable[T]]) -> T:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     except Pending as exc:
-        typer.echo(str(exc))
+        typer.echo(str(exc), err=_pending_to_stderr)
         raise typer.Exit(EXIT_PENDING) from None
 
 
@@ -172,13 +201,57 @@ def _check_reference(reference: str) -> None:
         raise typer.Exit(1)
 
 
+def _invalid(exc: ValidationError) -> typer.Exit:
+    for line in field_errors(exc):
+        # A check across fields has no path ("(complaint)" at intake); its message names the field.
+        typer.echo(f"invalid: {line.removeprefix('(complaint): ')}", err=True)
+    return typer.Exit(2)
+
+
 def _payload(model: type[T], **fields: Any) -> T:
     try:
         return model(**fields)  # type: ignore[call-arg]
     except ValidationError as exc:
-        for line in field_errors(exc):
-            typer.echo(f"invalid: {line}", err=True)
+        raise _invalid(exc) from None
+
+
+def _checked_input(model: type[T], data: dict[str, Any]) -> T:
+    """A person's input read like the intake reads it: email-validator and phonenumbers run only
+    with the INTAKE context, and only here, so the case records plain, already-checked data."""
+    try:
+        return model.model_validate(data, context=INTAKE)  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+ByOption = Annotated[
+    str | None, typer.Option("--by", help="Who is recording it (default: the login name of whoever runs this)")
+]
+
+
+def _recorded_by(given: str | None) -> str:
+    """Who records the fact: the record always says who, so with no --by it is the login name."""
+    if given is not None:
+        return given
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in this environment (some containers)
+        typer.echo("invalid: --by: there is no login name to record; say who you are with --by", err=True)
         raise typer.Exit(2) from None
+
+
+def _choice(text: str, option: str, choices: dict[str, T]) -> T:
+    """One of a few words as typed ('no-answer' or 'no_answer'), or one line saying which are allowed."""
+    key = text.strip().lower().replace("_", "-")
+    if key not in choices:
+        words = list(choices)
+        typer.echo(f"invalid: {option}: {text!r}: use {', '.join(words[:-1])} or {words[-1]}", err=True)
+        raise typer.Exit(2)
+    return choices[key]
+
+
+def _label(value: Any) -> str:
+    return str(getattr(value, "value", value)).replace("_", " ")
 
 
 async def _open_case(client: Client, reference: str) -> WorkflowHandle[Any, Any]:
@@ -226,7 +299,9 @@ def update_id(command: str, reference: str, payload: Any, request_id: str) -> st
     return f"{command}/{request_id}/{digest}"
 
 
-def _request_id(given: str | None) -> str:
+def _request_id(given: str | None, *, as_json: bool = False) -> str:
+    """The request id, printed before anything is sent. With --json it goes to stderr, so stdout
+    is the one JSON object the command answers with."""
     if given is None:
         request = new_request_id()
     elif _REQUEST_ID.fullmatch(given.strip().lower()):
@@ -235,8 +310,29 @@ def _request_id(given: str | None) -> str:
         typer.echo("invalid: --request-id: use the id a previous run printed (8 to 32 hex digits)", err=True)
         raise typer.Exit(2)
     # Printed before anything is sent, so even an interrupted run leaves the id to retry with.
-    typer.echo(f"request id: {request} (to retry this exact command: --request-id {request})")
+    typer.echo(f"request id: {request} (to retry this exact command: --request-id {request})", err=as_json)
     return request
+
+
+def _json_mode(on: bool) -> None:
+    global _pending_to_stderr
+    _pending_to_stderr = on
+
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Answer with one JSON object on stdout (the request id goes to stderr)")
+]
+
+
+def _answer(as_json: bool, reference: str, command: str, result: Any, line: str, request: str | None = None) -> None:
+    """The command's answer: one line for a person, or one JSON object for other tools."""
+    if not as_json:
+        typer.echo(line)
+        return
+    if hasattr(result, "model_dump"):
+        result = result.model_dump(mode="json")
+    answer = {"reference": reference, "command": command, **({"request_id": request} if request else {}), "result": result}
+    typer.echo(json.dumps(answer, indent=2))
 
 
 RequestIdOption = Annotated[
@@ -335,6 +431,22 @@ async def _state(client: Client, handle: WorkflowHandle[Any, Any]) -> CaseState:
         ) from None
 
 
+async def _filed_customer(client: Client, handle: WorkflowHandle[Any, Any]) -> Customer | None:
+    """The customer as filed: the intake is in the first event of the case's run (a run that
+    continued as new carries the same intake), so no query or worker is needed to read it."""
+
+    async def first_event() -> Customer | None:
+        async for event in handle.fetch_history_events(page_size=1, rpc_timeout=_wait):
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            if not payloads:
+                return None
+            [case_input] = await client.data_converter.decode(payloads, [CaseInput])
+            return case_input.intake.customer
+        return None
+
+    return await asyncio.wait_for(first_event(), _wait.total_seconds())
+
+
 # --- reading ------------------------------------------------------------------------------------
 
 
@@ -352,7 +464,8 @@ def schedule_status(state: CaseState) -> str | None:
     return "agreed" if state.schedule_agreed_at else "offered"
 
 
-def status_document(state: CaseState) -> dict[str, Any]:
+def status_document(state: CaseState, filed: Customer | None = None) -> dict[str, Any]:
+    """The case for other tools. `filed`: the customer as filed, shown until a handler corrects it."""
     document = state.model_dump(mode="json")
     owner = state.owner
     notes = document["notes"]
@@ -379,6 +492,18 @@ def status_document(state: CaseState) -> dict[str, Any]:
         "alerts": document["alerts"],
         "refused": document["refused"],
         "deadlines": document["deadlines"],
+        # Every owner in turn, with why (first assignment, escalation, reassignment by a handler).
+        "assignments": [
+            {
+                "handler": a.handler.id,
+                "name": a.handler.name,
+                "role": a.handler.role.value,
+                "reason": a.reason,
+                "assigned_at": document["assignments"][i]["assigned_at"],
+            }
+            for i, a in enumerate(state.assignments)
+        ],
+        **handler_facts(state, filed),
     }
 
 
@@ -402,12 +527,15 @@ def status(
     """Where a case stands: stage, owner, every milestone with its due and done time."""
     _check_reference(reference)
 
-    async def action(client: Client) -> CaseState:
-        return await _state(client, await _any_case(client, reference))
+    async def action(client: Client) -> tuple[CaseState, Customer | None]:
+        handle = await _any_case(client, reference)
+        state = await _state(client, handle)
+        # The details as filed are read only while no handler has corrected them.
+        return state, (None if state.customer else await _filed_customer(client, handle))
 
-    state = _run(action)
+    state, filed = _run(action)
     if as_json:
-        typer.echo(json.dumps(status_document(state), indent=2))
+        typer.echo(json.dumps(status_document(state, filed), indent=2))
         return
     owner = state.owner
     # Every value is escaped: a note or a vendor's error text is data, not rich markup (an
@@ -416,6 +544,15 @@ def status(
     if owner:
         console.print(
             escape(f"owner: {owner.name} ({owner.role.title}, level {state.escalation_level}) {owner.phone} {owner.email}")
+        )
+    for a in state.assignments:
+        console.print(f"assigned {local_label(a.assigned_at)}: {a.handler.name} ({a.handler.id}): {a.reason}", markup=False)
+    contact = contact_details(state.customer or filed, corrected=state.customer is not None)
+    if contact:
+        console.print(contact_line(contact), markup=False)
+    for change in state.contact_changes:
+        console.print(
+            f"contact corrected {local_label(change.at)} by {change.by}: {', '.join(change.fields)}", markup=False
         )
     table = Table("milestone", "due", "done", "")
     for m in state.milestones:
@@ -427,8 +564,20 @@ def status(
         unit = state.schedule.unit.value.replace("_", " ")
         agreed = f"agreed {local_label(state.schedule_agreed_at)}" if state.schedule_agreed_at else "offered, not agreed"
         console.print(f"update schedule: every {every} {unit} at {state.schedule.contact_time:%H:%M} ({agreed})")
+        console.print(f"updates by: {update_channel_label(state.update_channel, state.customer or filed)}")
+    if state.updates_paused_until:
+        console.print(
+            f"updates paused until {state.updates_paused_until:%a %d %b %Y}: {state.updates_pause_reason or ''} "
+            "(the 8-week clock runs on)",
+            markup=False,
+        )
     if state.next_update_at:
         console.print(f"next regular update: {local_label(state.next_update_at)}")
+    if state.calls:
+        calls = Table("call", "by", "outcome", "met", "note")
+        for c in state.calls:
+            calls.add_row(local_label(c.at), escape(c.by), _label(c.outcome), c.met or "", escape(c.note or ""))
+        console.print(calls)
     messages = Table("sent", "message", "channel", "status", "proof", "posted", "expected")
     for r in state.messages:
         messages.add_row(
@@ -445,6 +594,58 @@ def status(
         console.print(f"note {local_label(note.at)} ({note.author}, {note_audience(note)}): {note.text}", markup=False)
     for refusal in state.refused:
         console.print(f"refused: {refusal}", markup=False)
+    for r in state.reopenings:
+        console.print(
+            f"re-opened {local_label(r.reopened_at)} (closed {local_label(r.closed_at)}): {r.reason}", markup=False
+        )
+    if state.closure:
+        duplicate = f" (handled under {state.closure.duplicate_of})" if state.closure.duplicate_of else ""
+        console.print(
+            f"closed as {_label(state.closure.outcome)}{duplicate}, recorded by {state.closure.recorded_by}: "
+            f"{state.closure.reason}",
+            markup=False,
+        )
+    if state.confirmation:
+        said = state.confirmation.said_at
+        console.print(
+            f"customer confirmed satisfied: by {_label(state.confirmation.how)}, recorded by "
+            f"{state.confirmation.recorded_by}, said {local_label(said) if said else 'when recorded'}",
+            markup=False,
+        )
+
+
+def update_channel_label(channel: ChannelKind | None, customer: Customer | None = None) -> str:
+    # None is what the case does unless the customer agreed a channel: phone, then in writing.
+    if channel is None:
+        return "phone first, then in writing"
+    if customer is not None and not reaches(customer, channel):
+        # The case keeps the agreed channel but cannot use it (a corrected number is a landline):
+        # it sends phone first, then in writing, and the handler should ask the customer again.
+        return f"phone first, then in writing ({channel.value} was agreed, but the details held do not reach it)"
+    return f"{channel.value} (as agreed)"
+
+
+def reaches(customer: Customer, channel: ChannelKind) -> bool:
+    """Whether `channel` can reach the customer on the details held (as ComplaintCase._reachable judges it)."""
+    return {
+        ChannelKind.SMS: customer.has_mobile,
+        ChannelKind.EMAIL: bool(customer.email),
+        ChannelKind.LETTER: customer.address is not None,
+    }[channel]
+
+
+def contact_line(contact: dict[str, Any]) -> str:
+    """One line of how the case reaches the customer now (as filed, or as a handler corrected it)."""
+    parts = []
+    if contact["email"]:
+        parts.append(f"email {contact['email']}")
+    if contact["phone"]:
+        kind = {True: " (mobile)", False: " (no texts)"}.get(contact["phone_is_mobile"], "")
+        parts.append(f"phone {contact['phone']}{kind}")
+    if contact["address"]:
+        parts.append("address " + ", ".join([*contact["address"]["lines"], contact["address"]["postcode"]]))
+    parts.append(f"in writing by {contact['preferred_written_channel']}")
+    return f"contact ({contact['source']}): " + "; ".join(parts)
 
 
 @app.command("list")
@@ -646,34 +847,114 @@ def retry(reference: str) -> None:
 # --- the customer's answer ------------------------------------------------------------------------
 
 
+HOW_SAID = {
+    "phone": HowSaid.PHONE,
+    "email": HowSaid.EMAIL,
+    "letter": HowSaid.LETTER,
+    "sms-reply": HowSaid.SMS_REPLY,
+    "in-person": HowSaid.IN_PERSON,
+}
+SaidAtOption = Annotated[
+    str | None,
+    typer.Option("--said-at", help="When the customer said it: 2026-11-30T10:15 (UK time) or with an offset; "
+                                   "default: now"),
+]
+
+
+def parse_said_at(text: str | None, now: datetime) -> datetime | None:
+    """When the customer said it. Without an offset it is UK wall-clock time, as handlers read the
+    clock; a time in the future is a typo (a signal cannot be refused once sent, so it is checked here)."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date and time like 2026-11-30T10:15 (UK time)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=LONDON)
+    if value > now + timedelta(minutes=5):
+        raise ValueError(f"{text!r} is in the future")
+    return value
+
+
+def _said_at(text: str | None) -> datetime | None:
+    try:
+        return parse_said_at(text, datetime.now(timezone.utc))
+    except ValueError as exc:
+        typer.echo(f"invalid: --said-at: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
-def satisfied(reference: str) -> None:
-    """The customer confirms the complaint is resolved: the case closes."""
+def satisfied(
+    reference: str,
+    how: Annotated[str, typer.Option(help="How the customer told us: phone, email, letter, sms-reply or in-person")],
+    by: ByOption = None,
+    said_at: SaidAtOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The customer confirms the complaint is resolved: the case closes, and the closure says how they told us."""
     _check_reference(reference)
+    _json_mode(as_json)
+    answer = _payload(
+        Satisfied, recorded_by=_recorded_by(by), how=_choice(how, "--how", HOW_SAID), said_at=_said_at(said_at)
+    )
 
     async def action(client: Client) -> None:
         handle = await _open_case(client, reference)
-        await handle.signal(ComplaintCase.customer_satisfied, rpc_timeout=_wait)
+        await handle.signal(ComplaintCase.customer_satisfied, answer, rpc_timeout=_wait)
 
     _run(action)
-    typer.echo(f"{reference}: customer satisfied; the case is closing and the customer will be told")
+    _answer(
+        as_json, reference, "satisfied", answer,
+        f"{reference}: customer satisfied ({_label(answer.how)}, recorded by {answer.recorded_by}); "
+        "the case is closing and the customer will be told",
+    )
 
 
 @app.command("not-satisfied")
 def not_satisfied(
     reference: str,
     reason: Annotated[str, typer.Option(help="What the customer is still unhappy about")],
+    how: Annotated[
+        str | None, typer.Option(help="How the customer told us: phone, email, letter, sms-reply or in-person")
+    ] = None,
+    by: ByOption = None,
+    said_at: SaidAtOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """The customer is not satisfied: the case re-opens and moves up the escalation ladder."""
+    """The customer is not satisfied: the case moves up the escalation ladder; a case closed within
+    the re-open window (8 weeks) is re-opened under the same reference and escalated."""
     _check_reference(reference)
-    fact = _payload(NotSatisfied, reason=reason)
+    _json_mode(as_json)
+    fact = _payload(
+        NotSatisfied,
+        reason=reason,
+        recorded_by=_recorded_by(by),
+        how=_choice(how, "--how", HOW_SAID) if how is not None else None,
+        said_at=_said_at(said_at),
+    )
 
-    async def action(client: Client) -> None:
-        handle = await _open_case(client, reference)
-        await handle.signal(ComplaintCase.customer_not_satisfied, fact, rpc_timeout=_wait)
+    async def action(client: Client) -> str:
+        await _any_case(client, reference)  # an unknown reference is refused as such
+        try:
+            return await asyncio.wait_for(reopen_case(client, reference, fact), _wait.total_seconds())
+        except CannotReopen as exc:
+            raise Refused(str(exc)) from None
+        except TimeoutError:
+            # A re-open may have started: sending the answer again could escalate twice.
+            raise Pending(
+                f"{reference}: sent; no answer within {_wait.total_seconds():g} s. "
+                f"`admin.py status {reference}` shows whether it was escalated before you send it again"
+            ) from None
 
-    _run(action)
-    typer.echo(f"{reference}: customer not satisfied; the case is being escalated")
+    outcome = _run(action)
+    line = (
+        f"{reference}: customer not satisfied after closure; the case is re-opened and being escalated"
+        if outcome == "re-opened"
+        else f"{reference}: customer not satisfied; the case is being escalated"
+    )
+    _answer(as_json, reference, "not-satisfied", {"outcome": outcome, **fact.model_dump(mode="json")}, line)
 
 
 # --- the handler's commands -----------------------------------------------------------------------
@@ -816,6 +1097,274 @@ def compensate(
 
     compensation = _run(action)
     typer.echo(f"{reference}: £{compensation.amount_gbp} credited to the next invoice ({compensation.credit_id})")
+
+
+
+# --- facts a handler records (calls, agreements, pauses, corrected details, a new owner) ---------
+
+CALL_OUTCOMES = {"reached": CallOutcome.REACHED, "voicemail": CallOutcome.VOICEMAIL, "no-answer": CallOutcome.NO_ANSWER}
+
+
+@app.command()
+def call(
+    reference: str,
+    outcome: Annotated[str, typer.Option(help="reached, voicemail or no-answer")],
+    note: Annotated[str | None, typer.Option(help="What was said (internal, never sent)")] = None,
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a call to the customer; reaching them meets the introduction clock if it is still owed."""
+    _check_reference(reference)
+    made = _payload(CallMade, outcome=_choice(outcome, "--outcome", CALL_OUTCOMES), recorded_by=_recorded_by(by), note=note)
+    _json_mode(as_json)
+    request = _request_id(request_id, as_json=as_json)
+
+    async def action(client: Client) -> Call:
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.record_call, made, id=update_id("call", reference, made, request)
+        )
+
+    recorded = _run(action)
+    met = f"; it met the {recorded.met} clock" if recorded.met else ""
+    line = f"{reference}: call recorded ({_label(recorded.outcome)}, by {recorded.by}){met}"
+    _answer(as_json, reference, "call", recorded, line, request)
+
+
+# "phone" is no single channel: the customer is phoned first, then written to (channel None).
+UPDATE_CHANNELS: dict[str, ChannelKind | None] = {
+    "phone": None,
+    "sms": ChannelKind.SMS,
+    "email": ChannelKind.EMAIL,
+    "letter": ChannelKind.LETTER,
+}
+
+
+@app.command()
+def agree(
+    reference: str,
+    every: Annotated[str, typer.Option(help="7d, 3wd (working days) or 2w")],
+    at: Annotated[str, typer.Option(help="The contact time the customer agreed, HH:MM UK time")],
+    channel: Annotated[
+        str, typer.Option(help="phone (then in writing), sms, email or letter: how the customer wants updates")
+    ] = "phone",
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record the update schedule the customer agreed; messages then say "as agreed on <date>"."""
+    _check_reference(reference)
+    try:
+        number, unit = parse_interval(every)
+    except ValueError as exc:
+        typer.echo(f"invalid: --every: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        contact = _contact_time(at)
+    except ValueError as exc:
+        typer.echo(f"invalid: --at: {exc}", err=True)
+        raise typer.Exit(2) from None
+    agreed = _payload(
+        ScheduleAgreed,
+        every=number,
+        unit=unit,
+        contact_time=contact,
+        channel=_choice(channel, "--channel", UPDATE_CHANNELS),
+        recorded_by=_recorded_by(by),
+    )
+    _json_mode(as_json)
+    request = _request_id(request_id, as_json=as_json)
+
+    async def action(client: Client) -> UpdateSchedule:
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.record_agreement, agreed, id=update_id("agree", reference, agreed, request)
+        )
+
+    schedule_ = _run(action)
+    line = (
+        f"{reference}: updates every {schedule_.every} {_label(schedule_.unit)} at {schedule_.contact_time:%H:%M} "
+        f"by {update_channel_label(agreed.channel).removesuffix(' (as agreed)')}, "
+        f"as agreed with the customer (recorded by {agreed.recorded_by})"
+    )
+    result = schedule_.model_dump(mode="json") | {"channel": agreed.channel.value if agreed.channel else None}
+    _answer(as_json, reference, "agree", result, line, request)
+
+
+@app.command("pause-updates")
+def pause_updates(
+    reference: str,
+    until: Annotated[str, typer.Option(help="The day regular updates resume, YYYY-MM-DD (UK)")],
+    reason: Annotated[str, typer.Option(help="Why the customer asked for the pause")],
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The customer asked for no regular updates until a date; the 8-week clock never pauses."""
+    _check_reference(reference)
+    try:
+        day = date.fromisoformat(until.strip())
+    except ValueError:
+        typer.echo(f"invalid: --until: {until!r} is not a date like 2026-12-14", err=True)
+        raise typer.Exit(2) from None
+    # Whether the date is after today and within 8 weeks is the case's to judge, on its own clock.
+    pause = _payload(UpdatesPaused, until=day, reason=reason, recorded_by=_recorded_by(by))
+    _json_mode(as_json)
+    request = _request_id(request_id, as_json=as_json)
+
+    async def action(client: Client) -> str:
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.pause_updates, pause, id=update_id("pause-updates", reference, pause, request)
+        )
+
+    said = _run(action)
+    _answer(as_json, reference, "pause-updates", said, f"{reference}: {said}", request)
+
+
+def parse_address(text: str) -> dict[str, Any]:
+    """'14 Bethcar Street; Ebbw Vale; NP23 6HH': the address lines then the postcode, separated by
+    semicolons (commas are common inside a line: "Flat 2, 14 Bethcar Street"). A UK address."""
+    parts = [" ".join(part.split()) for part in text.split(";")]
+    if len(parts) < 2 or not all(parts):
+        raise ValueError(
+            f"{text!r}: give the lines then the postcode, separated by semicolons: \"14 Bethcar Street; Ebbw Vale; NP23 6HH\""
+        )
+    return {"lines": parts[:-1], "postcode": parts[-1]}
+
+
+@app.command()
+def contact(
+    reference: str,
+    email: Annotated[str | None, typer.Option(help="The customer's corrected email address")] = None,
+    phone: Annotated[str | None, typer.Option(help="The customer's corrected phone number (07911 123456 or +44...)")] = None,
+    address: Annotated[
+        str | None, typer.Option(help='The corrected postal address: "line 1; line 2; POSTCODE"')
+    ] = None,
+    preferred: Annotated[str | None, typer.Option(help="How the customer wants written contact: letter or email")] = None,
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Correct the customer's contact details; later messages use them. The old values are not kept."""
+    _check_reference(reference)
+    given: dict[str, Any] = {"email": email, "phone": phone, "preferred_written_channel": preferred}
+    data = {name: value for name, value in given.items() if value is not None}
+    if address is not None:
+        try:
+            data["address"] = parse_address(address)
+        except ValueError as exc:
+            typer.echo(f"invalid: --address: {exc}", err=True)
+            raise typer.Exit(2) from None
+    if not data:
+        typer.echo("invalid: give at least one of --email, --phone, --address, --preferred", err=True)
+        raise typer.Exit(2)
+    correction = _checked_input(ContactCorrection, data | {"recorded_by": _recorded_by(by)})
+    _json_mode(as_json)
+    request = _request_id(request_id, as_json=as_json)
+
+    async def action(client: Client) -> list[str]:
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.correct_contact, correction,
+            id=update_id("contact", reference, correction, request),
+        )
+
+    changed = _run(action)
+    line = f"{reference}: contact details corrected ({', '.join(changed)}); later messages use them"
+    _answer(as_json, reference, "contact", {"changed": changed}, line, request)
+
+
+@app.command()
+def reassign(
+    reference: str,
+    to: Annotated[str, typer.Option(help="The new owner's handler id, as in the roster (amara.okafor)")],
+    reason: Annotated[str, typer.Option(help="Why (absence, a leaver, a specialist)")],
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Give the case a new owner at the same level; they introduce themselves to the customer."""
+    _check_reference(reference)
+    handler = _roster_handler(to)
+    move = _payload(Reassignment, to=handler, reason=reason, recorded_by=_recorded_by(by))
+    _json_mode(as_json)
+    request = _request_id(request_id, as_json=as_json)
+
+    async def action(client: Client) -> Handler:
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.reassign, move, id=update_id("reassign", reference, move, request)
+        )
+
+    owner = _run(action)
+    line = f"{reference}: reassigned to {owner.name} ({owner.id}, {owner.role.title})"
+    _answer(as_json, reference, "reassign", owner, line, request)
+
+
+def _roster_handler(handler_id: str) -> Handler:
+    """The full roster entry (direct phone and email go to the customer), or a one-line refusal."""
+    try:
+        roster = load_roster()
+    except ConfigError as exc:
+        typer.echo(f"refused: {_one_line(exc)}", err=True)
+        raise typer.Exit(1) from None
+    found = next((h for h in roster if h.id == handler_id.strip()), None)
+    if found is None:
+        typer.echo(
+            f"refused: --to: no handler {handler_id!r} in the roster ({PipelineSettings().roster_file}); "
+            f"known: {', '.join(h.id for h in roster)}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    return found
+
+
+
+CLOSURE_OUTCOMES = {
+    "withdrawn": ClosureOutcome.WITHDRAWN,
+    "no-response": ClosureOutcome.NO_RESPONSE,
+    "duplicate": ClosureOutcome.DUPLICATE,
+    "referred-to-adr": ClosureOutcome.REFERRED_TO_ADR,
+}
+
+
+@app.command()
+def close(
+    reference: str,
+    outcome: Annotated[str, typer.Option(help="withdrawn, no-response, duplicate or referred-to-adr")],
+    reason: Annotated[str, typer.Option(help="Why, in the handler's words (kept in the record)")],
+    duplicate_of: Annotated[
+        str | None, typer.Option("--duplicate-of", help="With --outcome duplicate: the reference it is handled under")
+    ] = None,
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Close the case for a reason other than the customer's confirmation; the closure message says which."""
+    _check_reference(reference)
+    if duplicate_of is not None and not is_reference(duplicate_of.strip()):
+        typer.echo(f"invalid: --duplicate-of: {duplicate_of!r} is not a case reference", err=True)
+        raise typer.Exit(2)
+    closure = _payload(
+        CaseClosure,
+        outcome=_choice(outcome, "--outcome", CLOSURE_OUTCOMES),
+        reason=reason,
+        duplicate_of=duplicate_of,
+        recorded_by=_recorded_by(by),
+    )
+    _json_mode(as_json)
+    request = _request_id(request_id, as_json=as_json)
+
+    async def action(client: Client) -> str:
+        handle = await _open_case(client, reference)
+        return await _update(
+            client, handle, ComplaintCase.close_case, closure, id=update_id("close", reference, closure, request)
+        )
+
+    said = _run(action)
+    _answer(as_json, reference, "close", said, f"{reference}: {said.removeprefix(f'case {reference} ')}", request)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.compliance_report import case_counts, case_outcome, outcome_clocks
+from domain.compliance_report import case_counts, case_outcome, handler_facts, outcome_clocks
 from domain.models import ArchiveReceipt, CaseRecord
 from ops.sqlite_store import LocalStore
 
@@ -173,6 +173,8 @@ def evidence_document(record: CaseRecord, meta: dict[str, str] | None = None) ->
         "escalations": [json.loads(e.model_dump_json()) for e in state.escalations],
         "compensation": [json.loads(c.model_dump_json()) for c in state.compensations],
         "notes": [json.loads(n.model_dump_json()) for n in state.notes],
+        # Calls, the customer's confirmation, paused updates, contact corrections: as `status` shows them.
+        **handler_facts(state, record.intake.customer),
         "adr_letter_sent_at": state.adr_letter_sent_at.isoformat() if state.adr_letter_sent_at else None,
         "archive": meta or {},
     }

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from domain.models import CaseState
+    from domain.models import CaseState, Customer
 
 # Every clock the case sets, by the name it gives its milestones ("introduction_2", "update_3").
 KINDS = ("acknowledgement", "introduction", "review", "update", "adr_rights")
@@ -193,3 +193,41 @@ def compliance_report(outcomes: Iterable[dict], now: datetime) -> ComplianceRepo
     )
 
 
+
+
+def contact_details(customer: Customer | None, *, corrected: bool) -> dict[str, object] | None:
+    """How the case reaches the customer now: the details a handler corrected, else as filed."""
+    if customer is None:
+        return None
+    return {
+        "source": "corrected" if corrected else "as filed",
+        "name": customer.name,
+        "email": customer.email,
+        "phone": customer.phone,
+        "phone_is_mobile": customer.phone_is_mobile,
+        "address": customer.address.model_dump(mode="json") if customer.address else None,
+        "preferred_written_channel": customer.preferred_written_channel.value,
+    }
+
+
+def handler_facts(state: CaseState, filed: Customer | None) -> dict[str, object]:
+    """The facts a handler recorded (and re-openings), shown alike by `admin.py status --json` and
+    the evidence record.
+
+    Contact changes name the fields that changed, when and by whom, never the old values: the case
+    does not keep them, so a corrected wrong number or address is not kept in the record either.
+    """
+    return {
+        "calls": [c.model_dump(mode="json") for c in state.calls],
+        "confirmation": state.confirmation.model_dump(mode="json") if state.confirmation else None,
+        "updates_paused_until": state.updates_paused_until.isoformat() if state.updates_paused_until else None,
+        "updates_pause_reason": state.updates_pause_reason,
+        # None: phone first, then in writing (what the case does unless the customer agreed a channel).
+        "update_channel": state.update_channel.value if state.update_channel else None,
+        "contact": contact_details(state.customer or filed, corrected=state.customer is not None),
+        "contact_changes": [c.model_dump(mode="json") for c in state.contact_changes],
+        # How the case ended when not by the customer's confirmation (withdrawn, a duplicate, ...).
+        "closure": state.closure.model_dump(mode="json") if state.closure else None,
+        # Each period the case was closed before the customer came back (both are in the record).
+        "reopenings": [r.model_dump(mode="json") for r in state.reopenings],
+    }

@@ -97,7 +97,7 @@ def main() -> int:
   In another terminal, file the example complaint and follow it:
     {py} starter.py examples/broadband-outage-email.json
     {py} admin.py status <REFERENCE>
-    {py} admin.py satisfied <REFERENCE>
+    {py} admin.py satisfied <REFERENCE> --how phone
 
   Ctrl-C stops the worker and the server.
 """,

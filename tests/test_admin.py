@@ -95,8 +95,12 @@ def test_status_shows_superseded_clocks_letters_notes_and_refusals(monkeypatch):
     async def fake_case(client, reference):
         return None
 
+    async def filed(client, handle):
+        return None
+
     monkeypatch.setattr(admin, "_state", fake_state)
     monkeypatch.setattr(admin, "_any_case", fake_case)
+    monkeypatch.setattr(admin, "_filed_customer", filed)
     monkeypatch.setattr(admin, "connect", lambda settings: _client())
     result = CliRunner().invoke(admin.app, ["status", REF])
     assert result.exit_code == 0, result.output

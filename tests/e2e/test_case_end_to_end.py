@@ -58,13 +58,13 @@ def test_a_complaint_is_filed_acknowledged_and_closed_through_the_scripts(stack:
     note = stack.run("admin.py", "note", reference, "Engineer booked for Friday")
     assert note.returncode == 0, note.stderr
 
-    closed = stack.run("admin.py", "satisfied", reference)
+    closed = stack.run("admin.py", "satisfied", reference, "--how", "email")
     assert closed.returncode == 0, closed.stderr
     status = stack.wait_for(reference, lambda d: d["stage"] == "closed")
     assert status["stage"] == "closed"
     assert any(m["kind"] == "closure" and m["status"] == "sent" for m in status["messages"])
 
-    again = stack.run("admin.py", "satisfied", reference)
+    again = stack.run("admin.py", "satisfied", reference, "--how", "email")
     assert again.returncode == 1
     assert "is closed" in again.stderr
 
@@ -112,7 +112,7 @@ def test_a_bad_complaint_is_refused_field_by_field_and_starts_nothing(stack: Sta
 
 
 def test_unknown_reference_is_refused_clearly(stack: Stack) -> None:
-    result = stack.run("admin.py", "satisfied", "CC-2026-ZZZZZZ")
+    result = stack.run("admin.py", "satisfied", "CC-2026-ZZZZZZ", "--how", "phone")
     assert result.returncode == 1
     assert "no case CC-2026-ZZZZZZ was found" in result.stderr
     result = stack.run("admin.py", "status", "not-a-reference")

@@ -26,7 +26,7 @@ def test_compliance_report_and_evidence_for_seeded_cases(stack: Stack) -> None:
         stack.wait_for(ref, lambda d: d["stage"] == "investigating")
     assert stack.run("admin.py", "not-satisfied", escalated, "--reason", "Wrong bill again").returncode == 0
     stack.wait_for(escalated, lambda d: d["escalation_level"] == 1)
-    assert stack.run("admin.py", "satisfied", closed).returncode == 0
+    assert stack.run("admin.py", "satisfied", closed, "--how", "phone").returncode == 0
     stack.wait_for(closed, lambda d: d["stage"] == "closed")
 
     def report() -> dict | None:

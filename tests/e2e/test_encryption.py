@@ -61,7 +61,7 @@ async def test_customer_data_is_encrypted_in_history_and_survives_key_rotation(d
     with running_stack(dev_server, tmp_path, COMPLAINTS_CODEC_KEYS=rotated, COMPLAINTS_TASK_QUEUE=queue) as stack:
         status = stack.status(reference)  # decodes payloads written under k1
         assert status["owner"]
-        assert stack.run("admin.py", "satisfied", reference).returncode == 0
+        assert stack.run("admin.py", "satisfied", reference, "--how", "phone").returncode == 0
         closed = stack.wait_for(reference, lambda d: d["stage"] == "closed")
         assert closed["stage"] == "closed"
         evidence = json.loads(stack.run("admin.py", "evidence", reference).stdout)
@@ -135,7 +135,7 @@ async def test_with_encryption_required_every_process_keyed_a_case_runs_to_closu
         reference = stack.file(fresh_example())
         stack.wait_for(reference, lambda d: d["stage"] != "received")
         assert stack.run("admin.py", "note", reference, "Engineer booked").returncode == 0
-        assert stack.run("admin.py", "satisfied", reference).returncode == 0
+        assert stack.run("admin.py", "satisfied", reference, "--how", "phone").returncode == 0
         closed = stack.wait_for(reference, lambda d: d["stage"] == "closed")
         assert closed["stage"] == "closed"
         evidence = stack.run("admin.py", "evidence", reference)

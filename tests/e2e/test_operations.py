@@ -38,7 +38,7 @@ def test_search_attributes_follow_the_case_through_its_stages(stack: Stack) -> N
     assert reference in listed(stack, "--open", "--owner", stack.status(reference)["owner_id"])
     assert stack.run("admin.py", "not-satisfied", reference, "--reason", "No engineer came").returncode == 0
     assert stack.eventually(lambda: reference in listed(stack, "--escalated"))
-    assert stack.run("admin.py", "satisfied", reference).returncode == 0
+    assert stack.run("admin.py", "satisfied", reference, "--how", "phone").returncode == 0
     assert stack.eventually(lambda: reference in listed(stack, "--stage", "closed"))
     assert reference not in listed(stack, "--open")
 

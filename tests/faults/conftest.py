@@ -145,7 +145,7 @@ class FaultStack:
         Returns each case's final state, its workflow result."""
         by_admin, by_signal = references[:through_admin], references[through_admin:]
         await asyncio.gather(
-            *(self.script("admin.py", "satisfied", r) for r in by_admin),
+            *(self.script("admin.py", "satisfied", r, "--how", "phone") for r in by_admin),
             *(self.handle(r).signal(ComplaintCase.customer_satisfied) for r in by_signal),
         )
         summaries = await asyncio.wait_for(

@@ -240,7 +240,7 @@ def test_list_refuses_an_owner_that_would_change_the_query(cli, owner: str) -> N
 
 COMMANDS_WITH_VALID_PAYLOADS = [
     ["status"],
-    ["satisfied"],
+    ["satisfied", "--how=phone"],
     ["not-satisfied", "--reason=Still no engineer visit"],
     ["note", "--author=case handler"],  # the note text follows the reference
     ["schedule", "--every=3d", "--at=14:00"],
