@@ -513,6 +513,9 @@ class Escalation(Model):
     from_handler: str
     to_handler: str
     level: int
+    # Who recorded the customer's "not satisfied", and how the customer said it (since v3).
+    recorded_by: str | None = None
+    how: str | None = None
 
 
 class CaseDeadlines(Model):
@@ -541,6 +544,9 @@ class Reopening(Model):
     closed_at: AwareDatetime
     reopened_at: AwareDatetime
     reason: str
+    # How the earlier period ended: the customer's confirmation, or another closure.
+    confirmation: Satisfied | None = None
+    closure: CaseClosure | None = None
 
 
 class CaseState(Model):
@@ -829,6 +835,7 @@ def field_errors(exc: Exception) -> list[str]:
 
 
 # Models that name a later one (CaseInput.reopened_by) are completed once every model exists.
+Reopening.model_rebuild()
 CaseInput.model_rebuild()
 CaseState.model_rebuild()
 CaseRecord.model_rebuild()

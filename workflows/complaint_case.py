@@ -692,6 +692,8 @@ class ComplaintCase:
             from_handler=previous.id if previous else "(none yet)",
             to_handler=previous.id if previous else "(none yet)",
             level=state.escalation_level,
+            recorded_by=fact.recorded_by,
+            how=fact.how.value if fact.how else None,
         )
         state.escalations.append(escalation)
         state.stage = CaseStage.REOPENED
@@ -775,7 +777,15 @@ class ComplaintCase:
         3-working-day review and the updates are owed again from now."""
         state, now = self._state, workflow.now()
         assert state.closed_at is not None and self._calendar is not None
-        state.reopenings.append(Reopening(closed_at=state.closed_at, reopened_at=now, reason=fact.reason))
+        state.reopenings.append(
+            Reopening(
+                closed_at=state.closed_at,
+                reopened_at=now,
+                reason=fact.reason,
+                confirmation=state.confirmation,
+                closure=state.closure,
+            )
+        )
         state.closed_at = None
         state.confirmation = None
         state.closure = None
@@ -1692,6 +1702,19 @@ class ComplaintCase:
         state.customer = self._customer.model_copy(update=changes)
         fields = [f for f in changes if f != "phone_is_mobile"]
         state.contact_changes.append(ContactChange(at=workflow.now(), by=correction.recorded_by, fields=fields))
+        if state.update_channel is not None and state.update_channel not in self._reachable():
+            # The agreed channel no longer reaches them: updates go phone first, then in writing,
+            # and the owner is asked to agree another.
+            lost = state.update_channel
+            state.update_channel = None
+            if state.owner is not None:
+                self._alert(
+                    state.owner.role,
+                    f"{state.reference}: the agreed update channel ({lost.value}) no longer reaches the customer",
+                    "Their corrected details cannot take it. Updates now go by phone first, then in writing; "
+                    "agree another channel with the customer (admin.py agree).",
+                    to_handler=state.owner.id,
+                )
         self._wake()
         return fields
 
