@@ -23,10 +23,12 @@ from activities.case_setup import CaseAssignmentActivities, compute_case_deadlin
 from activities.messaging import MessagingActivities
 from activities.archive import CaseArchive
 from channels.registry import build_channels, describe_channels
+from channels.sendgrid_email import SendGridEmailChannel
 from channels.sent_log import SentLog
 from channels.settings import ChannelSettings
 from codec.converter import EncryptionRequiredError
 from connection import connect
+from domain.models import ChannelKind
 from ops.logs import configure_logging
 from settings import PipelineSettings
 from workflows.complaint_case import ComplaintCase
@@ -49,8 +51,13 @@ def build_worker(client: Client, settings: PipelineSettings) -> Worker:
     )
     assignment = CaseAssignmentActivities(client, settings.roster_file)
     # Staff notices go to the staff mailbox in the outbox (and the alerts folder, as JSON).
+    email = channels.get(ChannelKind.EMAIL)
     alerts = AlertActivities(
-        settings.data_dir / "alerts", staff_outbox=channel_settings.outbox_dir / "staff", roster=settings.roster_file
+        settings.data_dir / "alerts",
+        staff_outbox=channel_settings.outbox_dir / "staff",
+        roster=settings.roster_file,
+        # With SendGrid configured, staff notices are emailed through it; else the staff mailbox.
+        email=email if isinstance(email, SendGridEmailChannel) else None,
     )
     billing = BillingActivities(settings.data_dir / "billing-ledger.sqlite3")
     archive = CaseArchive(

@@ -3,20 +3,27 @@ owner, reminders before a call is owed, work items for the post room."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Protocol
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from channels.base import header_safe, safe_file_stem
+from channels.base import PermanentDeliveryError, TransientDeliveryError, header_safe, safe_file_stem
 from domain.models import AlertRequest, Handler
 from ops.private_files import private_dir, private_opener
 
 log = logging.getLogger(__name__)
+
+
+class StaffMailer(Protocol):
+    def send_staff_notice(self, *, to: str, subject: str, text: str, key: str, reference: str) -> str: ...
 
 
 class AlertActivities:
@@ -32,8 +39,11 @@ class AlertActivities:
         staff_outbox: Path | None = None,
         roster: Path | list[Handler] | None = None,
         sender: str = "complaints-pipeline@outbox.invalid",
+        email: StaffMailer | None = None,
     ) -> None:
         self._dir = alerts_dir
+        # The configured email channel (SendGrid): staff notices go out as email too.
+        self._email = email
         # Staff mail, embedded default: one .eml per recipient and notice under <outbox>/staff/.
         self._staff_outbox = staff_outbox
         self._roster = roster
@@ -54,6 +64,14 @@ class AlertActivities:
         return [h.email for h in roster if h.role is alert.to_role and (alert.to_handler in (None, h.id))]
 
     def _mail_staff(self, alert: AlertRequest) -> list[str]:
+        if self._email is not None:
+            # At least once: a retried activity may email a notice twice (it is internal mail).
+            return [
+                self._email.send_staff_notice(
+                    to=address, subject=alert.subject, text=alert.detail, key=alert.key, reference=alert.reference
+                )
+                for address in self._recipients(alert)
+            ]
         if self._staff_outbox is None:
             return []
         written = []
@@ -85,6 +103,12 @@ class AlertActivities:
         with open(tmp, "w", encoding="utf-8", opener=private_opener) as handle:
             handle.write(json.dumps(record, indent=2))
         tmp.replace(path)
-        self._mail_staff(alert)
+        try:
+            await asyncio.to_thread(self._mail_staff, alert)
+        except PermanentDeliveryError as exc:
+            # A refused staff address must not retry for ever: the JSON file above is the alert.
+            log.error("staff notice %s not emailed: %s", alert.key, exc.reason)
+        except TransientDeliveryError as exc:
+            raise ApplicationError(exc.reason, type="TransientDeliveryError") from None
         log.warning("alert for %s to %s: %s", alert.reference, alert.to_role.value, alert.subject)
         return str(path)

@@ -175,7 +175,33 @@ class SendGridEmailChannel:
         return mail
 
     def send(self, request: SendRequest, message: RenderedMessage) -> DeliveryReceipt:
-        body = self.build_mail(request, message).get()
+        message_id = self._post(self.build_mail(request, message))
+        return DeliveryReceipt(
+            key=request.key,
+            channel=self.kind,
+            provider_id=message_id or request.key,
+            sent_at=self.clock(),
+        )
+
+    def send_staff_notice(self, *, to: str, subject: str, text: str, key: str, reference: str) -> str:
+        """An internal notice (a case for a new owner, a reminder, an alert) to a member of staff:
+        plain text, the same sender, headers and failure rules as customer mail. Returns SendGrid's
+        message id."""
+        try:
+            mail = Mail(
+                from_email=From(self.email_from, display_name(self.email_from_name) or None),
+                to_emails=To(to),
+                subject=Subject(header_safe(subject)),
+                plain_text_content=PlainTextContent(text),
+            )
+        except ApiKeyIncludedException:
+            raise PermanentDeliveryError("notice content looks like a SendGrid API key") from None
+        mail.header = [Header("X-Case-Reference", header_safe(reference)), Header("X-Message-Key", header_safe(key))]
+        mail.category = [Category("complaints"), Category("staff_notice")]
+        return self._post(mail) or key
+
+    def _post(self, mail: Mail) -> str | None:
+        body = mail.get()
         try:
             # `SendGridAPIClient.send()` is this same call without a timeout or query string.
             response = self._client.client.mail.send.post(
@@ -190,10 +216,4 @@ class SendGridEmailChannel:
             raise TransientDeliveryError(f"SendGrid unreachable: {redact(str(reason))}") from None
         except (ConnectionError, http.client.HTTPException) as exc:
             raise TransientDeliveryError(f"SendGrid connection failed: {type(exc).__name__}") from None
-        message_id = header_lookup(response.headers, "X-Message-Id")
-        return DeliveryReceipt(
-            key=request.key,
-            channel=self.kind,
-            provider_id=message_id or request.key,
-            sent_at=self.clock(),
-        )
+        return header_lookup(response.headers, "X-Message-Id")

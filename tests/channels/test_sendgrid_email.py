@@ -156,3 +156,30 @@ def test_debug_logging_shows_neither_the_key_nor_the_customer(stub_peer, make_re
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "POST Request" in logged  # the library did log, at DEBUG
     assert API_KEY not in logged and "jane.obrien@example.com" not in logged
+
+
+async def test_staff_notices_are_emailed_through_sendgrid_when_it_is_configured(sendgrid_peer, tmp_path):
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.alerts import AlertActivities
+    from domain.models import AlertRequest, CaseRole
+
+    alerts = AlertActivities(tmp_path / "alerts", email=sendgrid(sendgrid_peer.url))
+    notice = AlertRequest(
+        key=f"{REFERENCE}/alert-001",
+        reference=REFERENCE,
+        to_role=CaseRole.CASE_HANDLER,
+        to_handler="amara.okafor",
+        to_email="amara.okafor@iss.example.com",
+        subject=f"{REFERENCE}: a case for you",
+        detail="Next for you: call the customer to introduce yourself by Wed 13 Feb 14:00.",
+        kind="work",
+    )
+    await ActivityEnvironment().run(alerts.raise_internal_alert, notice)
+    assert sendgrid_peer.statuses == [202]  # the vendor's own spec accepted it
+    body = sendgrid_peer.requests[0].json()
+    assert body["personalizations"][0]["to"] == [{"email": "amara.okafor@iss.example.com"}]
+    assert body["subject"] == notice.subject
+    assert body["content"] == [{"type": "text/plain", "value": notice.detail}]
+    assert body["headers"] == {"X-Case-Reference": REFERENCE, "X-Message-Key": notice.key}
+    assert (tmp_path / "alerts" / f"{REFERENCE}_alert-001.json").exists()  # and the alert on file
