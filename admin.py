@@ -1367,5 +1367,35 @@ def close(
     _answer(as_json, reference, "close", said, f"{reference}: {said.removeprefix(f'case {reference} ')}", request)
 
 
+
+@app.command()
+def withdraw(
+    reference: str,
+    reason: Annotated[str, typer.Option(help="What the customer said, in the handler's words")],
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The customer withdraws the complaint: the case closes as withdrawn, and the customer is told."""
+    close(reference, outcome="withdrawn", reason=reason, duplicate_of=None, by=by, request_id=request_id, as_json=as_json)
+
+
+@app.command()
+def terminate(
+    reference: str,
+    reason: Annotated[str, typer.Option(help="Why the case is stopped without closing it (kept with the case)")],
+) -> None:
+    """Stop a case's workflow at once (on-call only): its compliance record is written to the
+    archive first, since a terminated workflow runs no more code. Refused if it cannot be written."""
+    _check_reference(reference)
+
+    async def action(client: Client) -> None:
+        handle = await _open_case(client, reference)
+        await _update(client, handle, ComplaintCase.write_evidence)
+        await handle.terminate(reason=f"admin.py terminate by {_recorded_by(None)}: {reason}", rpc_timeout=_wait)
+
+    _run(action)
+    typer.echo(f"{reference}: compliance record archived; case terminated")
+
 if __name__ == "__main__":
     run_cli(app)

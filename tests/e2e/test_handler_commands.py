@@ -203,3 +203,22 @@ def test_a_withdrawn_complaint_is_closed_saying_so_and_an_early_no_response_is_r
 def done_json(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
+
+
+def test_withdraw_closes_as_withdrawn_and_terminate_archives_the_record_first(stack: Stack) -> None:
+    def admin(*args: str) -> subprocess.CompletedProcess[str]:
+        return stack.run("admin.py", "--wait", "30", *args)
+
+    withdrawn = stack.file(fresh_example(), **ALL_HOURS)
+    stack.wait_for(withdrawn, lambda d: d["owner_id"] is not None and d["stage"] != "received")
+    assert done(admin("withdraw", withdrawn, "--reason", "Sorted it with the bank")) == f"{withdrawn}: closed: withdrawn"
+    assert stack.wait_for(withdrawn, lambda d: d["stage"] == "closed")["closure"]["outcome"] == "withdrawn"
+
+    stopped = stack.file(fresh_example(), **ALL_HOURS)
+    stack.wait_for(stopped, lambda d: d["owner_id"] is not None and d["stage"] != "received")
+    assert done(admin("terminate", stopped, "--reason", "Filed in error by a test")) == (
+        f"{stopped}: compliance record archived; case terminated"
+    )
+    record = json.loads(done_json(admin("evidence", stopped)))
+    assert record["reference"] == stopped
+    refused(admin("note", stopped, "too late"), "refused: case")
