@@ -12,7 +12,9 @@ venv: $(INSTALLED)
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# setuptools warns about every editable install ("Please be careful with folders ..."): the
+	# scripts run from this folder by design, so that note is noise on a first run.
+	PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
 # Stoplight Prism serves the vendors' own OpenAPI specs on loopback for the channel tests.
