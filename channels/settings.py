@@ -33,7 +33,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from channels.base import ProviderDetails
-from ops.secrets_file import SECRETS_FILE_VARIABLE, secrets_file_source
+from ops.secrets_file import secrets_file_source
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")

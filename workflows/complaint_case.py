@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
@@ -1385,6 +1385,15 @@ class ComplaintCase:
         if self._state.stage is CaseStage.CLOSED or satisfied or self._closing:
             raise ApplicationError(f"case {self._state.reference} is closed", type="CaseClosed")
 
+    def _refuse_a_contact_time_at_night(self, at: time) -> None:
+        quiet = self._policy.quiet_hours
+        if not quiet.start <= at < quiet.end:
+            raise ApplicationError(
+                f"contact_time: {at:%H:%M} is outside the hours a customer may be phoned "
+                f"({quiet.start:%H:%M}-{quiet.end:%H:%M} UK time)",
+                type="OutsideContactHours",
+            )
+
     async def _until_open(self) -> None:
         """A command that arrives before the case's first task has opened it waits for it."""
         if self._calendar is None:
@@ -1435,13 +1444,8 @@ class ComplaintCase:
     def _validate_schedule(self, change: ContactScheduleChange) -> None:
         _require(change, ContactScheduleChange)
         self._refuse_if_closed()
-        quiet = self._policy.quiet_hours
-        if self._v3 and change.contact_time is not None and not quiet.start <= change.contact_time < quiet.end:
-            raise ApplicationError(
-                f"contact_time: {change.contact_time:%H:%M} is outside the hours a customer may be phoned "
-                f"({quiet.start:%H:%M}-{quiet.end:%H:%M} UK time)",
-                type="OutsideContactHours",
-            )
+        if self._v3 and change.contact_time is not None:
+            self._refuse_a_contact_time_at_night(change.contact_time)
 
     @workflow.update(name="declare_deadlock")
     async def declare_deadlock(self, deadlock: Deadlock) -> str:
@@ -1655,13 +1659,7 @@ class ComplaintCase:
     def _validate_agreement(self, agreed: ScheduleAgreed) -> None:
         _require(agreed, ScheduleAgreed)
         self._refuse_if_closed()
-        quiet = self._policy.quiet_hours
-        if not quiet.start <= agreed.contact_time < quiet.end:
-            raise ApplicationError(
-                f"contact_time: {agreed.contact_time:%H:%M} is outside the hours a customer may be phoned "
-                f"({quiet.start:%H:%M}-{quiet.end:%H:%M} UK time)",
-                type="OutsideContactHours",
-            )
+        self._refuse_a_contact_time_at_night(agreed.contact_time)
         if agreed.channel is not None and agreed.channel not in self._reachable():
             raise ApplicationError(
                 f"channel: the customer cannot be reached by {agreed.channel.value} on the details held",

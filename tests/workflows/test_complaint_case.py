@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from datetime import datetime, timezone
+from datetime import datetime
 from domain.models import (
     CaseRole,
     CaseStage,
@@ -26,22 +25,13 @@ from domain.models import (
 )
 from settings import REPO, load_policy
 from workflows.complaint_case import ComplaintCase
+from tests.workflows.dates import DAY, HOUR, LONDON, PLAIN_TUESDAY, utc
 from tests.workflows.harness import RecordingMessaging, running_case, server_at
-
-LONDON = ZoneInfo("Europe/London")
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
-
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
-
 
 # Scenarios run on the dates they name (each on a time-skipping server of its own), so bank holidays
 # and clock changes are exercised on purpose, not by the day the suite happens to run. Expected
 # deadlines are worked out by hand from the code's rules and written down, never computed by the
-# code under test. 2030: Easter Sunday is 21 April; UK clocks go back on Sunday 27 October.
-PLAIN_TUESDAY = utc(2030, 2, 12, 10, 0)  # 10:00 GMT
+# code under test.
 MAUNDY_THURSDAY = utc(2030, 4, 18, 14, 0)  # 15:00 BST; Good Friday and Easter Monday follow
 CHRISTMAS_EVE = utc(2030, 12, 24, 15, 0)  # 15:00 GMT on a Tuesday; 25 and 26 December are holidays
 BEFORE_CLOCK_CHANGE = utc(2030, 10, 25, 15, 0)  # 16:00 BST on the Friday before clocks go back

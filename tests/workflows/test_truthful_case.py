@@ -7,9 +7,8 @@ worked out by hand and written down.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHandle
@@ -35,24 +34,13 @@ from tests.workflows.harness import (
     running_case,
     server_at,
 )
+from tests.workflows.dates import DAY, HOUR, LONDON, MINUTE, PLAIN_TUESDAY, WEEK, utc
 from workflows.complaint_case import ComplaintCase
 
-LONDON = ZoneInfo("Europe/London")
-MINUTE = timedelta(minutes=1)
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
-WEEK = 7 * DAY
-
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
 
 
 def whole(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.replace(microsecond=0)
-
-
-PLAIN_TUESDAY = utc(2030, 2, 12, 10, 0)
 
 
 # --- 1. the 8-week letter ----------------------------------------------------------------------
