@@ -197,6 +197,8 @@ class SendGridEmailChannel:
         except ApiKeyIncludedException:
             raise PermanentDeliveryError("notice content looks like a SendGrid API key") from None
         mail.header = [Header("X-Case-Reference", header_safe(reference)), Header("X-Message-Key", header_safe(key))]
+        # As customer mail, so SendGrid's event webhook can match a notice to its case.
+        mail.custom_arg = [CustomArg("case_reference", reference, p=0), CustomArg("message_key", key, p=0)]
         mail.category = [Category("complaints"), Category("staff_notice")]
         return self._post(mail) or key
 

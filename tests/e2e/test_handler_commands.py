@@ -159,8 +159,10 @@ def test_a_handler_records_calls_agreements_a_pause_new_details_a_new_owner_and_
     assert "Said [/bold] twice" in table.stdout
     assert f"customer confirmed satisfied: by phone, recorded by {other.id}" in table.stdout
     assert "contact (corrected): email gwen.p@example.org; phone +442920183000 (no texts)" in table.stdout
-    # SMS was agreed before the number was corrected to a landline: the case can no longer text.
-    assert "updates by: phone first, then in writing (sms was agreed, but the details held do not reach it)" in table.stdout
+    # SMS was agreed before the number was corrected to a landline: the case can no longer text, so
+    # the agreement on the channel lapsed (the owner was told) and updates go phone first again.
+    assert "updates by: phone first, then in writing" in table.stdout
+    assert any("no longer reaches the customer" in a for a in stack.status(reference)["alerts"])
 
     # Back within the re-open window: the same reference runs again, escalated one more step.
     back = admin("not-satisfied", reference, "--reason", "The fault is back", "--how", "phone", "--by", other.id)

@@ -33,10 +33,15 @@ class Exchange:
         return self.forwarded and 200 <= self.status < 300
 
 
+STAFF = "staff:"
+
+
 def sendgrid_message_key(path: str, body: bytes) -> str:
-    """The message key the channel puts in SendGrid's custom_args."""
+    """The message key the channel puts in SendGrid's custom_args; a notice to staff (not a customer
+    message) is marked, so the counts of what customers received leave it out."""
     document = json.loads(body)
-    return document["personalizations"][0]["custom_args"]["message_key"]
+    key = document["personalizations"][0]["custom_args"]["message_key"]
+    return STAFF + key if "staff_notice" in document.get("categories", []) else key
 
 
 def twilio_recipient(path: str, body: bytes) -> str:
@@ -126,7 +131,7 @@ class OutageProxy:
 
     def accepted(self) -> Counter[str]:
         with self._lock:
-            return Counter(e.message for e in self.exchanges if e.accepted)
+            return Counter(e.message for e in self.exchanges if e.accepted and not e.message.startswith(STAFF))
 
     def refused(self) -> Counter[str]:
         with self._lock:
