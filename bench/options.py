@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCENARIOS = ("intake", "lifecycle", "open_cases", "time_skipping", "history", "scale_out")
+SCENARIOS = ("intake", "lifecycle", "open_cases", "time_skipping", "history", "scale_out", "cost")
 BACKENDS = ("memory", "sqlite")
 
 
@@ -30,6 +30,8 @@ class Options:
     history_without_note: bool = True
     workers: tuple[int, ...] = (1, 2, 3)
     scale_out_backend: str = "memory"
+    # Cost: the cases priced (bench.cost.CASES, the scripts of bench.time_skipping).
+    cost_cases: tuple[str, ...] = ("closed_within_3_days", "eight_weeks_one_escalation", "eight_weeks_two_escalations")
     scenarios: tuple[str, ...] = SCENARIOS
     quick: bool = False
     # Hard ceiling on any single wait, so a stuck server or worker fails the scenario, not the machine.
