@@ -29,7 +29,7 @@ from typing import Annotated, Any
 import typer
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
-from bench import intake, lifecycle, open_cases, scale_out, time_skipping
+from bench import cost, intake, lifecycle, open_cases, scale_out, time_skipping
 from bench.infra import (
     baseline_worker,
     dev_server,
@@ -152,6 +152,10 @@ async def run_all(options: Options, save: Callable[[dict[str, Any]], None]) -> d
                 if key in wanted:
                     scenarios[key] = result.get(key, result) if "error" not in result else result
             save(scenarios)
+        if "cost" in wanted:
+            progress(f"cost: {len(options.cost_cases)} cases and their baselines on the time-skipping server")
+            scenarios["cost"] = await guarded("cost", cost.run(options))
+            save(scenarios)
         if "scale_out" in wanted:
             progress(f"scale_out on {options.scale_out_backend}: workers {options.workers}")
             with servers.get(options.scale_out_backend) as server:
@@ -180,11 +184,15 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
     rows: list[Row] = []
     targets: list[dict[str, Any]] = []
 
-    def target(row: Row, name: str, measured: float | None, limit: float, at_least: bool) -> None:
+    def target(row: Row, name: str, measured: float | None, limit: float, at_least: bool,
+               inclusive: bool = False) -> None:
+        # at_least: measured >= limit; otherwise measured < limit, or <= limit when inclusive.
         if measured is None:
             row.met = None
+        elif at_least:
+            row.met = measured >= limit
         else:
-            row.met = measured >= limit if at_least else measured < limit
+            row.met = measured <= limit if inclusive else measured < limit
         targets.append({"name": name, "measured": measured, "target": row.target, "met": row.met})
         rows.append(row)
 
@@ -281,6 +289,32 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
                 target(r, f"history_{case}", r.pipeline, limits[case], False)
             else:
                 rows.append(r)
+
+    result = scenarios.get("cost")
+    if result and "error" not in result:
+        for case, found in (result.get("cases") or {}).items():
+            p, b = found.get("pipeline") or {}, found.get("baseline") or {}
+            label = case.replace("_", " ")
+            eight_weeks = case.startswith(cost.EIGHT_WEEKS)
+            r = Row("cost", "test server", f"actions/case: {label}", p.get("actions"), b.get("actions"),
+                    found.get("ratio_actions"), f"<= {cost.TARGET_ACTIONS}" if eight_weeks else "")
+            if eight_weeks:
+                target(r, f"cost_actions_{case}", r.pipeline, cost.TARGET_ACTIONS, False, inclusive=True)
+            else:
+                rows.append(r)
+            kb = _ratio(p.get("history_bytes"), 1024), _ratio(b.get("history_bytes"), 1024)
+            r = Row("cost", "test server", f"history KB: {label}", *kb, found.get("ratio_bytes"),
+                    f"<= {cost.TARGET_HISTORY_BYTES // 1024}" if eight_weeks else "")
+            if eight_weeks:
+                target(r, f"cost_history_kb_{case}", r.pipeline, cost.TARGET_HISTORY_BYTES / 1024, False,
+                       inclusive=True)
+            else:
+                rows.append(r)
+            for part in ("total", "actions", "active_storage", "retained_storage"):
+                mine = _get(p, "usd_per_1000_cases", part)
+                theirs = _get(b, "usd_per_1000_cases", part)
+                what = "$/1,000 cases" if part == "total" else f"  of which {part.replace('_', ' ')}"
+                rows.append(Row("cost", "list prices", f"{what}: {label}", mine, theirs, _ratio(mine, theirs)))
 
     result = scenarios.get("scale_out")
     if result and "error" not in result:
