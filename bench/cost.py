@@ -196,11 +196,30 @@ def cost_of(runs: list[list[HistoryEvent]], retention: timedelta) -> dict[str, o
         "history_bytes": size,
         # Which events the bytes are in: what to shrink first.
         "bytes_by_event_type": _bytes_by_type(all_events),
+        # What the billed upserts and activities were: the candidates for the proposals.
+        "upserts_by_attributes": _upserts(all_events),
+        "activities_by_type": dict(
+            Counter(
+                e.activity_task_scheduled_event_attributes.activity_type.name
+                for e in all_events
+                if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            ).most_common()
+        ),
         "events_by_type": events_by_type(all_events),
         "active_gbh": active,
         "retained_gbh": retained,
         "usd_per_1000_cases": usd | {"total": sum(usd.values())},
     }
+
+
+def _upserts(events: list[HistoryEvent]) -> dict[str, int]:
+    """Search-attribute upserts by the set of attributes each one wrote (TemporalChangeVersion apart)."""
+    found: Counter[str] = Counter()
+    for event in events:
+        if event.event_type == E.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            found[",".join(sorted(fields))] += 1
+    return dict(found.most_common())
 
 
 def _bytes_by_type(events: list[HistoryEvent]) -> dict[str, int]:

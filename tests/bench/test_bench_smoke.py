@@ -45,6 +45,18 @@ def test_quick_bench_prints_the_table_and_a_json_line_with_every_scenario(tmp_pa
     assert set(document["scenarios"]) == set(SCENARIOS)
     assert document["scenarios"]["lifecycle"]["memory"]["pipeline"]["per_s"] > 0
     assert document["scenarios"]["open_cases"]["pipeline"]["default_cache"]["rss_mb"] > 0
+    # cost: every case priced from its real history, the pipeline beside its baseline.
+    priced = document["scenarios"]["cost"]["cases"]
+    assert set(priced) == set(document["options"]["cost_cases"])
+    for case in priced.values():
+        for kind in ("pipeline", "baseline"):
+            found = case[kind]
+            assert found["actions"] == sum(found["actions_by_type"].values()) > 0
+            assert found["actions_by_type"]["start_workflow"] == 1
+            assert found["history_bytes"] == sum(found["bytes_by_event_type"].values())
+            assert found["usd_per_1000_cases"]["total"] > 0
+        # Both were driven by the same signals.
+        assert case["pipeline"]["actions_by_type"]["signal_workflow"] == case["baseline"]["actions_by_type"]["signal_workflow"]
     assert {t["name"] for t in document["targets"]} >= {
         "intake_ratio_memory",
         "lifecycle_ratio_memory",
@@ -52,6 +64,8 @@ def test_quick_bench_prints_the_table_and_a_json_line_with_every_scenario(tmp_pa
         "time_skipping_eight_weeks_two_escalations",
         "history_closed_within_3_days",
         "history_eight_weeks_one_escalation",
+        "cost_actions_eight_weeks_one_escalation",
+        "cost_history_kb_eight_weeks_one_escalation",
     }
     assert document["machine"]["nproc"] >= 1
 

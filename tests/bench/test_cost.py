@@ -6,6 +6,7 @@ events are in it; the rules and their quotes are next to `bench.cost.billable_ac
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from temporalio.api.history.v1 import (
     WorkflowTaskCompletedEventAttributes,
     WorkflowTaskFailedEventAttributes,
 )
+
+from temporalio.client import WorkflowHistory
 
 from bench import cost
 from bench.__main__ import rows_and_targets
@@ -307,3 +310,19 @@ def test_the_eight_week_targets_are_at_most_28_actions_and_32_kb() -> None:
         "cost_actions_eight_weeks_two_escalations": False,
         "cost_history_kb_eight_weeks_two_escalations": False,
     }
+
+
+# --- recorded cases ------------------------------------------------------------------------------
+
+RECORDED = sorted((Path(__file__).resolve().parents[1] / "histories" / "v1").glob("*.json"))
+
+
+@pytest.mark.parametrize("recorded", RECORDED, ids=lambda p: p.stem)
+def test_a_recorded_case_pays_one_marker_action_per_workflow_task_that_recorded_markers(recorded: Path) -> None:
+    events = list(WorkflowHistory.from_json("case", json.loads(recorded.read_text())).events)
+    found = cost.billable_actions(events)
+    markers = [e for e in events if e.event_type == E.EVENT_TYPE_MARKER_RECORDED]
+    tasks = {e.marker_recorded_event_attributes.workflow_task_completed_event_id for e in markers}
+    assert found["start_workflow"] == 1
+    assert found["record_activity_markers"] == len(tasks) <= len(markers)
+    assert found["signal_workflow"] == sum(e.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED for e in events)
