@@ -159,11 +159,21 @@ def active_gbh(events: list[HistoryEvent]) -> float:
     A case's history grows over its 8 weeks, so this is the area under its size curve, not the
     final size times the open time (that would overstate a case whose history grows late).
     """
+    return sum(active_gbh_by_event_type(events).values())
+
+
+def active_gbh_by_event_type(events: list[HistoryEvent]) -> dict[str, float]:
+    """`active_gbh`, split by event type: which events the active-storage dollars are for."""
+    found: Counter[str] = Counter()
     if not events:
-        return 0.0
+        return {}
     closed = _seconds(events[-1])
-    byte_seconds = sum(History(events=[e]).ByteSize() * (closed - _seconds(e)) for e in events)
-    return byte_seconds / 3600 / BYTES_PER_GB
+    for event in events:
+        held_h = (closed - _seconds(event)) / 3600
+        found[EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")] += (
+            History(events=[event]).ByteSize() * held_h / BYTES_PER_GB
+        )
+    return dict(found.most_common())
 
 
 def retained_gbh(events: list[HistoryEvent], retention: timedelta) -> float:
@@ -196,6 +206,7 @@ def cost_of(runs: list[list[HistoryEvent]], retention: timedelta) -> dict[str, o
         "history_bytes": size,
         # Which events the bytes are in: what to shrink first.
         "bytes_by_event_type": _bytes_by_type(all_events),
+        "active_gbh_by_event_type": _summed([active_gbh_by_event_type(events) for events in runs]),
         # What the billed upserts and activities were: the candidates for the proposals.
         "upserts_by_attributes": _upserts(all_events),
         "activities_by_type": dict(
@@ -210,6 +221,13 @@ def cost_of(runs: list[list[HistoryEvent]], retention: timedelta) -> dict[str, o
         "retained_gbh": retained,
         "usd_per_1000_cases": usd | {"total": sum(usd.values())},
     }
+
+
+def _summed(parts: list[dict[str, float]]) -> dict[str, float]:
+    total: Counter[str] = Counter()
+    for part in parts:
+        total.update(part)
+    return dict(total.most_common())
 
 
 def _upserts(events: list[HistoryEvent]) -> dict[str, int]:

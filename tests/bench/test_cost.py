@@ -326,3 +326,14 @@ def test_a_recorded_case_pays_one_marker_action_per_workflow_task_that_recorded_
     assert found["start_workflow"] == 1
     assert found["record_activity_markers"] == len(tasks) <= len(markers)
     assert found["signal_workflow"] == sum(e.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED for e in events)
+
+
+def test_active_storage_by_event_type_adds_up_to_the_whole() -> None:
+    history = _opened_then_closed_after(10)
+    timer = HistoryEvent(event_type=E.EVENT_TYPE_TIMER_STARTED, event_time=Timestamp(seconds=5 * HOUR))
+    history.events.insert(1, timer)  # written half-way: held for 5 of the 10 hours
+    split = cost.active_gbh_by_event_type(history.events)
+    assert set(split) == {"WORKFLOW_EXECUTION_STARTED", "TIMER_STARTED", "WORKFLOW_EXECUTION_COMPLETED"}
+    assert split["WORKFLOW_EXECUTION_COMPLETED"] == 0
+    assert split["TIMER_STARTED"] == pytest.approx(History(events=[timer]).ByteSize() * 5 / cost.BYTES_PER_GB)
+    assert sum(split.values()) == pytest.approx(cost.active_gbh(history.events))
