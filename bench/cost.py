@@ -24,7 +24,7 @@ from temporalio.api.history.v1 import History, HistoryEvent
 from bench.infra import BenchError, baseline_worker_for, task_queue
 from bench.options import Options
 from bench.report import ratio
-from bench.shape import events_by_type, shape_of
+from bench.shape import event_name, events_by_type, shape_of
 from bench.time_skipping import baseline_case, pipeline_case_runs, test_server
 from settings import REPO, PipelineSettings
 
@@ -170,7 +170,7 @@ def active_gbh_by_event_type(events: list[HistoryEvent]) -> dict[str, float]:
     closed = _seconds(events[-1])
     for event in events:
         held_h = (closed - _seconds(event)) / 3600
-        found[EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")] += (
+        found[event_name(event)] += (
             History(events=[event]).ByteSize() * held_h / BYTES_PER_GB
         )
     return dict(found.most_common())
@@ -243,7 +243,7 @@ def _upserts(events: list[HistoryEvent]) -> dict[str, int]:
 def _bytes_by_type(events: list[HistoryEvent]) -> dict[str, int]:
     sizes: Counter[str] = Counter()
     for event in events:
-        sizes[EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")] += History(events=[event]).ByteSize()
+        sizes[event_name(event)] += History(events=[event]).ByteSize()
     return dict(sizes.most_common())
 
 
