@@ -435,7 +435,14 @@ class ComplaintCase:
         if state.next_update_at is not None and state.stage is not CaseStage.DEADLOCK:
             at = state.next_update_at
             due.append((at - lead, f"update@{at.isoformat()}", f"call the customer before the regular update at {local_label(at)}"))
-        return [d for d in due if d[1] not in state.reminded]
+        assert self._calendar is not None
+        # In working hours: a 10:00 update is reminded at 09:00, not at 06:00.
+        timely = []
+        for when, key, what in due:
+            at_work = self._calendar.next_working_moment(when)
+            due_at = when + lead
+            timely.append((at_work if at_work < due_at else when, key, what))
+        return [d for d in timely if d[1] not in state.reminded]
 
     def _remind(self, key: str, what: str) -> None:
         state = self._state
