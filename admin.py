@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 from activities.archive import CaseArchive, evidence_document
 
 from connection import connect, run_cli
+from ops import stores
 from domain import search_attributes as sa
 from domain.compliance_report import compliance_report
 from domain.formatting import local_label
@@ -344,7 +345,7 @@ def evidence(reference: str) -> None:
     record, meta = _archive(settings).load(reference)
     if record is None:
         where = "its personal data was deleted at expiry" if meta.get("purged_at") else "no record in the archive"
-        typer.echo(f"refused: {reference}: {where} ({_archive_path(settings)})", err=True)
+        typer.echo(f"refused: {reference}: {where} ({_archive(settings).where})", err=True)
         raise typer.Exit(1)
     typer.echo(json.dumps(evidence_document(record, meta), indent=2))
 
@@ -356,12 +357,11 @@ def purge_expired() -> None:
     typer.echo(f"purged {len(purged)} expired case record(s)" + (": " + ", ".join(purged) if purged else ""))
 
 
-def _archive_path(settings: PipelineSettings) -> Any:
-    return settings.data_dir / "archive" / "case-records.sqlite3"
-
-
 def _archive(settings: PipelineSettings) -> CaseArchive:
-    return CaseArchive(_archive_path(settings), retention=timedelta(days=settings.archive_retention_days))
+    """The archive the workers write: the data folder's SQLite file, or COMPLAINTS_DATABASE_URL."""
+    return CaseArchive(
+        stores.locate(settings, stores.CASE_ARCHIVE), retention=timedelta(days=settings.archive_retention_days)
+    )
 
 
 @app.command()

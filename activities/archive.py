@@ -3,85 +3,97 @@
 The regulator can ask about a complaint for 12 months, and the customer has 12 months more to
 refer it to ADR, so the default retention is two years from when the record was written. Expiry
 deletes the record, and with it the customer's personal data; a tombstone keeps the reference.
-Embedded default: SQLite under the data folder.
+Embedded default: SQLite under the data folder; with `COMPLAINTS_DATABASE_URL`, the PostgreSQL
+database every worker and the admin script share (`ops.stores`), so the purge and the evidence
+read the records every host wrote.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from sqlalchemy import select, update
 from temporalio import activity
 
 from domain.models import ArchiveReceipt, CaseRecord
-from ops.sqlite_store import LocalStore
-
-
-SCHEMA = """CREATE TABLE IF NOT EXISTS case_records (
-    reference TEXT PRIMARY KEY, recorded_at TEXT NOT NULL, expires_at TEXT NOT NULL,
-    record TEXT, purged_at TEXT)"""
+from ops import stores
 
 
 class CaseArchive:
-    def __init__(self, path: Path, retention: timedelta = timedelta(days=730)) -> None:
-        self._store = LocalStore(path, SCHEMA)
+    def __init__(self, location: stores.StoreLocation, retention: timedelta = timedelta(days=730)) -> None:
+        """`location`: the SQLite file, or a database URL (`COMPLAINTS_DATABASE_URL`)."""
+        self._store = stores.open_store(
+            stores.CASE_ARCHIVE, location if isinstance(location, str) else Path(location)
+        )
         self._retention = retention
+
+    @property
+    def where(self) -> str:
+        """Where the archive is, for people (no password)."""
+        return self._store.describe()
 
     @activity.defn(name="archive_case")
     async def archive_case(self, record: CaseRecord) -> ArchiveReceipt:
+        # A database round trip (over the network on PostgreSQL) off the worker's event loop.
+        return await asyncio.to_thread(self._archive, record)
+
+    def _archive(self, record: CaseRecord) -> ArchiveReceipt:
         """Idempotent: writing the same case again replaces its record with the newer one."""
         expires_at = record.recorded_at + self._retention
-        with closing(self._store.connect()) as db:
-            db.execute(
-                """INSERT INTO case_records (reference, recorded_at, expires_at, record, purged_at)
-                   VALUES (?, ?, ?, ?, NULL)
-                   ON CONFLICT(reference) DO UPDATE SET
-                     recorded_at = excluded.recorded_at, expires_at = excluded.expires_at,
-                     record = excluded.record, purged_at = NULL""",
-                (record.reference, record.recorded_at.isoformat(), expires_at.isoformat(), record.model_dump_json()),
-            )
-        return ArchiveReceipt(location=f"{self._store.path}#{record.reference}", expires_at=expires_at)
+        row = {
+            "reference": record.reference,
+            "recorded_at": record.recorded_at,
+            "expires_at": expires_at,
+            "record": record.model_dump_json(),
+            "purged_at": None,
+        }
+        if not self._store.insert_if_absent(row):
+            # The case was archived before (a close after an on-demand `evidence`, a retry): the
+            # newer record replaces it. Insert first, update on the key's conflict: portable, and
+            # two writers of one case leave one row. A condition on the stored case's identity
+            # (refusing another case's record under this reference) belongs in this WHERE.
+            table = stores.case_records
+            with self._store.engine.begin() as conn:
+                conn.execute(
+                    update(table)
+                    .where(table.c.reference == record.reference)
+                    .values({k: v for k, v in row.items() if k != "reference"})
+                )
+        return ArchiveReceipt(location=f"{self.where}#{record.reference}", expires_at=expires_at)
 
     def load(self, reference: str) -> tuple[CaseRecord | None, dict[str, str]]:
-        with closing(self._store.connect()) as db:
-            row = db.execute(
-                "SELECT record, recorded_at, expires_at, purged_at FROM case_records WHERE reference = ?",
-                (reference,),
-            ).fetchone()
+        row = self._store.fetch({"reference": reference})
         if row is None:
             return None, {}
-        meta = {"recorded_at": row[1], "expires_at": row[2]}
-        if row[3]:
-            meta["purged_at"] = row[3]
-        return (CaseRecord.model_validate_json(row[0]) if row[0] else None), meta
+        meta = {"recorded_at": row.recorded_at.isoformat(), "expires_at": row.expires_at.isoformat()}
+        if row.purged_at:
+            meta["purged_at"] = row.purged_at.isoformat()
+        return (CaseRecord.model_validate_json(row.record) if row.record else None), meta
+
+    def holds(self, reference: str) -> bool:
+        """Whether this reference was ever archived (purged records keep theirs): a reference is
+        never reused, and after Temporal's retention only the archive remembers it."""
+        return self._store.fetch({"reference": reference}) is not None
 
     def purge_expired(self, now: datetime | None = None) -> list[str]:
-        """Delete every record past its retention; return the references purged."""
+        """Delete every record past its retention; return the references purged (by this call:
+        two purges racing, from two hosts, each report only what they purged)."""
         now = now or datetime.now(timezone.utc)
-        with closing(self._store.connect()) as db:
-            expired = [
-                r[0]
-                for r in db.execute(
-                    "SELECT reference FROM case_records WHERE purged_at IS NULL AND expires_at <= ?",
-                    (now.isoformat(),),
-                )
-            ]
-            db.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left readable
-            db.executemany(
-                "UPDATE case_records SET record = NULL, purged_at = ? WHERE reference = ?",
-                [(now.isoformat(), ref) for ref in expired],
-            )
+        table = stores.case_records
+        with self._store.engine.begin() as conn:
+            expired = conn.scalars(
+                update(table)
+                .where(table.c.purged_at.is_(None), table.c.expires_at <= now)
+                .values(record=None, purged_at=now)
+                .returning(table.c.reference)
+            ).all()
         if expired:
-            # Deleted means deleted: no copy left in the write-ahead log or in free pages.
-            db = self._store.connect()
-            try:
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                db.execute("VACUUM")
-            finally:
-                db.close()
-        return expired
+            # Deleted means deleted: no copy of the old record left in the database's files.
+            self._store.reclaim_freed_space()
+        return sorted(expired)
 
 
 def evidence_document(record: CaseRecord, meta: dict[str, str] | None = None) -> dict:
