@@ -15,7 +15,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from temporalio import activity
 
 from domain.models import ArchiveReceipt, CaseRecord
