@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -462,10 +463,14 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 ensure_schema(engine_for(location), list(ALL_STORES))
             break
+        except StoreSchemaError as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            return 1
         except sa_exc.OperationalError as exc:
             if time.monotonic() > deadline:
-                raise
-            print(f"waiting for the database: {str(exc).splitlines()[0]}", flush=True)
+                print(f"refused: {describe(location)}: {str(exc.orig or exc).splitlines()[0]}", file=sys.stderr)
+                return 1
+            print(f"waiting for the database: {str(exc.orig or exc).splitlines()[0]}", flush=True)
             dispose_all()
             time.sleep(2)
     print(f"stores schema at {sorted(heads())} in {describe(location)}")

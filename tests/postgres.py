@@ -86,6 +86,16 @@ class PostgresCluster:
         # trust on loopback only: a throwaway cluster nobody else can reach; fsync off because its
         # durability is not what is tested (the stores' constraints and concurrency are).
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+        # Other roles (the deployment's `complaints` role, tests/deploy) must give their password,
+        # as in production, so a password that does not arrive fails the test.
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(
+            "local all all trust\n"
+            "host all postgres 127.0.0.1/32 trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+        )
+        if os.geteuid() == 0:
+            os.chown(hba, entry.pw_uid, entry.pw_gid)
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start",
             "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off "
