@@ -24,6 +24,7 @@ racing to change a shared schema is how deploys go wrong.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import sys
@@ -56,6 +57,10 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from ops import sqlite_store
+
+# Alembic announces its plugins and context at INFO on every schema check, that is at every worker
+# start; what a person needs from it (an error) is WARNING and above.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 # --- the three stores ------------------------------------------------------------------------------
 
