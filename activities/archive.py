@@ -29,6 +29,7 @@ class CaseArchive:
             stores.CASE_ARCHIVE, location if isinstance(location, str) else Path(location)
         )
         self._retention = retention
+        self._store.engine  # noqa: B018 - set up (or check) the schema at start, not at the first close
 
     @property
     def where(self) -> str:

@@ -56,7 +56,8 @@ class SentLog:
             }
         )
         found = self.get(stored.key)
-        assert found is not None, f"the ledger lost {stored.key} just after recording it"
+        if found is None:
+            raise RuntimeError(f"the sent-message ledger lost {stored.key} just after recording it")
         return found
 
     def keys(self) -> list[str]:

@@ -191,20 +191,29 @@ class Scenarios:
     tmp: pytest.TempPathFactory
     request: pytest.FixtureRequest
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # Why a scenario could not start (no PostgreSQL here): raised in its own test only.
+    unavailable: dict[str, BaseException] = field(default_factory=dict)
 
     def start(self, item: pytest.Item) -> None:
         marker = item.get_closest_marker("fault_scenario")
         assert marker is not None, f"{item.nodeid} has no @pytest.mark.fault_scenario(...)"
         scenario, options = marker.args[0], dict(marker.kwargs)
         if options.pop("stores", "sqlite") == "postgresql":
-            # The session's throwaway cluster (tests/postgres.py); skips, or fails under CI, without it.
-            options["postgres"] = self.request.getfixturevalue("postgres")
+            # The session's throwaway cluster (tests/postgres.py): a skip here (a failure under CI)
+            # belongs to this test, not to every scenario sharing the fixture.
+            try:
+                options["postgres"] = self.request.getfixturevalue("postgres")
+            except (pytest.skip.Exception, pytest.fail.Exception) as exc:
+                self.unavailable[item.nodeid] = exc
+                return
         folder = self.tmp.mktemp(scenario.__name__)
         self.tasks[item.nodeid] = asyncio.create_task(run_scenario(scenario, folder, **options))
 
     async def outcome(self, item: pytest.Item) -> None:
-        if item.nodeid not in self.tasks:
+        if item.nodeid not in self.tasks and item.nodeid not in self.unavailable:
             self.start(item)
+        if item.nodeid in self.unavailable:
+            raise self.unavailable[item.nodeid]
         await asyncio.wait_for(asyncio.shield(self.tasks[item.nodeid]), SCENARIO_TIMEOUT)
 
 
