@@ -31,7 +31,7 @@ class BillingActivities:
     def _credit(self, credit: InvoiceCredit) -> CreditReceipt:
         """Insert-if-absent by key: a retry, even racing the first attempt, credits once."""
         proposed = f"CR-{uuid.uuid4().hex[:10].upper()}"
-        self._store.insert_if_absent(
+        _, row = self._store.insert_or_get(
             {
                 "key": credit.key,
                 "credit_id": proposed,
@@ -42,7 +42,6 @@ class BillingActivities:
                 "applied_at": datetime.now(timezone.utc),
             }
         )
-        row = self._store.fetch({"key": credit.key})
         # The stored credit is the answer, whichever attempt (or worker) inserted it.
         return CreditReceipt(credit_id=row.credit_id, applied_at=row.applied_at, duplicate=row.credit_id != proposed)
 

@@ -46,7 +46,7 @@ class SentLog:
     def record(self, receipt: DeliveryReceipt) -> DeliveryReceipt:
         """Store the receipt; the first one recorded for a key wins and is returned."""
         stored = receipt.model_copy(update={"duplicate": False})
-        self._store.insert_if_absent(
+        _, row = self._store.insert_or_get(
             {
                 "key": stored.key,
                 "channel": stored.channel.value,
@@ -55,10 +55,7 @@ class SentLog:
                 "receipt": stored.model_dump_json(),
             }
         )
-        found = self.get(stored.key)
-        if found is None:
-            raise RuntimeError(f"the sent-message ledger lost {stored.key} just after recording it")
-        return found
+        return DeliveryReceipt.model_validate_json(row.receipt)
 
     def keys(self) -> list[str]:
         """Every message key recorded (for the fault tests' counts and the migration's checks)."""

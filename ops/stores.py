@@ -30,6 +30,7 @@ import sqlite3
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -53,7 +54,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 from ops import sqlite_store
@@ -214,12 +215,15 @@ def _url(location: StoreLocation) -> URL:
 
 # --- engines ---------------------------------------------------------------------------------------
 
-_engines: dict[tuple[str, float], Engine] = {}
+# Weak: an engine (and its pooled connections) lives as long as a store uses it, so a process that
+# opens many short-lived stores (the tests: one per test folder) does not keep their files open.
+_engines: weakref.WeakValueDictionary[tuple[str, float], Engine] = weakref.WeakValueDictionary()
 _engines_lock = threading.Lock()
 
 
 def engine_for(location: StoreLocation, busy_timeout: float = 30.0) -> Engine:
-    """One engine per database per process (a PostgreSQL pool is shared by the stores in it)."""
+    """One engine per database per process while in use (the stores in one PostgreSQL database share
+    its connection pool)."""
     url = _url(location)
     cache_key = (url.render_as_string(hide_password=False), busy_timeout)
     with _engines_lock:
@@ -237,9 +241,12 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
     sqlite_store.create_file(path, busy_timeout)
     engine = create_engine(
         url,
-        # A fresh connection per operation, as before: cheap for a local file, and nothing is shared
-        # between the activity threads.
-        poolclass=NullPool,
+        # A few connections kept open and handed to one activity thread at a time
+        # (check_same_thread=False in sqlite_store.connect): opening one, with its pragmas, cost
+        # about as much as the statements of a send.
+        poolclass=QueuePool,
+        pool_size=4,
+        max_overflow=16,
         creator=lambda: sqlite_store.connect(path, busy_timeout),
     )
 
@@ -290,18 +297,18 @@ class Store:
 
     def __post_init__(self) -> None:
         self.table = TABLES[self.name]
-        self._ready = False
+        self._engine: Engine | None = None  # held: it keeps the shared engine alive while in use
         self._lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
-        engine = engine_for(self.location, self.busy_timeout)
-        if not self._ready:
+        if self._engine is None:
             with self._lock:
-                if not self._ready:
+                if self._engine is None:
+                    engine = engine_for(self.location, self.busy_timeout)
                     ensure_schema(engine, [self.name], self.busy_timeout)
-                    self._ready = True
-        return engine
+                    self._engine = engine
+        return self._engine
 
     @property
     def is_sqlite(self) -> bool:
@@ -311,23 +318,36 @@ class Store:
         return describe(self.location)
 
     def insert_if_absent(self, row: Mapping[str, Any]) -> bool:
-        """Insert the row unless one with its primary key exists; True if this call inserted it.
+        """Insert the row unless one with its primary key exists; True if this call inserted it."""
+        return self.insert_or_get(row)[0]
+
+    def insert_or_get(self, row: Mapping[str, Any]) -> tuple[bool, Any]:
+        """Insert the row unless one with its primary key exists; (inserted by this call, the row
+        stored under the key, whoever wrote it).
 
         The primary key decides, in the database: of two workers racing (on one host or two), one
         inserts and the other meets the constraint. Portable: no dialect's ON CONFLICT spelling. The
-        statement is its own transaction, so a conflict on PostgreSQL aborts nothing else.
+        insert is its own transaction, so a conflict on PostgreSQL aborts nothing else; the read
+        that follows uses the same connection (one connect, or one pooled checkout, per call).
         """
         key = {c.name: row[c.name] for c in self.table.primary_key.columns}
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(self.table).values(**row))
-            return True
-        except sa_exc.IntegrityError:
-            # Another constraint (a NOT NULL) fails the same way: only a row with this key is a
-            # duplicate, anything else is the caller's bug and is raised.
-            if self.fetch(key) is None:
-                raise
-            return False
+        with self.engine.connect() as conn:
+            conflict: sa_exc.IntegrityError | None = None
+            try:
+                with conn.begin():
+                    conn.execute(insert(self.table).values(**row))
+            except sa_exc.IntegrityError as exc:
+                conflict = exc
+            stored = conn.execute(self._by_key(key)).first()
+            conn.rollback()
+        if stored is None:
+            # Another constraint (a NOT NULL) fails the same way: only a row with this key makes a
+            # duplicate; anything else is the caller's bug, and it is raised.
+            raise conflict or RuntimeError(f"{self.table.name}: nothing stored under {key} after inserting it")
+        return conflict is None, stored
+
+    def _by_key(self, key: Mapping[str, Any]) -> Any:
+        return select(self.table).where(*(self.table.c[name] == value for name, value in key.items()))
 
     def reclaim_freed_space(self) -> None:
         """Make data just deleted from this store unreadable in the database's files.
@@ -353,9 +373,8 @@ class Store:
 
     def fetch(self, key: Mapping[str, Any]) -> Any:
         """The row with this primary key, or None."""
-        query = select(self.table).where(*(self.table.c[name] == value for name, value in key.items()))
         with self.engine.connect() as conn:
-            return conn.execute(query).first()
+            return conn.execute(self._by_key(key)).first()
 
 
 def open_store(name: str, location: StoreLocation, busy_timeout: float = 30.0) -> Store:
