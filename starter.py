@@ -27,10 +27,12 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from zoneinfo import ZoneInfo
 
+from activities.archive import CaseArchive
 from connection import connect, run_cli
 from domain import search_attributes as sa
 from domain.models import CaseInput, CaseStage, ComplaintIntake, ComplaintPolicy, field_errors
 from domain.reference import new_reference, reference_for_intake
+from ops import stores
 from settings import ConfigError, PipelineSettings, load_policy
 from workflows.complaint_case import ComplaintCase
 
@@ -61,8 +63,14 @@ async def file_complaint(
     *,
     policy: ComplaintPolicy,
     task_queue: str,
+    archive: CaseArchive | None = None,
 ) -> FiledCase:
-    """Start the case for a validated complaint, at most once per `intake_id`."""
+    """Start the case for a validated complaint, at most once per `intake_id`.
+
+    With the case `archive` (what `starter.py` passes), a reference is also refused when the archive
+    holds it: Temporal forgets a closed case after its retention, the archive keeps the reference
+    for years, and a reused reference would put a second case's record over the first's.
+    """
     year = intake.received_at.astimezone(ZoneInfo(policy.calendar.timezone)).year
     for attempt in range(5):
         if intake.intake_id:
@@ -71,6 +79,12 @@ async def file_complaint(
             reference = reference_for_intake(year, intake.intake_id + salt)
         else:
             reference = new_reference(year)
+        if archive is not None:
+            archived, archived_intake = await asyncio.to_thread(archive.filed_from, reference)
+            if archived:
+                if intake.intake_id is not None and archived_intake == intake.intake_id:
+                    return FiledCase(reference, started=False)  # filed before; archived since
+                continue  # another case's reference (or one whose record was purged): draw another
         try:
             handle = await client.start_workflow(
                 ComplaintCase.run,
@@ -149,9 +163,13 @@ def main(
 
     settings = PipelineSettings()
 
+    # The archive the workers write (the data folder's, or COMPLAINTS_DATABASE_URL's): it knows
+    # every reference ever used, after Temporal has forgotten the case.
+    archive = CaseArchive(stores.locate(settings, stores.CASE_ARCHIVE))
+
     async def run() -> FiledCase:
         client = await connect(settings)
-        return await file_complaint(client, intake, policy=policy, task_queue=settings.task_queue)
+        return await file_complaint(client, intake, policy=policy, task_queue=settings.task_queue, archive=archive)
 
     try:
         filed = asyncio.run(run())

@@ -79,6 +79,16 @@ class CaseArchive:
         never reused, and after Temporal's retention only the archive remembers it."""
         return self._store.fetch({"reference": reference}) is not None
 
+    def filed_from(self, reference: str) -> tuple[bool, str | None]:
+        """(whether the reference is archived, the intake id its case was filed from, if the record
+        still says: a purged record has forgotten it, and so has a case filed without one)."""
+        row = self._store.fetch({"reference": reference})
+        if row is None:
+            return False, None
+        if row.record is None:
+            return True, None
+        return True, CaseRecord.model_validate_json(row.record).intake.intake_id
+
     def purge_expired(self, now: datetime | None = None) -> list[str]:
         """Delete every record past its retention; return the references purged (by this call:
         two purges racing, from two hosts, each report only what they purged)."""
