@@ -156,6 +156,3 @@ class ChannelSettings(BaseSettings):
     def twilio_enabled(self) -> bool:
         return self.twilio_account_sid is not None and self.twilio_auth_token is not None
 
-    @property
-    def sent_log_path(self) -> Path:
-        return self.data_dir / "sent-messages.sqlite3"
