@@ -65,12 +65,7 @@ async def file_complaint(
     task_queue: str,
     archive: CaseArchive | None = None,
 ) -> FiledCase:
-    """Start the case for a validated complaint, at most once per `intake_id`.
-
-    With the case `archive` (what `starter.py` passes), a reference is also refused when the archive
-    holds it: Temporal forgets a closed case after its retention, the archive keeps the reference
-    for years, and a reused reference would put a second case's record over the first's.
-    """
+    """Start the case for a validated complaint, at most once per `intake_id`."""
     year = intake.received_at.astimezone(ZoneInfo(policy.calendar.timezone)).year
     for attempt in range(5):
         if intake.intake_id:
@@ -79,6 +74,9 @@ async def file_complaint(
             reference = reference_for_intake(year, intake.intake_id + salt)
         else:
             reference = new_reference(year)
+        # With the case archive (what starter.py passes), a reference the archive holds is refused
+        # too: Temporal forgets a closed case after its retention, the archive keeps its reference
+        # for years, and a reused reference would put a second case's record over the first's.
         if archive is not None:
             archived, archived_intake = await asyncio.to_thread(archive.filed_from, reference)
             if archived:
