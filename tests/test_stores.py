@@ -3,6 +3,8 @@ and a PostgreSQL database is used only once the setup step has migrated it."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -46,3 +48,19 @@ def test_settings_put_every_store_in_one_database_or_each_in_its_file(tmp_path, 
     located = {stores.locate(shared, s) for s in stores.ALL_STORES}
     assert located == {"postgresql+psycopg://complaints:s3cret@db:5432/complaints"}
     assert stores.describe(located.pop()) == "postgresql+psycopg://complaints:***@db:5432/complaints"
+
+
+def test_only_a_row_under_the_same_key_counts_as_already_there(store_at) -> None:
+    """Insert-if-absent swallows the key's conflict, never another constraint's failure."""
+    from sqlalchemy.exc import IntegrityError
+
+    location = store_at("ledger.sqlite3")
+    SentLog(location)  # migrated
+    store = stores.open_store(stores.SENT_MESSAGES, location)
+    row = {"key": "k1", "channel": "sms", "provider_id": "SM1", "sent_at": datetime.now(timezone.utc), "receipt": "{}"}
+    assert store.insert_or_get(row)[0] is True
+    inserted, stored = store.insert_or_get(row | {"provider_id": "SM2"})
+    assert inserted is False and stored.provider_id == "SM1"
+    with pytest.raises(IntegrityError):
+        store.insert_or_get(row | {"key": "k2", "channel": None})
+    assert store.fetch({"key": "k2"}) is None
