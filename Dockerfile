@@ -26,7 +26,8 @@ RUN pip install --no-deps . \
     && mkdir -p /data \
     && chown complaints:complaints /data
 
-# Outbox, sent-message ledger, billing ledger and alerts: mount a volume here to keep them.
+# Outbox, post room and alerts (and the stores' SQLite files when COMPLAINTS_DATABASE_URL is not
+# set): mount a volume here to keep them.
 VOLUME ["/data"]
 USER complaints
 

@@ -25,15 +25,22 @@ $(PEERS): tests/peers/package.json tests/peers/package-lock.json
 	touch $@
 
 # Debian's Chromium (browser test of the Web UI), docker-compose (validates the compose file) and
-# caddy (parses the UI proxy's Caddyfile). Installed only when missing; --no-install-recommends
-# keeps the Docker engine out.
+# caddy (parses the UI proxy's Caddyfile), and PostgreSQL's server (the store tests and the
+# several-workers fault test start a throwaway cluster of their own, tests/postgres.py). Installed
+# only when missing; --no-install-recommends keeps the Docker engine out, and Debian's default
+# "main" cluster is not created: nothing runs on 5432.
 SYSTEM_TOOLS := chromium docker-compose caddy
 system-tools:
 	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else \
 	    echo "warning: cannot install$$missing (not root, no sudo); their tests will skip"; exit 0; fi; \
 	  echo "installing$$missing from Debian ..."; \
+	  case "$$missing" in *postgresql*) \
+	    $$SUDO mkdir -p /etc/postgresql-common/createcluster.d && \
+	    echo "create_main_cluster = false" | $$SUDO tee /etc/postgresql-common/createcluster.d/no-main-cluster.conf >/dev/null;; \
+	  esac; \
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi

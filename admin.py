@@ -62,6 +62,7 @@ from activities.archive import CaseArchive, evidence_document
 from channels.settings import ChannelSettings
 from codec.converter import EncryptionRequiredError
 from connection import connect, run_cli
+from ops import stores
 from ops.purge import DataStores
 from ops.purge import purge_expired as purge_data
 from domain import search_attributes as sa
@@ -773,7 +774,7 @@ def evidence(reference: str) -> None:
     record, meta = _archive(settings).load(reference)
     if record is None:
         where = "its personal data was deleted at expiry" if meta.get("purged_at") else "no record in the archive"
-        typer.echo(f"refused: {reference}: {where} ({_archive_path(settings)})", err=True)
+        typer.echo(f"refused: {reference}: {where} ({_archive(settings).where})", err=True)
         raise typer.Exit(1)
     typer.echo(json.dumps(evidence_document(record, meta), indent=2))
 
@@ -783,8 +784,12 @@ def purge_expired() -> None:
     """Delete the personal data of archived cases past their retention period."""
     settings = PipelineSettings()
     # Every store the worker writes, not just the archive (ops/purge.py lists them).
-    stores = DataStores(settings.data_dir, ChannelSettings(data_dir=settings.data_dir).post_room_dir)
-    report = purge_data(stores, _archive(settings))
+    data_stores = DataStores(
+        settings.data_dir,
+        ChannelSettings(data_dir=settings.data_dir).post_room_dir,
+        billing=stores.locate(settings, stores.BILLING),
+    )
+    report = purge_data(data_stores, _archive(settings))
     purged = report.expired
     typer.echo(f"purged {len(purged)} expired case record(s)" + (": " + ", ".join(purged) if purged else ""))
     typer.echo(
@@ -793,12 +798,11 @@ def purge_expired() -> None:
     )
 
 
-def _archive_path(settings: PipelineSettings) -> Any:
-    return settings.data_dir / "archive" / "case-records.sqlite3"
-
-
 def _archive(settings: PipelineSettings) -> CaseArchive:
-    return CaseArchive(_archive_path(settings), retention=timedelta(days=settings.archive_retention_days))
+    """The archive the workers write: the data folder's SQLite file, or COMPLAINTS_DATABASE_URL."""
+    return CaseArchive(
+        stores.locate(settings, stores.CASE_ARCHIVE), retention=timedelta(days=settings.archive_retention_days)
+    )
 
 
 @app.command()

@@ -33,6 +33,12 @@ class PipelineSettings(BaseSettings):
     )
     task_queue: str = "complaints"
     data_dir: Path = REPO / "data"
+    # Where the sent-message ledger, the billing ledger and the case archive live (ops.stores):
+    # unset, SQLite files in data_dir (one host); `postgresql://user@host/db`, one database every
+    # worker and admin process shares (several hosts). The password may be left out of the URL and
+    # read from database_password_file (a compose secret) instead.
+    database_url: str | None = None
+    database_password_file: Path | None = None
     policy_file: Path = CONFIG / "policy.toml"
     roster_file: Path = CONFIG / "roster.toml"
     # 0 turns the Prometheus endpoint off.

@@ -30,6 +30,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from zoneinfo import ZoneInfo
 
+from activities.archive import CaseArchive
 from codec.converter import EncryptionRequiredError
 from connection import connect, run_cli
 from domain import search_attributes as sa
@@ -44,6 +45,7 @@ from domain.models import (
     field_errors,
 )
 from domain.reference import legacy_reference_for_intake, new_reference, reference_for_intake
+from ops import stores
 from ops.reference_registry import ReferenceRegistry, ReferenceRegistryError
 from settings import ConfigError, PipelineSettings, load_policy
 from workflows.complaint_case import ComplaintCase
@@ -76,6 +78,7 @@ async def file_complaint(
     policy: ComplaintPolicy,
     task_queue: str,
     registry: ReferenceRegistry | None = None,
+    archive: CaseArchive | None = None,
 ) -> FiledCase:
     """Start the case for a validated complaint, at most once per `intake_id`.
 
@@ -110,6 +113,14 @@ async def file_complaint(
             ):
                 return FiledCase(reference, started=False)
             continue  # another case's reference, even if Temporal has forgotten it
+        # On PostgreSQL stores (COMPLAINTS_DATABASE_URL) the registry's data-folder files are not
+        # where the archive is: the shared database's archive is asked as well.
+        if archive is not None:
+            archived, archived_intake = await asyncio.to_thread(archive.filed_from, reference)
+            if archived:
+                if intake.intake_id is not None and archived_intake == intake.intake_id:
+                    return FiledCase(reference, started=False)  # filed before; archived since
+                continue  # another case's reference (or one whose record was purged): draw another
         try:
             handle = await client.start_workflow(
                 ComplaintCase.run,
@@ -282,10 +293,19 @@ def main(
 
     settings = PipelineSettings()
 
+    # The shared database's archive (COMPLAINTS_DATABASE_URL) knows every reference ever used, after
+    # Temporal has forgotten the case; with the SQLite default the registry reads the data folder's.
+    archive = CaseArchive(stores.locate(settings, stores.CASE_ARCHIVE)) if settings.database_url else None
+
     async def run() -> FiledCase:
         client = await connect(settings)
         return await file_complaint(
-            client, intake, policy=policy, task_queue=settings.task_queue, registry=ReferenceRegistry(settings.data_dir)
+            client,
+            intake,
+            policy=policy,
+            task_queue=settings.task_queue,
+            registry=ReferenceRegistry(settings.data_dir),
+            archive=archive,
         )
 
     try:

@@ -29,6 +29,7 @@ from channels.settings import ChannelSettings
 from codec.converter import EncryptionRequiredError
 from connection import connect
 from domain.models import ChannelKind
+from ops import stores
 from ops.logs import configure_logging
 from settings import PipelineSettings
 from workflows.complaint_case import ComplaintCase
@@ -46,9 +47,9 @@ def build_worker(client: Client, settings: PipelineSettings) -> Worker:
     channel_settings = ChannelSettings(data_dir=settings.data_dir)
     channels = build_channels(channel_settings)
     log.info("channels: %s", describe_channels(channels))
-    messaging = MessagingActivities(
-        channels, SentLog(channel_settings.sent_log_path), provider=channel_settings.provider
-    )
+    # The stores: SQLite files in the data folder, or one PostgreSQL database (COMPLAINTS_DATABASE_URL).
+    sent_log = SentLog(stores.locate(settings, stores.SENT_MESSAGES))
+    messaging = MessagingActivities(channels, sent_log, provider=channel_settings.provider)
     assignment = CaseAssignmentActivities(client, settings.roster_file)
     # Staff notices go to the staff mailbox in the outbox (and the alerts folder, as JSON).
     email = channels.get(ChannelKind.EMAIL)
@@ -59,9 +60,9 @@ def build_worker(client: Client, settings: PipelineSettings) -> Worker:
         # With SendGrid configured, staff notices are emailed through it; else the staff mailbox.
         email=email if isinstance(email, SendGridEmailChannel) else None,
     )
-    billing = BillingActivities(settings.data_dir / "billing-ledger.sqlite3")
+    billing = BillingActivities(stores.locate(settings, stores.BILLING))
     archive = CaseArchive(
-        settings.data_dir / "archive" / "case-records.sqlite3",
+        stores.locate(settings, stores.CASE_ARCHIVE),
         retention=timedelta(days=settings.archive_retention_days),
     )
     return Worker(

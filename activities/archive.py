@@ -3,36 +3,47 @@
 The regulator can ask about a complaint for 12 months, and the customer has 12 months more to
 refer it to ADR, so the default retention is two years from when the record was written. Expiry
 deletes the record, and with it the customer's personal data; a tombstone keeps the reference.
-Embedded default: SQLite under the data folder.
+Embedded default: SQLite under the data folder; with `COMPLAINTS_DATABASE_URL`, the PostgreSQL
+database every worker and the admin script share (`ops.stores`), so the purge and the evidence
+read the records every host wrote.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from sqlalchemy import select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.compliance_report import case_counts, case_outcome, handler_facts, outcome_clocks
 from domain.models import ArchiveReceipt, CaseRecord
-from ops.sqlite_store import LocalStore
-
-
-SCHEMA = """CREATE TABLE IF NOT EXISTS case_records (
-    reference TEXT PRIMARY KEY, recorded_at TEXT NOT NULL, expires_at TEXT NOT NULL,
-    record TEXT, purged_at TEXT)"""
+from ops import stores
 
 
 class CaseArchive:
-    def __init__(self, path: Path, retention: timedelta = timedelta(days=730)) -> None:
-        self._store = LocalStore(path, SCHEMA)
+    def __init__(self, location: stores.StoreLocation, retention: timedelta = timedelta(days=730)) -> None:
+        """`location`: the SQLite file, or a database URL (`COMPLAINTS_DATABASE_URL`)."""
+        self._store = stores.open_store(
+            stores.CASE_ARCHIVE, location if isinstance(location, str) else Path(location)
+        )
         self._retention = retention
+        self._store.engine  # noqa: B018 - set up (or check) the schema at start, not at the first close
+
+    @property
+    def where(self) -> str:
+        """Where the archive is, for people (no password)."""
+        return self._store.describe()
 
     @activity.defn(name="archive_case")
     async def archive_case(self, record: CaseRecord) -> ArchiveReceipt:
+        # A database round trip (over the network on PostgreSQL) off the worker's event loop.
+        return await asyncio.to_thread(self._archive, record)
+
+    def _archive(self, record: CaseRecord) -> ArchiveReceipt:
         """Idempotent: writing the same case again replaces its record with the newer one.
 
         Never another case's: a record under the same reference for a different complaint (or a
@@ -40,86 +51,91 @@ class CaseArchive:
         is refused (non-retryable) instead of overwriting it.
         """
         expires_at = record.recorded_at + self._retention
-        with closing(self._store.connect()) as db:
-            db.execute("BEGIN IMMEDIATE")  # the check and the write see the same row
-            try:
-                row = db.execute(
-                    "SELECT record FROM case_records WHERE reference = ?", (record.reference,)
-                ).fetchone()
-                written = record.model_dump_json()
-                # Same case = same intake, compared as stored JSON: no re-validation of an old record
-                # (a model that changed since could refuse it, or see two intakes as one).
-                if row is not None and (
-                    row[0] is None or json.loads(row[0]).get("intake") != json.loads(written)["intake"]
-                ):
-                    raise ApplicationError(
-                        f"the archive already holds another case's record under {record.reference};"
-                        " refusing to overwrite it",
-                        type="ArchiveReferenceClash",
-                        non_retryable=True,
-                    )
-                db.execute(
-                    """INSERT INTO case_records (reference, recorded_at, expires_at, record, purged_at)
-                       VALUES (?, ?, ?, ?, NULL)
-                       ON CONFLICT(reference) DO UPDATE SET
-                         recorded_at = excluded.recorded_at, expires_at = excluded.expires_at,
-                         record = excluded.record""",
-                    (record.reference, record.recorded_at.isoformat(), expires_at.isoformat(), written),
+        written = record.model_dump_json()
+        row = {
+            "reference": record.reference,
+            "recorded_at": record.recorded_at,
+            "expires_at": expires_at,
+            "record": written,
+            "purged_at": None,
+        }
+        receipt = ArchiveReceipt(location=f"{self.where}#{record.reference}", expires_at=expires_at)
+        if self._store.insert_if_absent(row):
+            return receipt
+        table = stores.case_records
+        # The case was archived before (a close after an on-demand `evidence`, a retry). Compare and
+        # swap: the stored record is read, checked to be this case's, and replaced only if it is still
+        # exactly what was read, so a check and a write from two hosts cannot interleave.
+        for _ in range(20):
+            stored = self._store.fetch({"reference": record.reference})
+            # Same case = same intake, compared as stored JSON: no re-validation of an old record
+            # (a model that changed since could refuse it, or see two intakes as one).
+            if stored is None or stored.record is None or (
+                json.loads(stored.record).get("intake") != json.loads(written)["intake"]
+            ):
+                raise ApplicationError(
+                    f"the archive already holds another case's record under {record.reference};"
+                    " refusing to overwrite it",
+                    type="ArchiveReferenceClash",
+                    non_retryable=True,
                 )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        return ArchiveReceipt(location=f"{self._store.path}#{record.reference}", expires_at=expires_at)
+            with self._store.engine.begin() as conn:
+                replaced = conn.execute(
+                    update(table)
+                    .where(table.c.reference == record.reference, table.c.record == stored.record)
+                    .values({k: v for k, v in row.items() if k != "reference"})
+                ).rowcount
+            if replaced:
+                return receipt
+        # Another writer kept replacing it: Temporal retries the activity.
+        raise RuntimeError(f"the archive record of {record.reference} kept changing during the write")
 
     def load(self, reference: str) -> tuple[CaseRecord | None, dict[str, str]]:
-        with closing(self._store.connect()) as db:
-            row = db.execute(
-                "SELECT record, recorded_at, expires_at, purged_at FROM case_records WHERE reference = ?",
-                (reference,),
-            ).fetchone()
+        row = self._store.fetch({"reference": reference})
         if row is None:
             return None, {}
-        meta = {"recorded_at": row[1], "expires_at": row[2]}
-        if row[3]:
-            meta["purged_at"] = row[3]
-        return (CaseRecord.model_validate_json(row[0]) if row[0] else None), meta
+        meta = {"recorded_at": row.recorded_at.isoformat(), "expires_at": row.expires_at.isoformat()}
+        if row.purged_at:
+            meta["purged_at"] = row.purged_at.isoformat()
+        return (CaseRecord.model_validate_json(row.record) if row.record else None), meta
 
     def holds(self, reference: str) -> bool:
-        """Whether the reference was ever archived (purged records leave a tombstone)."""
-        with closing(self._store.connect()) as db:
-            return db.execute("SELECT 1 FROM case_records WHERE reference = ?", (reference,)).fetchone() is not None
+        """Whether this reference was ever archived (purged records keep theirs): a reference is
+        never reused, and after Temporal's retention only the archive remembers it."""
+        return self._store.fetch({"reference": reference}) is not None
+
+    def filed_from(self, reference: str) -> tuple[bool, str | None]:
+        """(whether the reference is archived, the intake id its case was filed from, if the record
+        still says: a purged record has forgotten it, and so has a case filed without one)."""
+        row = self._store.fetch({"reference": reference})
+        if row is None:
+            return False, None
+        if row.record is None:
+            return True, None
+        return True, CaseRecord.model_validate_json(row.record).intake.intake_id
 
     def purged_references(self) -> list[str]:
         """Every reference whose personal data has been deleted, for purging the other stores."""
-        with closing(self._store.connect()) as db:
-            return [r[0] for r in db.execute("SELECT reference FROM case_records WHERE purged_at IS NOT NULL")]
+        table = stores.case_records
+        with self._store.engine.connect() as conn:
+            return list(conn.scalars(select(table.c.reference).where(table.c.purged_at.is_not(None))))
 
     def purge_expired(self, now: datetime | None = None) -> list[str]:
-        """Delete every record past its retention; return the references purged."""
+        """Delete every record past its retention; return the references purged (by this call:
+        two purges racing, from two hosts, each report only what they purged)."""
         now = now or datetime.now(timezone.utc)
-        with closing(self._store.connect()) as db:
-            expired = [
-                r[0]
-                for r in db.execute(
-                    "SELECT reference FROM case_records WHERE purged_at IS NULL AND expires_at <= ?",
-                    (now.isoformat(),),
-                )
-            ]
-            db.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed, not left readable
-            db.executemany(
-                "UPDATE case_records SET record = NULL, purged_at = ? WHERE reference = ?",
-                [(now.isoformat(), ref) for ref in expired],
-            )
+        table = stores.case_records
+        with self._store.engine.begin() as conn:
+            expired = conn.scalars(
+                update(table)
+                .where(table.c.purged_at.is_(None), table.c.expires_at <= now)
+                .values(record=None, purged_at=now)
+                .returning(table.c.reference)
+            ).all()
         if expired:
-            # Deleted means deleted: no copy left in the write-ahead log or in free pages.
-            db = self._store.connect()
-            try:
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                db.execute("VACUUM")
-            finally:
-                db.close()
-        return expired
+            # Deleted means deleted: no copy of the old record left in the database's files.
+            self._store.reclaim_freed_space()
+        return sorted(expired)
 
 
 def evidence_document(record: CaseRecord, meta: dict[str, str] | None = None) -> dict:

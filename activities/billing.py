@@ -2,52 +2,48 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
+from sqlalchemy import select, update
 from temporalio import activity
 
 from domain.models import CreditReceipt, InvoiceCredit
-from ops.sqlite_store import LocalStore
-
-
-SCHEMA = """CREATE TABLE IF NOT EXISTS invoice_credits (
-    key TEXT PRIMARY KEY, credit_id TEXT NOT NULL, reference TEXT NOT NULL,
-    account_number TEXT NOT NULL, amount_pence INTEGER NOT NULL, reason TEXT NOT NULL,
-    applied_at TEXT NOT NULL)"""
+from ops import stores
 
 
 class BillingActivities:
-    """Embedded default: a local ledger. The credit key is unique, so a retry applies it once."""
+    """Embedded default: a local ledger (SQLite in the data folder, or the shared PostgreSQL
+    database with `COMPLAINTS_DATABASE_URL`). The credit key is the table's primary key, so a retry
+    applies it once, even on another host."""
 
-    def __init__(self, ledger_path: Path) -> None:
-        self._store = LocalStore(ledger_path, SCHEMA)
+    def __init__(self, ledger: stores.StoreLocation) -> None:
+        self._store = stores.open_store(stores.BILLING, ledger if isinstance(ledger, str) else Path(ledger))
+        self._store.engine  # noqa: B018 - set up (or check) the schema at worker start
 
     @activity.defn(name="credit_invoice")
     async def credit_invoice(self, credit: InvoiceCredit) -> CreditReceipt:
-        """Insert-if-absent in one statement: a retry, even racing the first attempt, credits once."""
+        # A database round trip (over the network on PostgreSQL) off the worker's event loop.
+        return await asyncio.to_thread(self._credit, credit)
+
+    def _credit(self, credit: InvoiceCredit) -> CreditReceipt:
+        """Insert-if-absent by key: a retry, even racing the first attempt, credits once."""
         proposed = f"CR-{uuid.uuid4().hex[:10].upper()}"
-        with closing(self._store.connect()) as db:
-            db.execute(
-                "INSERT INTO invoice_credits VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING",
-                (
-                    credit.key,
-                    proposed,
-                    credit.reference,
-                    credit.account_number,
-                    int(credit.amount_gbp * 100),
-                    credit.reason,
-                    datetime.now(timezone.utc).isoformat(),
-                ),
-            )
-            credit_id, applied_at = db.execute(
-                "SELECT credit_id, applied_at FROM invoice_credits WHERE key = ?", (credit.key,)
-            ).fetchone()
-        return CreditReceipt(
-            credit_id=credit_id, applied_at=datetime.fromisoformat(applied_at), duplicate=credit_id != proposed
+        _, row = self._store.insert_or_get(
+            {
+                "key": credit.key,
+                "credit_id": proposed,
+                "reference": credit.reference,
+                "account_number": credit.account_number,
+                "amount_pence": int(credit.amount_gbp * 100),
+                "reason": credit.reason,
+                "applied_at": datetime.now(timezone.utc),
+            }
         )
+        # The stored credit is the answer, whichever attempt (or worker) inserted it.
+        return CreditReceipt(credit_id=row.credit_id, applied_at=row.applied_at, duplicate=row.credit_id != proposed)
 
     def redact(self, references: list[str]) -> int:
         """Forget the account number and reason of expired cases' credits; keep id and amount.
@@ -56,26 +52,30 @@ class BillingActivities:
         """
         if not references:
             return 0
-        with closing(self._store.connect()) as db:
-            db.execute("PRAGMA secure_delete = ON")  # overwritten values are zeroed in freed pages
-            changed = db.executemany(
-                "UPDATE invoice_credits SET account_number = '', reason = '(purged)'"
-                " WHERE reference = ? AND account_number != ''",
-                [(reference,) for reference in references],
+        table = stores.invoice_credits
+        with self._store.engine.begin() as conn:
+            changed = conn.execute(
+                update(table)
+                .where(table.c.reference.in_(references), table.c.account_number != "")
+                .values(account_number="", reason="(purged)")
             ).rowcount
-            if changed:
-                # No copy left in the write-ahead log or in free pages.
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                db.execute("VACUUM")
+        if changed:
+            # No copy of the old values left in the database's files (WAL, free pages).
+            self._store.reclaim_freed_space()
         return changed
 
     def used(self, reference: str) -> bool:
         """Whether any credit was ever made under this reference."""
-        with closing(self._store.connect()) as db:
-            return db.execute("SELECT 1 FROM invoice_credits WHERE reference = ?", (reference,)).fetchone() is not None
+        table = stores.invoice_credits
+        with self._store.engine.connect() as conn:
+            return conn.execute(select(table.c.key).where(table.c.reference == reference).limit(1)).first() is not None
 
     def credits_for(self, reference: str) -> list[tuple[str, int]]:
-        with closing(self._store.connect()) as db:
-            return db.execute(
-                "SELECT credit_id, amount_pence FROM invoice_credits WHERE reference = ?", (reference,)
-            ).fetchall()
+        table = stores.invoice_credits
+        with self._store.engine.connect() as conn:
+            rows = conn.execute(
+                select(table.c.credit_id, table.c.amount_pence)
+                .where(table.c.reference == reference)
+                .order_by(table.c.applied_at, table.c.credit_id)
+            )
+            return [tuple(r) for r in rows]

@@ -11,72 +11,54 @@ delivery is at-least-once across that gap, which lasts milliseconds. The outbox 
 overwrite by key, and the email Message-ID is derived from the key, which limits what a customer
 sees from such a resend; SendGrid and Twilio offer no idempotency key on these endpoints.
 
-SQLite in WAL mode at `<data_dir>/sent-messages.sqlite3`: safe for several worker processes on one
-machine (not on a network file system). Each call opens its own connection, so it is safe from
-the activity's worker threads too; writes wait up to `busy_timeout` for another writer.
+Where it lives (`ops.stores`): `<data_dir>/sent-messages.sqlite3` by default (SQLite in WAL mode,
+safe for several worker processes on one machine), or the PostgreSQL database every worker shares
+when `COMPLAINTS_DATABASE_URL` is set (workers on several hosts). The key is the table's primary
+key, so of two workers recording one key, on one host or two, the first wins and both return it.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
-from domain.models import DeliveryReceipt
-from ops import sqlite_store
+from sqlalchemy import select
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sent_messages (
-    key TEXT PRIMARY KEY,
-    channel TEXT NOT NULL,
-    provider_id TEXT,
-    sent_at TEXT NOT NULL,
-    receipt TEXT NOT NULL
-)
-"""
+from domain.models import DeliveryReceipt
+from ops import stores
 
 
 class SentLog:
-    def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
-        self.path = Path(path)
+    def __init__(self, location: stores.StoreLocation, *, busy_timeout: float = 30.0) -> None:
+        """`location`: the SQLite file, or a database URL (`COMPLAINTS_DATABASE_URL`)."""
+        self._store = stores.open_store(stores.SENT_MESSAGES, location, busy_timeout)
+        self.path = self._store.location
         self.busy_timeout = busy_timeout
-        self._initialise()
-
-    def _initialise(self) -> None:
-        sqlite_store.initialise(self.path, _SCHEMA, self.busy_timeout)
+        self._store.engine  # noqa: B018 - set up (or check) the schema now, not on the first send
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> SentLog:
-        return cls(Path(data_dir) / "sent-messages.sqlite3")
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite_store.connect(self.path, self.busy_timeout)
+        return cls(Path(data_dir) / stores.SQLITE_FILES[stores.SENT_MESSAGES])
 
     def get(self, key: str) -> DeliveryReceipt | None:
-        with closing(self._connect()) as conn:
-            row = conn.execute("SELECT receipt FROM sent_messages WHERE key = ?", (key,)).fetchone()
-        return DeliveryReceipt.model_validate_json(row[0]) if row else None
+        row = self._store.fetch({"key": key})
+        return DeliveryReceipt.model_validate_json(row.receipt) if row else None
 
     def record(self, receipt: DeliveryReceipt) -> DeliveryReceipt:
         """Store the receipt; the first one recorded for a key wins and is returned."""
         stored = receipt.model_copy(update={"duplicate": False})
-        with closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(
-                    "INSERT OR IGNORE INTO sent_messages (key, channel, provider_id, sent_at, receipt)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (
-                        stored.key,
-                        stored.channel.value,
-                        stored.provider_id,
-                        stored.sent_at.isoformat(),
-                        stored.model_dump_json(),
-                    ),
-                )
-                row = conn.execute("SELECT receipt FROM sent_messages WHERE key = ?", (stored.key,)).fetchone()
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return DeliveryReceipt.model_validate_json(row[0])
+        _, row = self._store.insert_or_get(
+            {
+                "key": stored.key,
+                "channel": stored.channel.value,
+                "provider_id": stored.provider_id,
+                "sent_at": stored.sent_at,
+                "receipt": stored.model_dump_json(),
+            }
+        )
+        return DeliveryReceipt.model_validate_json(row.receipt)
+
+    def keys(self) -> list[str]:
+        """Every message key recorded (for the fault tests' counts and the migration's checks)."""
+        table = stores.sent_messages
+        with self._store.engine.connect() as conn:
+            return list(conn.scalars(select(table.c.key).order_by(table.c.key)))

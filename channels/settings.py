@@ -9,7 +9,8 @@ With no vendor keys at all, every channel is the outbox (`<data_dir>/outbox`).
 
 | variable | meaning |
 |---|---|
-| COMPLAINTS_DATA_DIR | data folder (default `./data`): outbox, sent-message ledger |
+| COMPLAINTS_DATA_DIR | data folder (default `./data`): outbox, and the stores unless COMPLAINTS_DATABASE_URL |
+| COMPLAINTS_OUTBOX_DIR | outbox folder (default `<data_dir>/outbox`) |
 | COMPLAINTS_POST_ROOM_DIR | post-room folder (default `<data_dir>/post-room`) |
 | COMPLAINTS_LETTERS | `outbox` (default) or `post_room` |
 | COMPLAINTS_SENDGRID_API_KEY | secret; set it to send email through SendGrid |
@@ -50,6 +51,9 @@ class ChannelSettings(BaseSettings):
     )
 
     data_dir: Path = Path("data")
+    # The outbox stands in for the customer's inbox: workers on several hosts (each its own data
+    # folder) point it at one shared folder, as they would share one SendGrid account.
+    outbox_dir: Path | None = None
     post_room_dir: Path | None = None
     letters: Literal["outbox", "post_room"] = "outbox"
 
@@ -121,6 +125,8 @@ class ChannelSettings(BaseSettings):
     def _complete(self) -> ChannelSettings:
         if self.post_room_dir is None:
             self.post_room_dir = self.data_dir / "post-room"
+        if self.outbox_dir is None:
+            self.outbox_dir = self.data_dir / "outbox"
         if self.sendgrid_api_key is not None and not self.email_from:
             raise ValueError("COMPLAINTS_SENDGRID_API_KEY is set but COMPLAINTS_EMAIL_FROM is not")
         if (self.twilio_account_sid is None) != (self.twilio_auth_token is None):
@@ -140,10 +146,3 @@ class ChannelSettings(BaseSettings):
     def twilio_enabled(self) -> bool:
         return self.twilio_account_sid is not None and self.twilio_auth_token is not None
 
-    @property
-    def outbox_dir(self) -> Path:
-        return self.data_dir / "outbox"
-
-    @property
-    def sent_log_path(self) -> Path:
-        return self.data_dir / "sent-messages.sqlite3"

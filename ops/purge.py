@@ -49,6 +49,9 @@ class DataStores:
 
     data_dir: Path
     post_room_dir: Path
+    # The billing ledger: None for the data folder's SQLite file, else where `ops.stores.locate`
+    # puts it (a database URL with COMPLAINTS_DATABASE_URL).
+    billing: str | Path | None = None
 
     @property
     def archive_path(self) -> Path:
@@ -57,6 +60,14 @@ class DataStores:
     @property
     def billing_path(self) -> Path:
         return self.data_dir / "billing-ledger.sqlite3"
+
+    @property
+    def billing_location(self) -> str | Path | None:
+        """The ledger to redact, or None when there is none yet (a SQLite file never created)."""
+        if self.billing is not None and not isinstance(self.billing, Path):
+            return self.billing
+        path = self.billing or self.billing_path
+        return path if path.exists() else None
 
     @property
     def outbox_dir(self) -> Path:
@@ -76,8 +87,8 @@ def purge_expired(stores: DataStores, archive: CaseArchive, now: datetime | None
     references = set(archive.purged_references())
     if not references:
         return report
-    if stores.billing_path.exists():
-        report.credits_redacted = BillingActivities(stores.billing_path).redact(sorted(references))
+    if stores.billing_location is not None:
+        report.credits_redacted = BillingActivities(stores.billing_location).redact(sorted(references))
     report.files_removed += _remove_outbox_folders(stores.outbox_dir, references)
     removed, rows = _purge_post_room(stores.post_room_dir, references)
     report.files_removed += removed

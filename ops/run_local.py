@@ -1,7 +1,9 @@
 """`make run`: the embedded Temporal server (SQLite under data/), its Web UI and one worker.
 
 Foreground; Ctrl-C stops everything it started. Cases survive a restart: the server's SQLite file
-and the worker's outbox and ledgers live in the git-ignored data folder.
+and the worker's outbox and ledgers live in the git-ignored data folder. With
+`COMPLAINTS_DATABASE_URL=postgresql://...` the ledgers and the case archive go to that database
+instead, migrated here first (what compose's setup step does for a deployment).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import threading
 
 from codec.keyring import CodecSettings
+from ops import stores
 from ops.dev_server import start_dev_server, wait_for_port
 from ops.private_files import create_private_file, private_dir
 from settings import REPO, PipelineSettings
@@ -55,6 +58,17 @@ def main() -> int:
             file=sys.stderr,
             flush=True,
         )
+    if settings.database_url:
+        try:
+            location = stores.locate(settings, stores.SENT_MESSAGES)
+            stores.upgrade(location)
+        except Exception as exc:  # noqa: BLE001 - one line saying why, not a traceback
+            print(f"the stores' database is not usable: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return 1
+        where_stores = stores.describe(location)
+    else:
+        where_stores = f"SQLite files in {data}"
+
     codec_server = None
     extra: list[str] = []
     if codec.keyring() is not None:
@@ -92,6 +106,7 @@ def main() -> int:
     Temporal Web UI   http://localhost:{UI_PORT}
     Temporal server   {server.address}  (namespace {settings.temporal_namespace}, task queue {settings.task_queue})
     Outbox            {data / 'outbox'}  (every message as the customer receives it)
+    Stores            {where_stores}  (sent-message and billing ledgers, case archive)
     Payloads          {"encrypted; the UI decodes through the codec server on :" + str(CODEC_PORT) if codec_server else "not encrypted (set COMPLAINTS_CODEC_KEYS to encrypt)"}
 
   In another terminal, file the example complaint and follow it:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain import search_attributes as sa
+from ops import stores
+from tests.postgres import PostgresCluster, start_cluster
 
 BIN = Path(sys.executable).parent
 
@@ -49,3 +51,32 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     await register_search_attributes(env)
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster on a free loopback port, for the whole run (tests/postgres.py)."""
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        stores.dispose_all()
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_engine(request: pytest.FixtureRequest) -> str:
+    """Run a store test on both engines."""
+    return request.param
+
+
+@pytest.fixture
+def store_at(store_engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], stores.StoreLocation]:
+    """`store_at("ledger.sqlite3")`: where a test's store lives on this engine: that file in the
+    test's folder, or a fresh PostgreSQL database (migrated, as the setup step would) for the test."""
+    if store_engine == "sqlite":
+        return lambda name: tmp_path / name
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    url = cluster.new_database()
+    stores.upgrade(url)
+    return lambda name: url

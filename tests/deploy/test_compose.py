@@ -167,9 +167,13 @@ def test_setup_waits_for_a_healthy_temporal_and_runs_once(config: dict[str, Any]
     assert services["setup"].get("restart") == "no"
 
 
-def test_setup_registers_the_pipelines_search_attributes(config: dict[str, Any]) -> None:
+def test_setup_migrates_the_stores_then_registers_the_pipelines_search_attributes(config: dict[str, Any]) -> None:
     setup = config["services"]["setup"]
-    assert command(setup)[:3] == ["python", "-m", "ops.register_search_attributes"]
+    assert command(setup)[:2] == ["sh", "-c"]
+    assert re.fullmatch(
+        r"python -m ops\.stores upgrade --wait \d+ && exec python -m ops\.register_search_attributes --wait \d+",
+        command(setup)[2],
+    ), command(setup)
     assert Path(setup["build"]["context"]).resolve() == REPO
     assert environment(setup)["TEMPORAL_ADDRESS"] == "temporal:7233"
     # SQL visibility allows 3 Bool attributes and the pipeline needs all 3; auto-setup's demo
@@ -315,3 +319,39 @@ def test_every_image_is_pinned_to_a_version(config: dict[str, Any]) -> None:
             continue
         image = service["image"]
         assert ":" in image and not image.endswith(":latest"), f"{name} uses unpinned image {image}"
+
+
+STORES_URL = "postgresql://complaints@postgresql:5432/complaints"
+
+
+def test_workers_setup_and_admin_share_the_stores_database_with_its_password_from_a_secret(
+    config: dict[str, Any],
+) -> None:
+    services = config["services"]
+    for name in ("worker", "setup", "admin"):
+        env = environment(services[name])
+        # The compose PostgreSQL's own database and role for the stores, no password in the URL.
+        assert env["COMPLAINTS_DATABASE_URL"] == STORES_URL, name
+        assert env["COMPLAINTS_DATABASE_PASSWORD_FILE"] == "/run/secrets/complaints_db_password", name
+        assert [s["source"] if isinstance(s, dict) else s for s in services[name]["secrets"]] == [
+            "complaints_db_password"
+        ], name
+        assert not any("PASSWORD" in key and key != "COMPLAINTS_DATABASE_PASSWORD_FILE" for key in env), name
+    assert "file" in config["secrets"]["complaints_db_password"]
+
+
+def test_the_stores_database_is_made_before_the_setup_step_migrates_it(config: dict[str, Any]) -> None:
+    services = config["services"]
+    step = services["stores-database"]
+    assert step["depends_on"]["postgresql"]["condition"] == "service_healthy"
+    assert services["setup"]["depends_on"]["stores-database"]["condition"] == "service_completed_successfully"
+    assert step.get("restart") == "no"
+    assert any(v.endswith(":/create-stores-database.sh:ro") or (isinstance(v, dict) and v.get("target") == "/create-stores-database.sh") for v in step["volumes"])
+    assert command(step) == ["bash", "/create-stores-database.sh"]
+    assert environment(step)["PGHOST"] == "postgresql"
+
+
+def test_the_admin_runs_on_demand_only(config: dict[str, Any]) -> None:
+    admin = config["services"]["admin"]
+    assert admin["profiles"] == ["tools"]
+    assert list(admin["entrypoint"]) == ["python", "admin.py"]

@@ -20,7 +20,9 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from domain.models import CaseState, CaseSummary, ComplaintIntake, ComplaintPolicy
+from ops import stores
 from ops.dev_server import DevServer
+from ops.stores import StoreLocation
 from settings import REPO
 from starter import file_complaint
 from tests.faults.harness import (
@@ -35,6 +37,7 @@ from tests.faults.harness import (
     start_worker,
 )
 from tests.faults.vendor_proxy import PRISM
+from tests.postgres import PostgresCluster
 from workflows.complaint_case import ComplaintCase
 
 
@@ -48,6 +51,11 @@ class FaultStack:
     policy: ComplaintPolicy
     policy_env: dict[str, str]
     server_db_file: Path | None = None
+    # The stores' shared database (ops.stores); None: SQLite files in the data folder.
+    database_url: str | None = None
+    # Each worker its own data folder, as if on its own host: then nothing but the database (and the
+    # outbox, which stands in for the customer's inbox) is shared between them.
+    separate_hosts: bool = False
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     worker_env: dict[str, str] = field(default_factory=dict)
 
@@ -56,14 +64,23 @@ class FaultStack:
         return self.data_dir / "outbox"
 
     @property
+    def ledger(self) -> StoreLocation:
+        """Where the sent-message ledger the workers share is."""
+        return stores.location_for(stores.SENT_MESSAGES, data_dir=self.data_dir, database_url=self.database_url)
+
+    def host_data_dir(self, worker: str) -> Path:
+        return self.data_dir.parent / "hosts" / worker
+
+    @property
     def env(self) -> dict[str, str]:
-        """What every script of this stack runs with: this server, queue and data folder."""
+        """What every script of this stack runs with: this server, queue, data folder and stores."""
         return child_env(
             TEMPORAL_ADDRESS=self.server.address,
             COMPLAINTS_TASK_QUEUE=self.task_queue,
             COMPLAINTS_DATA_DIR=str(self.data_dir),
             # A SIGTERM'd worker drains quickly: the tests kill with SIGKILL when they mean to.
             COMPLAINTS_GRACEFUL_SHUTDOWN_SECONDS="2",
+            **({"COMPLAINTS_DATABASE_URL": self.database_url} if self.database_url else {}),
         )
 
     def intakes(self, count: int) -> list[ComplaintIntake]:
@@ -73,7 +90,13 @@ class FaultStack:
         return reference_of(intake, self.policy)
 
     async def start_worker(self, name: str) -> WorkerProcess:
-        return await start_worker(self.processes, name, self.env | self.worker_env)
+        host: dict[str, str] = {}
+        if self.separate_hosts:
+            host = {
+                "COMPLAINTS_DATA_DIR": str(self.host_data_dir(name)),
+                "COMPLAINTS_OUTBOX_DIR": str(self.outbox),
+            }
+        return await start_worker(self.processes, name, self.env | self.worker_env | host)
 
     async def file(self, intake: ComplaintIntake) -> str:
         filed = await file_complaint(self.client, intake, policy=self.policy, task_queue=self.task_queue)
@@ -166,31 +189,55 @@ SCENARIO_TIMEOUT = 300
 @dataclass
 class Scenarios:
     tmp: pytest.TempPathFactory
+    request: pytest.FixtureRequest
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # Why a scenario could not start (no PostgreSQL here): raised in its own test only.
+    unavailable: dict[str, BaseException] = field(default_factory=dict)
 
     def start(self, item: pytest.Item) -> None:
         marker = item.get_closest_marker("fault_scenario")
         assert marker is not None, f"{item.nodeid} has no @pytest.mark.fault_scenario(...)"
-        scenario, options = marker.args[0], marker.kwargs
+        scenario, options = marker.args[0], dict(marker.kwargs)
+        if options.pop("stores", "sqlite") == "postgresql":
+            # The session's throwaway cluster (tests/postgres.py): a skip here (a failure under CI)
+            # belongs to this test, not to every scenario sharing the fixture.
+            try:
+                options["postgres"] = self.request.getfixturevalue("postgres")
+            except (pytest.skip.Exception, pytest.fail.Exception) as exc:
+                self.unavailable[item.nodeid] = exc
+                return
         folder = self.tmp.mktemp(scenario.__name__)
         self.tasks[item.nodeid] = asyncio.create_task(run_scenario(scenario, folder, **options))
 
     async def outcome(self, item: pytest.Item) -> None:
-        if item.nodeid not in self.tasks:
+        if item.nodeid not in self.tasks and item.nodeid not in self.unavailable:
             self.start(item)
+        if item.nodeid in self.unavailable:
+            raise self.unavailable[item.nodeid]
         await asyncio.wait_for(asyncio.shield(self.tasks[item.nodeid]), SCENARIO_TIMEOUT)
 
 
 async def run_scenario(
-    scenario: Callable[[FaultStack], Awaitable[None]], folder: Path, *, server_db: bool = False
+    scenario: Callable[[FaultStack], Awaitable[None]],
+    folder: Path,
+    *,
+    server_db: bool = False,
+    postgres: PostgresCluster | None = None,
+    separate_hosts: bool = False,
 ) -> None:
-    """One scenario on its own dev server (on a SQLite file if `server_db`, for restarts)."""
+    """One scenario on its own dev server (on a SQLite file if `server_db`, for restarts), with the
+    stores in a fresh database of the `postgres` cluster when given, migrated as the setup step
+    would, and each worker on its own data folder if `separate_hosts`."""
     processes = Processes(folder / "logs")
     db_file = folder / "temporal.sqlite" if server_db else None
     try:
         # In a thread: waiting for the port must not hold up the scenarios already running.
         server = await asyncio.to_thread(processes.start_server, db_file=db_file)
         policy, policy_env = all_week_policy()
+        database_url = None
+        if postgres is not None:
+            database_url = await asyncio.to_thread(postgres.new_database, "faults")
+            await asyncio.to_thread(stores.upgrade, database_url)
         stack = FaultStack(
             processes=processes,
             server=server,
@@ -200,6 +247,8 @@ async def run_scenario(
             policy=policy,
             policy_env=policy_env,
             server_db_file=db_file,
+            database_url=database_url,
+            separate_hosts=separate_hosts,
         )
         await scenario(stack)
     except BaseException as exc:
@@ -214,7 +263,7 @@ async def scenarios(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Scenarios]:
     """Starts the scenario of every selected test at once (only those selected, e.g. with -k)."""
-    running = Scenarios(tmp_path_factory)
+    running = Scenarios(tmp_path_factory, request)
     for item in request.session.items:
         if item.get_closest_marker("fault_scenario"):
             running.start(item)
@@ -231,5 +280,6 @@ async def scenarios(
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "fault_scenario(scenario, server_db=False): the scenario this test awaits (see Scenarios)",
+        "fault_scenario(scenario, server_db=False, stores='sqlite', separate_hosts=False): the scenario "
+        "this test awaits (see Scenarios); stores='postgresql' puts the stores on the test cluster",
     )

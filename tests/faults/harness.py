@@ -7,8 +7,8 @@ What "delivered once" is counted against:
 - `OutboxWrites`: the outbox replaces a file per message key, so a second send of one key leaves
   one file, not two. Counting files would hide it; this watches each case folder with inotify and
   counts every file the channel renames into place (one per send).
-- the sent-message ledger (`sent-messages.sqlite3`): the keys the channels accepted, which must
-  be the keys the case recorded;
+- the sent-message ledger (`sent-messages.sqlite3`, or the stores' PostgreSQL database): the keys
+  the channels accepted, which must be the keys the case recorded;
 - the case's own record (`case_state` query / workflow result): one `sent` MessageRecord per
   planned message, and no other.
 Vendor sends are counted at the vendor instead (tests/faults/vendor_proxy.py).
@@ -42,6 +42,7 @@ from temporalio.client import Client
 
 from activities.working_calendar import bank_holidays
 from channels.base import safe_file_stem
+from channels.sent_log import SentLog
 from codec.converter import data_converter
 from codec.keyring import CodecSettings
 from domain.models import CalendarSpec, CaseStage, CaseState, ComplaintIntake, ComplaintPolicy, QuietHours
@@ -295,12 +296,16 @@ def outbox_files(outbox: Path, reference: str) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".tmp-")) if folder.exists() else []
 
 
-def ledger_keys(data_dir: Path) -> Counter[str]:
-    path = data_dir / "sent-messages.sqlite3"
-    if not path.exists():
-        return Counter()
-    with closing(sqlite3.connect(path)) as conn:
-        return Counter(row[0] for row in conn.execute("SELECT key FROM sent_messages"))
+def ledger_keys(ledger: Path | str) -> Counter[str]:
+    """The keys in the sent-message ledger: its SQLite file (a data folder's, or the file itself),
+    or the stores' database URL."""
+    if isinstance(ledger, Path):
+        path = ledger if ledger.suffix == ".sqlite3" else ledger / "sent-messages.sqlite3"
+        if not path.exists():
+            return Counter()
+        with closing(sqlite3.connect(path)) as conn:
+            return Counter(row[0] for row in conn.execute("SELECT key FROM sent_messages"))
+    return Counter(SentLog(ledger).keys())
 
 
 def file_name(key: str, channel: str) -> str:
@@ -454,9 +459,12 @@ class DuplicateDelivery(AssertionError):
     """A message the vendor (or the outbox) accepted more than once."""
 
 
-def delivery_problems(final: dict[str, CaseState], data_dir: Path, writes: OutboxWrites) -> list[str]:
-    """Everything wrong with a closed batch: every send exactly once, in the case, outbox and ledger."""
-    ledger = ledger_keys(data_dir)
+def delivery_problems(
+    final: dict[str, CaseState], data_dir: Path, writes: OutboxWrites, ledger_at: Path | str | None = None
+) -> list[str]:
+    """Everything wrong with a closed batch: every send exactly once, in the case, outbox and ledger
+    (the data folder's, unless `ledger_at` names another: the stores' database)."""
+    ledger = ledger_keys(data_dir if ledger_at is None else ledger_at)
     outbox = data_dir / "outbox"
     problems = [p for state in final.values() for p in problems_after_closure(state)]
     problems += [p for state in final.values() for p in problems_in_outbox(state, outbox, writes, ledger)]

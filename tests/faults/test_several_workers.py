@@ -2,6 +2,11 @@
 
 The survivors take over its cases (its sticky cache and any send it had started), and every case
 is still acknowledged once, introduced once per planned channel, and closed once.
+
+The workers run as if on three hosts: each its own data folder, the stores (sent-message ledger,
+billing ledger, case archive) on PostgreSQL (`COMPLAINTS_DATABASE_URL`). The only other thing they
+share is the outbox, which stands in for the customer's inbox (as one SendGrid account would be
+shared). So a send the dead worker recorded is found by the others through the database alone.
 """
 
 from __future__ import annotations
@@ -70,8 +75,12 @@ async def worker_killed_mid_batch(stack: FaultStack) -> None:
         final = await stack.close_all(references)
         await writes.settle()
 
-    problems = delivery_problems(final, stack.data_dir, writes)
+    problems = delivery_problems(final, stack.data_dir, writes, ledger_at=stack.ledger)
     assert problems == []
+    # Nothing was kept on a "host": every store was in the shared database.
+    host_files = [p for w in "abc" for p in stack.host_data_dir(f"worker-{w}").rglob("*.sqlite3*")]
+    assert host_files == [] and not list(stack.data_dir.rglob("*.sqlite3*"))
+    assert isinstance(stack.ledger, str) and stack.ledger.startswith("postgresql")
     # Every closure was written once (and only once) to its case's outbox folder.
     closures = [m for r in references for m in final[r].messages if m.kind.value == "closure"]
     assert len(closures) == BATCH
@@ -86,7 +95,7 @@ async def worker_killed_mid_batch(stack: FaultStack) -> None:
     assert sorted((m["kind"], m["channel"]) for m in status["messages"]) == sorted(EXPECTED_SENDS)
 
 
-@pytest.mark.fault_scenario.with_args(worker_killed_mid_batch)
+@pytest.mark.fault_scenario.with_args(worker_killed_mid_batch, stores="postgresql", separate_hosts=True)
 async def test_worker_killed_mid_batch_leaves_every_case_acknowledged_introduced_and_closed_once(
     scenarios: Scenarios, request: pytest.FixtureRequest
 ) -> None:

@@ -1,0 +1,128 @@
+"""Moving a single-host deployment's stores (SQLite files in its data folder) to PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import delete
+
+from activities.archive import CaseArchive
+from activities.billing import BillingActivities
+from channels.sent_log import SentLog
+from domain.models import InvoiceCredit
+from ops import migrate_stores, stores
+from tests.channels.test_sent_log import receipt
+from tests.test_case_archive import NOW, record
+
+
+def credit(n: int) -> InvoiceCredit:
+    return InvoiceCredit(
+        key=f"CC-2026-4F7K2Q/credit-{n}", reference="CC-2026-4F7K2Q", account_number="ISS-204871",
+        amount_gbp=Decimal("10.00") + n, reason="Missed visit",
+    )
+
+
+
+
+async def test_a_single_host_deployment_moves_to_postgresql_and_a_second_run_catches_up(tmp_path, postgres, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    # The ledger as the code before migrations made it: the copy reads it as it is.
+    with sqlite3.connect(data / "sent-messages.sqlite3") as conn:
+        conn.execute(
+            "CREATE TABLE sent_messages (key TEXT PRIMARY KEY, channel TEXT NOT NULL, provider_id TEXT,"
+            " sent_at TEXT NOT NULL, receipt TEXT NOT NULL)"
+        )
+        conn.executemany(
+            "INSERT INTO sent_messages VALUES (?, ?, 'SM-old', ?, ?)",
+            [(f"old-{n:04d}", "sms", NOW.isoformat(), receipt(f"old-{n:04d}", "SM-old").model_dump_json()) for n in range(1200)],
+        )
+    ledger = SentLog.in_data_dir(data)
+    billing = BillingActivities(data / "billing-ledger.sqlite3")
+    archive = CaseArchive(data / "archive" / "case-records.sqlite3", retention=timedelta(days=30))
+    given = [await billing.credit_invoice(credit(n)) for n in range(3)]
+    await archive.archive_case(record("CC-2026-AAAAAA", NOW - timedelta(days=40), name="Olwen Expired"))
+    await archive.archive_case(record("CC-2026-BBBBBB", NOW))
+    await archive.archive_case(record("CC-2026-CCCCCC", NOW))
+    assert archive.purge_expired(NOW) == ["CC-2026-AAAAAA"]
+
+    target = postgres.new_database()  # empty: the command migrates it
+    assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 0
+    out = capsys.readouterr().out
+    assert "sent_messages source    1200  copied    1200" in out and "MISSING" not in out
+
+    moved = CaseArchive(target, retention=timedelta(days=30))
+    assert SentLog(target).get("old-0042") == ledger.get("old-0042")
+    assert BillingActivities(target).credits_for("CC-2026-4F7K2Q") == billing.credits_for("CC-2026-4F7K2Q")
+    assert moved.load("CC-2026-BBBBBB") == archive.load("CC-2026-BBBBBB")
+    gone, meta = moved.load("CC-2026-AAAAAA")
+    assert gone is None and meta["purged_at"]  # purged stays purged
+
+    # The single host kept working until its workers were stopped; meanwhile a worker on the new
+    # database recorded one of the same keys (its record stands) and archived a case afresh.
+    ledger.record(receipt("late-1", "SM-late"))
+    SentLog(target).record(receipt("late-2", "SM-new-host"))
+    ledger.record(receipt("late-2", "SM-old-host"))
+    late_credit = await billing.credit_invoice(credit(9))
+    await archive.archive_case(record("CC-2026-BBBBBB", NOW + timedelta(days=1)))  # newer: replaces
+    await moved.archive_case(record("CC-2026-CCCCCC", NOW + timedelta(days=2)))  # newer in target: kept
+    await archive.archive_case(record("CC-2026-DDDDDD", NOW - timedelta(days=31), name="Dilys Purged"))
+    await moved.archive_case(record("CC-2026-DDDDDD", NOW - timedelta(days=31), name="Dilys Purged"))
+    assert archive.purge_expired(NOW) == ["CC-2026-DDDDDD"]
+
+    assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 0
+    assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 0  # and again: nothing to do
+    assert "copied       0  updated     0" in capsys.readouterr().out.splitlines()[-1]
+    assert SentLog(target).get("late-1").provider_id == "SM-late"
+    assert SentLog(target).get("late-2").provider_id == "SM-new-host"
+    assert (late_credit.credit_id, 1900) in BillingActivities(target).credits_for("CC-2026-4F7K2Q")
+    assert len(SentLog(target).keys()) == 1202
+    assert moved.load("CC-2026-BBBBBB")[0].recorded_at == NOW + timedelta(days=1)
+    assert moved.load("CC-2026-CCCCCC")[0].recorded_at == NOW + timedelta(days=2)
+    assert moved.load("CC-2026-DDDDDD")[0] is None  # the source's purge reached the copy
+    assert [g.credit_id for g in given] == [c for c, _ in BillingActivities(target).credits_for("CC-2026-4F7K2Q")][:3]
+
+
+async def test_a_copy_cut_short_is_finished_by_running_it_again(tmp_path, postgres, monkeypatch):
+    data = tmp_path / "data"
+    ledger = SentLog.in_data_dir(data)
+    for n in range(50):
+        ledger.record(receipt(f"k-{n:03d}"))
+    billing = BillingActivities(data / "billing-ledger.sqlite3")
+    await billing.credit_invoice(credit(1))
+    target = postgres.new_database()
+
+    copy = migrate_stores.copy_store
+
+    def cut_short(store, source, into):
+        if store == stores.BILLING:
+            raise OSError("connection lost")
+        return copy(store, source, into)
+
+    monkeypatch.setattr(migrate_stores, "BATCH", 7)
+    monkeypatch.setattr(migrate_stores, "copy_store", cut_short)
+    assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 2
+    assert len(SentLog(target).keys()) == 50 and BillingActivities(target).credits_for("CC-2026-4F7K2Q") == []
+    monkeypatch.setattr(migrate_stores, "copy_store", copy)
+    assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 0
+    assert BillingActivities(target).credits_for("CC-2026-4F7K2Q") == billing.credits_for("CC-2026-4F7K2Q")
+
+
+def test_the_count_check_finds_a_key_the_target_lacks(tmp_path, postgres):
+    data = tmp_path / "data"
+    ledger = SentLog.in_data_dir(data)
+    for n in range(5):
+        ledger.record(receipt(f"k-{n}"))
+    target = postgres.new_database()
+    assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 0
+    with stores.engine_for(target).begin() as conn:
+        conn.execute(delete(stores.sent_messages).where(stores.sent_messages.c.key == "k-3"))
+    assert migrate_stores._missing(stores.SENT_MESSAGES, data / "sent-messages.sqlite3", stores.open_store(stores.SENT_MESSAGES, target)) == 1
+
+
+def test_only_a_sqlite_source_is_taken(tmp_path, postgres, capsys):
+    assert migrate_stores.main(["--from", postgres.url(), "--to", postgres.url()]) == 2
+    assert migrate_stores.main(["--from", f"sqlite:///{tmp_path / 'nowhere'}", "--to", postgres.url()]) == 2
+    assert "neither a data folder nor a SQLite file" in capsys.readouterr().err
