@@ -20,6 +20,11 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import SMTP, compat32
+
+# RFC 5322's 998-character line limit, not the 78 it recommends: folding a header that needs encoded
+# words at 78 can split a name across words that CPython's parser then reads back wrongly (found by
+# the template fuzzer with a non-ASCII handler name in the subject). One line keeps it whole.
+WIRE = SMTP.clone(max_line_length=998)
 from email.utils import format_datetime, getaddresses
 from pathlib import Path
 
@@ -55,7 +60,7 @@ def _check_headers(email: EmailMessage, addresses: dict[str, str]) -> None:
     Names are made safe before they get here (`display_name`, `header_safe`); this catches what
     the email package's folding might still do to them (unquoting, decoding encoded words).
     """
-    block = b"".join(SMTP.fold_binary(name, value) for name, value in email.raw_items())
+    block = b"".join(WIRE.fold_binary(name, value) for name, value in email.raw_items())
     parsed = BytesHeaderParser(policy=compat32).parsebytes(block + b"\r\n")
     if [name.lower() for name in parsed.keys()] != [name.lower() for name in email.keys()]:
         raise PermanentDeliveryError("email headers did not survive folding: refused, not sent")
@@ -139,7 +144,7 @@ class OutboxChannel:
                 reply_to=self.email_reply_to,
                 sent_at=now,
             )
-            path, content = folder / f"{stem}.eml", email.as_bytes(policy=SMTP)  # CRLF, as on the wire
+            path, content = folder / f"{stem}.eml", email.as_bytes(policy=WIRE)  # CRLF, as on the wire
         elif self.kind is ChannelKind.SMS:
             record = {
                 "to": require_e164(request),

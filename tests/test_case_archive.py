@@ -18,7 +18,9 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 def record(reference: str, at: datetime, name: str = "Gwen Pritchard") -> CaseRecord:
     return CaseRecord(
         reference=reference,
-        intake=intake_at(at - timedelta(days=30), name=name),
+        # One complaint per name: the same case written again (later) has the same intake, as a
+        # case's records do; another name under the same reference is another case.
+        intake=intake_at(datetime(2024, 1, 2, 10, 0, tzinfo=timezone.utc), name=name),
         state=CaseState(reference=reference),
         policy=load_policy(),
         recorded_at=at,

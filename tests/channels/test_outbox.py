@@ -225,7 +225,7 @@ def test_display_name_is_short_plain_and_one_line(name, expected):
 def test_a_name_that_would_still_fold_into_two_recipients_is_refused(tmp_path, make_request, recipient, monkeypatch):
     # Defence in depth: were the name not made safe, the parse-back check refuses the email.
     monkeypatch.setattr("channels.outbox.display_name", lambda name: header_safe(name or ""))
-    name = "J. " + "a" * 70 + ", y@z.com"
+    name = "J. " + "a" * 1000 + ", y@z.com"  # long enough to fold even at 998 columns
     request = make_request(recipient_override=recipient.model_copy(update={"name": name}))
     with pytest.raises(PermanentDeliveryError, match="To header"):
         send(OutboxChannel(ChannelKind.EMAIL, tmp_path), request)
