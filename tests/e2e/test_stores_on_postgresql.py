@@ -30,7 +30,7 @@ def test_a_case_on_postgresql_stores_is_sent_credited_archived_and_read_back_by_
         stack.wait_for(reference, lambda d: d["stage"] == "investigating")
         paid = stack.run("admin.py", "compensate", reference, "--amount", "12.50", "--reason", "Missed visit")
         assert paid.returncode == 0, paid.stderr
-        assert stack.run("admin.py", "satisfied", reference).returncode == 0
+        assert stack.run("admin.py", "satisfied", reference, "--how", "phone").returncode == 0
         closed = stack.wait_for(reference, lambda d: d["stage"] == "closed")
         assert closed["stage"] == "closed"
 
