@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PEERS := tests/peers/node_modules/.installed
 
-.PHONY: run test venv peers system-tools clean histories bench
+.PHONY: run test test-quick check venv peers system-tools clean histories bench
 
 venv: $(INSTALLED)
 
@@ -48,8 +48,17 @@ system-tools:
 run: $(INSTALLED)
 	$(PY) -m ops.run_local
 
-test: $(INSTALLED) $(PEERS) system-tools
+# Format and lint (ruff, configured in pyproject.toml): `make test` runs it first, so CI does too.
+check: $(INSTALLED)
+	$(PY) -m ruff format --check --quiet .
+	$(PY) -m ruff check --quiet .
+
+test: check $(INSTALLED) $(PEERS) system-tools
 	$(PY) -m pytest
+
+# The edit-run loop: unit and time-skipping tests only (no dev server, browser, vendor peers or faults).
+test-quick: $(INSTALLED)
+	$(PY) -m pytest -q tests/domain tests/workflows tests/channels/test_rendering.py tests/fuzz/test_templates.py tests/test_settings.py
 
 clean:
 	rm -rf $(VENV) tests/peers/node_modules

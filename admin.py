@@ -33,9 +33,10 @@ import re
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from pydantic import ValidationError
@@ -55,16 +56,11 @@ from temporalio.client import (
     WorkflowUpdateStage,
 )
 from temporalio.service import RPCError, RPCStatusCode
-from zoneinfo import ZoneInfo
 
 from activities.archive import CaseArchive, evidence_document
-
 from channels.settings import ChannelSettings
 from codec.converter import EncryptionRequiredError
 from connection import connect, run_cli
-from ops import stores
-from ops.purge import DataStores
-from ops.purge import purge_expired as purge_data
 from domain import search_attributes as sa
 from domain.compliance_report import compliance_report, contact_details, handler_facts
 from domain.formatting import local_label
@@ -93,11 +89,14 @@ from domain.models import (
     Reassignment,
     Satisfied,
     ScheduleAgreed,
-    UpdatesPaused,
     UpdateSchedule,
+    UpdatesPaused,
     field_errors,
 )
 from domain.reference import is_reference
+from ops import stores
+from ops.purge import DataStores
+from ops.purge import purge_expired as purge_data
 from settings import ConfigError, PipelineSettings, load_roster
 from starter import CannotReopen, reopen_case
 from workflows.complaint_case import ComplaintCase
@@ -179,8 +178,9 @@ def _run(action: Callable[[Client], Awaitable[T]]) -> T:
                 raise Unreachable(
                     f"cannot reach the Temporal server at {address}: {_one_line(exc.message or exc.status.name)}"
                 ) from None
-            raise Refused(f"Temporal refused the request: {exc.status.name if exc.status else 'error'}: "
-                          f"{_one_line(exc.message)}") from None
+            raise Refused(
+                f"Temporal refused the request: {exc.status.name if exc.status else 'error'}: {_one_line(exc.message)}"
+            ) from None
 
     try:
         return asyncio.run(go())
@@ -332,7 +332,12 @@ def _answer(as_json: bool, reference: str, command: str, result: Any, line: str,
         return
     if hasattr(result, "model_dump"):
         result = result.model_dump(mode="json")
-    answer = {"reference": reference, "command": command, **({"request_id": request} if request else {}), "result": result}
+    answer = {
+        "reference": reference,
+        "command": command,
+        **({"request_id": request} if request else {}),
+        "result": result,
+    }
     typer.echo(json.dumps(answer, indent=2))
 
 
@@ -359,8 +364,10 @@ async def _no_answer_reason(client: Client, handle: WorkflowHandle[Any, Any]) ->
         return "no worker answered"
     if not polled.pollers:
         return f"no worker is running (none polls task queue {queue})"
-    last = max(p.last_access_time.ToDatetime(tzinfo=timezone.utc) for p in polled.pollers)
-    return f"no worker answered (task queue {queue} was last polled {local_label(last)}; a worker may have just stopped)"
+    last = max(p.last_access_time.ToDatetime(tzinfo=UTC) for p in polled.pollers)
+    return (
+        f"no worker answered (task queue {queue} was last polled {local_label(last)}; a worker may have just stopped)"
+    )
 
 
 async def _update(
@@ -415,9 +422,7 @@ async def _state(client: Client, handle: WorkflowHandle[Any, Any]) -> CaseState:
         summary: CaseSummary = await asyncio.wait_for(handle.result(rpc_timeout=_wait), _wait.total_seconds())
         return summary.state
     try:
-        return await asyncio.wait_for(
-            handle.query(ComplaintCase.case_state, rpc_timeout=_wait), _wait.total_seconds()
-        )
+        return await asyncio.wait_for(handle.query(ComplaintCase.case_state, rpc_timeout=_wait), _wait.total_seconds())
     except (RPCError, TimeoutError, RPCTimeoutOrCancelledError) as exc:
         if isinstance(exc, RPCError) and exc.status not in (
             RPCStatusCode.FAILED_PRECONDITION,
@@ -427,8 +432,7 @@ async def _state(client: Client, handle: WorkflowHandle[Any, Any]) -> CaseState:
             raise
         reason = await _no_answer_reason(client, handle)
         raise Refused(
-            f"case {handle.id} is open but did not answer within {_wait.total_seconds():g} s: {reason}; "
-            "start worker.py"
+            f"case {handle.id} is open but did not answer within {_wait.total_seconds():g} s: {reason}; start worker.py"
         ) from None
 
 
@@ -470,7 +474,7 @@ def status_document(state: CaseState, filed: Customer | None = None) -> dict[str
     document = state.model_dump(mode="json")
     owner = state.owner
     notes = document["notes"]
-    for note, model in zip(notes, state.notes):
+    for note, model in zip(notes, state.notes, strict=True):
         note["audience"] = "customer" if model.for_customer else "internal"
     return {
         "reference": state.reference,
@@ -544,10 +548,14 @@ def status(
     console.print(f"[bold]{escape(state.reference)}[/bold]  stage: [bold]{escape(state.stage.value)}[/bold]")
     if owner:
         console.print(
-            escape(f"owner: {owner.name} ({owner.role.title}, level {state.escalation_level}) {owner.phone} {owner.email}")
+            escape(
+                f"owner: {owner.name} ({owner.role.title}, level {state.escalation_level}) {owner.phone} {owner.email}"
+            )
         )
     for a in state.assignments:
-        console.print(f"assigned {local_label(a.assigned_at)}: {a.handler.name} ({a.handler.id}): {a.reason}", markup=False)
+        console.print(
+            f"assigned {local_label(a.assigned_at)}: {a.handler.name} ({a.handler.id}): {a.reason}", markup=False
+        )
     contact = contact_details(state.customer or filed, corrected=state.customer is not None)
     if contact:
         console.print(contact_line(contact), markup=False)
@@ -563,7 +571,9 @@ def status(
     if state.schedule:
         every = state.schedule.every
         unit = state.schedule.unit.value.replace("_", " ")
-        agreed = f"agreed {local_label(state.schedule_agreed_at)}" if state.schedule_agreed_at else "offered, not agreed"
+        agreed = (
+            f"agreed {local_label(state.schedule_agreed_at)}" if state.schedule_agreed_at else "offered, not agreed"
+        )
         console.print(f"update schedule: every {every} {unit} at {state.schedule.contact_time:%H:%M} ({agreed})")
         console.print(f"updates by: {update_channel_label(state.update_channel, state.customer or filed)}")
     if state.updates_paused_until:
@@ -672,7 +682,7 @@ def list_cases(
             typer.echo("invalid: --owner: a handler id has letters, digits, dots and dashes only", err=True)
             raise typer.Exit(2)
         clauses.append(f'{sa.CASE_OWNER.name} = "{owner}"')
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if open_only or overdue or past_eight_weeks:
         clauses.append('ExecutionStatus = "Running"')
     if overdue:
@@ -744,7 +754,7 @@ def report(
                 latest[w.id] = (w.start_time, outcome)
         return [outcome for _, outcome in latest.values()]
 
-    result = compliance_report(_run(action), datetime.now(timezone.utc))
+    result = compliance_report(_run(action), datetime.now(UTC))
     if output == "json":
         typer.echo(json.dumps({"from": since, "to": until, **result.as_dict()}, indent=2))
     elif output == "csv":
@@ -860,8 +870,9 @@ HOW_SAID = {
 }
 SaidAtOption = Annotated[
     str | None,
-    typer.Option("--said-at", help="When the customer said it: 2026-11-30T10:15 (UK time) or with an offset; "
-                                   "default: now"),
+    typer.Option(
+        "--said-at", help="When the customer said it: 2026-11-30T10:15 (UK time) or with an offset; default: now"
+    ),
 ]
 
 
@@ -883,7 +894,7 @@ def parse_said_at(text: str | None, now: datetime) -> datetime | None:
 
 def _said_at(text: str | None) -> datetime | None:
     try:
-        return parse_said_at(text, datetime.now(timezone.utc))
+        return parse_said_at(text, datetime.now(UTC))
     except ValueError as exc:
         typer.echo(f"invalid: --said-at: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -910,7 +921,10 @@ def satisfied(
 
     _run(action)
     _answer(
-        as_json, reference, "satisfied", answer,
+        as_json,
+        reference,
+        "satisfied",
+        answer,
         f"{reference}: customer satisfied ({_label(answer.how)}, recorded by {answer.recorded_by}); "
         "the case is closing and the customer will be told",
     )
@@ -1042,7 +1056,10 @@ def schedule(
     async def action(client: Client) -> Any:
         handle = await _open_case(client, reference)
         return await _update(
-            client, handle, ComplaintCase.change_update_schedule, change,
+            client,
+            handle,
+            ComplaintCase.change_update_schedule,
+            change,
             id=update_id("schedule", reference, change, request),
         )
 
@@ -1057,7 +1074,9 @@ def schedule(
 @app.command()
 def deadlock(
     reference: str,
-    reason: Annotated[str, typer.Option(help="Why no agreement can be reached (the letter quotes it)")] = Deadlock().reason,
+    reason: Annotated[
+        str, typer.Option(help="Why no agreement can be reached (the letter quotes it)")
+    ] = Deadlock().reason,
     request_id: RequestIdOption = None,
 ) -> None:
     """Declare deadlock: the customer gets the ADR-rights letter now, with the reason given."""
@@ -1068,7 +1087,11 @@ def deadlock(
     async def action(client: Client) -> str:
         handle = await _open_case(client, reference)
         return await _update(
-            client, handle, ComplaintCase.declare_deadlock, payload, id=update_id("deadlock", reference, payload, request)
+            client,
+            handle,
+            ComplaintCase.declare_deadlock,
+            payload,
+            id=update_id("deadlock", reference, payload, request),
         )
 
     typer.echo(f"{reference}: {_run(action)}")
@@ -1095,13 +1118,15 @@ def compensate(
     async def action(client: Client) -> Any:
         handle = await _open_case(client, reference)
         return await _update(
-            client, handle, ComplaintCase.record_compensation, award,
+            client,
+            handle,
+            ComplaintCase.record_compensation,
+            award,
             id=update_id("compensate", reference, award, request),
         )
 
     compensation = _run(action)
     typer.echo(f"{reference}: £{compensation.amount_gbp} credited to the next invoice ({compensation.credit_id})")
-
 
 
 # --- facts a handler records (calls, agreements, pauses, corrected details, a new owner) ---------
@@ -1120,7 +1145,9 @@ def call(
 ) -> None:
     """Record a call to the customer; reaching them meets the introduction clock if it is still owed."""
     _check_reference(reference)
-    made = _payload(CallMade, outcome=_choice(outcome, "--outcome", CALL_OUTCOMES), recorded_by=_recorded_by(by), note=note)
+    made = _payload(
+        CallMade, outcome=_choice(outcome, "--outcome", CALL_OUTCOMES), recorded_by=_recorded_by(by), note=note
+    )
     _json_mode(as_json)
     request = _request_id(request_id, as_json=as_json)
 
@@ -1233,7 +1260,7 @@ def parse_address(text: str) -> dict[str, Any]:
     parts = [" ".join(part.split()) for part in text.split(";")]
     if len(parts) < 2 or not all(parts):
         raise ValueError(
-            f"{text!r}: give the lines then the postcode, separated by semicolons: \"14 Bethcar Street; Ebbw Vale; NP23 6HH\""
+            f'{text!r}: give the lines then the postcode, separated by semicolons: "14 Bethcar Street; Ebbw Vale; NP23 6HH"'
         )
     return {"lines": parts[:-1], "postcode": parts[-1]}
 
@@ -1242,11 +1269,15 @@ def parse_address(text: str) -> dict[str, Any]:
 def contact(
     reference: str,
     email: Annotated[str | None, typer.Option(help="The customer's corrected email address")] = None,
-    phone: Annotated[str | None, typer.Option(help="The customer's corrected phone number (07911 123456 or +44...)")] = None,
+    phone: Annotated[
+        str | None, typer.Option(help="The customer's corrected phone number (07911 123456 or +44...)")
+    ] = None,
     address: Annotated[
         str | None, typer.Option(help='The corrected postal address: "line 1; line 2; POSTCODE"')
     ] = None,
-    preferred: Annotated[str | None, typer.Option(help="How the customer wants written contact: letter or email")] = None,
+    preferred: Annotated[
+        str | None, typer.Option(help="How the customer wants written contact: letter or email")
+    ] = None,
     by: ByOption = None,
     request_id: RequestIdOption = None,
     as_json: JsonOption = False,
@@ -1271,7 +1302,10 @@ def contact(
     async def action(client: Client) -> list[str]:
         handle = await _open_case(client, reference)
         return await _update(
-            client, handle, ComplaintCase.correct_contact, correction,
+            client,
+            handle,
+            ComplaintCase.correct_contact,
+            correction,
             id=update_id("contact", reference, correction, request),
         )
 
@@ -1325,7 +1359,6 @@ def _roster_handler(handler_id: str) -> Handler:
     return found
 
 
-
 CLOSURE_OUTCOMES = {
     "withdrawn": ClosureOutcome.WITHDRAWN,
     "no-response": ClosureOutcome.NO_RESPONSE,
@@ -1371,7 +1404,6 @@ def close(
     _answer(as_json, reference, "close", said, f"{reference}: {said.removeprefix(f'case {reference} ')}", request)
 
 
-
 @app.command()
 def withdraw(
     reference: str,
@@ -1381,7 +1413,9 @@ def withdraw(
     as_json: JsonOption = False,
 ) -> None:
     """The customer withdraws the complaint: the case closes as withdrawn, and the customer is told."""
-    close(reference, outcome="withdrawn", reason=reason, duplicate_of=None, by=by, request_id=request_id, as_json=as_json)
+    close(
+        reference, outcome="withdrawn", reason=reason, duplicate_of=None, by=by, request_id=request_id, as_json=as_json
+    )
 
 
 @app.command()
@@ -1400,6 +1434,7 @@ def terminate(
 
     _run(action)
     typer.echo(f"{reference}: compliance record archived; case terminated")
+
 
 if __name__ == "__main__":
     run_cli(app)

@@ -67,9 +67,7 @@ class PipelineSettings(BaseSettings):
 class _PolicyFromFileAndEnv(ComplaintPolicy, BaseSettings):
     """The policy file, with COMPLAINTS_POLICY__FIELD[__SUBFIELD] environment overrides on top."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="COMPLAINTS_POLICY__", env_nested_delimiter="__", extra="forbid"
-    )
+    model_config = SettingsConfigDict(env_prefix="COMPLAINTS_POLICY__", env_nested_delimiter="__", extra="forbid")
 
     @classmethod
     def settings_customise_sources(

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from pydantic import ValidationError
@@ -28,7 +29,6 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
-from zoneinfo import ZoneInfo
 
 from activities.archive import CaseArchive
 from codec.converter import EncryptionRequiredError
@@ -179,7 +179,7 @@ async def reopen_case(client: Client, reference: str, fact: NotSatisfied, *, now
         ended.workflow_execution_completed_event_attributes.result.payloads, [CaseSummary]
     )
     window = timedelta(weeks=case_input.policy.reopen_window_weeks)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if now > summary.closed_at + window:
         raise CannotReopen(
             f"case {reference} closed on {summary.closed_at:%d %b %Y}, more than "
@@ -209,9 +209,7 @@ async def reopen_case(client: Client, reference: str, fact: NotSatisfied, *, now
     return "re-opened"
 
 
-async def _filed_before_widening(
-    client: Client, registry: ReferenceRegistry, year: int, intake_id: str
-) -> str | None:
+async def _filed_before_widening(client: Client, registry: ReferenceRegistry, year: int, intake_id: str) -> str | None:
     """The six-character case an intake was filed under before references were widened, if any.
 
     One extra lookup per intake with an id; remove once no such case can be retried (every

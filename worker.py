@@ -18,10 +18,10 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker, WorkflowRunner
 
 from activities.alerts import AlertActivities
+from activities.archive import CaseArchive
 from activities.billing import BillingActivities
 from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
 from activities.messaging import MessagingActivities
-from activities.archive import CaseArchive
 from channels.registry import build_channels, describe_channels
 from channels.sendgrid_email import SendGridEmailChannel
 from channels.sent_log import SentLog

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -82,7 +82,7 @@ class AlertActivities:
             mail["From"] = self._sender
             mail["To"] = address
             mail["Subject"] = header_safe(alert.subject)
-            mail["Date"] = format_datetime(datetime.now(timezone.utc))
+            mail["Date"] = format_datetime(datetime.now(UTC))
             # Derived from the key: a retried activity writes the same message, not a second one.
             mail["Message-ID"] = make_msgid(idstring=safe_file_stem(alert.key), domain="outbox.invalid")
             mail["X-Case-Reference"] = alert.reference
@@ -98,7 +98,7 @@ class AlertActivities:
     async def raise_internal_alert(self, alert: AlertRequest) -> str:
         private_dir(self._dir)  # alerts quote case details: 0700 folder, 0600 files
         path = self._dir / f"{alert.key.replace('/', '_')}.json"
-        record = alert.model_dump(mode="json") | {"raised_at": datetime.now(timezone.utc).isoformat()}
+        record = alert.model_dump(mode="json") | {"raised_at": datetime.now(UTC).isoformat()}
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8", opener=private_opener) as handle:
             handle.write(json.dumps(record, indent=2))

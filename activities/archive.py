@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -27,9 +27,7 @@ from ops import stores
 class CaseArchive:
     def __init__(self, location: stores.StoreLocation, retention: timedelta = timedelta(days=730)) -> None:
         """`location`: the SQLite file, or a database URL (`COMPLAINTS_DATABASE_URL`)."""
-        self._store = stores.open_store(
-            stores.CASE_ARCHIVE, location if isinstance(location, str) else Path(location)
-        )
+        self._store = stores.open_store(stores.CASE_ARCHIVE, location if isinstance(location, str) else Path(location))
         self._retention = retention
         self._store.engine  # noqa: B018 - set up (or check) the schema at start, not at the first close
 
@@ -70,8 +68,10 @@ class CaseArchive:
             stored = self._store.fetch({"reference": record.reference})
             # Same case = same intake, compared as stored JSON: no re-validation of an old record
             # (a model that changed since could refuse it, or see two intakes as one).
-            if stored is None or stored.record is None or (
-                json.loads(stored.record).get("intake") != json.loads(written)["intake"]
+            if (
+                stored is None
+                or stored.record is None
+                or (json.loads(stored.record).get("intake") != json.loads(written)["intake"])
             ):
                 raise ApplicationError(
                     f"the archive already holds another case's record under {record.reference};"
@@ -123,7 +123,7 @@ class CaseArchive:
     def purge_expired(self, now: datetime | None = None) -> list[str]:
         """Delete every record past its retention; return the references purged (by this call:
         two purges racing, from two hosts, each report only what they purged)."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         table = stores.case_records
         with self._store.engine.begin() as conn:
             expired = conn.scalars(

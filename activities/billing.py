@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -39,7 +39,7 @@ class BillingActivities:
                 "account_number": credit.account_number,
                 "amount_pence": int(credit.amount_gbp * 100),
                 "reason": credit.reason,
-                "applied_at": datetime.now(timezone.utc),
+                "applied_at": datetime.now(UTC),
             }
         )
         # The stored credit is the answer, whichever attempt (or worker) inserted it.

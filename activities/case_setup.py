@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio import activity
@@ -28,9 +28,7 @@ async def compute_case_deadlines(request: DeadlineRequest) -> CaseDeadlines:
     """
     year = request.received_at.year
     calendar = load_calendar(request.policy.calendar, range(year, year + 3))
-    return clocks.case_deadlines(
-        request.received_at, request.policy, calendar, holidays_version=holidays_version()
-    )
+    return clocks.case_deadlines(request.received_at, request.policy, calendar, holidays_version=holidays_version())
 
 
 class CaseAssignmentActivities:
@@ -52,15 +50,15 @@ class CaseAssignmentActivities:
     @activity.defn(name="assign_case_handler")
     async def assign_case_handler(self, request: AssignmentRequest) -> Assignment:
         roster = self._handlers()
-        candidates = [
-            h for h in roster if h.role is request.role and h.id not in request.exclude_handler_ids
-        ] or [h for h in roster if h.role is request.role]
+        candidates = [h for h in roster if h.role is request.role and h.id not in request.exclude_handler_ids] or [
+            h for h in roster if h.role is request.role
+        ]
         if not candidates:
             # Retried (the case waits, flagged by its pending activity) until someone fixes the
             # roster; the on-call runbook covers it.
             raise ApplicationError(f"the roster has nobody with role {request.role.value}", type="RosterGap")
         loads = await self._open_case_counts(candidates)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if loads is None:
             # Visibility cannot count here (e.g. a bare test server): rotate by reference instead,
             # which still spreads cases evenly and is repeatable on retry.

@@ -10,7 +10,6 @@ import holidays
 from domain.calendar import WorkingCalendar
 from domain.models import CalendarSpec
 
-
 # The subdivision for a calendar with no bank holidays at all.
 NO_HOLIDAYS = "none"
 

@@ -141,9 +141,7 @@ async def run_all(options: Options, save: Callable[[dict[str, Any]], None]) -> d
             progress(f"open_cases on {options.open_cases_backend}: {options.open_cases} cases")
             with servers.get(options.open_cases_backend) as server:
                 client = await pipeline_client(server.address)
-                scenarios["open_cases"] = await guarded(
-                    "open_cases", open_cases.run(client, server.address, options)
-                )
+                scenarios["open_cases"] = await guarded("open_cases", open_cases.run(client, server.address, options))
                 save(scenarios)
         if wanted & {"time_skipping", "history"}:
             progress(f"time_skipping: {options.time_skipping_runs} runs of the 8-week case")
@@ -160,9 +158,7 @@ async def run_all(options: Options, save: Callable[[dict[str, Any]], None]) -> d
             progress(f"scale_out on {options.scale_out_backend}: workers {options.workers}")
             with servers.get(options.scale_out_backend) as server:
                 client = await pipeline_client(server.address)
-                scenarios["scale_out"] = await guarded(
-                    "scale_out", scale_out.run(client, server, options)
-                )
+                scenarios["scale_out"] = await guarded("scale_out", scale_out.run(client, server, options))
                 save(scenarios)
     finally:
         servers.close()
@@ -184,8 +180,9 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
     rows: list[Row] = []
     targets: list[dict[str, Any]] = []
 
-    def target(row: Row, name: str, measured: float | None, limit: float, at_least: bool,
-               inclusive: bool = False) -> None:
+    def target(
+        row: Row, name: str, measured: float | None, limit: float, at_least: bool, inclusive: bool = False
+    ) -> None:
         # at_least: measured >= limit; otherwise measured < limit, or <= limit when inclusive.
         if measured is None:
             row.met = None
@@ -197,82 +194,193 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
         rows.append(row)
 
     for backend, result in _ran(scenarios.get("intake")):
-        r = Row("intake", backend, "starts/s (with intake id)", _get(result, "pipeline_per_s"),
-                _get(result, "baseline_per_s"), _get(result, "ratio"), ">= 0.90")
+        r = Row(
+            "intake",
+            backend,
+            "starts/s (with intake id)",
+            _get(result, "pipeline_per_s"),
+            _get(result, "baseline_per_s"),
+            _get(result, "ratio"),
+            ">= 0.90",
+        )
         target(r, f"intake_ratio_{backend}", r.ratio, 0.90, True)
-        r = Row("intake", backend, "starts/s (no intake id)", _get(result, "pipeline_no_intake_id_per_s"),
-                _get(result, "baseline_per_s"), _get(result, "ratio_no_intake_id"), ">= 0.90")
+        r = Row(
+            "intake",
+            backend,
+            "starts/s (no intake id)",
+            _get(result, "pipeline_no_intake_id_per_s"),
+            _get(result, "baseline_per_s"),
+            _get(result, "ratio_no_intake_id"),
+            ">= 0.90",
+        )
         target(r, f"intake_ratio_no_intake_id_{backend}", r.ratio, 0.90, True)
         if _get(result, "baseline_carrying_the_case_per_s") is not None:
-            rows.append(Row("intake", backend, "starts/s, bare start carrying a case's input and attributes",
-                            _get(result, "baseline_carrying_the_case_per_s"), _get(result, "baseline_per_s"),
-                            _get(result, "ratio_carrying_the_case")))
+            rows.append(
+                Row(
+                    "intake",
+                    backend,
+                    "starts/s, bare start carrying a case's input and attributes",
+                    _get(result, "baseline_carrying_the_case_per_s"),
+                    _get(result, "baseline_per_s"),
+                    _get(result, "ratio_carrying_the_case"),
+                )
+            )
         for variant, label in (("pipeline", "with intake id"), ("pipeline_no_intake_id", "no intake id")):
             for who in ("server", "bench"):
                 mine = _get(result, "cpu_ms_per_start", variant, who)
                 theirs = _get(result, "cpu_ms_per_start", "baseline", who)
                 if mine is not None:
-                    rows.append(Row("intake", backend, f"CPU ms/start: {who} ({label})", mine, theirs,
-                                    _ratio(mine, theirs)))
+                    rows.append(
+                        Row("intake", backend, f"CPU ms/start: {who} ({label})", mine, theirs, _ratio(mine, theirs))
+                    )
 
     for backend, result in _ran(scenarios.get("lifecycle")):
         p, b = _get(result, "pipeline") or {}, _get(result, "baseline") or {}
         r = Row("lifecycle", backend, "cases/s", p.get("per_s"), b.get("per_s"), _get(result, "ratio"), ">= 0.80")
         target(r, f"lifecycle_ratio_{backend}", r.ratio, 0.80, True)
-        for kind, label in (("pipeline_in_memory_sends", "cases/s, pipeline with sends in memory"),
-                            ("baseline_with_visibility", "cases/s, baseline + case's visibility writes")):
+        for kind, label in (
+            ("pipeline_in_memory_sends", "cases/s, pipeline with sends in memory"),
+            ("baseline_with_visibility", "cases/s, baseline + case's visibility writes"),
+        ):
             if kind in result:
-                rows.append(Row("lifecycle", backend, label, _get(result, kind, "per_s"), b.get("per_s"),
-                                _get(result, "ratios", kind)))
-        for key, label in (("ack_p50_s", "intake->ack p50 s"), ("ack_p99_s", "intake->ack p99 s"),
-                           ("closure_p50_s", "satisfied->closure p50 s")):
+                rows.append(
+                    Row(
+                        "lifecycle",
+                        backend,
+                        label,
+                        _get(result, kind, "per_s"),
+                        b.get("per_s"),
+                        _get(result, "ratios", kind),
+                    )
+                )
+        for key, label in (
+            ("ack_p50_s", "intake->ack p50 s"),
+            ("ack_p99_s", "intake->ack p99 s"),
+            ("closure_p50_s", "satisfied->closure p50 s"),
+        ):
             rows.append(Row("lifecycle", backend, label, p.get(key), b.get(key), _ratio(p.get(key), b.get(key))))
-        r = Row("lifecycle", backend, "satisfied->closure p99 s", p.get("closure_p99_s"), b.get("closure_p99_s"),
-                _ratio(p.get("closure_p99_s"), b.get("closure_p99_s")), "< 1 s")
+        r = Row(
+            "lifecycle",
+            backend,
+            "satisfied->closure p99 s",
+            p.get("closure_p99_s"),
+            b.get("closure_p99_s"),
+            _ratio(p.get("closure_p99_s"), b.get("closure_p99_s")),
+            "< 1 s",
+        )
         target(r, f"closure_p99_{backend}", r.pipeline, 1.0, False)
-        rows.append(Row("lifecycle", backend, "events/case", p.get("events_per_case"), b.get("events_per_case"),
-                        _ratio(p.get("events_per_case"), b.get("events_per_case"))))
+        rows.append(
+            Row(
+                "lifecycle",
+                backend,
+                "events/case",
+                p.get("events_per_case"),
+                b.get("events_per_case"),
+                _ratio(p.get("events_per_case"), b.get("events_per_case")),
+            )
+        )
         for label, value in (p.get("cpu_ms_per_case") or {}).items():
             other = (b.get("cpu_ms_per_case") or {}).get(label)
-            rows.append(Row("lifecycle", backend, f"CPU ms/case: {label.replace('_', ' ')}", value, other,
-                            _ratio(value, other)))
-            for kind, short in (("pipeline_in_memory_sends", "sends in memory"),
-                                ("baseline_with_visibility", "baseline + visibility")):
+            rows.append(
+                Row("lifecycle", backend, f"CPU ms/case: {label.replace('_', ' ')}", value, other, _ratio(value, other))
+            )
+            for kind, short in (
+                ("pipeline_in_memory_sends", "sends in memory"),
+                ("baseline_with_visibility", "baseline + visibility"),
+            ):
                 value = _get(result, kind, "cpu_ms_per_case", label)
                 if value is not None:
-                    rows.append(Row("lifecycle", backend, f"CPU ms/case: {label.replace('_', ' ')} ({short})",
-                                    value, other, _ratio(value, other)))
+                    rows.append(
+                        Row(
+                            "lifecycle",
+                            backend,
+                            f"CPU ms/case: {label.replace('_', ' ')} ({short})",
+                            value,
+                            other,
+                            _ratio(value, other),
+                        )
+                    )
 
     result = scenarios.get("open_cases")
     if result and "error" not in result:
         n = result.get("n")
         setup = f"{result.get('backend')} N={n:,}" if n else "-"
         p, b = result.get("pipeline") or {}, result.get("baseline") or {}
-        r = Row("open_cases", setup, "worker RSS MB, default cache", _get(p, "default_cache", "rss_mb"),
-                _get(b, "default_cache", "rss_mb"), result.get("rss_ratio"), "< 400 MB at N=10,000")
+        r = Row(
+            "open_cases",
+            setup,
+            "worker RSS MB, default cache",
+            _get(p, "default_cache", "rss_mb"),
+            _get(b, "default_cache", "rss_mb"),
+            result.get("rss_ratio"),
+            "< 400 MB at N=10,000",
+        )
         if n == TARGET_OPEN_CASES:
             target(r, "open_cases_rss_default_cache", r.pipeline, 400, False)
         else:
             rows.append(r)
-        rows.append(Row("open_cases", setup, "worker RSS MB, all N cached", _get(p, "all_cached", "rss_mb"),
-                        _get(b, "all_cached", "rss_mb"),
-                        _ratio(_get(p, "all_cached", "rss_mb"), _get(b, "all_cached", "rss_mb"))))
-        rows.append(Row("open_cases", setup, "KB per open case (all cached)", _get(p, "all_cached", "per_open_case_kb"),
-                        _get(b, "all_cached", "per_open_case_kb"), result.get("per_case_ratio")))
-        rows.append(Row("open_cases", setup, "events/case while open", p.get("events_per_case"),
-                        b.get("events_per_case"), _ratio(p.get("events_per_case"), b.get("events_per_case"))))
-        rows.append(Row("open_cases", setup, "cases opened/s", _get(p, "default_cache", "opened_per_s"),
-                        _get(b, "default_cache", "opened_per_s"),
-                        _ratio(_get(p, "default_cache", "opened_per_s"), _get(b, "default_cache", "opened_per_s"))))
+        rows.append(
+            Row(
+                "open_cases",
+                setup,
+                "worker RSS MB, all N cached",
+                _get(p, "all_cached", "rss_mb"),
+                _get(b, "all_cached", "rss_mb"),
+                _ratio(_get(p, "all_cached", "rss_mb"), _get(b, "all_cached", "rss_mb")),
+            )
+        )
+        rows.append(
+            Row(
+                "open_cases",
+                setup,
+                "KB per open case (all cached)",
+                _get(p, "all_cached", "per_open_case_kb"),
+                _get(b, "all_cached", "per_open_case_kb"),
+                result.get("per_case_ratio"),
+            )
+        )
+        rows.append(
+            Row(
+                "open_cases",
+                setup,
+                "events/case while open",
+                p.get("events_per_case"),
+                b.get("events_per_case"),
+                _ratio(p.get("events_per_case"), b.get("events_per_case")),
+            )
+        )
+        rows.append(
+            Row(
+                "open_cases",
+                setup,
+                "cases opened/s",
+                _get(p, "default_cache", "opened_per_s"),
+                _get(b, "default_cache", "opened_per_s"),
+                _ratio(_get(p, "default_cache", "opened_per_s"), _get(b, "default_cache", "opened_per_s")),
+            )
+        )
 
     result = scenarios.get("time_skipping")
     if result and "error" not in result:
-        r = Row("time_skipping", "test server", "8-week case, 2 escalations, s", result.get("pipeline_s"),
-                result.get("baseline_s"), result.get("ratio"), "< 0.5 s")
+        r = Row(
+            "time_skipping",
+            "test server",
+            "8-week case, 2 escalations, s",
+            result.get("pipeline_s"),
+            result.get("baseline_s"),
+            result.get("ratio"),
+            "< 0.5 s",
+        )
         target(r, "time_skipping_eight_weeks_two_escalations", r.pipeline, 0.5, False)
-        r = Row("time_skipping", "test server", "same, sends in memory (as tests), s",
-                result.get("pipeline_in_memory_sends_s"), result.get("baseline_s"),
-                result.get("ratio_in_memory_sends"), "< 0.5 s")
+        r = Row(
+            "time_skipping",
+            "test server",
+            "same, sends in memory (as tests), s",
+            result.get("pipeline_in_memory_sends_s"),
+            result.get("baseline_s"),
+            result.get("ratio_in_memory_sends"),
+            "< 0.5 s",
+        )
         target(r, "time_skipping_eight_weeks_two_escalations_in_memory_sends", r.pipeline, 0.5, False)
 
     history = scenarios.get("history")
@@ -282,9 +390,15 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
             label = case.replace("_", " ").replace("continue as new at", "continued as new at")
             if "runs" in found:
                 label = f"{label}: largest of {len(found['runs'])} runs"
-            r = Row("history", "test server", f"events: {label}", found.get("events"),
-                    found.get("baseline_events"), _ratio(found.get("events"), found.get("baseline_events")),
-                    f"< {limits[case]}" if case in limits else "")
+            r = Row(
+                "history",
+                "test server",
+                f"events: {label}",
+                found.get("events"),
+                found.get("baseline_events"),
+                _ratio(found.get("events"), found.get("baseline_events")),
+                f"< {limits[case]}" if case in limits else "",
+            )
             if case in limits:
                 target(r, f"history_{case}", r.pipeline, limits[case], False)
             else:
@@ -296,18 +410,32 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
             p, b = found.get("pipeline") or {}, found.get("baseline") or {}
             label = case.replace("_", " ")
             eight_weeks = case.startswith(cost.EIGHT_WEEKS)
-            r = Row("cost", "test server", f"actions/case: {label}", p.get("actions"), b.get("actions"),
-                    found.get("ratio_actions"), f"<= {cost.TARGET_ACTIONS}" if eight_weeks else "")
+            r = Row(
+                "cost",
+                "test server",
+                f"actions/case: {label}",
+                p.get("actions"),
+                b.get("actions"),
+                found.get("ratio_actions"),
+                f"<= {cost.TARGET_ACTIONS}" if eight_weeks else "",
+            )
             if eight_weeks:
                 target(r, f"cost_actions_{case}", r.pipeline, cost.TARGET_ACTIONS, False, inclusive=True)
             else:
                 rows.append(r)
             kb = _ratio(p.get("history_bytes"), 1024), _ratio(b.get("history_bytes"), 1024)
-            r = Row("cost", "test server", f"history KB: {label}", *kb, found.get("ratio_bytes"),
-                    f"<= {cost.TARGET_HISTORY_BYTES // 1024}" if eight_weeks else "")
+            r = Row(
+                "cost",
+                "test server",
+                f"history KB: {label}",
+                *kb,
+                found.get("ratio_bytes"),
+                f"<= {cost.TARGET_HISTORY_BYTES // 1024}" if eight_weeks else "",
+            )
             if eight_weeks:
-                target(r, f"cost_history_kb_{case}", r.pipeline, cost.TARGET_HISTORY_BYTES / 1024, False,
-                       inclusive=True)
+                target(
+                    r, f"cost_history_kb_{case}", r.pipeline, cost.TARGET_HISTORY_BYTES / 1024, False, inclusive=True
+                )
             else:
                 rows.append(r)
             for part in ("total", "actions", "active_storage", "retained_storage"):
@@ -320,19 +448,42 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
     if result and "error" not in result:
         per_worker = result.get("workers") or {}
         for count, found in per_worker.items():
-            rows.append(Row("scale_out", f"{result.get('backend')} {count} worker(s)", "cases/s",
-                            _get(found, "pipeline", "per_s"), _get(found, "baseline", "per_s"), found.get("ratio")))
+            rows.append(
+                Row(
+                    "scale_out",
+                    f"{result.get('backend')} {count} worker(s)",
+                    "cases/s",
+                    _get(found, "pipeline", "per_s"),
+                    _get(found, "baseline", "per_s"),
+                    found.get("ratio"),
+                )
+            )
             for label in ("workers", "server"):
                 mine = _get(found, "pipeline", "cpu_ms_per_case", label)
                 theirs = _get(found, "baseline", "cpu_ms_per_case", label)
-                rows.append(Row("scale_out", f"{result.get('backend')} {count} worker(s)", f"CPU ms/case: {label}",
-                                mine, theirs, _ratio(mine, theirs)))
+                rows.append(
+                    Row(
+                        "scale_out",
+                        f"{result.get('backend')} {count} worker(s)",
+                        f"CPU ms/case: {label}",
+                        mine,
+                        theirs,
+                        _ratio(mine, theirs),
+                    )
+                )
         if len(per_worker) > 1:
             counts = sorted(per_worker, key=int)
             low, high = per_worker[counts[0]], per_worker[counts[-1]]
-            rows.append(Row("scale_out", f"{counts[-1]} vs {counts[0]} worker(s)", "speed-up",
-                            _ratio(_get(high, "pipeline", "per_s"), _get(low, "pipeline", "per_s")),
-                            _ratio(_get(high, "baseline", "per_s"), _get(low, "baseline", "per_s")), None))
+            rows.append(
+                Row(
+                    "scale_out",
+                    f"{counts[-1]} vs {counts[0]} worker(s)",
+                    "speed-up",
+                    _ratio(_get(high, "pipeline", "per_s"), _get(low, "pipeline", "per_s")),
+                    _ratio(_get(high, "baseline", "per_s"), _get(low, "baseline", "per_s")),
+                    None,
+                )
+            )
 
     for name, result in scenarios.items():
         if isinstance(result, dict) and "error" in result:
@@ -376,7 +527,9 @@ def _csv(value: str, allowed: tuple[str, ...] | None, what: str) -> tuple[str, .
 def main(
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes, in memory only: under a minute.")] = False,
     repeat: Annotated[int | None, typer.Option(min=1, help="Measured batches per scenario (median reported).")] = None,
-    open_cases_n: Annotated[int | None, typer.Option("--open-cases", min=1, help="Open cases (default 10,000).")] = None,
+    open_cases_n: Annotated[
+        int | None, typer.Option("--open-cases", min=1, help="Open cases (default 10,000).")
+    ] = None,
     cases: Annotated[int | None, typer.Option(min=1, help="Cases per lifecycle / scale-out batch.")] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, help="Lifecycle cases in flight at once.")] = None,
     intake_starts: Annotated[int | None, typer.Option(min=1, help="Starts per intake batch.")] = None,
@@ -391,9 +544,14 @@ def main(
     folder = workdir or Path(tempfile.mkdtemp(prefix="complaints-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     options = Options.quick_mode(folder) if quick else Options(workdir=folder)
-    for name, value in (("repeat", repeat), ("open_cases", open_cases_n), ("cases", cases),
-                        ("concurrency", concurrency), ("intake_starts", intake_starts),
-                        ("time_skipping_runs", ts_runs)):
+    for name, value in (
+        ("repeat", repeat),
+        ("open_cases", open_cases_n),
+        ("cases", cases),
+        ("concurrency", concurrency),
+        ("intake_starts", intake_starts),
+        ("time_skipping_runs", ts_runs),
+    ):
         if value is not None:
             setattr(options, name, value)
     if workers:

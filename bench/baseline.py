@@ -67,10 +67,10 @@ class BaselineCase:
                 consumed += 1
                 try:
                     await workflow.wait_condition(
-                        lambda: self._signals >= consumed,
+                        lambda consumed=consumed: self._signals >= consumed,
                         timeout=timedelta(days=shape.signal_timeout_days),
                     )
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         return self._signals
 
@@ -97,7 +97,7 @@ class BaselineCase:
         task = asyncio.create_task(self._activity())
         try:
             await workflow.wait_condition(task.done, timeout=timedelta(days=1))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         await task
 

@@ -170,9 +170,7 @@ def active_gbh_by_event_type(events: list[HistoryEvent]) -> dict[str, float]:
     closed = _seconds(events[-1])
     for event in events:
         held_h = (closed - _seconds(event)) / 3600
-        found[event_name(event)] += (
-            History(events=[event]).ByteSize() * held_h / BYTES_PER_GB
-        )
+        found[event_name(event)] += History(events=[event]).ByteSize() * held_h / BYTES_PER_GB
     return dict(found.most_common())
 
 

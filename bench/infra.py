@@ -12,14 +12,15 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, time as clock_time, timezone
+from datetime import UTC, datetime
+from datetime import time as clock_time
 from pathlib import Path
 
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio import activity
 from temporalio import client as temporal_client
 from temporalio import worker as temporal_worker
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
@@ -65,7 +66,7 @@ def round_the_clock_policy() -> ComplaintPolicy:
 def today_is_a_bank_holiday(policy: ComplaintPolicy) -> bool:
     from activities.working_calendar import bank_holidays
 
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     return today in bank_holidays(policy.calendar, [today.year])
 
 
@@ -80,7 +81,7 @@ class IntakeTexts:
     def next(self, *, with_intake_id: bool = True) -> str:
         self._count += 1
         data = dict(self._example)
-        data["received_at"] = datetime.now(timezone.utc).isoformat()
+        data["received_at"] = datetime.now(UTC).isoformat()
         if with_intake_id:
             data["intake_id"] = f"bench-{self._prefix}-{self._count}"
         else:
@@ -144,7 +145,7 @@ class _AnswerSendsInMemory(temporal_worker.ActivityInboundInterceptor):
             return await super().execute_activity(input)
         request = input.args[0]
         return DeliveryReceipt(
-            key=request.key, channel=request.channel, provider_id="in-memory", sent_at=datetime.now(timezone.utc)
+            key=request.key, channel=request.channel, provider_id="in-memory", sent_at=datetime.now(UTC)
         )
 
 
@@ -158,7 +159,9 @@ async def pipeline_worker(
     """The real worker (build_worker, outbox channels) in this process, with its own connection."""
     from worker import build_worker
 
-    settings = PipelineSettings(temporal_address=address, task_queue=queue, data_dir=data_dir, graceful_shutdown_seconds=2)
+    settings = PipelineSettings(
+        temporal_address=address, task_queue=queue, data_dir=data_dir, graceful_shutdown_seconds=2
+    )
     client = await connect(settings)
     if in_memory_sends:
         client = Client(

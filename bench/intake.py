@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 from temporalio.client import Client
 
 from bench.infra import IntakeTexts, cpu_seconds, round_the_clock_policy, task_queue
+from bench.lifecycle import baseline_starter
 from bench.options import Options
 from bench.report import median, ratio
-from bench.lifecycle import baseline_starter
 from bench.shape import Shape
 from domain.models import CaseInput
 from starter import file_complaint, parse_intake
@@ -61,7 +61,9 @@ async def run(client: Client, options: Options, server_pid: int | None = None) -
             )
         if variant == "baseline_carrying_the_case":
             # Never run (no worker polls), so the payload need not fit BaselineCase's input.
-            case = CaseInput(reference="CC-2026-BENCH1", intake=parse_intake(texts.next(with_intake_id=True)), policy=policy)
+            case = CaseInput(
+                reference="CC-2026-BENCH1", intake=parse_intake(texts.next(with_intake_id=True)), policy=policy
+            )
             carried = baseline_starter(client, queues[variant], case, like_the_intake=True)  # type: ignore[arg-type]
             return carried
         with_id = variant == "pipeline"

@@ -19,9 +19,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 
 from bench.infra import BenchError, IntakeTexts, cpu_seconds, is_asleep, round_the_clock_policy
@@ -130,7 +130,7 @@ async def drive_case(start: Starter, signal_after_activities: int, limit_s: floa
 
     try:
         await asyncio.wait_for(follow(), timeout=limit_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise BenchError(f"case {handle.id} did not close within {limit_s:.0f}s") from None
     run.done_at = time.time()
     return run

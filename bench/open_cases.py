@@ -116,7 +116,10 @@ async def run(client: Client, address: str, options: Options) -> dict[str, objec
     # Thousands of cases take a while to open and to replay on a small machine; still bounded.
     limit_s = max(options.wait_limit_s, 0.5 * n)
     data = options.workdir / "open-cases"
-    sides = [Side("pipeline", task_queue("open-p"), data / "pipeline"), Side("baseline", task_queue("open-b"), data / "baseline")]
+    sides = [
+        Side("pipeline", task_queue("open-p"), data / "pipeline"),
+        Side("baseline", task_queue("open-b"), data / "baseline"),
+    ]
     pipeline, baseline = sides
     policy = round_the_clock_policy()
     texts = IntakeTexts()
@@ -126,7 +129,9 @@ async def run(client: Client, address: str, options: Options) -> dict[str, objec
             filed = await file_complaint(client, parse_intake(texts.next()), policy=policy, task_queue=side.queue)
             side.ids.append(filed.reference)
         else:
-            handle = await client.start_workflow("BaselineCase", side.shape, id=f"open-{uuid.uuid4().hex}", task_queue=side.queue)
+            handle = await client.start_workflow(
+                "BaselineCase", side.shape, id=f"open-{uuid.uuid4().hex}", task_queue=side.queue
+            )
             side.ids.append(handle.id)
 
     async def open_all(side: Side, count: int) -> None:
@@ -173,9 +178,7 @@ async def run(client: Client, address: str, options: Options) -> dict[str, objec
 
         async def load(side: Side) -> float:
             began = time.monotonic()
-            await _bounded(
-                side.ids, QUERY_CONCURRENCY, lambda i: client.get_workflow_handle(i).query("case_state")
-            )
+            await _bounded(side.ids, QUERY_CONCURRENCY, lambda i: client.get_workflow_handle(i).query("case_state"))
             return n / (time.monotonic() - began)
 
         rates = await asyncio.wait_for(asyncio.gather(*(load(s) for s in sides)), timeout=limit_s)
@@ -194,6 +197,7 @@ async def run(client: Client, address: str, options: Options) -> dict[str, objec
         "baseline_shape": describe(baseline.shape) if baseline.shape else None,
         "rss_ratio": ratio(p["default_cache"]["rss_mb"], b["default_cache"]["rss_mb"]),  # type: ignore[index]
         "per_case_ratio": ratio(
-            p["all_cached"]["per_open_case_kb"], b["all_cached"]["per_open_case_kb"]  # type: ignore[index]
+            p["all_cached"]["per_open_case_kb"],
+            b["all_cached"]["per_open_case_kb"],  # type: ignore[index]
         ),
     }

@@ -18,7 +18,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, time as clock_time, timedelta
+from datetime import datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -155,7 +156,9 @@ async def pipeline_case_runs(
     runs: list[list] = []
     run_id: str | None = None
     while True:
-        events = [e async for e in env.client.get_workflow_handle(filed.reference, run_id=run_id).fetch_history_events()]
+        events = [
+            e async for e in env.client.get_workflow_handle(filed.reference, run_id=run_id).fetch_history_events()
+        ]
         runs.insert(0, events)
         run_id = events[0].workflow_execution_started_event_attributes.continued_execution_run_id or None
         if run_id is None:

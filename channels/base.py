@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Callable, Mapping, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,7 +32,7 @@ Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +188,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         seconds = (when - (now or utc_now())).total_seconds()
     if seconds != seconds:  # NaN
         return None
@@ -197,13 +198,40 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 # --- transliteration, for targets with a fixed character set (GSM-7 texts, core-font PDFs) -------
 
 _PUNCTUATION = {
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
-    "\u2013": "-", "\u2014": "-", "\u2012": "-", "\u2212": "-", "\u2010": "-", "\u2011": "-",
-    "\u2026": "...", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u200b": "",
-    "\u2022": "*", "\u00b7": ".", "\u2122": "TM",
-    "\u0141": "L", "\u0142": "l", "\u00d0": "D", "\u00f0": "d", "\u0110": "D", "\u0111": "d",
-    "\u00de": "Th", "\u00fe": "th", "\u0131": "i", "\u0152": "OE", "\u0153": "oe",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201a": "'",
+    "\u201b": "'",
+    "\u2032": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u201e": '"',
+    "\u2033": '"',
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2012": "-",
+    "\u2212": "-",
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u2026": "...",
+    "\u00a0": " ",
+    "\u2009": " ",
+    "\u202f": " ",
+    "\u200b": "",
+    "\u2022": "*",
+    "\u00b7": ".",
+    "\u2122": "TM",
+    "\u0141": "L",
+    "\u0142": "l",
+    "\u00d0": "D",
+    "\u00f0": "d",
+    "\u0110": "D",
+    "\u0111": "d",
+    "\u00de": "Th",
+    "\u00fe": "th",
+    "\u0131": "i",
+    "\u0152": "OE",
+    "\u0153": "oe",
 }
 
 

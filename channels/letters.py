@@ -267,4 +267,3 @@ class PostRoomChannel:
                 os.fsync(handle.fileno())
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-

@@ -15,16 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import SMTP, compat32
-
-# RFC 5322's 998-character line limit, not the 78 it recommends: folding a header that needs encoded
-# words at 78 can split a name across words that CPython's parser then reads back wrongly (found by
-# the template fuzzer with a non-ASCII handler name in the subject). One line keeps it whole.
-WIRE = SMTP.clone(max_line_length=998)
 from email.utils import format_datetime, getaddresses
 from pathlib import Path
 
@@ -42,6 +37,11 @@ from channels.base import (
 )
 from channels.letters import LetterRenderer, write_atomically
 from domain.models import ChannelKind, DeliveryReceipt, SendRequest
+
+# RFC 5322's 998-character line limit, not the 78 it recommends: folding a header that needs encoded
+# words at 78 can split a name across words that CPython's parser then reads back wrongly (found by
+# the template fuzzer with a non-ASCII handler name in the subject). One line keeps it whole.
+WIRE = SMTP.clone(max_line_length=998)
 
 DEFAULT_EMAIL_FROM = "complaints@outbox.invalid"
 
@@ -161,7 +161,7 @@ class OutboxChannel:
         if path.exists():
             # Written whole (atomically) by an attempt that died before the ledger heard of it:
             # the file is the proof of dispatch, so this retry does not send it again.
-            sent_at = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+            sent_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
             return DeliveryReceipt(
                 key=request.key, channel=self.kind, provider_id=str(path), sent_at=sent_at, duplicate=True
             )

@@ -19,7 +19,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import socket
 from collections.abc import Mapping
 from datetime import datetime
 from urllib.error import URLError
@@ -211,7 +210,7 @@ class SendGridEmailChannel:
             )
         except HTTPError as exc:
             raise classify_http_error(exc, self.clock()) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise TransientDeliveryError(f"SendGrid timed out after {self.timeout:g}s") from None
         except URLError as exc:
             reason = exc.reason if isinstance(exc.reason, str) else type(exc.reason).__name__

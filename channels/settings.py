@@ -145,4 +145,3 @@ class ChannelSettings(BaseSettings):
     @property
     def twilio_enabled(self) -> bool:
         return self.twilio_account_sid is not None and self.twilio_auth_token is not None
-

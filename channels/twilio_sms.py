@@ -74,7 +74,9 @@ class LoopbackHttpClient(TwilioHttpClient):
         parts = urlsplit(url)
         return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, parts.fragment))
 
-    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False):
+    def request(
+        self, method, url, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False
+    ):
         self._local.response = None
         response = self.transmit(
             method,

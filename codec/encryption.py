@@ -122,9 +122,7 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         # A random 96-bit nonce per payload; at our volumes the birthday bound (2^32 messages per
         # key, per NIST SP 800-38D) is many rotations away.
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self._ciphers[key_id].encrypt(
-            nonce, payload.SerializeToString(), key_id.encode("utf-8")
-        )
+        sealed = self._ciphers[key_id].encrypt(nonce, payload.SerializeToString(), key_id.encode("utf-8"))
         return Payload(
             metadata={"encoding": ENCODING, KEY_ID_METADATA: key_id.encode("utf-8")},
             data=nonce + sealed,

@@ -55,16 +55,12 @@ class Keyring(Mapping[str, bytes]):
         for key_id, key in keys.items():
             _check_key_id(key_id)
             if len(key) != KEY_BYTES:
-                raise ValueError(
-                    f"key {key_id!r} is {len(key)} bytes; AES-256 needs {KEY_BYTES}"
-                )
+                raise ValueError(f"key {key_id!r} is {len(key)} bytes; AES-256 needs {KEY_BYTES}")
         self._keys: dict[str, bytes] = dict(keys)
         if default_key_id is None:
             default_key_id = list(self._keys)[-1]
         if default_key_id not in self._keys:
-            raise ValueError(
-                f"default key {default_key_id!r} is not in the keyring (ids: {self.ids_text()})"
-            )
+            raise ValueError(f"default key {default_key_id!r} is not in the keyring (ids: {self.ids_text()})")
         self._default_key_id = default_key_id
 
     @property
@@ -156,8 +152,7 @@ def parse_keys(entries: list[str], where: str) -> dict[str, bytes]:
 def _check_key_id(key_id: str, where: str = "key id") -> None:
     if not _KEY_ID.fullmatch(key_id):
         raise ValueError(
-            f"{where}: id {key_id!r} must be 1-64 of letters, digits, '.', '_', '-'"
-            " and start with a letter or digit"
+            f"{where}: id {key_id!r} must be 1-64 of letters, digits, '.', '_', '-' and start with a letter or digit"
         )
 
 
@@ -195,9 +190,7 @@ class CodecSettings(BaseSettings):
     # name that resolves to 127.0.0.1 (DNS rebinding) is refused.
     allowed_hosts: str = "localhost,127.0.0.1,[::1]"
     # Production sets this: no process starts without keys, and workers refuse plaintext payloads.
-    require_encryption: bool = Field(
-        default=False, validation_alias="COMPLAINTS_REQUIRE_ENCRYPTION"
-    )
+    require_encryption: bool = Field(default=False, validation_alias="COMPLAINTS_REQUIRE_ENCRYPTION")
     # References (workflow ids) whose histories were written before encryption was turned on.
     plaintext_allowed_cases: str = Field(
         default="",
@@ -256,9 +249,7 @@ class CodecSettings(BaseSettings):
             if origin == "*":
                 raise ValueError("list the Web UI origins explicitly; '*' is not accepted")
             if not origin.startswith(("http://", "https://")) or origin.endswith("/"):
-                raise ValueError(
-                    f"origin {origin!r} must look like http(s)://host[:port] with no trailing slash"
-                )
+                raise ValueError(f"origin {origin!r} must look like http(s)://host[:port] with no trailing slash")
         return value
 
     @property
@@ -329,9 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     new_key = commands.add_parser("new-key", help="print a fresh key as ID:base64")
     new_key.add_argument("key_id", metavar="ID")
-    commands.add_parser(
-        "check", help="validate COMPLAINTS_CODEC_* and print key ids (never key material)"
-    )
+    commands.add_parser("check", help="validate COMPLAINTS_CODEC_* and print key ids (never key material)")
     args = parser.parse_args(argv)
 
     if args.command == "new-key":

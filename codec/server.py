@@ -48,9 +48,7 @@ class CodecServerConfigError(Exception):
 def build_app(settings: CodecSettings, *, insecure_no_auth: bool = False) -> web.Application:
     keyring = settings.keyring()
     if keyring is None:
-        raise CodecServerConfigError(
-            "no keys configured: set COMPLAINTS_CODEC_KEYS or COMPLAINTS_CODEC_KEYS_FILE"
-        )
+        raise CodecServerConfigError("no keys configured: set COMPLAINTS_CODEC_KEYS or COMPLAINTS_CODEC_KEYS_FILE")
     token = settings.server_token
     if token is None and not insecure_no_auth:
         raise CodecServerConfigError(
@@ -141,7 +139,7 @@ async def _apply(request: web.Request, transform: _Transform) -> web.Response:
         payloads = json_format.Parse(await request.read(), Payloads())
     except (json_format.ParseError, UnicodeDecodeError):
         return web.json_response(
-            {"error": "body must be a Payloads message in proto3 JSON: {\"payloads\": [...]}"},
+            {"error": 'body must be a Payloads message in proto3 JSON: {"payloads": [...]}'},
             status=400,
         )
     try:

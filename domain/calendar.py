@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -122,7 +122,7 @@ class WorkingCalendar:
             raise ValueError("cannot add negative working time")
         _require_aware(start)
         if not remaining:
-            return start.astimezone(timezone.utc)
+            return start.astimezone(UTC)
         wall = self._next_working_wall(self._to_wall(start))
         # Whole working periods are consumed a day at a time, never minute by minute.
         while True:
@@ -156,7 +156,7 @@ class WorkingCalendar:
 
     def _from_wall(self, wall: datetime) -> datetime:
         # fold=0 picks the first of a repeated hour; working hours never straddle a UK clock change.
-        return wall.replace(tzinfo=ZoneInfo(self.timezone)).astimezone(timezone.utc)
+        return wall.replace(tzinfo=ZoneInfo(self.timezone)).astimezone(UTC)
 
     def _next_working_wall(self, wall: datetime) -> datetime:
         day = wall.date()
@@ -195,8 +195,7 @@ class WorkingCalendar:
         missing = sorted(set(range(first.year, last.year + 1)) - self.holiday_years)
         if missing:
             raise ValueError(
-                f"the calendar has no bank-holiday data for {', '.join(map(str, missing))}; "
-                "load it with those years"
+                f"the calendar has no bank-holiday data for {', '.join(map(str, missing))}; load it with those years"
             )
 
 

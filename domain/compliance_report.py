@@ -193,8 +193,6 @@ def compliance_report(outcomes: Iterable[dict], now: datetime) -> ComplianceRepo
     )
 
 
-
-
 def contact_details(customer: Customer | None, *, corrected: bool) -> dict[str, object] | None:
     """How the case reaches the customer now: the details a handler corrected, else as filed."""
     if customer is None:

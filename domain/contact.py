@@ -9,7 +9,7 @@ for the first moment the quiet hours allow.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from domain.models import QuietHours
@@ -28,17 +28,16 @@ def phone_allowed(moment: datetime, quiet: QuietHours, timezone_name: str) -> bo
 def next_phone_moment(moment: datetime, quiet: QuietHours, timezone_name: str) -> datetime:
     """`moment` itself if a call or text is allowed then, else the next moment one is (UTC)."""
     if phone_allowed(moment, quiet, timezone_name):
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     zone = ZoneInfo(timezone_name)
     day = moment.astimezone(zone).date()
     # At most a few days of no-contact dates in a row; a year bounds the search in any case.
     for _ in range(366):
-        start = datetime.combine(day, quiet.start, tzinfo=zone).astimezone(timezone.utc)
+        start = datetime.combine(day, quiet.start, tzinfo=zone).astimezone(UTC)
         if start >= moment and not _no_contact(day, quiet):
             return start
         day += timedelta(days=1)
     raise ValueError("quiet hours leave no moment to phone in a year")
-
 
 
 def local_date(moment: datetime, timezone_name: str) -> date:
@@ -48,4 +47,4 @@ def local_date(moment: datetime, timezone_name: str) -> date:
 
 def local_moment(day: date, at: time, timezone_name: str) -> datetime:
     """`at` on `day`, on the wall clocks of `timezone_name`, as UTC."""
-    return datetime.combine(day, at, tzinfo=ZoneInfo(timezone_name)).astimezone(timezone.utc)
+    return datetime.combine(day, at, tzinfo=ZoneInfo(timezone_name)).astimezone(UTC)

@@ -9,7 +9,7 @@ Rules that keep 8-week-old cases decoding after a deploy:
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
@@ -73,7 +73,7 @@ def _require_aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must include a timezone offset, e.g. 2026-11-25T10:30:00+00:00")
     try:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except OverflowError:
         raise ValueError("is out of range") from None
 
@@ -191,7 +191,7 @@ class ComplaintIntake(Model):
     @classmethod
     def from_intake(cls, data: object, now: datetime | None = None) -> ComplaintIntake:
         """Validate a complaint as an intake system sent it (a dict or JSON text)."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         context = {"now": now} | INTAKE
         if isinstance(data, str):
             # Lone surrogates cannot be UTF-8: let the parser report them as bad JSON text.
@@ -321,9 +321,7 @@ class ComplaintPolicy(Model):
     vulnerable_owner_role: CaseRole | None = None
     # Accessibility needs (matched case-insensitively in what the intake recorded) that the post
     # room must act on for every letter: each letter raises a work item saying which.
-    post_room_needs: list[str] = Field(
-        default_factory=lambda: ["braille", "audio", "easy read"], max_length=20
-    )
+    post_room_needs: list[str] = Field(default_factory=lambda: ["braille", "audio", "easy read"], max_length=20)
     # A customer not satisfied after closure may re-open the same case for this long after it closed.
     reopen_window_weeks: int = Field(default=8, ge=0, le=52)
     # All the note text one case carries (in every continue-as-new input, query answer and archive

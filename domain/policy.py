@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from domain.calendar import WorkingCalendar
@@ -49,7 +49,7 @@ def next_update_at(after: datetime, schedule: UpdateSchedule, calendar: WorkingC
     else:
         day = local.date() + timedelta(days=schedule.every)
     start = datetime.combine(day, schedule.contact_time, tzinfo=zone)
-    return calendar.next_working_day_at(start, schedule.contact_time).astimezone(timezone.utc)
+    return calendar.next_working_day_at(start, schedule.contact_time).astimezone(UTC)
 
 
 def letter_dispatch(printed_at: datetime, calendar: WorkingCalendar, post_room: PostRoom) -> tuple[datetime, datetime]:
@@ -84,4 +84,4 @@ def _next_working_date(day: date, calendar: WorkingCalendar) -> date:
 
 
 def _at(day: date, wall: time, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, wall, tzinfo=zone).astimezone(timezone.utc)
+    return datetime.combine(day, wall, tzinfo=zone).astimezone(UTC)

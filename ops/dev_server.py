@@ -94,10 +94,15 @@ def start_dev_server(
     """Start the server (SQLite file if `db_file`, else in memory) and wait until it answers."""
     port = port or free_port()
     command = [
-        temporal_cli(), "server", "start-dev",
-        "--ip", "127.0.0.1",
-        "--port", str(port),
-        "--log-level", "warn",
+        temporal_cli(),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warn",
         *cli_flags(),
     ]
     if ui_port is None:

@@ -107,7 +107,9 @@ def copy_store(store: str, source: Path, target: stores.Store) -> Copied:
                 # A worker wrote one of these keys since the look-up: row by row, the key decides.
                 result.inserted += sum(target.insert_if_absent(row) for row in fresh)
         if store == stores.CASE_ARCHIVE:
-            result.updated += _reconcile_archive([r for r in batch if r._mapping[key.name] in existing], existing, target)
+            result.updated += _reconcile_archive(
+                [r for r in batch if r._mapping[key.name] in existing], existing, target
+            )
     with target.engine.connect() as conn:
         result.target_rows = conn.scalar(select(func.count()).select_from(table)) or 0
     result.missing_in_target = _missing(store, source, target)
@@ -124,13 +126,19 @@ def _reconcile_archive(batch: Sequence[Row[Any]], existing: dict[str, Row[Any]],
             if mine["recorded_at"] > theirs["recorded_at"]:
                 values = {k: v for k, v in mine.items() if k != "reference"}
                 condition = table.c.recorded_at < mine["recorded_at"]
-            elif mine["purged_at"] is not None and theirs["purged_at"] is None and mine["recorded_at"] >= theirs["recorded_at"]:
+            elif (
+                mine["purged_at"] is not None
+                and theirs["purged_at"] is None
+                and mine["recorded_at"] >= theirs["recorded_at"]
+            ):
                 values = {"record": None, "purged_at": mine["purged_at"]}
                 condition = table.c.recorded_at <= mine["recorded_at"]
             else:
                 continue
             # Conditional on what was read, so a worker's newer write in between is not overwritten.
-            done = conn.execute(update(table).where(and_(table.c.reference == mine["reference"], condition)).values(values))
+            done = conn.execute(
+                update(table).where(and_(table.c.reference == mine["reference"], condition)).values(values)
+            )
             changed += done.rowcount
     if changed:
         target.reclaim_freed_space()

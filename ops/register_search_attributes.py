@@ -64,9 +64,7 @@ def type_name(value: int) -> str:
 
 
 async def registered(client: Client, namespace: str) -> dict[str, int]:
-    response = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
+    response = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
     return dict(response.custom_attributes)
 
 

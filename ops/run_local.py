@@ -46,8 +46,11 @@ def main() -> int:
     create_private_file(data / "temporal-server.log")
     for port in (PORT, UI_PORT, CODEC_PORT):
         if _port_taken(port):
-            print(f"port {port} is already in use: is another `make run` up? "
-                  "Set COMPLAINTS_SERVER_PORT / COMPLAINTS_UI_PORT to use others.", file=sys.stderr)
+            print(
+                f"port {port} is already in use: is another `make run` up? "
+                "Set COMPLAINTS_SERVER_PORT / COMPLAINTS_UI_PORT to use others.",
+                file=sys.stderr,
+            )
             return 1
 
     if codec.keyring() is None:
@@ -105,7 +108,7 @@ def main() -> int:
   Complaints pipeline is up.
     Temporal Web UI   http://localhost:{UI_PORT}
     Temporal server   {server.address}  (namespace {settings.temporal_namespace}, task queue {settings.task_queue})
-    Outbox            {data / 'outbox'}  (every message as the customer receives it)
+    Outbox            {data / "outbox"}  (every message as the customer receives it)
     Stores            {where_stores}  (sent-message and billing ledgers, case archive)
     Payloads          {"encrypted; the UI decodes through the codec server on :" + str(CODEC_PORT) if codec_server else "not encrypted (set COMPLAINTS_CODEC_KEYS to encrypt)"}
 

@@ -33,7 +33,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,11 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
-    exc as sa_exc,
     insert,
     select,
+)
+from sqlalchemy import (
+    exc as sa_exc,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import QueuePool
@@ -96,7 +98,7 @@ class UtcTimestamp(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: the stores keep aware instants only")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.isoformat(timespec="microseconds") if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
@@ -104,7 +106,7 @@ class UtcTimestamp(TypeDecorator[datetime]):
             return None
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
 
 metadata = MetaData()
@@ -424,10 +426,9 @@ def upgrade(location: StoreLocation, stores: Iterable[str] = ALL_STORES, busy_ti
 def _upgrade(engine: Engine, stores: list[str]) -> None:
     from alembic import command
 
-    with engine.connect().execution_options(sqlite_immediate=True) as conn:
-        with conn.begin():
-            for store in stores:
-                command.upgrade(_alembic_config(conn), f"{store}@head")
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        for store in stores:
+            command.upgrade(_alembic_config(conn), f"{store}@head")
 
 
 def ensure_schema(engine: Engine, stores: list[str], busy_timeout: float = 30.0) -> None:
@@ -471,7 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.stores", description=main.__doc__)
     parser.add_argument("command", choices=["upgrade", "check"])
     parser.add_argument(
-        "url", nargs="?", help=f"database URL (default: {DATABASE_URL_VARIABLE}, password from {PASSWORD_FILE_VARIABLE})"
+        "url",
+        nargs="?",
+        help=f"database URL (default: {DATABASE_URL_VARIABLE}, password from {PASSWORD_FILE_VARIABLE})",
     )
     parser.add_argument("--wait", type=float, default=0, help="seconds to wait for the database to accept connections")
     args = parser.parse_args(argv)

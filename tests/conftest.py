@@ -35,9 +35,7 @@ async def register_search_attributes(env: WorkflowEnvironment, namespace: str = 
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=namespace,
-            search_attributes={
-                key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in sa.ALL
-            },
+            search_attributes={key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in sa.ALL},
         )
     )
 
@@ -71,7 +69,9 @@ def store_engine(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store_at(store_engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], stores.StoreLocation]:
+def store_at(
+    store_engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Callable[[str], stores.StoreLocation]:
     """`store_at("ledger.sqlite3")`: where a test's store lives on this engine: that file in the
     test's folder, or a fresh PostgreSQL database (migrated, as the setup step would) for the test."""
     if store_engine == "sqlite":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from decimal import Decimal
 
 from typer.testing import CliRunner
@@ -21,13 +21,15 @@ from domain.models import (
 )
 
 REF = "CC-2026-4F7K2Q"
-AT = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 
 
 def test_the_same_request_id_and_text_give_the_same_update_id():
     award = CompensationAward(amount_gbp=Decimal("25.00"), reason="Two missed visits")
     again = CompensationAward(amount_gbp=Decimal("25.00"), reason="Two missed visits")
-    assert admin.update_id("compensate", REF, award, "7f3c9a1e") == admin.update_id("compensate", REF, again, "7f3c9a1e")
+    assert admin.update_id("compensate", REF, award, "7f3c9a1e") == admin.update_id(
+        "compensate", REF, again, "7f3c9a1e"
+    )
     assert admin.update_id("compensate", REF, award, "7f3c9a1e").startswith("compensate/7f3c9a1e/")
 
 
@@ -60,9 +62,13 @@ def state() -> CaseState:
         ],
         messages=[
             MessageRecord(
-                key=f"{REF}/003-update_schedule-letter", kind=MessageKind.UPDATE_SCHEDULE, channel=ChannelKind.LETTER,
-                status="sent", at=AT, dispatched_at=datetime(2026, 11, 30, 17, tzinfo=timezone.utc),
-                expected_delivery_at=datetime(2026, 12, 2, 17, tzinfo=timezone.utc),
+                key=f"{REF}/003-update_schedule-letter",
+                kind=MessageKind.UPDATE_SCHEDULE,
+                channel=ChannelKind.LETTER,
+                status="sent",
+                at=AT,
+                dispatched_at=datetime(2026, 11, 30, 17, tzinfo=UTC),
+                expected_delivery_at=datetime(2026, 12, 2, 17, tzinfo=UTC),
             )
         ],
         notes=[

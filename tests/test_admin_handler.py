@@ -8,7 +8,7 @@ command that gets through has its update or signal captured instead of sent.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,7 +40,7 @@ from settings import load_policy
 from tests.workflows.harness import intake_at
 
 REF = "CC-2026-4F7K2Q"
-AT = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 
 
 class Temporal:
@@ -102,7 +102,10 @@ def test_a_reached_call_is_recorded_with_who_made_it_and_the_clock_it_met(tempor
     assert method == "record_call" and update.startswith("call/")
     assert (made.outcome, made.recorded_by, made.note) == (CallOutcome.REACHED, "amara.okafor", "Engineer booked")
     assert result.stdout.splitlines()[0].startswith("request id: ")
-    assert result.stdout.splitlines()[-1] == f"{REF}: call recorded (reached, by amara.okafor); it met the introduction clock"
+    assert (
+        result.stdout.splitlines()[-1]
+        == f"{REF}: call recorded (reached, by amara.okafor); it met the introduction clock"
+    )
 
 
 def test_no_answer_is_typed_with_a_dash_and_by_defaults_to_the_login_name(temporal: Temporal) -> None:
@@ -130,7 +133,11 @@ def test_a_login_name_that_cannot_be_found_asks_for_by(temporal: Temporal, monke
 
 @pytest.mark.parametrize(
     ("channel", "expected", "said"),
-    [("phone", None, "phone first, then in writing"), ("sms", ChannelKind.SMS, "sms"), ("letter", ChannelKind.LETTER, "letter")],
+    [
+        ("phone", None, "phone first, then in writing"),
+        ("sms", ChannelKind.SMS, "sms"),
+        ("letter", ChannelKind.LETTER, "letter"),
+    ],
 )
 def test_an_agreed_schedule_carries_the_channel_the_customer_chose(
     temporal: Temporal, channel: str, expected: ChannelKind | None, said: str
@@ -141,7 +148,10 @@ def test_an_agreed_schedule_carries_the_channel_the_customer_chose(
     [(method, agreed, _)] = temporal.updates
     assert method == "record_agreement"
     assert (agreed.every, agreed.unit, agreed.contact_time, agreed.channel) == (
-        14, IntervalUnit.ELAPSED_DAYS, time(14, 0), expected
+        14,
+        IntervalUnit.ELAPSED_DAYS,
+        time(14, 0),
+        expected,
     )
     assert agreed.recorded_by == "sam.login"
     assert result.stdout.splitlines()[-1] == (
@@ -155,11 +165,16 @@ def test_an_agreed_schedule_carries_the_channel_the_customer_chose(
         (["--every", "weekly", "--at", "14:00"], "invalid: --every: "),
         (["--every", "7d", "--at", "2pm"], "invalid: --at: "),
         (["--every", "7d", "--at", "25:00"], "invalid: --at: "),
-        (["--every", "7d", "--at", "14:00", "--channel", "fax"], "invalid: --channel: 'fax': use phone, sms, email or letter"),
+        (
+            ["--every", "7d", "--at", "14:00", "--channel", "fax"],
+            "invalid: --channel: 'fax': use phone, sms, email or letter",
+        ),
         (["--every", "90d", "--at", "14:00"], "invalid: every: "),
     ],
 )
-def test_a_schedule_that_cannot_be_read_is_refused_before_connecting(temporal: Temporal, args: list[str], starts: str) -> None:
+def test_a_schedule_that_cannot_be_read_is_refused_before_connecting(
+    temporal: Temporal, args: list[str], starts: str
+) -> None:
     refused_before_connecting(run("agree", REF, *args), temporal, starts)
 
 
@@ -183,7 +198,9 @@ def test_a_pause_sends_the_day_and_reason_and_prints_what_the_case_answers(tempo
         (["--until", "2026-12-14", "--reason", " "], "invalid: reason: "),
     ],
 )
-def test_a_pause_that_cannot_be_read_is_refused_before_connecting(temporal: Temporal, args: list[str], starts: str) -> None:
+def test_a_pause_that_cannot_be_read_is_refused_before_connecting(
+    temporal: Temporal, args: list[str], starts: str
+) -> None:
     refused_before_connecting(run("pause-updates", REF, *args), temporal, starts)
 
 
@@ -193,8 +210,16 @@ def test_a_pause_that_cannot_be_read_is_refused_before_connecting(temporal: Temp
 def test_corrected_details_are_validated_like_the_intake_before_they_are_sent(temporal: Temporal) -> None:
     temporal.answer = ["email", "phone", "address", "preferred_written_channel"]
     result = run(
-        "contact", REF, "--email", "Gwen.Pritchard@Example.com", "--phone", "07911 123999",
-        "--address", "Flat 2, 14 Bethcar Street;  Ebbw Vale ; np23 6hh", "--preferred", "letter",
+        "contact",
+        REF,
+        "--email",
+        "Gwen.Pritchard@Example.com",
+        "--phone",
+        "07911 123999",
+        "--address",
+        "Flat 2, 14 Bethcar Street;  Ebbw Vale ; np23 6hh",
+        "--preferred",
+        "letter",
     )
     assert result.exit_code == 0, result.output
     [(method, correction, update)] = temporal.updates
@@ -238,8 +263,11 @@ def test_contact_details_that_do_not_validate_are_refused_field_by_field_before_
 
 def test_a_reassignment_sends_the_new_owner_as_the_roster_has_them(temporal: Temporal) -> None:
     temporal.answer = Handler(
-        id="rhys.griffiths", name="Rhys Griffiths", role=CaseRole.CASE_HANDLER,
-        phone="+442079460102", email="rhys.griffiths@infinity-solutions.example",
+        id="rhys.griffiths",
+        name="Rhys Griffiths",
+        role=CaseRole.CASE_HANDLER,
+        phone="+442079460102",
+        email="rhys.griffiths@infinity-solutions.example",
     )
     result = run("reassign", REF, "--to", "rhys.griffiths", "--reason", "Amara on leave")
     assert result.exit_code == 0, result.output
@@ -284,11 +312,16 @@ def test_satisfied_without_how_is_refused_before_connecting(temporal: Temporal) 
     ("args", "starts"),
     [
         (["--how", "pigeon"], "invalid: --how: 'pigeon': use phone, email, letter, sms-reply or in-person"),
-        (["--how", "phone", "--said-at", "2099-01-01T10:00"], "invalid: --said-at: '2099-01-01T10:00' is in the future"),
+        (
+            ["--how", "phone", "--said-at", "2099-01-01T10:00"],
+            "invalid: --said-at: '2099-01-01T10:00' is in the future",
+        ),
         (["--how", "phone", "--said-at", "yesterday"], "invalid: --said-at: 'yesterday' is not a date and time"),
     ],
 )
-def test_an_answer_that_cannot_be_read_is_refused_before_connecting(temporal: Temporal, args: list[str], starts: str) -> None:
+def test_an_answer_that_cannot_be_read_is_refused_before_connecting(
+    temporal: Temporal, args: list[str], starts: str
+) -> None:
     refused_before_connecting(run("satisfied", REF, *args), temporal, starts)
 
 
@@ -334,8 +367,11 @@ def test_not_satisfied_with_a_case_that_cannot_reopen_is_refused_in_one_line(
 # --- what status and the evidence show ------------------------------------------------------------
 
 AMARA = Handler(
-    id="amara.okafor", name="Amara Okafor", role=CaseRole.CASE_HANDLER,
-    phone="+442079460101", email="amara.okafor@infinity-solutions.example",
+    id="amara.okafor",
+    name="Amara Okafor",
+    role=CaseRole.CASE_HANDLER,
+    phone="+442079460101",
+    email="amara.okafor@infinity-solutions.example",
 )
 RHYS = AMARA.model_copy(update={"id": "rhys.griffiths", "name": "Rhys Griffiths"})
 FILED = Customer(name="Gwen Pritchard", email="gwen.pritchard@example.com", phone="+447911123456", phone_is_mobile=True)
@@ -349,14 +385,20 @@ def handled_state(**changes: Any) -> CaseState:
             Assignment(handler=AMARA, reason="first owner", assigned_at=AT),
             Assignment(handler=RHYS, reason="reassigned by sam: Amara on leave", assigned_at=AT),
         ],
-        calls=[Call(at=AT, outcome=CallOutcome.REACHED, by="amara.okafor", note="Said [/bold] twice", met="introduction")],
+        calls=[
+            Call(at=AT, outcome=CallOutcome.REACHED, by="amara.okafor", note="Said [/bold] twice", met="introduction")
+        ],
         schedule=UpdateSchedule(every=14, contact_time=time(14, 0)),
         schedule_agreed_at=AT,
         update_channel=ChannelKind.SMS,
         updates_paused_until=date(2026, 12, 14),
         updates_pause_reason="In hospital [red]",
         customer=FILED.model_copy(
-            update={"phone": "+442920183000", "phone_is_mobile": False, "address": PostalAddress(lines=["1 High St"], postcode="NP23 6HH")}
+            update={
+                "phone": "+442920183000",
+                "phone_is_mobile": False,
+                "address": PostalAddress(lines=["1 High St"], postcode="NP23 6HH"),
+            }
         ),
         contact_changes=[ContactChange(at=AT, by="sam", fields=["phone", "address"])],
         confirmation=Satisfied(recorded_by="amara.okafor", how=HowSaid.PHONE, said_at=AT),
@@ -367,9 +409,19 @@ def handled_state(**changes: Any) -> CaseState:
 def test_status_json_shows_each_handler_fact_and_the_details_the_case_uses_now() -> None:
     document = admin.status_document(handled_state(), FILED)
     assert document["calls"] == [
-        {"at": "2026-11-30T10:00:00Z", "outcome": "reached", "by": "amara.okafor", "note": "Said [/bold] twice", "met": "introduction"}
+        {
+            "at": "2026-11-30T10:00:00Z",
+            "outcome": "reached",
+            "by": "amara.okafor",
+            "note": "Said [/bold] twice",
+            "met": "introduction",
+        }
     ]
-    assert document["confirmation"] == {"recorded_by": "amara.okafor", "how": "phone", "said_at": "2026-11-30T10:00:00Z"}
+    assert document["confirmation"] == {
+        "recorded_by": "amara.okafor",
+        "how": "phone",
+        "said_at": "2026-11-30T10:00:00Z",
+    }
     assert (document["updates_paused_until"], document["updates_pause_reason"]) == ("2026-12-14", "In hospital [red]")
     assert document["update_channel"] == "sms"
     assert document["contact"]["source"] == "corrected" and document["contact"]["phone"] == "+442920183000"
@@ -378,7 +430,8 @@ def test_status_json_shows_each_handler_fact_and_the_details_the_case_uses_now()
     assert document["contact_changes"] == [{"at": "2026-11-30T10:00:00Z", "by": "sam", "fields": ["phone", "address"]}]
     assert "+447911123456" not in json.dumps(document)
     assert [(a["handler"], a["reason"]) for a in document["assignments"]] == [
-        ("amara.okafor", "first owner"), ("rhys.griffiths", "reassigned by sam: Amara on leave")
+        ("amara.okafor", "first owner"),
+        ("rhys.griffiths", "reassigned by sam: Amara on leave"),
     ]
 
 
@@ -408,8 +461,10 @@ def test_status_table_shows_the_facts_and_prints_markup_in_text_as_typed(monkeyp
     assert "updates paused until Mon 14 Dec 2026: In hospital [red] (the 8-week clock runs on)" in out
     # SMS was agreed, but the corrected number is a landline.
     assert "updates by: phone first, then in writing (sms was agreed, but the details held do not reach it)" in out
-    assert "contact (corrected): email gwen.pritchard@example.com; phone +442920183000 (no texts); " \
-           "address 1 High St, NP23 6HH; in writing by email" in out
+    assert (
+        "contact (corrected): email gwen.pritchard@example.com; phone +442920183000 (no texts); "
+        "address 1 High St, NP23 6HH; in writing by email" in out
+    )
     assert "contact corrected Mon 30 Nov 10:00 by sam: phone, address" in out
     assert "assigned Mon 30 Nov 10:00: Rhys Griffiths (rhys.griffiths): reassigned by sam: Amara on leave" in out
     assert "customer confirmed satisfied: by phone, recorded by amara.okafor, said Mon 30 Nov 10:00" in out
@@ -418,13 +473,20 @@ def test_status_table_shows_the_facts_and_prints_markup_in_text_as_typed(monkeyp
 
 def test_the_evidence_record_shows_the_same_facts_as_status() -> None:
     state = handled_state()
-    record = CaseRecord(
-        reference=REF, intake=intake_at(AT), state=state, policy=load_policy(), recorded_at=AT
-    )
+    record = CaseRecord(reference=REF, intake=intake_at(AT), state=state, policy=load_policy(), recorded_at=AT)
     evidence = evidence_document(record)
     status = admin.status_document(state, record.intake.customer)
-    for fact in ("calls", "confirmation", "updates_paused_until", "updates_pause_reason", "update_channel",
-                 "contact", "contact_changes", "reopenings", "closure"):
+    for fact in (
+        "calls",
+        "confirmation",
+        "updates_paused_until",
+        "updates_pause_reason",
+        "update_channel",
+        "contact",
+        "contact_changes",
+        "reopenings",
+        "closure",
+    ):
         assert evidence[fact] == status[fact], fact
     assert evidence["contact"]["source"] == "corrected"
     # Until corrected, the evidence shows the details as filed.
@@ -455,7 +517,13 @@ def test_with_json_stdout_is_one_object_and_the_request_id_goes_to_stderr(tempor
     request = answer["request_id"]
     assert result.stderr == f"request id: {request} (to retry this exact command: --request-id {request})\n"
     assert answer["reference"] == REF and answer["command"] == "call"
-    assert answer["result"] == {"at": "2026-11-30T10:00:00Z", "outcome": "voicemail", "by": "sam.login", "note": None, "met": None}
+    assert answer["result"] == {
+        "at": "2026-11-30T10:00:00Z",
+        "outcome": "voicemail",
+        "by": "sam.login",
+        "note": None,
+        "met": None,
+    }
     [(_, _, update)] = temporal.updates
     assert update.startswith(f"call/{request}/")
 
@@ -463,11 +531,17 @@ def test_with_json_stdout_is_one_object_and_the_request_id_goes_to_stderr(tempor
 @pytest.mark.parametrize(
     ("args", "answer", "expected"),
     [
-        (["agree", REF, "--every", "3wd", "--at", "9", "--channel", "email"],
-         UpdateSchedule(every=3, unit=IntervalUnit.WORKING_DAYS, contact_time=time(9, 0)),
-         {"every": 3, "unit": "working_days", "contact_time": "09:00:00", "channel": "email"}),
+        (
+            ["agree", REF, "--every", "3wd", "--at", "9", "--channel", "email"],
+            UpdateSchedule(every=3, unit=IntervalUnit.WORKING_DAYS, contact_time=time(9, 0)),
+            {"every": 3, "unit": "working_days", "contact_time": "09:00:00", "channel": "email"},
+        ),
         (["contact", REF, "--email", "gwen@example.org"], ["email"], {"changed": ["email"]}),
-        (["pause-updates", REF, "--until", "2026-12-14", "--reason", "Away"], "regular updates paused", "regular updates paused"),
+        (
+            ["pause-updates", REF, "--until", "2026-12-14", "--reason", "Away"],
+            "regular updates paused",
+            "regular updates paused",
+        ),
     ],
 )
 def test_each_command_answers_in_json_with_what_the_case_recorded(
@@ -483,7 +557,9 @@ def test_satisfied_in_json_says_what_was_sent(temporal: Temporal) -> None:
     result = run("satisfied", REF, "--how", "letter", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {
-        "reference": REF, "command": "satisfied", "result": {"recorded_by": "sam.login", "how": "letter", "said_at": None}
+        "reference": REF,
+        "command": "satisfied",
+        "result": {"recorded_by": "sam.login", "how": "letter", "said_at": None},
     }
 
 
@@ -510,7 +586,10 @@ def test_a_duplicate_is_closed_naming_the_case_it_is_handled_under(temporal: Tem
     [(method, closure, update)] = temporal.updates
     assert method == "close_case" and update.startswith("close/")
     assert (closure.outcome.value, closure.duplicate_of, closure.reason, closure.recorded_by) == (
-        "duplicate", "CC-2026-4F7K2R", "Filed twice", "sam.login"
+        "duplicate",
+        "CC-2026-4F7K2R",
+        "Filed twice",
+        "sam.login",
     )
     assert result.stdout.splitlines()[-1] == f"{REF}: closed: duplicate"
 
@@ -518,22 +597,35 @@ def test_a_duplicate_is_closed_naming_the_case_it_is_handled_under(temporal: Tem
 @pytest.mark.parametrize(
     ("args", "starts"),
     [
-        (["--outcome", "resolved", "--reason", "x"], "invalid: --outcome: 'resolved': use withdrawn, no-response, duplicate or referred-to-adr"),
-        (["--outcome", "duplicate", "--reason", "x"], "invalid: duplicate_of: give it exactly when the outcome is 'duplicate'"),
+        (
+            ["--outcome", "resolved", "--reason", "x"],
+            "invalid: --outcome: 'resolved': use withdrawn, no-response, duplicate or referred-to-adr",
+        ),
+        (
+            ["--outcome", "duplicate", "--reason", "x"],
+            "invalid: duplicate_of: give it exactly when the outcome is 'duplicate'",
+        ),
         (["--outcome", "withdrawn", "--reason", "x", "--duplicate-of", "CC-2026-4F7K2R"], "invalid: duplicate_of: "),
         (["--outcome", "duplicate", "--reason", "x", "--duplicate-of", "the other one"], "invalid: --duplicate-of: "),
     ],
 )
-def test_a_closure_that_does_not_fit_is_refused_before_connecting(temporal: Temporal, args: list[str], starts: str) -> None:
+def test_a_closure_that_does_not_fit_is_refused_before_connecting(
+    temporal: Temporal, args: list[str], starts: str
+) -> None:
     refused_before_connecting(run("close", REF, *args), temporal, starts)
 
 
 def test_status_shows_how_a_case_closed_when_not_by_the_customer() -> None:
     from domain.models import CaseClosure, ClosureOutcome
 
-    closure = CaseClosure(outcome=ClosureOutcome.WITHDRAWN, reason="Sorted it with the bank", recorded_by="amara.okafor")
+    closure = CaseClosure(
+        outcome=ClosureOutcome.WITHDRAWN, reason="Sorted it with the bank", recorded_by="amara.okafor"
+    )
     document = admin.status_document(handled_state(closure=closure, confirmation=None), FILED)
     assert document["closure"] == {
-        "outcome": "withdrawn", "reason": "Sorted it with the bank", "duplicate_of": None, "recorded_by": "amara.okafor"
+        "outcome": "withdrawn",
+        "reason": "Sorted it with the bank",
+        "duplicate_of": None,
+        "recorded_by": "amara.okafor",
     }
     assert admin.status_document(handled_state(), FILED)["closure"] is None

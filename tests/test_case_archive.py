@@ -1,7 +1,7 @@
 """The case archive keeps a compliance record for its retention period, then forgets the customer."""
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -12,7 +12,7 @@ from domain.models import CaseRecord, CaseState
 from settings import load_policy
 from tests.workflows.harness import intake_at
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def record(reference: str, at: datetime, name: str = "Gwen Pritchard") -> CaseRecord:
@@ -20,7 +20,7 @@ def record(reference: str, at: datetime, name: str = "Gwen Pritchard") -> CaseRe
         reference=reference,
         # One complaint per name: the same case written again (later) has the same intake, as a
         # case's records do; another name under the same reference is another case.
-        intake=intake_at(datetime(2024, 1, 2, 10, 0, tzinfo=timezone.utc), name=name),
+        intake=intake_at(datetime(2024, 1, 2, 10, 0, tzinfo=UTC), name=name),
         state=CaseState(reference=reference),
         policy=load_policy(),
         recorded_at=at,
@@ -40,9 +40,7 @@ def bytes_on_disk(location) -> bytes:
             "SELECT pg_relation_filepath(c.oid), pg_relation_filepath(c.reltoastrelid)"
             " FROM pg_class c WHERE c.relname = 'case_records'"
         ).fetchone()
-    return b"".join(
-        p.read_bytes() for f in files if f for p in Path(data_dir).glob(f + "*")
-    )
+    return b"".join(p.read_bytes() for f in files if f for p in Path(data_dir).glob(f + "*"))
 
 
 def store_uncompressed(location) -> None:
@@ -127,6 +125,8 @@ async def test_two_purges_at_once_purge_each_record_once(store_at) -> None:
     for reference in expired:
         await archive.archive_case(record(reference, NOW - timedelta(days=5)))
     with ThreadPoolExecutor(2) as pool:
-        reports = list(pool.map(lambda _: CaseArchive(location, retention=timedelta(days=1)).purge_expired(NOW), range(2)))
+        reports = list(
+            pool.map(lambda _: CaseArchive(location, retention=timedelta(days=1)).purge_expired(NOW), range(2))
+        )
     assert sorted(reports[0] + reports[1]) == expired
     assert not set(reports[0]) & set(reports[1])

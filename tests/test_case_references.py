@@ -4,7 +4,7 @@ that outlives Temporal's retention before a case is opened under it."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,25 +58,35 @@ async def test_a_reference_a_store_has_seen_is_never_given_to_a_new_case(
     data = tmp_path / "data"
     if store == "sent-message ledger":
         SentLog(data / "sent-messages.sqlite3").record(
-            DeliveryReceipt(key=f"{spent}/001-acknowledgement-email", channel=ChannelKind.EMAIL,
-                            sent_at=datetime.now(timezone.utc))
+            DeliveryReceipt(
+                key=f"{spent}/001-acknowledgement-email", channel=ChannelKind.EMAIL, sent_at=datetime.now(UTC)
+            )
         )
     elif store == "billing ledger":
         await BillingActivities(data / "billing-ledger.sqlite3").credit_invoice(
-            InvoiceCredit(key=f"{spent}/credit", reference=spent, account_number="ISS-1", amount_gbp=Decimal("5"),
-                          reason="x")
+            InvoiceCredit(
+                key=f"{spent}/credit", reference=spent, account_number="ISS-1", amount_gbp=Decimal("5"), reason="x"
+            )
         )
     else:
         old = _intake("an-older-intake")
         await CaseArchive(data / "archive" / "case-records.sqlite3").archive_case(
-            CaseRecord(reference=spent, intake=old, state=CaseState(reference=spent), policy=load_policy(),
-                       recorded_at=datetime.now(timezone.utc) - timedelta(days=400))
+            CaseRecord(
+                reference=spent,
+                intake=old,
+                state=CaseState(reference=spent),
+                policy=load_policy(),
+                recorded_at=datetime.now(UTC) - timedelta(days=400),
+            )
         )
     drawn = iter([spent, fresh])
     monkeypatch.setattr(starter, "new_reference", lambda year: next(drawn))
 
     filed = await starter.file_complaint(
-        time_skipping_env.client, _intake(), policy=load_policy(), task_queue=f"refs-{uuid.uuid4().hex[:8]}",
+        time_skipping_env.client,
+        _intake(),
+        policy=load_policy(),
+        task_queue=f"refs-{uuid.uuid4().hex[:8]}",
         registry=ReferenceRegistry(data),
     )
 
@@ -93,12 +103,20 @@ async def test_an_intake_retried_after_retention_gets_its_archived_case_back(
     reference = reference_for_intake(year, intake_id)
     data = tmp_path / "data"
     await CaseArchive(data / "archive" / "case-records.sqlite3").archive_case(
-        CaseRecord(reference=reference, intake=intake, state=CaseState(reference=reference), policy=load_policy(),
-                   recorded_at=datetime.now(timezone.utc) - timedelta(days=90))
+        CaseRecord(
+            reference=reference,
+            intake=intake,
+            state=CaseState(reference=reference),
+            policy=load_policy(),
+            recorded_at=datetime.now(UTC) - timedelta(days=90),
+        )
     )
 
     filed = await starter.file_complaint(
-        time_skipping_env.client, intake, policy=load_policy(), task_queue=f"refs-{uuid.uuid4().hex[:8]}",
+        time_skipping_env.client,
+        intake,
+        policy=load_policy(),
+        task_queue=f"refs-{uuid.uuid4().hex[:8]}",
         registry=ReferenceRegistry(data),
     )
 

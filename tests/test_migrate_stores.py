@@ -19,11 +19,12 @@ from tests.test_case_archive import NOW, record
 
 def credit(n: int) -> InvoiceCredit:
     return InvoiceCredit(
-        key=f"CC-2026-4F7K2Q/credit-{n}", reference="CC-2026-4F7K2Q", account_number="ISS-204871",
-        amount_gbp=Decimal("10.00") + n, reason="Missed visit",
+        key=f"CC-2026-4F7K2Q/credit-{n}",
+        reference="CC-2026-4F7K2Q",
+        account_number="ISS-204871",
+        amount_gbp=Decimal("10.00") + n,
+        reason="Missed visit",
     )
-
-
 
 
 async def test_a_single_host_deployment_moves_to_postgresql_and_a_second_run_catches_up(tmp_path, postgres, capsys):
@@ -37,7 +38,10 @@ async def test_a_single_host_deployment_moves_to_postgresql_and_a_second_run_cat
         )
         conn.executemany(
             "INSERT INTO sent_messages VALUES (?, ?, 'SM-old', ?, ?)",
-            [(f"old-{n:04d}", "sms", NOW.isoformat(), receipt(f"old-{n:04d}", "SM-old").model_dump_json()) for n in range(1200)],
+            [
+                (f"old-{n:04d}", "sms", NOW.isoformat(), receipt(f"old-{n:04d}", "SM-old").model_dump_json())
+                for n in range(1200)
+            ],
         )
     ledger = SentLog.in_data_dir(data)
     billing = BillingActivities(data / "billing-ledger.sqlite3")
@@ -119,7 +123,12 @@ def test_the_count_check_finds_a_key_the_target_lacks(tmp_path, postgres):
     assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 0
     with stores.engine_for(target).begin() as conn:
         conn.execute(delete(stores.sent_messages).where(stores.sent_messages.c.key == "k-3"))
-    assert migrate_stores._missing(stores.SENT_MESSAGES, data / "sent-messages.sqlite3", stores.open_store(stores.SENT_MESSAGES, target)) == 1
+    assert (
+        migrate_stores._missing(
+            stores.SENT_MESSAGES, data / "sent-messages.sqlite3", stores.open_store(stores.SENT_MESSAGES, target)
+        )
+        == 1
+    )
 
 
 def test_only_a_sqlite_source_is_taken(tmp_path, postgres, capsys):

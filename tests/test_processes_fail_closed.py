@@ -20,8 +20,9 @@ REQUIRED_WITHOUT_KEYS = {
 def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINTS_CODEC_")} | REQUIRED_WITHOUT_KEYS
     env.pop("COMPLAINTS_SECRETS_FILE", None)
-    return subprocess.run([sys.executable, *args], env=env, cwd=REPO, input=stdin, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, *args], env=env, cwd=REPO, input=stdin, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ starter asks the case archive (the same store the workers write, on either engin
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.service import RPCError
@@ -16,7 +16,7 @@ from settings import load_policy
 from tests.test_case_archive import record
 from tests.workflows.harness import intake_at
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def archived(archive: CaseArchive, reference: str, intake_id: str | None, *, at: datetime = NOW) -> None:

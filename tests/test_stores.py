@@ -3,7 +3,7 @@ and a PostgreSQL database is used only once the setup step has migrated it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -21,9 +21,7 @@ def test_the_migrations_build_the_tables_the_stores_describe(store_at) -> None:
     engine = stores.engine_for(location)
     with engine.connect() as conn:
         assert stores.current_revisions(conn) == stores.heads()
-        context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "version_table": stores.VERSION_TABLE}
-        )
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "version_table": stores.VERSION_TABLE})
         assert compare_metadata(context, stores.metadata) == []
 
 
@@ -57,7 +55,7 @@ def test_only_a_row_under_the_same_key_counts_as_already_there(store_at) -> None
     location = store_at("ledger.sqlite3")
     SentLog(location)  # migrated
     store = stores.open_store(stores.SENT_MESSAGES, location)
-    row = {"key": "k1", "channel": "sms", "provider_id": "SM1", "sent_at": datetime.now(timezone.utc), "receipt": "{}"}
+    row = {"key": "k1", "channel": "sms", "provider_id": "SM1", "sent_at": datetime.now(UTC), "receipt": "{}"}
     assert store.insert_or_get(row)[0] is True
     inserted, stored = store.insert_or_get(row | {"provider_id": "SM2"})
     assert inserted is False and stored.provider_id == "SM1"

@@ -16,7 +16,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
@@ -29,18 +28,20 @@ with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
     from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
     from domain import policy as clocks
-    from domain.contact import local_date, local_moment, next_phone_moment, phone_allowed
     from domain import search_attributes as sa
     from domain.calendar import WorkingCalendar
     from domain.compliance_report import case_outcome
+    from domain.contact import local_date, local_moment, next_phone_moment, phone_allowed
     from domain.formatting import local_label
-    from domain.next_action import owner_next_action
-    from domain.reference import is_reference
     from domain.models import (
         AlertRequest,
         ArchiveReceipt,
         Assignment,
         AssignmentRequest,
+        Call,
+        CallMade,
+        CallOutcome,
+        CaseClosure,
         CaseInput,
         CaseRecord,
         CaseRole,
@@ -48,20 +49,16 @@ with workflow.unsafe.imports_passed_through():
         CaseState,
         CaseSummary,
         ChannelKind,
-        Compensation,
-        CallMade,
-        CallOutcome,
-        CaseClosure,
         ClosureOutcome,
-        Call,
+        Compensation,
         CompensationAward,
         ContactChange,
         ContactCorrection,
         ContactScheduleChange,
-        Customer,
         CreditReceipt,
-        Deadlock,
+        Customer,
         DeadlineRequest,
+        Deadlock,
         DeferredText,
         DeliveryReceipt,
         Escalation,
@@ -79,11 +76,13 @@ with workflow.unsafe.imports_passed_through():
         Reopening,
         Satisfied,
         ScheduleAgreed,
-        UpdatesPaused,
         SendRequest,
         UpdateSchedule,
+        UpdatesPaused,
         WrittenChannel,
     )
+    from domain.next_action import owner_next_action
+    from domain.reference import is_reference
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -91,6 +90,8 @@ ACKNOWLEDGEMENT = "acknowledgement"
 INTRODUCTION = "introduction"
 REVIEW = "review"
 ADR_RIGHTS = "adr_rights"
+
+
 def _last_error(err: Exception) -> str:
     """The vendor's own words: a timed-out retry window carries the last attempt's failure."""
     if not isinstance(err, ActivityError):
@@ -281,7 +282,9 @@ class ComplaintCase:
                 # Sent at (or just before) their due time by design: nothing to warn about early.
                 self._clock(REVIEW, received, d.review_due, warn=False),
                 # v3 sends it at the mark itself, so its clock allows the send's own time.
-                self._clock(ADR_RIGHTS, received, d.adr_due + (ADR_SEND_GRACE if self._v3 else timedelta(0)), warn=False),
+                self._clock(
+                    ADR_RIGHTS, received, d.adr_due + (ADR_SEND_GRACE if self._v3 else timedelta(0)), warn=False
+                ),
             ]
             self._count("complaints_cases_opened", "Complaint cases opened")
         self._calendar = WorkingCalendar.from_spec(self._policy.calendar, state.deadlines.holidays)
@@ -357,7 +360,9 @@ class ComplaintCase:
         ack_settled = ack is None or ack.done_at is not None or ack.undeliverable_at is not None
         if intro is not None and self._pending(intro) and ack_settled:
             when = clocks.contact_moment(now, intro.due_at, self._calendar)
-            plan.append((when, f"introduce {state.owner.name if state.owner else 'the handler'}", self._send_introduction))
+            plan.append(
+                (when, f"introduce {state.owner.name if state.owner else 'the handler'}", self._send_introduction)
+            )
         review = state.milestone(REVIEW)
         if self._pending(review) and state.stage is not CaseStage.DEADLOCK:
             # A few minutes early, so the message is out by the 3-working-day mark, not just after it.
@@ -375,8 +380,12 @@ class ComplaintCase:
             if state.stage is CaseStage.DEADLOCK and milestone.name == REVIEW:
                 continue  # no update schedule is owed once the provider has issued deadlock
             if milestone.warn_at is not None and not milestone.warned:
-                plan.append((milestone.warn_at, f"warn the owner {milestone.name} is due", partial(self._warn, milestone)))
-            plan.append((milestone.due_at, f"check {milestone.name} was done in time", partial(self._breach, milestone)))
+                plan.append(
+                    (milestone.warn_at, f"warn the owner {milestone.name} is due", partial(self._warn, milestone))
+                )
+            plan.append(
+                (milestone.due_at, f"check {milestone.name} was done in time", partial(self._breach, milestone))
+            )
         return plan
 
     def _planned_v3(self) -> list[tuple[datetime, str, Callable[[], None]]]:
@@ -400,26 +409,50 @@ class ComplaintCase:
                 plan.append((when, f"introduce {state.owner.name}", self._send_introduction))
             # The introduction goes before the schedule offer, unless a roster gap holds it back.
             gap = state.awaiting_owner is not None and self._roster_gap
-            intro_first = intro is None or self._settled(intro) or gap or (state.owner is None and state.awaiting_owner is None)
+            intro_first = (
+                intro is None or self._settled(intro) or gap or (state.owner is None and state.awaiting_owner is None)
+            )
             review = state.milestone(REVIEW)
             if self._pending(review) and intro_first and state.stage is not CaseStage.DEADLOCK:
                 # A few minutes early, so the offer is out by the 3-working-day mark, not just after it.
-                plan.append((review.due_at - REVIEW_LEAD, "offer an update schedule (3 working days)", self._start_regular_updates))
+                plan.append(
+                    (
+                        review.due_at - REVIEW_LEAD,
+                        "offer an update schedule (3 working days)",
+                        self._start_regular_updates,
+                    )
+                )
             if state.next_update_at is not None and state.stage is not CaseStage.DEADLOCK:
                 plan.append((state.next_update_at, "send the regular update", self._send_progress_update))
             adr = state.milestone(ADR_RIGHTS)
             if self._pending(adr):
-                plan.append((self._adr_send_at(adr), "send the ADR-rights letter (8 weeks)", self._send_adr_letter_at_eight_weeks))
+                plan.append(
+                    (
+                        self._adr_send_at(adr),
+                        "send the ADR-rights letter (8 weeks)",
+                        self._send_adr_letter_at_eight_weeks,
+                    )
+                )
             for when, key, what in self._reminders_due():
                 plan.append((when, f"remind the owner: {what}", partial(self._remind, key, what)))
             for text in state.deferred_texts:
-                plan.append((text.not_before, f"text the {text.kind.value.replace('_', ' ')} (after the quiet hours)", partial(self._send_deferred_text, text)))
+                plan.append(
+                    (
+                        text.not_before,
+                        f"text the {text.kind.value.replace('_', ' ')} (after the quiet hours)",
+                        partial(self._send_deferred_text, text),
+                    )
+                )
         for milestone in state.milestones:
             if milestone.done_at is not None or milestone.breached or milestone.superseded_at is not None:
                 continue
             if milestone.warn_at is not None and not milestone.warned:
-                plan.append((milestone.warn_at, f"warn the owner {milestone.name} is due", partial(self._warn, milestone)))
-            plan.append((milestone.due_at, f"check {milestone.name} was done in time", partial(self._breach, milestone)))
+                plan.append(
+                    (milestone.warn_at, f"warn the owner {milestone.name} is due", partial(self._warn, milestone))
+                )
+            plan.append(
+                (milestone.due_at, f"check {milestone.name} was done in time", partial(self._breach, milestone))
+            )
         return plan
 
     def _reminders_due(self) -> list[tuple[datetime, str, str]]:
@@ -431,10 +464,22 @@ class ComplaintCase:
         due: list[tuple[datetime, str, str]] = []
         intro = self._current_introduction()
         if intro is not None and intro.done_at is None and intro.superseded_at is None and not intro.breached:
-            due.append((intro.due_at - lead, f"{intro.name}@{intro.due_at.isoformat()}", f"call the customer to introduce yourself by {local_label(intro.due_at)}"))
+            due.append(
+                (
+                    intro.due_at - lead,
+                    f"{intro.name}@{intro.due_at.isoformat()}",
+                    f"call the customer to introduce yourself by {local_label(intro.due_at)}",
+                )
+            )
         if state.next_update_at is not None and state.stage is not CaseStage.DEADLOCK:
             at = state.next_update_at
-            due.append((at - lead, f"update@{at.isoformat()}", f"call the customer before the regular update at {local_label(at)}"))
+            due.append(
+                (
+                    at - lead,
+                    f"update@{at.isoformat()}",
+                    f"call the customer before the regular update at {local_label(at)}",
+                )
+            )
         assert self._calendar is not None
         # In working hours: a 10:00 update is reminded at 09:00, not at 06:00.
         timely = []
@@ -446,10 +491,16 @@ class ComplaintCase:
 
     def _remind(self, key: str, what: str) -> None:
         state = self._state
-        state.reminded = [*state.reminded[-(KEPT_ALERTS - 1):], key]
+        state.reminded = [*state.reminded[-(KEPT_ALERTS - 1) :], key]
         owner = state.owner
         if owner is not None:
-            self._alert(owner.role, f"{state.reference}: reminder: {what}", f"Reminder for case {state.reference}: {what}.", to_handler=owner.id, kind="reminder")
+            self._alert(
+                owner.role,
+                f"{state.reference}: reminder: {what}",
+                f"Reminder for case {state.reference}: {what}.",
+                to_handler=owner.id,
+                kind="reminder",
+            )
 
     def _adr_send_at(self, adr: Milestone) -> datetime:
         """At the 8-week mark, when the customer's right begins; a posted letter may go earlier,
@@ -467,7 +518,11 @@ class ComplaintCase:
         """Nothing more will be sent for it: done, undeliverable or superseded (or not owed at all)."""
         return milestone is None or (
             milestone.name not in self._in_flight
-            and (milestone.done_at is not None or milestone.undeliverable_at is not None or milestone.superseded_at is not None)
+            and (
+                milestone.done_at is not None
+                or milestone.undeliverable_at is not None
+                or milestone.superseded_at is not None
+            )
         )
 
     def _start_work_that_is_due(self) -> None:
@@ -508,7 +563,9 @@ class ComplaintCase:
     def _send_acknowledgement(self) -> None:
         if self._v3:
             # Signed by the complaints team: it goes before anyone owns the case, and it says so.
-            self._deliver(MessageKind.ACKNOWLEDGEMENT, [self._written_channel()], milestone=ACKNOWLEDGEMENT, handler=None)
+            self._deliver(
+                MessageKind.ACKNOWLEDGEMENT, [self._written_channel()], milestone=ACKNOWLEDGEMENT, handler=None
+            )
             return
         self._deliver(MessageKind.ACKNOWLEDGEMENT, [self._written_channel()], milestone=ACKNOWLEDGEMENT)
 
@@ -584,9 +641,8 @@ class ComplaintCase:
 
     def _send_adr_letter_at_eight_weeks(self) -> None:
         extra: dict[str, object] = {}
-        if self._v3:
-            if workflow.now() < self._eight_weeks():
-                extra["adr_rights_from"] = self._eight_weeks()  # a posted letter sent ahead of the mark
+        if self._v3 and workflow.now() < self._eight_weeks():
+            extra["adr_rights_from"] = self._eight_weeks()  # a posted letter sent ahead of the mark
         self._deliver(
             MessageKind.ADR_RIGHTS,
             [self._written_channel()],
@@ -710,7 +766,9 @@ class ComplaintCase:
             if state.escalation_level + 1 < len(ladder):
                 state.escalation_level += 1
                 escalation.level = state.escalation_level
-            self._find_owner(ladder[state.escalation_level], exclude=[previous.id] if previous else [], escalation=escalation)
+            self._find_owner(
+                ladder[state.escalation_level], exclude=[previous.id] if previous else [], escalation=escalation
+            )
         else:
             # The top of the ladder: the case is re-opened with its current owner.
             state.assignments.append(
@@ -760,7 +818,9 @@ class ComplaintCase:
         due = now + timedelta(hours=self._policy.introduction_hours)
         state.milestones.append(self._clock(f"{INTRODUCTION}_{number}", now, due))
 
-    def _find_owner(self, role: CaseRole, exclude: list[str] | None = None, escalation: Escalation | None = None) -> None:
+    def _find_owner(
+        self, role: CaseRole, exclude: list[str] | None = None, escalation: Escalation | None = None
+    ) -> None:
         self._state.awaiting_owner = role
         self._launch(f"assign-{role.value}", self._take_owner_when_found(role, exclude or [], escalation))
 
@@ -1074,7 +1134,9 @@ class ComplaintCase:
 
     def _post_room_work_item(self, record: MessageRecord) -> None:
         """Needs the printer cannot meet (braille, audio, easy read): the post room gets a work item."""
-        wanted = [n for n in self._customer.accessibility_needs if any(k in n.lower() for k in self._policy.post_room_needs)]
+        wanted = [
+            n for n in self._customer.accessibility_needs if any(k in n.lower() for k in self._policy.post_room_needs)
+        ]
         if not wanted:
             return
         self._alert(
@@ -1156,9 +1218,7 @@ class ComplaintCase:
 
     def _recipient(self) -> Recipient:
         c = self._customer
-        return Recipient(
-            name=c.name, email=c.email, phone=c.phone, address=c.address, large_print=c.wants_large_print
-        )
+        return Recipient(name=c.name, email=c.email, phone=c.phone, address=c.address, large_print=c.wants_large_print)
 
     def _context(self, **extra: object) -> MessageContext:
         state, c = self._state, self._customer
@@ -1271,7 +1331,9 @@ class ComplaintCase:
             detail=detail,
             to_team=to_team,
             kind=kind,
-            to_email=self._state.owner.email if to_handler and self._state.owner and self._state.owner.id == to_handler else None,
+            to_email=self._state.owner.email
+            if to_handler and self._state.owner and self._state.owner.id == to_handler
+            else None,
         )
         self._launch(
             alert.key,
@@ -1333,8 +1395,7 @@ class ComplaintCase:
             sa.NEXT_DEADLINE.name: sa.next_deadline(state),
             sa.ADR_LETTER_SENT.name: state.adr_letter_sent_at is not None,
             sa.BREACH.name: any(m.breached for m in state.milestones),
-            sa.NEEDS_ATTENTION.name: state.attention is not None
-            or any(m.undeliverable_at for m in state.milestones),
+            sa.NEEDS_ATTENTION.name: state.attention is not None or any(m.undeliverable_at for m in state.milestones),
         }
         updates = []
         for key in sa.ALL:
@@ -1633,7 +1694,12 @@ class ComplaintCase:
         state, now = self._state, workflow.now()
         call = Call(at=now, outcome=made.outcome, by=made.recorded_by, note=made.note)
         intro = self._current_introduction()
-        if made.outcome is CallOutcome.REACHED and intro is not None and intro.done_at is None and intro.superseded_at is None:
+        if (
+            made.outcome is CallOutcome.REACHED
+            and intro is not None
+            and intro.done_at is None
+            and intro.superseded_at is None
+        ):
             intro.done_at = now
             call.met = intro.name
             if intro.name not in self._in_flight:
@@ -1657,7 +1723,9 @@ class ComplaintCase:
         state.schedule_agreed_at = workflow.now()
         state.update_channel = agreed.channel
         if state.next_update_at is not None:
-            state.next_update_at = self._after_pause(clocks.next_update_at(workflow.now(), state.schedule, self._calendar))
+            state.next_update_at = self._after_pause(
+                clocks.next_update_at(workflow.now(), state.schedule, self._calendar)
+            )
             self._deliver(MessageKind.UPDATE_SCHEDULE, [self._written_channel()])
         self._wake()
         return state.schedule
@@ -1739,9 +1807,13 @@ class ComplaintCase:
         self._refuse_if_closed()
         merged = self._customer.model_copy(update=self._corrected(correction))
         if merged.preferred_written_channel is WrittenChannel.EMAIL and not merged.email:
-            raise ApplicationError("preferred_written_channel: 'email' but the case holds no email address", type="Unreachable")
+            raise ApplicationError(
+                "preferred_written_channel: 'email' but the case holds no email address", type="Unreachable"
+            )
         if merged.preferred_written_channel is WrittenChannel.LETTER and merged.address is None:
-            raise ApplicationError("preferred_written_channel: 'letter' but the case holds no postal address", type="Unreachable")
+            raise ApplicationError(
+                "preferred_written_channel: 'letter' but the case holds no postal address", type="Unreachable"
+            )
 
     @workflow.update(name="reassign")
     async def reassign(self, move: Reassignment) -> Handler:
@@ -1751,7 +1823,9 @@ class ComplaintCase:
         state, now = self._state, workflow.now()
         state.awaiting_owner = None  # a reassignment fills a roster gap too
         self._roster_gap = False
-        self._take_ownership(Assignment(handler=move.to, reason=f"reassigned by {move.recorded_by}: {move.reason}", assigned_at=now))
+        self._take_ownership(
+            Assignment(handler=move.to, reason=f"reassigned by {move.recorded_by}: {move.reason}", assigned_at=now)
+        )
         self._new_introduction_clock(now)
         self._notify_new_owner(move.to)
         self._wake()

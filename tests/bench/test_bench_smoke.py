@@ -25,8 +25,16 @@ HISTORIES = REPO / "tests" / "histories" / "v1"
 @pytest.mark.e2e
 def test_quick_bench_prints_the_table_and_a_json_line_with_every_scenario(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--workdir", str(tmp_path / "work"),
-         "--json-out", str(tmp_path / "bench.json")],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--json-out",
+            str(tmp_path / "bench.json"),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -56,7 +64,10 @@ def test_quick_bench_prints_the_table_and_a_json_line_with_every_scenario(tmp_pa
             assert found["history_bytes"] == sum(found["bytes_by_event_type"].values())
             assert found["usd_per_1000_cases"]["total"] > 0
         # Both were driven by the same signals.
-        assert case["pipeline"]["actions_by_type"]["signal_workflow"] == case["baseline"]["actions_by_type"]["signal_workflow"]
+        assert (
+            case["pipeline"]["actions_by_type"]["signal_workflow"]
+            == case["baseline"]["actions_by_type"]["signal_workflow"]
+        )
     assert {t["name"] for t in document["targets"]} >= {
         "intake_ratio_memory",
         "lifecycle_ratio_memory",

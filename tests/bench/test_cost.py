@@ -24,7 +24,6 @@ from temporalio.api.history.v1 import (
     WorkflowTaskCompletedEventAttributes,
     WorkflowTaskFailedEventAttributes,
 )
-
 from temporalio.client import WorkflowHistory
 
 from bench import cost

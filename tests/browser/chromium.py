@@ -17,7 +17,6 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -65,9 +64,16 @@ class Chromium:
         self._log = open(self.log_file, "wb")  # noqa: SIM115
         # Its own process group: the renderer and GPU helpers go down with it.
         self._process = subprocess.Popen(
-            [self.executable, *FLAGS, f"--user-data-dir={self._profile}",
-             f"--window-size={self.width},{self.height}", "about:blank"],
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                self.executable,
+                *FLAGS,
+                f"--user-data-dir={self._profile}",
+                f"--window-size={self.width},{self.height}",
+                "about:blank",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self._http = aiohttp.ClientSession()
         try:
@@ -77,8 +83,13 @@ class Chromium:
             page = next(t for t in targets if t["type"] == "page")
             self._ws = await self._http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0)
             await self.send("Page.enable")
-            await self.send("Emulation.setDeviceMetricsOverride", width=self.width, height=self.height,
-                            deviceScaleFactor=1, mobile=False)
+            await self.send(
+                "Emulation.setDeviceMetricsOverride",
+                width=self.width,
+                height=self.height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
@@ -159,8 +170,11 @@ class Chromium:
 
     async def wait_for_text(self, *needles: str, timeout: float = 20) -> str:
         checks = " && ".join(f"t.includes({json.dumps(n)})" for n in needles)
-        await self.wait_until(f"(t => {checks})(document.body ? document.body.innerText : '')",
-                              timeout=timeout, what=" and ".join(map(repr, needles)))
+        await self.wait_until(
+            f"(t => {checks})(document.body ? document.body.innerText : '')",
+            timeout=timeout,
+            what=" and ".join(map(repr, needles)),
+        )
         return await self.text()
 
     async def screenshot(self, path: Path, full_page: bool = True) -> Path:

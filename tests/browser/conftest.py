@@ -21,9 +21,7 @@ INSTALL_HINT = "apt-get install -y --no-install-recommends chromium"
 def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     """Overrides the e2e server: the same real server, plus the Web UI on a free port."""
     folder = tmp_path_factory.mktemp("temporal-ui")
-    server = start_dev_server(
-        ui_port=free_port(), db_file=folder / "temporal.sqlite", log_file=folder / "server.log"
-    )
+    server = start_dev_server(ui_port=free_port(), db_file=folder / "temporal.sqlite", log_file=folder / "server.log")
     yield server
     server.stop()
 

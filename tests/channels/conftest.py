@@ -8,7 +8,7 @@ set), where they fail: install it with `npm ci --prefix tests/peers`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -88,10 +88,10 @@ def make_request(handler: Handler, recipient: Recipient) -> Callable[..., SendRe
             "reference": REFERENCE,
             "customer_name": "Jane O'Brien",
             "handler": handler,
-            "received_at": datetime(2026, 11, 2, 9, 15, tzinfo=timezone.utc),
+            "received_at": datetime(2026, 11, 2, 9, 15, tzinfo=UTC),
             "acknowledgement": {"Email": "jane.obrien@example.com", "Mobile": "07700 900123"},
             "schedule": UpdateSchedule(every=7, contact_time=datetime(2026, 1, 1, 10, 0).time()),
-            "next_update_at": datetime(2026, 12, 29, 16, 30, tzinfo=timezone.utc),
+            "next_update_at": datetime(2026, 12, 29, 16, 30, tzinfo=UTC),
             "progress_note": "Our engineer found a fault at the exchange and has booked a repair.",
             "escalation_reason": "You told us you were not satisfied with our response.",
             "adr_scheme": AdrScheme(),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import csv
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from domain.models import ChannelKind, MessageKind, PostalAddress
 from .conftest import REFERENCE
 from .pdf import page_count, pdf_text, printed_text
 
-WHEN = datetime(2026, 12, 29, 16, 30, tzinfo=timezone.utc)
+WHEN = datetime(2026, 12, 29, 16, 30, tzinfo=UTC)
 LONG_NOTE = "We have checked the line from the exchange to your home. " * 40
 
 
@@ -40,9 +40,7 @@ def test_customer_address_sits_in_the_dl_envelope_window(make_request):
         assert 45 <= item.baseline_mm <= 85, item  # window from ~45-50 mm down, ~35 mm tall
     assert address[0].baseline_mm < 52  # the block starts at the top of the window
     # Nothing else is printed in the window.
-    window_texts = {
-        item.text for item in printed.values() if item.x_mm < 110 and 45 <= item.baseline_mm <= 85
-    }
+    window_texts = {item.text for item in printed.values() if item.x_mm < 110 and 45 <= item.baseline_mm <= 85}
     assert window_texts == {item.text for item in address}
 
 
@@ -56,7 +54,9 @@ def test_letter_has_letterhead_date_and_reference(make_request):
 
 
 def test_letterhead_is_configurable(make_request):
-    provider = ProviderDetails(name="Example Telecom Ltd", address_lines=["1 Main Street", "Cardiff"], postcode="CF10 1AA")
+    provider = ProviderDetails(
+        name="Example Telecom Ltd", address_lines=["1 Main Street", "Cardiff"], postcode="CF10 1AA"
+    )
     text = pdf_text(letter(make_request(channel=ChannelKind.LETTER), LetterRenderer(provider)).content)
     assert "Example Telecom Ltd" in text and "CF10 1AA" in text
     assert "Innovation Centre" not in text
@@ -120,7 +120,7 @@ def test_post_room_files_the_pdf_by_day_and_lists_it_in_the_manifest(tmp_path, m
 
 
 def test_post_room_day_is_the_uk_date(tmp_path, make_request):
-    late_summer_evening = datetime(2026, 7, 1, 23, 30, tzinfo=timezone.utc)  # 00:30 BST on 2 July
+    late_summer_evening = datetime(2026, 7, 1, 23, 30, tzinfo=UTC)  # 00:30 BST on 2 July
     channel = PostRoomChannel(tmp_path, clock=lambda: late_summer_evening)
     request = make_request(channel=ChannelKind.LETTER)
     assert Path(channel.send(request, render(request)).provider_id).parent.name == "2026-07-02"
@@ -161,10 +161,20 @@ def test_every_kind_prints(make_request, recipient, large_print):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.text(min_size=1, max_size=200).filter(str.strip), note=st.text(min_size=1, max_size=3000).filter(str.strip))
+@given(
+    name=st.text(min_size=1, max_size=200).filter(str.strip), note=st.text(min_size=1, max_size=3000).filter(str.strip)
+)
 def test_any_customer_text_prints(make_request, recipient, name, note):
     who = recipient.model_copy(update={"name": name, "large_print": len(note) % 2 == 0})
-    pdf = letter(make_request(MessageKind.PROGRESS_UPDATE, ChannelKind.LETTER, recipient_override=who, customer_name=name, progress_note=note))
+    pdf = letter(
+        make_request(
+            MessageKind.PROGRESS_UPDATE,
+            ChannelKind.LETTER,
+            recipient_override=who,
+            customer_name=name,
+            progress_note=note,
+        )
+    )
     assert REFERENCE in pdf_text(pdf.content)
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from domain.models import ChannelKind, DeliveryReceipt, MessageKind, SendRequest
 
 from .conftest import REFERENCE
 
-NOW = datetime(2026, 12, 29, 16, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 29, 16, 30, tzinfo=UTC)
 
 
 class FakeChannel:
@@ -104,7 +104,9 @@ async def test_a_permanent_failure_is_non_retryable(sent_log, make_request):
 async def test_a_transient_failure_retries_after_the_vendors_delay(sent_log, make_request):
     channel = FakeChannel(ChannelKind.SMS, TransientDeliveryError("Twilio answered 429", retry_after=2.5))
     with pytest.raises(ApplicationError) as caught:
-        await ActivityEnvironment().run(activities(sent_log, channel).send_message, make_request(channel=ChannelKind.SMS))
+        await ActivityEnvironment().run(
+            activities(sent_log, channel).send_message, make_request(channel=ChannelKind.SMS)
+        )
     error = caught.value
     assert error.type == "TransientDeliveryError"
     assert error.non_retryable is False
@@ -150,6 +152,15 @@ async def test_logs_carry_reference_and_key_but_no_customer_details(sent_log, ma
 
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert REFERENCE in logged and request.key in logged
-    for private in ("Jane", "O'Brien", "jane.obrien@example.com", "7700 900123", "+447700900123", "Bethcar", "NP23 6HN", "exchange"):
+    for private in (
+        "Jane",
+        "O'Brien",
+        "jane.obrien@example.com",
+        "7700 900123",
+        "+447700900123",
+        "Bethcar",
+        "NP23 6HN",
+        "exchange",
+    ):
         assert private not in logged, private
     assert {getattr(r, "message_key", None) for r in caplog.records if r.name.startswith("temporalio")} >= {request.key}

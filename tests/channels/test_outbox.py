@@ -57,7 +57,10 @@ def test_resending_a_key_replaces_the_file_and_keeps_the_message_id(tmp_path, ma
     first, second = send(outbox, request), send(outbox, request)
     assert first.provider_id == second.provider_id
     assert len(list((tmp_path / REFERENCE).iterdir())) == 1
-    ids = {message_from_bytes(Path(r.provider_id).read_bytes(), policy=default_policy)["Message-ID"] for r in (first, second)}
+    ids = {
+        message_from_bytes(Path(r.provider_id).read_bytes(), policy=default_policy)["Message-ID"]
+        for r in (first, second)
+    }
     assert len(ids) == 1
 
 
@@ -94,7 +97,9 @@ def test_sms_is_written_as_json(tmp_path, make_request):
     assert REFERENCE in record["body"]
 
 
-@pytest.mark.parametrize("phone", [None, "07700 900123", "+44 7700 900123", "+4412", "+44770090012x", "+447700900123 ext 2"])
+@pytest.mark.parametrize(
+    "phone", [None, "07700 900123", "+44 7700 900123", "+4412", "+44770090012x", "+447700900123 ext 2"]
+)
 def test_sms_needs_an_e164_number(tmp_path, make_request, recipient, phone):
     request = make_request(channel=ChannelKind.SMS, recipient_override=recipient.model_copy(update={"phone": phone}))
     with pytest.raises(PermanentDeliveryError):
@@ -142,7 +147,10 @@ def test_file_names_are_sanitised(tmp_path, make_request):
 
 def test_non_latin_text_does_not_break_a_letter(tmp_path, make_request, recipient):
     who = recipient.model_copy(
-        update={"name": "Łukasz Żółć 王小明", "address": PostalAddress(lines=["ul. Świętokrzyska 1"], postcode="NP23 6HN")}
+        update={
+            "name": "Łukasz Żółć 王小明",
+            "address": PostalAddress(lines=["ul. Świętokrzyska 1"], postcode="NP23 6HN"),
+        }
     )
     request = make_request(
         MessageKind.PROGRESS_UPDATE,

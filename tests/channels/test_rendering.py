@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -127,7 +127,11 @@ def test_adr_notice_differs_for_eight_weeks_and_deadlock(make_request):
 
 def test_adr_notice_uses_the_configured_scheme_and_window(make_request):
     scheme = AdrScheme(
-        name="CISAS", phone="020 7520 3827", website="www.cisas.org.uk", address="CISAS, London", referral_window_months=9
+        name="CISAS",
+        phone="020 7520 3827",
+        website="www.cisas.org.uk",
+        address="CISAS, London",
+        referral_window_months=9,
     )
     message = render(make_request(MessageKind.ADR_RIGHTS, adr_scheme=scheme))
     assert "CISAS" in message.text and "9 months" in message.text and "12 months" not in message.text
@@ -236,7 +240,9 @@ def test_sms_for_a_long_name_stays_within_two_segments(make_request, handler, ki
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.text(min_size=1, max_size=200).filter(str.strip), note=st.text(min_size=1, max_size=2000).filter(str.strip))
+@given(
+    name=st.text(min_size=1, max_size=200).filter(str.strip), note=st.text(min_size=1, max_size=2000).filter(str.strip)
+)
 def test_sms_is_gsm7_within_306_septets_whatever_the_customer_typed(make_request, name, note):
     for kind in (MessageKind.ACKNOWLEDGEMENT, MessageKind.INTRODUCTION, MessageKind.PROGRESS_UPDATE):
         sms = render(make_request(kind, customer_name=name, progress_note=note)).sms
@@ -247,7 +253,7 @@ def test_sms_is_gsm7_within_306_septets_whatever_the_customer_typed(make_request
 
 def test_sms_folds_non_gsm_characters_instead_of_switching_to_ucs2(make_request):
     sms = render(make_request(MessageKind.ACKNOWLEDGEMENT, customer_name="Łukasz “Zoë” Ñúñez 😀")).sms
-    assert "Hi Lukasz \"Zoe\" Ñuñez ?," in sms
+    assert 'Hi Lukasz "Zoe" Ñuñez ?,' in sms
 
 
 def test_fit_sms_counts_extension_characters_twice():
@@ -261,8 +267,8 @@ def test_fit_sms_counts_extension_characters_twice():
 
 
 def test_dates_are_uk_local_time_in_winter_and_summer():
-    assert london_datetime(datetime(2026, 12, 29, 16, 30, tzinfo=timezone.utc)) == "Tue 29 Dec 2026, 16:30"
-    assert london_datetime(datetime(2026, 7, 1, 9, 30, tzinfo=timezone.utc)) == "Wed 1 Jul 2026, 10:30"
+    assert london_datetime(datetime(2026, 12, 29, 16, 30, tzinfo=UTC)) == "Tue 29 Dec 2026, 16:30"
+    assert london_datetime(datetime(2026, 7, 1, 9, 30, tzinfo=UTC)) == "Wed 1 Jul 2026, 10:30"
 
 
 def test_handler_abroad_gets_an_international_number(make_request):
@@ -333,7 +339,7 @@ def test_acknowledgement_sms_promises_no_written_confirmation_it_cannot_know_of(
 
 # --- the ADR letter -------------------------------------------------------------------------------
 
-MARK = datetime(2026, 12, 28, 9, 15, tzinfo=timezone.utc)
+MARK = datetime(2026, 12, 28, 9, 15, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("channel", list(ChannelKind))
@@ -373,7 +379,7 @@ def test_the_deadlock_reason_is_data_not_template_source(make_request):
 
 # --- offered, not agreed --------------------------------------------------------------------------
 
-AGREED = datetime(2026, 11, 20, 14, 5, tzinfo=timezone.utc)
+AGREED = datetime(2026, 11, 20, 14, 5, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("channel", list(ChannelKind))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -19,7 +19,7 @@ from tests.peers.peers import ScriptedResponse, free_port
 from .conftest import REFERENCE
 
 API_KEY = "SG.test-key.not-real"
-NOW = datetime(2026, 12, 29, 16, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 29, 16, 30, tzinfo=UTC)
 
 
 def sendgrid(url: str, **options) -> SendGridEmailChannel:

@@ -4,13 +4,13 @@ import multiprocessing
 import sqlite3
 import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from channels.sent_log import SentLog
 from domain.models import ChannelKind, DeliveryReceipt
 
-NOW = datetime(2026, 12, 29, 16, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 29, 16, 30, tzinfo=UTC)
 
 
 def receipt(key: str, provider_id: str = "SM1") -> DeliveryReceipt:

@@ -4,7 +4,7 @@ for what Prism cannot give (429, 5xx, Retry-After). Assertions are on what the c
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -20,7 +20,7 @@ ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "token-not-real"
 SERVICE_SID = "MG" + "fedcba9876543210" * 2
 FROM = "+447700900001"
-NOW = datetime(2026, 12, 29, 16, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 29, 16, 30, tzinfo=UTC)
 
 
 def twilio(url: str | None, *, account_sid: str = ACCOUNT_SID, **options) -> TwilioSmsChannel:
@@ -103,7 +103,11 @@ def test_429_with_retry_after_is_transient_with_the_delay(stub_peer, make_reques
 
 def test_503_with_retry_after_date_is_transient(stub_peer, make_request):
     when = format_datetime(NOW + timedelta(minutes=5), usegmt=True)
-    stub_peer.script(ScriptedResponse(503, b'{"code": 20503, "message": "Service unavailable", "status": 503}', {"Retry-After": when}))
+    stub_peer.script(
+        ScriptedResponse(
+            503, b'{"code": 20503, "message": "Service unavailable", "status": 503}', {"Retry-After": when}
+        )
+    )
     with pytest.raises(TransientDeliveryError) as caught:
         send(twilio(stub_peer.url), sms_request(make_request))
     assert caught.value.retry_after == 300.0

@@ -30,9 +30,7 @@ async def test_without_keys_payloads_are_plaintext_tagged_with_the_process_that_
     assert await converter.decode([payload], [ComplaintContact]) == [contact]
 
 
-def test_settings_are_read_from_the_environment_when_not_given(
-    monkeypatch: pytest.MonkeyPatch, k1: str
-) -> None:
+def test_settings_are_read_from_the_environment_when_not_given(monkeypatch: pytest.MonkeyPatch, k1: str) -> None:
     monkeypatch.setenv("COMPLAINTS_CODEC_KEYS", f"k1:{k1}")
 
     converter = data_converter()
@@ -57,9 +55,7 @@ async def test_failure_messages_are_encrypted_too(k1: str) -> None:
     converter = data_converter(CodecSettings(keys=f"k1:{k1}"))
     failure = Failure()
 
-    await converter.encode_failure(
-        ApplicationError(f"SMS to {CUSTOMER_NAME} bounced", type="SmsBounced"), failure
-    )
+    await converter.encode_failure(ApplicationError(f"SMS to {CUSTOMER_NAME} bounced", type="SmsBounced"), failure)
 
     assert converter.failure_converter_class is DefaultFailureConverterWithEncodedAttributes
     assert CUSTOMER_NAME.encode() not in failure.SerializeToString()

@@ -22,9 +22,7 @@ class ComplaintContact(BaseModel):
 
 
 def _contact_payloads() -> list[Payload]:
-    contact = ComplaintContact(
-        complaint_ref="CMP-2025-000123", customer_name=CUSTOMER_NAME, phone="+447911123456"
-    )
+    contact = ComplaintContact(complaint_ref="CMP-2025-000123", customer_name=CUSTOMER_NAME, phone="+447911123456")
     return pydantic_data_converter.payload_converter.to_payloads([contact])
 
 
@@ -35,9 +33,7 @@ async def test_round_trip_restores_the_original_payload(ring_k1: Keyring) -> Non
     decoded = await codec.decode(await codec.encode(originals))
 
     assert decoded == originals
-    [contact] = pydantic_data_converter.payload_converter.from_payloads(
-        decoded, [ComplaintContact]
-    )
+    [contact] = pydantic_data_converter.payload_converter.from_payloads(decoded, [ComplaintContact])
     assert contact.customer_name == CUSTOMER_NAME
 
 
@@ -77,9 +73,7 @@ async def test_old_payloads_decrypt_after_rotation(ring_k1: Keyring, ring_k1_k2:
     assert await rotated.decode([written_after]) == _contact_payloads()
 
 
-@pytest.mark.parametrize(
-    "position", [0, 11, 12, 30, -1], ids=["nonce", "nonce-end", "body-start", "body", "tag"]
-)
+@pytest.mark.parametrize("position", [0, 11, 12, 30, -1], ids=["nonce", "nonce-end", "body-start", "body", "tag"])
 async def test_tampered_ciphertext_is_refused(ring_k1: Keyring, position: int) -> None:
     codec = EncryptionCodec(ring_k1)
     [encoded] = await codec.encode(_contact_payloads())
@@ -97,9 +91,7 @@ async def test_relabelled_key_id_is_refused_even_with_the_same_key(k1: str) -> N
     assert ring is not None
     codec = EncryptionCodec(ring)
     [encoded] = await codec.encode(_contact_payloads())
-    relabelled = Payload(
-        metadata={**encoded.metadata, "encryption-key-id": b"k1-copy"}, data=encoded.data
-    )
+    relabelled = Payload(metadata={**encoded.metadata, "encryption-key-id": b"k1-copy"}, data=encoded.data)
 
     with pytest.raises(PayloadDecryptionError, match="failed authentication"):
         await codec.decode([relabelled])

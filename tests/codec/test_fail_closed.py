@@ -35,7 +35,9 @@ def test_a_process_without_keys_refuses_to_start_when_encryption_is_required(
 
 async def test_a_worker_that_requires_encryption_refuses_a_plaintext_payload_naming_its_sender(k1: str) -> None:
     keyless_starter = data_converter(CodecSettings(), sender="starter.py pid 4242 on intake-01")
-    [plaintext] = await keyless_starter.encode([CaseInputLike(reference="CC-2026-T7MH3PQR", customer_name=CUSTOMER_NAME)])
+    [plaintext] = await keyless_starter.encode(
+        [CaseInputLike(reference="CC-2026-T7MH3PQR", customer_name=CUSTOMER_NAME)]
+    )
     assert CUSTOMER_NAME.encode() in plaintext.data  # what a keyless process writes into history
 
     worker = data_converter(CodecSettings(keys=f"k1:{k1}", require_encryption=True))
@@ -68,8 +70,13 @@ async def test_the_allow_list_admits_only_histories_from_before_encryption(k1: s
     assert decoded.reference == "CC-2026-OLDCASE"
     # An activity result of an allowed case carries the case's id in an activity context.
     activity = ActivitySerializationContext(
-        namespace="default", activity_id="1", activity_type="send_message", activity_task_queue="q",
-        workflow_id="CC-2026-OLD1", workflow_type="ComplaintCase", is_local=False,
+        namespace="default",
+        activity_id="1",
+        activity_type="send_message",
+        activity_task_queue="q",
+        workflow_id="CC-2026-OLD1",
+        workflow_type="ComplaintCase",
+        is_local=False,
     )
     assert await worker.with_context(activity).decode([plaintext], [CaseInputLike])
     with pytest.raises(PlaintextPayloadRefused):

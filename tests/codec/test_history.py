@@ -51,9 +51,7 @@ class CodecHistoryProbe:
 
 # The sandbox re-imports a workflow's module by name, which fails for a test module under
 # `--import-mode=importlib`; passing this module through keeps the test independent of that.
-_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(__name__)
-)
+_RUNNER = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(__name__))
 
 
 def _test_server_path() -> str:
@@ -95,9 +93,7 @@ async def _run_probe(client: Client) -> tuple[CustomerNote, str]:
         # A codec that cannot decode fails the workflow task, which Temporal retries forever;
         # bound the wait so a broken codec fails this test instead of hanging it.
         async with asyncio.timeout(10):
-            result = await client.execute_workflow(
-                CodecHistoryProbe.run, note, id=workflow_id, task_queue=task_queue
-            )
+            result = await client.execute_workflow(CodecHistoryProbe.run, note, id=workflow_id, task_queue=task_queue)
     return result, workflow_id
 
 

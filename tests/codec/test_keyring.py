@@ -57,9 +57,7 @@ def test_empty_environment_variable_means_unset(monkeypatch: pytest.MonkeyPatch)
 def test_keys_file_with_comments_adds_to_env_keys(tmp_path: Path, k1: str, k2: str) -> None:
     keys_file = tmp_path / "codec.keys"
     keys_file.write_text(
-        "# rotated 2025-06: k1 kept until every case opened before then has closed\n"
-        "\n"
-        f"k2:{k2}   # current\n"
+        f"# rotated 2025-06: k1 kept until every case opened before then has closed\n\nk2:{k2}   # current\n"
     )
     keys_file.chmod(0o600)
 
@@ -144,9 +142,7 @@ def test_key_material_never_appears_in_reprs(k1: str, k2: str) -> None:
     ring = settings.keyring()
     assert ring is not None
 
-    shown = " ".join(
-        [repr(settings), str(settings), repr(ring), str(ring), repr(EncryptionCodec(ring))]
-    )
+    shown = " ".join([repr(settings), str(settings), repr(ring), str(ring), repr(EncryptionCodec(ring))])
 
     for secret in (k1, k2, "s3cret-token", repr(ring["k1"]), repr(ring["k2"])):
         assert secret not in shown
@@ -200,9 +196,7 @@ def test_check_cli_lists_ids_not_keys(
     assert k1 not in out and k2 not in out
 
 
-def test_check_cli_reports_bad_settings(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_check_cli_reports_bad_settings(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("COMPLAINTS_CODEC_KEYS", f"k1:{_short_key()}")
 
     assert main(["check"]) == 2

@@ -17,7 +17,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from codec.encryption import EncryptionCodec
-from codec.keyring import CodecSettings, Keyring
+from codec.keyring import CodecSettings
 from codec.server import CodecServerConfigError, build_app, main
 
 TOKEN = "codec-token-for-tests"
@@ -60,9 +60,7 @@ def _auth(token: str = TOKEN) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("path", ["/decode", "/default/decode"])
-async def test_decode_returns_the_original_payloads(
-    client: TestClient, settings: CodecSettings, path: str
-) -> None:
+async def test_decode_returns_the_original_payloads(client: TestClient, settings: CodecSettings, path: str) -> None:
     ring = settings.keyring()
     assert ring is not None
     encrypted = await EncryptionCodec(ring).encode(_originals())
@@ -140,9 +138,7 @@ async def test_cors_refuses_other_origins(client: TestClient) -> None:
 
 
 async def test_successful_responses_carry_cors_headers(client: TestClient) -> None:
-    response = await client.post(
-        "/decode", data=_as_json(_originals()), headers={**_auth(), "Origin": UI_ORIGIN}
-    )
+    response = await client.post("/decode", data=_as_json(_originals()), headers={**_auth(), "Origin": UI_ORIGIN})
 
     assert response.status == 200
     assert response.headers["Access-Control-Allow-Origin"] == UI_ORIGIN
@@ -218,9 +214,7 @@ async def test_module_entry_point_serves_decode(settings: CodecSettings, k1: str
         assert ring is not None
         encrypted = await EncryptionCodec(ring).encode(_originals())
         async with aiohttp.ClientSession() as session:
-            response = await _post_when_up(
-                session, f"http://127.0.0.1:{port}/decode", _as_json(encrypted), process
-            )
+            response = await _post_when_up(session, f"http://127.0.0.1:{port}/decode", _as_json(encrypted), process)
             assert response.status == 200
             assert await _payloads_from(response) == _originals()
     finally:

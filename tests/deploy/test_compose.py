@@ -138,16 +138,12 @@ def command(service: dict[str, Any]) -> list[str]:
     return value.split() if isinstance(value, str) else list(value)
 
 
-def test_compose_file_is_valid_when_the_required_secrets_are_set(
-    compose: list[str], empty_env_file: Path
-) -> None:
+def test_compose_file_is_valid_when_the_required_secrets_are_set(compose: list[str], empty_env_file: Path) -> None:
     result = run_compose(compose, empty_env_file, REQUIRED_ENV, "config", "-q")
     assert result.returncode == 0, result.stderr
 
 
-def test_compose_refuses_to_start_without_the_postgres_password(
-    compose: list[str], empty_env_file: Path
-) -> None:
+def test_compose_refuses_to_start_without_the_postgres_password(compose: list[str], empty_env_file: Path) -> None:
     result = run_compose(compose, empty_env_file, {}, "config", "-q")
     assert result.returncode != 0
     assert "set POSTGRES_PASSWORD" in result.stdout + result.stderr
@@ -219,9 +215,7 @@ def test_unset_vendor_secrets_reach_the_worker_empty(config: dict[str, Any]) -> 
         assert worker[name] == ""
 
 
-@pytest.mark.parametrize(
-    "missing", ["POSTGRES_PASSWORD", "COMPLAINTS_CODEC_KEYS", "COMPLAINTS_UI_PASSWORD_HASH"]
-)
+@pytest.mark.parametrize("missing", ["POSTGRES_PASSWORD", "COMPLAINTS_CODEC_KEYS", "COMPLAINTS_UI_PASSWORD_HASH"])
 def test_compose_refuses_to_start_without_each_required_secret(
     compose: list[str], empty_env_file: Path, missing: str
 ) -> None:
@@ -294,9 +288,16 @@ def test_the_proxy_asks_for_the_password_before_it_forwards_anything_to_the_ui(t
     clean = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
     adapted = subprocess.run(
         [caddy, "adapt", "--config", str(REPO / "deploy" / "caddy" / "Caddyfile"), "--adapter", "caddyfile"],
-        env=clean | {"COMPLAINTS_UI_HOSTNAME": "complaints.example", "COMPLAINTS_UI_USER": "ops",
-                     "COMPLAINTS_UI_PASSWORD_HASH": password_hash},
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=clean
+        | {
+            "COMPLAINTS_UI_HOSTNAME": "complaints.example",
+            "COMPLAINTS_UI_USER": "ops",
+            "COMPLAINTS_UI_PASSWORD_HASH": password_hash,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert adapted.returncode == 0, adapted.stderr
     config = json.loads(adapted.stdout)
@@ -346,7 +347,11 @@ def test_the_stores_database_is_made_before_the_setup_step_migrates_it(config: d
     assert step["depends_on"]["postgresql"]["condition"] == "service_healthy"
     assert services["setup"]["depends_on"]["stores-database"]["condition"] == "service_completed_successfully"
     assert step.get("restart") == "no"
-    assert any(v.endswith(":/create-stores-database.sh:ro") or (isinstance(v, dict) and v.get("target") == "/create-stores-database.sh") for v in step["volumes"])
+    assert any(
+        v.endswith(":/create-stores-database.sh:ro")
+        or (isinstance(v, dict) and v.get("target") == "/create-stores-database.sh")
+        for v in step["volumes"]
+    )
     assert command(step) == ["bash", "/create-stores-database.sh"]
     assert environment(step)["PGHOST"] == "postgresql"
 

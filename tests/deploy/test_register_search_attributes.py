@@ -24,8 +24,19 @@ def start_server_without_project_attributes(*flags: str) -> DevServer:
     """`temporal server start-dev` as a fresh cluster is: none of the pipeline's attributes."""
     port = free_port()
     process = subprocess.Popen(
-        [temporal_cli(), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
-         "--log-level", "warn", *flags],
+        [
+            temporal_cli(),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warn",
+            *flags,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # DevServer.stop() signals the whole group
@@ -54,9 +65,7 @@ def register(address: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 async def registered(address: str, namespace: str = "default") -> dict[str, int]:
     client = await Client.connect(address, namespace=namespace)
-    response = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
+    response = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
     return dict(response.custom_attributes)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,7 +14,7 @@ from domain.calendar import WorkingCalendar
 from domain.models import CalendarSpec
 
 LONDON = ZoneInfo("Europe/London")
-UTC = timezone.utc
+UTC = UTC
 # Property tests reach past 2028 when they add 80 hours to a late-December start.
 YEARS = range(2024, 2031)
 ENGLAND_AND_WALES = load_calendar(CalendarSpec(), YEARS)
@@ -244,9 +244,7 @@ def test_holidays_version_is_reported() -> None:
 moments = st.datetimes(
     min_value=datetime(2025, 1, 1),
     max_value=datetime(2028, 12, 31, 23, 59, 59),
-    timezones=st.sampled_from(
-        [UTC, LONDON, ZoneInfo("America/New_York"), timezone(timedelta(hours=5, minutes=30))]
-    ),
+    timezones=st.sampled_from([UTC, LONDON, ZoneInfo("America/New_York"), timezone(timedelta(hours=5, minutes=30))]),
     allow_imaginary=False,
 )
 # Microsecond steps, so sums are exact and associativity is tested without float rounding.
@@ -261,9 +259,7 @@ def _is_a_day_end(calendar: WorkingCalendar, moment: datetime) -> bool:
 
 @bounded
 @given(start=moments, amount=working_amounts)
-def test_deadline_is_never_before_start_and_lands_in_hours_or_at_a_close(
-    start: datetime, amount: timedelta
-) -> None:
+def test_deadline_is_never_before_start_and_lands_in_hours_or_at_a_close(start: datetime, amount: timedelta) -> None:
     due = ENGLAND_AND_WALES.add_working_hours(start, amount)
     assert due >= start
     assert due.tzinfo is UTC

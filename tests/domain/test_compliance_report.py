@@ -1,6 +1,6 @@
 """The compliance report counts each clock the way the regulator reads it."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from activities.archive import evidence_document
 from domain.compliance_report import case_outcome, compliance_report
@@ -14,7 +14,7 @@ from domain.models import (
     Milestone,
 )
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def at(days: float) -> str:
@@ -33,12 +33,24 @@ def case(received: float, closed: float | None = None, escalations: int = 0, **m
 def test_report_counts_on_time_late_and_not_yet_due_clocks_exactly() -> None:
     outcomes = [
         # Closed in 2 days: acknowledged and introduced on time, no ADR letter owed.
-        case(10, closed=8, acknowledgement=[at(9.9), at(9.95), False], introduction=[at(8), at(9), False],
-             adr_rights=[at(10 - 56), None, False]),
+        case(
+            10,
+            closed=8,
+            acknowledgement=[at(9.9), at(9.95), False],
+            introduction=[at(8), at(9), False],
+            adr_rights=[at(10 - 56), None, False],
+        ),
         # Open 60 days, escalated twice: late acknowledgement, ADR letter sent on time, one late update.
-        case(60, escalations=2, acknowledgement=[at(59.9), at(59), True], introduction=[at(58), at(58.5), False],
-             introduction_2=[at(20), at(21), False], update_1=[at(50), at(50), False],
-             update_2=[at(43), at(42), True], adr_rights=[at(4), at(5), False]),
+        case(
+            60,
+            escalations=2,
+            acknowledgement=[at(59.9), at(59), True],
+            introduction=[at(58), at(58.5), False],
+            introduction_2=[at(20), at(21), False],
+            update_1=[at(50), at(50), False],
+            update_2=[at(43), at(42), True],
+            adr_rights=[at(4), at(5), False],
+        ),
         # Received an hour ago: acknowledged, introduction not yet due.
         case(1 / 24, acknowledgement=[at(-0.3), at(0.02), False], introduction=[at(-2), None, False]),
         # Open past 8 weeks and the ADR letter never went: due and missed.
@@ -65,18 +77,29 @@ def test_an_empty_period_reports_zeroes_not_errors() -> None:
 # --- every clock, and the evidence agrees ---------------------------------------------------------
 
 
-
 def utc(day: int, hour: int = 12) -> datetime:
-    return datetime(2026, 11, day, hour, 0, tzinfo=timezone.utc)
+    return datetime(2026, 11, day, hour, 0, tzinfo=UTC)
 
 
-def clock(name: str, due: datetime, done: datetime | None = None, *, breached: bool = False,
-          superseded: datetime | None = None) -> Milestone:
+def clock(
+    name: str,
+    due: datetime,
+    done: datetime | None = None,
+    *,
+    breached: bool = False,
+    superseded: datetime | None = None,
+) -> Milestone:
     return Milestone(name=name, due_at=due, done_at=done, breached=breached, superseded_at=superseded)
 
 
-def case_record(reference: str, received: datetime, milestones: list[Milestone], *, closed: datetime | None = None,
-                escalations: int = 0) -> CaseRecord:
+def case_record(
+    reference: str,
+    received: datetime,
+    milestones: list[Milestone],
+    *,
+    closed: datetime | None = None,
+    escalations: int = 0,
+) -> CaseRecord:
     intake = ComplaintIntake(
         customer=Customer(name="Gwen Pritchard", email="gwen@example.com"),
         account_number="ACC-1001",
@@ -101,37 +124,55 @@ JUDGED = utc(25)
 # Four cases whose every clock has a known verdict as at 25 Nov 12:00.
 CASES = [
     # Review missed (never offered, case still open); everything else on time.
-    case_record("CC-2026-AAAAAA", utc(2, 9), [
-        clock("acknowledgement", utc(2, 17), utc(2, 10)),
-        clock("introduction", utc(4, 9), utc(3, 11)),
-        clock("review", utc(5, 9)),
-        clock("adr_rights", utc(2, 9) + timedelta(weeks=8)),
-    ]),
+    case_record(
+        "CC-2026-AAAAAA",
+        utc(2, 9),
+        [
+            clock("acknowledgement", utc(2, 17), utc(2, 10)),
+            clock("introduction", utc(4, 9), utc(3, 11)),
+            clock("review", utc(5, 9)),
+            clock("adr_rights", utc(2, 9) + timedelta(weeks=8)),
+        ],
+    ),
     # Escalated before its introduction went: the first introduction is superseded, not breached;
     # the review offer went on time, one update on time and one late.
-    case_record("CC-2026-BBBBBB", utc(9, 9), [
-        clock("acknowledgement", utc(9, 17), utc(9, 9)),
-        clock("introduction", utc(11, 9), superseded=utc(10, 9)),
-        clock("introduction_2", utc(12, 9), utc(11, 15)),
-        clock("review", utc(12, 9), utc(12, 9)),
-        clock("update_1", utc(19, 10), utc(19, 10)),
-        clock("update_2", utc(24, 11), utc(24, 15), breached=True),
-        clock("adr_rights", utc(9, 9) + timedelta(weeks=8)),
-    ], escalations=1),
+    case_record(
+        "CC-2026-BBBBBB",
+        utc(9, 9),
+        [
+            clock("acknowledgement", utc(9, 17), utc(9, 9)),
+            clock("introduction", utc(11, 9), superseded=utc(10, 9)),
+            clock("introduction_2", utc(12, 9), utc(11, 15)),
+            clock("review", utc(12, 9), utc(12, 9)),
+            clock("update_1", utc(19, 10), utc(19, 10)),
+            clock("update_2", utc(24, 11), utc(24, 15), breached=True),
+            clock("adr_rights", utc(9, 9) + timedelta(weeks=8)),
+        ],
+        escalations=1,
+    ),
     # Closed on day 2: the review and the ADR letter were never owed.
-    case_record("CC-2026-CCCCCC", utc(16, 9), [
-        clock("acknowledgement", utc(16, 17), utc(16, 9)),
-        clock("introduction", utc(18, 9), utc(17, 9)),
-        clock("review", utc(19, 9)),
-        clock("adr_rights", utc(16, 9) + timedelta(weeks=8)),
-    ], closed=utc(17, 12)),
+    case_record(
+        "CC-2026-CCCCCC",
+        utc(16, 9),
+        [
+            clock("acknowledgement", utc(16, 17), utc(16, 9)),
+            clock("introduction", utc(18, 9), utc(17, 9)),
+            clock("review", utc(19, 9)),
+            clock("adr_rights", utc(16, 9) + timedelta(weeks=8)),
+        ],
+        closed=utc(17, 12),
+    ),
     # Received yesterday, acknowledged late; introduction and review still to come.
-    case_record("CC-2026-DDDDDD", utc(24, 9), [
-        clock("acknowledgement", utc(24, 17), utc(25, 9), breached=True),
-        clock("introduction", utc(26, 9)),
-        clock("review", utc(27, 9)),
-        clock("adr_rights", utc(24, 9) + timedelta(weeks=8)),
-    ]),
+    case_record(
+        "CC-2026-DDDDDD",
+        utc(24, 9),
+        [
+            clock("acknowledgement", utc(24, 17), utc(25, 9), breached=True),
+            clock("introduction", utc(26, 9)),
+            clock("review", utc(27, 9)),
+            clock("adr_rights", utc(24, 9) + timedelta(weeks=8)),
+        ],
+    ),
 ]
 
 
@@ -162,12 +203,18 @@ def test_the_evidence_of_each_case_adds_up_to_the_report() -> None:
     documents = [evidence_document(r) for r in CASES]
     verdicts = {d["reference"]: {c["name"]: c["verdict"] for c in d["clocks"]} for d in documents}
     assert verdicts["CC-2026-AAAAAA"] == {
-        "acknowledgement": "met", "introduction": "met", "review": "missed", "adr_rights": "pending",
+        "acknowledgement": "met",
+        "introduction": "met",
+        "review": "missed",
+        "adr_rights": "pending",
     }
     assert verdicts["CC-2026-CCCCCC"]["review"] == "not_owed"
     assert verdicts["CC-2026-CCCCCC"]["adr_rights"] == "not_owed"
     assert verdicts["CC-2026-DDDDDD"] == {
-        "acknowledgement": "missed", "introduction": "pending", "review": "pending", "adr_rights": "pending",
+        "acknowledgement": "missed",
+        "introduction": "pending",
+        "review": "pending",
+        "adr_rights": "pending",
     }
 
     report = compliance_report([case_outcome(r.state, r.intake.received_at) for r in CASES], JUDGED)
@@ -178,20 +225,25 @@ def test_the_evidence_of_each_case_adds_up_to_the_report() -> None:
     assert total("breaches") == report.breaches == sum(c["breached"] for d in documents for c in d["clocks"])
     assert total("superseded") == report.clocks_superseded
     assert (total("acknowledgement_met"), total("acknowledgement_due")) == (
-        report.acknowledgements_on_time, report.acknowledgements_due)
+        report.acknowledgements_on_time,
+        report.acknowledgements_due,
+    )
     assert (total("introduction_met"), total("introduction_due")) == (
-        report.introductions_within_48_hours, report.introductions_due)
+        report.introductions_within_48_hours,
+        report.introductions_due,
+    )
     assert (total("review_met"), total("review_due")) == (report.reviews_on_time, report.reviews_due)
     assert (total("update_met"), total("update_due")) == (report.updates_as_agreed, report.updates_due)
     assert (total("adr_rights_met"), total("adr_rights_due")) == (
-        report.adr_letters_sent_on_time, report.adr_letters_due)
+        report.adr_letters_sent_on_time,
+        report.adr_letters_due,
+    )
     assert total("escalations") == report.escalations
     assert total("closed") == report.cases_closed
 
 
 def test_an_outcome_memo_from_before_superseded_clocks_still_reads() -> None:
     # Running cases published three-field milestones; the report must keep reading them.
-    old = {"received_at": at(3), "closed_at": None, "escalations": 0,
-           "milestones": {"review": [at(1), None, False]}}
+    old = {"received_at": at(3), "closed_at": None, "escalations": 0, "milestones": {"review": [at(1), None, False]}}
     report = compliance_report([old], NOW)
     assert (report.reviews_on_time, report.reviews_due, report.breaches) == (0, 1, 1)

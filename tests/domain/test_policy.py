@@ -7,7 +7,7 @@ fails, either the code or the reading of the complaints code changed.
 from __future__ import annotations
 
 import time as clock
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +18,7 @@ from domain.policy import case_deadlines, contact_moment, letter_dispatch, next_
 from domain.reference import legacy_reference_for_intake, reference_for_intake
 
 LONDON = ZoneInfo("Europe/London")
-UTC = timezone.utc
+UTC = UTC
 
 # England & Wales bank holidays around the dates used here, written out rather than loaded.
 HOLIDAYS = [

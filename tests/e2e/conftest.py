@@ -142,13 +142,17 @@ def running_stack(dev_server: DevServer, folder: Path, *, worker: bool = True, *
     With `worker=False` nothing polls the task queue until the test calls `stack.start_worker()`.
     """
     metrics_port = free_port()
-    env = os.environ | {
-        "COMPLAINTS_METRICS_PORT": str(metrics_port),
-        "TEMPORAL_ADDRESS": dev_server.address,
-        "COMPLAINTS_TASK_QUEUE": f"e2e-{uuid.uuid4().hex[:8]}",
-        "COMPLAINTS_DATA_DIR": str(folder / "data"),
-        "PYTHONUNBUFFERED": "1",
-    } | extra_env
+    env = (
+        os.environ
+        | {
+            "COMPLAINTS_METRICS_PORT": str(metrics_port),
+            "TEMPORAL_ADDRESS": dev_server.address,
+            "COMPLAINTS_TASK_QUEUE": f"e2e-{uuid.uuid4().hex[:8]}",
+            "COMPLAINTS_DATA_DIR": str(folder / "data"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        | extra_env
+    )
     stack = Stack(server=dev_server, env=env, data_dir=folder / "data", metrics_port=metrics_port, folder=folder)
     if worker:
         stack.start_worker()

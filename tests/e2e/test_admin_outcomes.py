@@ -44,12 +44,30 @@ def test_a_note_with_no_worker_running_says_so_and_its_retry_applies_once(idle_s
 
     # The server hands the held update to the first worker that polls; the retry finds it applied.
     idle_stack.start_worker()
-    retried = idle_stack.run("admin.py", "--wait", "30", "note", reference, "Engineer booked for Friday",
-                             "--for-customer", "--request-id", request)
+    retried = idle_stack.run(
+        "admin.py",
+        "--wait",
+        "30",
+        "note",
+        reference,
+        "Engineer booked for Friday",
+        "--for-customer",
+        "--request-id",
+        request,
+    )
     assert retried.returncode == 0, retried.stdout + retried.stderr
     assert f"{reference}: note 1 recorded (for the customer" in retried.stdout
-    again = idle_stack.run("admin.py", "--wait", "30", "note", reference, "Engineer booked for Friday",
-                           "--for-customer", "--request-id", request)
+    again = idle_stack.run(
+        "admin.py",
+        "--wait",
+        "30",
+        "note",
+        reference,
+        "Engineer booked for Friday",
+        "--for-customer",
+        "--request-id",
+        request,
+    )
     assert again.returncode == 0 and f"{reference}: note 1 recorded" in again.stdout, again.stdout + again.stderr
 
     notes = idle_stack.status(reference)["notes"]

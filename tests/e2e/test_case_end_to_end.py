@@ -6,8 +6,7 @@ import asyncio
 import email
 import json
 import uuid
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
 from temporalio.client import Client
@@ -23,7 +22,7 @@ EXAMPLE = REPO / "examples" / "broadband-outage-email.json"
 
 def fresh_example(intake_id: str | None = None) -> str:
     data = json.loads(EXAMPLE.read_text())
-    data["received_at"] = datetime.now(timezone.utc).isoformat()
+    data["received_at"] = datetime.now(UTC).isoformat()
     if intake_id is None:
         data.pop("intake_id", None)
     else:

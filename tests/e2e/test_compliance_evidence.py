@@ -7,7 +7,7 @@ files cases on.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -55,7 +55,7 @@ def test_compliance_report_and_evidence_for_seeded_cases(stack: Stack) -> None:
     assert {c["name"] for c in record["clocks"]} >= {"acknowledgement", "introduction", "review", "adr_rights"}
     assert any(m["kind"] == "closure" for m in record["messages"])
     expires = datetime.fromisoformat(record["archive"]["expires_at"])
-    assert expires - datetime.now(timezone.utc) > timedelta(days=729)
+    assert expires - datetime.now(UTC) > timedelta(days=729)
 
     # On demand for an open case, too.
     open_record = json.loads(stack.run("admin.py", "evidence", still_open).stdout)

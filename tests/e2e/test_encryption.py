@@ -84,9 +84,7 @@ async def _workflow_task_failures(client: Client, reference: str) -> list[str]:
     return messages
 
 
-async def test_a_case_filed_without_keys_is_refused_by_a_worker_that_requires_encryption(
-    dev_server, tmp_path
-) -> None:
+async def test_a_case_filed_without_keys_is_refused_by_a_worker_that_requires_encryption(dev_server, tmp_path) -> None:
     key = generate_key()
     queue = f"fail-closed-{uuid.uuid4().hex[:8]}"
     required = {"COMPLAINTS_CODEC_KEYS": f"k1:{key}", "COMPLAINTS_REQUIRE_ENCRYPTION": "true"}
@@ -109,8 +107,12 @@ async def test_a_case_filed_without_keys_is_refused_by_a_worker_that_requires_en
     history = await client.get_workflow_handle(reference).fetch_history()
     done = [event.WhichOneof("attributes") for event in history.events]
     # Nothing ran: no activity, no local activity (marker), no timer, no completed workflow task.
-    for kind in ("activity_task_scheduled_event_attributes", "marker_recorded_event_attributes",
-                 "timer_started_event_attributes", "workflow_task_completed_event_attributes"):
+    for kind in (
+        "activity_task_scheduled_event_attributes",
+        "marker_recorded_event_attributes",
+        "timer_started_event_attributes",
+        "workflow_task_completed_event_attributes",
+    ):
         assert kind not in done, f"{kind} in history: the worker processed a plaintext case"
     outbox = stack.data_dir / "outbox"
     assert not outbox.exists() or not any(outbox.rglob("*")), "a message was sent"
@@ -119,7 +121,9 @@ async def test_a_case_filed_without_keys_is_refused_by_a_worker_that_requires_en
 
 def test_a_starter_without_keys_refuses_to_start_a_case_when_encryption_is_required(stack) -> None:
     filed = stack.run(
-        "starter.py", "-", stdin=fresh_example(),
+        "starter.py",
+        "-",
+        stdin=fresh_example(),
         env={"COMPLAINTS_CODEC_KEYS": "", "COMPLAINTS_REQUIRE_ENCRYPTION": "true"},
     )
     assert filed.returncode == 3
@@ -131,7 +135,9 @@ async def test_with_encryption_required_every_process_keyed_a_case_runs_to_closu
     # Fail closed must not mean fail always: nothing our own processes write may be plaintext.
     key = generate_key()
     required = {"COMPLAINTS_CODEC_KEYS": f"k1:{key}", "COMPLAINTS_REQUIRE_ENCRYPTION": "true"}
-    with running_stack(dev_server, tmp_path, COMPLAINTS_TASK_QUEUE=f"required-{uuid.uuid4().hex[:8]}", **required) as stack:
+    with running_stack(
+        dev_server, tmp_path, COMPLAINTS_TASK_QUEUE=f"required-{uuid.uuid4().hex[:8]}", **required
+    ) as stack:
         reference = stack.file(fresh_example())
         stack.wait_for(reference, lambda d: d["stage"] != "received")
         assert stack.run("admin.py", "note", reference, "Engineer booked").returncode == 0

@@ -72,7 +72,12 @@ def test_a_handler_records_calls_agreements_a_pause_new_details_a_new_owner_and_
     assert done(reached) == f"{reference}: call recorded (reached, by {owner}); it met the introduction clock"
     after = stack.status(reference)
     call = after["calls"][-1]
-    assert (call["outcome"], call["by"], call["note"], call["met"]) == ("reached", owner, "Said [/bold] twice", "introduction")
+    assert (call["outcome"], call["by"], call["note"], call["met"]) == (
+        "reached",
+        owner,
+        "Said [/bold] twice",
+        "introduction",
+    )
     intro = next(m for m in after["milestones"] if m["name"] == "introduction")
     assert intro["done_at"] == call["at"]
 
@@ -90,7 +95,9 @@ def test_a_handler_records_calls_agreements_a_pause_new_details_a_new_owner_and_
     # --- a pause; a pause that ends today is refused and changes nothing
     today = datetime.now(LONDON).date()
     until = today + timedelta(days=14)
-    paused = admin("pause-updates", reference, "--until", until.isoformat(), "--reason", "In hospital", "--by", owner, "--json")
+    paused = admin(
+        "pause-updates", reference, "--until", until.isoformat(), "--reason", "In hospital", "--by", owner, "--json"
+    )
     answer = json.loads(done_json(paused))  # --json: stdout is one object; the request id went to stderr
     assert answer["result"].startswith(f"regular updates paused until {until.isoformat()}")
     assert paused.stderr.startswith(f"request id: {answer['request_id']} ")
@@ -102,8 +109,18 @@ def test_a_handler_records_calls_agreements_a_pause_new_details_a_new_owner_and_
     # --- corrected details: the status shows the new ones and which fields changed, never the old
     refused(admin("contact", reference, "--phone", "12345"), "invalid: phone: ", code=2)
     assert stack.status(reference)["contact_changes"] == []
-    corrected = admin("contact", reference, "--email", "gwen.p@example.org", "--phone", "029 2018 3000",
-                      "--address", "Flat 2, 14 Bethcar Street; Ebbw Vale; np23 6hh", "--by", owner)
+    corrected = admin(
+        "contact",
+        reference,
+        "--email",
+        "gwen.p@example.org",
+        "--phone",
+        "029 2018 3000",
+        "--address",
+        "Flat 2, 14 Bethcar Street; Ebbw Vale; np23 6hh",
+        "--by",
+        owner,
+    )
     assert done(corrected) == f"{reference}: contact details corrected (email, phone, address); later messages use them"
     after = stack.status(reference)
     contact = after["contact"]
@@ -120,7 +137,10 @@ def test_a_handler_records_calls_agreements_a_pause_new_details_a_new_owner_and_
     other = next(h for h in roster if h.role is CaseRole.CASE_HANDLER and h.id != owner)
     manager = next(h for h in roster if h.role is CaseRole.CUSTOMER_SERVICE_MANAGER)
     refused(admin("reassign", reference, "--to", manager.id, "--reason", "cover"), f"refused: to: {manager.id} is a ")
-    refused(admin("reassign", reference, "--to", "nobody.here", "--reason", "cover"), "refused: --to: no handler 'nobody.here'")
+    refused(
+        admin("reassign", reference, "--to", "nobody.here", "--reason", "cover"),
+        "refused: --to: no handler 'nobody.here'",
+    )
     assert stack.status(reference)["owner_id"] == owner
     assert done(admin("reassign", reference, "--to", other.id, "--reason", "Amara on leave", "--by", owner)) == (
         f"{reference}: reassigned to {other.name} ({other.id}, Case Handler)"
@@ -137,11 +157,20 @@ def test_a_handler_records_calls_agreements_a_pause_new_details_a_new_owner_and_
     assert escalated["escalations"][-1]["reason"] == "Wants a refund"
 
     evidence = json.loads(done_json(admin("evidence", reference)))
-    for fact in ("calls", "updates_paused_until", "updates_pause_reason", "update_channel", "contact", "contact_changes"):
+    for fact in (
+        "calls",
+        "updates_paused_until",
+        "updates_pause_reason",
+        "update_channel",
+        "contact",
+        "contact_changes",
+    ):
         assert evidence[fact] == escalated[fact], fact
 
     said = datetime.now(LONDON).replace(microsecond=0) - timedelta(minutes=5)
-    closing = admin("satisfied", reference, "--how", "phone", "--by", other.id, "--said-at", said.strftime("%Y-%m-%dT%H:%M:%S"))
+    closing = admin(
+        "satisfied", reference, "--how", "phone", "--by", other.id, "--said-at", said.strftime("%Y-%m-%dT%H:%M:%S")
+    )
     assert done(closing) == (
         f"{reference}: customer satisfied (phone, recorded by {other.id}); the case is closing and the customer will be told"
     )
@@ -185,15 +214,22 @@ def test_a_withdrawn_complaint_is_closed_saying_so_and_an_early_no_response_is_r
         return stack.run("admin.py", "--wait", "30", *args)
 
     # "No response" only once the ADR-rights letter has gone: refused, and the case stays open.
-    refused(admin("close", reference, "--outcome", "no-response", "--reason", "Three calls unanswered"),
-            "refused: outcome: no_response only once the ADR-rights letter has gone")
+    refused(
+        admin("close", reference, "--outcome", "no-response", "--reason", "Three calls unanswered"),
+        "refused: outcome: no_response only once the ADR-rights letter has gone",
+    )
     assert stack.status(reference)["closure"] is None and stack.status(reference)["stage"] != "closed"
 
-    closing = admin("close", reference, "--outcome", "withdrawn", "--reason", "Sorted it with the bank", "--by", "amara.okafor")
+    closing = admin(
+        "close", reference, "--outcome", "withdrawn", "--reason", "Sorted it with the bank", "--by", "amara.okafor"
+    )
     assert done(closing) == f"{reference}: closed: withdrawn"
     closed = stack.wait_for(reference, lambda d: d["stage"] == "closed")
     assert closed["closure"] == {
-        "outcome": "withdrawn", "reason": "Sorted it with the bank", "duplicate_of": None, "recorded_by": "amara.okafor"
+        "outcome": "withdrawn",
+        "reason": "Sorted it with the bank",
+        "duplicate_of": None,
+        "recorded_by": "amara.okafor",
     }
     assert closed["confirmation"] is None
     assert any(m["kind"] == "closure" and m["status"] == "sent" for m in closed["messages"])
@@ -213,7 +249,9 @@ def test_withdraw_closes_as_withdrawn_and_terminate_archives_the_record_first(st
 
     withdrawn = stack.file(fresh_example(), **ALL_HOURS)
     stack.wait_for(withdrawn, lambda d: d["owner_id"] is not None and d["stage"] != "received")
-    assert done(admin("withdraw", withdrawn, "--reason", "Sorted it with the bank")) == f"{withdrawn}: closed: withdrawn"
+    assert (
+        done(admin("withdraw", withdrawn, "--reason", "Sorted it with the bank")) == f"{withdrawn}: closed: withdrawn"
+    )
     assert stack.wait_for(withdrawn, lambda d: d["stage"] == "closed")["closure"]["outcome"] == "withdrawn"
 
     stopped = stack.file(fresh_example(), **ALL_HOURS)

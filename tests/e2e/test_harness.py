@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -49,11 +49,11 @@ def all_hours_policy(monkeypatch):
 @pytest.mark.parametrize(
     "moment",
     [
-        datetime(2026, 12, 25, 12, 0, tzinfo=timezone.utc),  # Christmas Day
-        datetime(2026, 12, 28, 3, 0, tzinfo=timezone.utc),  # the Boxing Day substitute, at night
-        datetime(2027, 1, 1, 0, 0, tzinfo=timezone.utc),  # New Year's Day, midnight
-        datetime(2026, 8, 31, 22, 59, 59, tzinfo=timezone.utc),  # summer bank holiday, 23:59:59 BST
-        datetime(2026, 12, 6, 23, 59, 59, 500000, tzinfo=timezone.utc),  # a Sunday, half a second to midnight
+        datetime(2026, 12, 25, 12, 0, tzinfo=UTC),  # Christmas Day
+        datetime(2026, 12, 28, 3, 0, tzinfo=UTC),  # the Boxing Day substitute, at night
+        datetime(2027, 1, 1, 0, 0, tzinfo=UTC),  # New Year's Day, midnight
+        datetime(2026, 8, 31, 22, 59, 59, tzinfo=UTC),  # summer bank holiday, 23:59:59 BST
+        datetime(2026, 12, 6, 23, 59, 59, 500000, tzinfo=UTC),  # a Sunday, half a second to midnight
     ],
 )
 def test_the_all_hours_policy_is_working_time_on_bank_holidays_and_at_night(all_hours_policy, moment):

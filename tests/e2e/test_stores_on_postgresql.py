@@ -6,7 +6,7 @@ evidence and purges from the same database."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,7 +21,9 @@ from tests.e2e.test_operations import ALL_HOURS
 pytestmark = pytest.mark.e2e
 
 
-def test_a_case_on_postgresql_stores_is_sent_credited_archived_and_read_back_by_the_admin(dev_server, postgres, tmp_path) -> None:
+def test_a_case_on_postgresql_stores_is_sent_credited_archived_and_read_back_by_the_admin(
+    dev_server, postgres, tmp_path
+) -> None:
     url = postgres.new_database("e2e")
     stores.upgrade(url)  # compose's setup step
     (tmp_path / "worker-host").mkdir()
@@ -50,7 +52,7 @@ def test_a_case_on_postgresql_stores_is_sent_credited_archived_and_read_back_by_
         # Past retention the purge, run from the admin's host, forgets the customer for every host.
         archive = CaseArchive(url)
         record, _ = archive.load(reference)
-        expired = record.model_copy(update={"recorded_at": datetime.now(timezone.utc) - timedelta(days=800)})
+        expired = record.model_copy(update={"recorded_at": datetime.now(UTC) - timedelta(days=800)})
         archive._archive(expired)
         purged = stack.run("admin.py", "purge-expired", env=admin_host)
         assert purged.returncode == 0 and reference in purged.stdout, purged.stderr

@@ -171,9 +171,7 @@ class FaultStack:
             *(self.script("admin.py", "satisfied", r, "--how", "phone") for r in by_admin),
             *(self.handle(r).signal(ComplaintCase.customer_satisfied) for r in by_signal),
         )
-        summaries = await asyncio.wait_for(
-            asyncio.gather(*(self.handle(r).result() for r in references)), timeout=120
-        )
+        summaries = await asyncio.wait_for(asyncio.gather(*(self.handle(r).result() for r in references)), timeout=120)
         return {s.reference: s.state for s in summaries}
 
 

@@ -32,7 +32,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime, time as wall_time, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from datetime import time as wall_time
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -60,11 +61,7 @@ _KEPT = ("COMPLAINTS_CODEC_",)  # the test's own client decodes with the same ke
 
 
 def child_env(**overrides: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(_FOREIGN_PREFIXES) or k.startswith(_KEPT)
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_PREFIXES) or k.startswith(_KEPT)}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(overrides)
     return env
@@ -174,7 +171,7 @@ def all_week_policy() -> tuple[ComplaintPolicy, dict[str, str]]:
     A bank holiday today would still push the introduction to tomorrow, so the nation (and, on a
     day that is a holiday everywhere in the UK, the time zone) is picked to avoid one.
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for zone in ("Europe/London", "Pacific/Kiritimati", "Etc/GMT+12"):
         for nation in ("ENG", "SCT", "NIR", "WLS"):
             spec = CalendarSpec(
@@ -211,7 +208,7 @@ def complaint(run: str, number: int) -> ComplaintIntake:
     """A valid complaint from the example, with its own intake id, customer email and mobile."""
     data = json.loads(EXAMPLE.read_text())
     data["intake_id"] = f"faults-{run}-{number:03d}"
-    data["received_at"] = datetime.now(timezone.utc).isoformat()
+    data["received_at"] = datetime.now(UTC).isoformat()
     data["customer"]["name"] = f"Customer {number:03d}"
     data["customer"]["email"] = f"customer{number:03d}.{run}@example.com"
     data["customer"]["phone"] = f"+4479111{number:05d}"
@@ -404,11 +401,7 @@ def problems_in_outbox(
     if files != expected_files:
         found.append(f"{ref}: outbox holds {files}, the case recorded {expected_files}")
     written = writes.for_case(ref)
-    found += [
-        f"{ref}: {name} was written to the outbox {n} times"
-        for name, n in written.items()
-        if n != 1
-    ]
+    found += [f"{ref}: {name} was written to the outbox {n} times" for name, n in written.items() if n != 1]
     missing = set(expected_files) - set(written)
     if missing:
         found.append(f"{ref}: no outbox write seen for {sorted(missing)}")

@@ -11,6 +11,7 @@ got recorded under its own sequence number, none sent twice.
 from __future__ import annotations
 
 import asyncio
+
 import pytest
 
 from tests.faults.conftest import FaultStack, Scenarios

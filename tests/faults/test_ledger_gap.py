@@ -31,9 +31,7 @@ class LedgerWriteLock:
     Readers (the ledger look-up before a send) still pass: the ledger runs in WAL mode."""
 
     def __init__(self, data_dir: Path) -> None:
-        self._conn = sqlite3.connect(
-            data_dir / "sent-messages.sqlite3", isolation_level=None, check_same_thread=False
-        )
+        self._conn = sqlite3.connect(data_dir / "sent-messages.sqlite3", isolation_level=None, check_same_thread=False)
         self.taken = threading.Event()
 
     def close(self) -> None:

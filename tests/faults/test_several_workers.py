@@ -57,9 +57,7 @@ async def worker_killed_mid_batch(stack: FaultStack) -> None:
         assert filed == references
 
         def all_introduced() -> bool:
-            return all(
-                len(outbox_files(stack.outbox, r)) >= len(BEFORE_CLOSURE) for r in references
-            )
+            return all(len(outbox_files(stack.outbox, r)) >= len(BEFORE_CLOSURE) for r in references)
 
         # A send the dead worker had started is retried only when its 60 s start-to-close runs out.
         await eventually(all_introduced, timeout=120, what="every case acknowledged and introduced")

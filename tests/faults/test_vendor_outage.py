@@ -40,7 +40,10 @@ async def vendors_down_when_complaints_arrive(stack: FaultStack) -> None:
         asyncio.to_thread(PRISM.url, SENDGRID_SPEC, stack.processes.logs),
         asyncio.to_thread(PRISM.url, TWILIO_SPEC, stack.processes.logs),
     )
-    with OutageProxy(sendgrid_url, sendgrid_message_key) as sendgrid, OutageProxy(twilio_url, twilio_recipient) as twilio:
+    with (
+        OutageProxy(sendgrid_url, sendgrid_message_key) as sendgrid,
+        OutageProxy(twilio_url, twilio_recipient) as twilio,
+    ):
         stack.worker_env = vendor_env(sendgrid, twilio)
         worker = await stack.start_worker("worker-vendors")
         assert "SendGridEmailChannel" in worker.log_text() and "TwilioSmsChannel" in worker.log_text()

@@ -18,7 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-
 from tests.peers.peers import PrismPeer, reply, require_vendor_peers, start_prism, vendor_specs_dir, wait_for_port
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import event, example, given, settings
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.working_calendar import load_calendar
@@ -23,7 +23,7 @@ from starter import IntakeRejected, parse_intake
 
 from .strategies import FUZZ, HOSTILE_FRAGMENTS, json_values, one_line, safe_keys
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 VALID_INTAKE: dict[str, Any] = {
     "customer": {
@@ -126,7 +126,11 @@ def test_any_json_document_is_accepted_or_refused_field_by_field(doc: Any) -> No
 
 
 @FUZZ
-@given(text=st.text(max_size=200) | st.text(max_size=200).map(str.encode) | st.text(max_size=50).map(lambda t: t.encode("utf-16")))
+@given(
+    text=st.text(max_size=200)
+    | st.text(max_size=200).map(str.encode)
+    | st.text(max_size=50).map(lambda t: t.encode("utf-16"))
+)
 @example(text="{")
 @example(text=b"\xff\xfe")
 @example(text="[" * 500 + "]" * 500)
@@ -152,13 +156,37 @@ ALL_PATHS = paths(VALID_INTAKE)
 STRING_PATHS = [p for p in ALL_PATHS if isinstance(get_at(VALID_INTAKE, p), str)]
 
 bad_emails = st.sampled_from(
-    ["", "gwen", "gwen@", "@example.com", "gwen@@example.com", "gwen @example.com", "gwen@example",
-     "gwen@exa mple.com", "gwen@-example.com", "a" * 300 + "@example.com", "gwen@example.com\r\nBcc: x@y.z",
-     "gwen@\u0000.com", "gwen@xn--.com", "\"quoted\"@example.com"]
+    [
+        "",
+        "gwen",
+        "gwen@",
+        "@example.com",
+        "gwen@@example.com",
+        "gwen @example.com",
+        "gwen@example",
+        "gwen@exa mple.com",
+        "gwen@-example.com",
+        "a" * 300 + "@example.com",
+        "gwen@example.com\r\nBcc: x@y.z",
+        "gwen@\u0000.com",
+        "gwen@xn--.com",
+        '"quoted"@example.com',
+    ]
 ) | st.text(max_size=40)
 bad_phones = st.sampled_from(
-    ["", "0", "123", "07911", "+44", "+999 123456", "phone me", "07911 123456 ext 4", "1" * 300,
-     "+44 7911 123456\r\n", "\u0660\u0667\u0669\u0661\u0661 \u0661\u0662\u0663\u0664\u0665\u0666"]
+    [
+        "",
+        "0",
+        "123",
+        "07911",
+        "+44",
+        "+999 123456",
+        "phone me",
+        "07911 123456 ext 4",
+        "1" * 300,
+        "+44 7911 123456\r\n",
+        "\u0660\u0667\u0669\u0661\u0661 \u0661\u0662\u0663\u0664\u0665\u0666",
+    ]
 ) | st.text(alphabet="0123456789 +()-x#*", max_size=30)
 offsets = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59).map(lambda m: timedelta(minutes=m))
 datetimes_text = st.one_of(
@@ -170,8 +198,19 @@ datetimes_text = st.one_of(
         st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
         offsets,
     ),
-    st.sampled_from(["", "yesterday", "2026-02-30T10:00:00Z", "2026-11-25T25:00:00Z", "2026-11-25", "10:00",
-                     "2026-11-25T10:00:00+24:00", "1700000000", "2026-W48-3T10:00Z"]),
+    st.sampled_from(
+        [
+            "",
+            "yesterday",
+            "2026-02-30T10:00:00Z",
+            "2026-11-25T25:00:00Z",
+            "2026-11-25",
+            "10:00",
+            "2026-11-25T10:00:00+24:00",
+            "1700000000",
+            "2026-W48-3T10:00Z",
+        ]
+    ),
     st.integers(min_value=-(2**40), max_value=2**40),
 )
 
@@ -180,10 +219,22 @@ datetimes_text = st.one_of(
 def mutated_intakes(draw: st.DrawFn) -> dict[str, Any]:
     doc = copy.deepcopy(VALID_INTAKE)
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        kind = draw(st.sampled_from(
-            ["drop", "wrong_type", "huge", "control", "received_at", "email", "phone", "unknown_key",
-             "unreachable", "hostile"]
-        ))
+        kind = draw(
+            st.sampled_from(
+                [
+                    "drop",
+                    "wrong_type",
+                    "huge",
+                    "control",
+                    "received_at",
+                    "email",
+                    "phone",
+                    "unknown_key",
+                    "unreachable",
+                    "hostile",
+                ]
+            )
+        )
         present = paths(doc)
         if kind == "drop" and present:
             delete_at(doc, draw(st.sampled_from(present)))
@@ -201,7 +252,9 @@ def mutated_intakes(draw: st.DrawFn) -> dict[str, Any]:
             elif kind == "control":
                 value = get_at(doc, path)
                 at = draw(st.integers(min_value=0, max_value=len(value)))
-                value = value[:at] + draw(st.text(st.characters(categories=["Cc", "Zl", "Zp"]), min_size=1)) + value[at:]
+                value = (
+                    value[:at] + draw(st.text(st.characters(categories=["Cc", "Zl", "Zp"]), min_size=1)) + value[at:]
+                )
             else:
                 value = draw(st.sampled_from(HOSTILE_FRAGMENTS))
             set_at(doc, path, value)

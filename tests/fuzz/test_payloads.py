@@ -14,7 +14,6 @@ from pydantic import BaseModel, ValidationError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from domain.models import (
-    field_label,
     CompensationAward,
     ContactScheduleChange,
     Deadlock,
@@ -22,6 +21,7 @@ from domain.models import (
     NotSatisfied,
     ProgressNote,
     field_errors,
+    field_label,
 )
 
 from .strategies import FUZZ, hostile_text, json_values, one_line, safe_keys
@@ -30,8 +30,34 @@ PAYLOADS: list[type[BaseModel]] = [NotSatisfied, ProgressNote, ContactScheduleCh
 
 # Values aimed at each field: the edges of its constraints, wrong types and hostile text.
 edge_numbers = st.sampled_from(
-    [0, 1, 60, 61, -1, 2**63, "7", "7d", 1.5, 7.0, True, None, "NaN", "Infinity", "-0", "1e3", "5000.00",
-     "5000.01", "0.01", "0.001", "9999999.99", "99999999.99", "1E+2", "sNaN", " 25.00 ", "£25"]
+    [
+        0,
+        1,
+        60,
+        61,
+        -1,
+        2**63,
+        "7",
+        "7d",
+        1.5,
+        7.0,
+        True,
+        None,
+        "NaN",
+        "Infinity",
+        "-0",
+        "1e3",
+        "5000.00",
+        "5000.01",
+        "0.01",
+        "0.001",
+        "9999999.99",
+        "99999999.99",
+        "1E+2",
+        "sNaN",
+        " 25.00 ",
+        "£25",
+    ]
 )
 field_values = st.one_of(
     json_values,
@@ -99,7 +125,9 @@ def assert_valid_or_refused_by_field(model: type[BaseModel], data: Any, via_json
 @pytest.mark.parametrize("model", PAYLOADS, ids=lambda m: m.__name__)
 @settings(FUZZ, max_examples=40)
 @given(data=st.data(), via_json=st.booleans())
-def test_payload_is_valid_or_refused_field_by_field(model: type[BaseModel], data: st.DataObject, via_json: bool) -> None:
+def test_payload_is_valid_or_refused_field_by_field(
+    model: type[BaseModel], data: st.DataObject, via_json: bool
+) -> None:
     document = data.draw(payload_documents(model) | json_values, label="document")
     assert_valid_or_refused_by_field(model, document, via_json)
 
@@ -121,9 +149,21 @@ def test_payload_is_valid_or_refused_field_by_field(model: type[BaseModel], data
         (Deadlock, {"reason": "x" * 2001}, "reason: String should have at most 2000 characters"),
         (CompensationAward, {"amount_gbp": "0", "reason": "x"}, "amount_gbp: Input should be greater than 0"),
         (CompensationAward, {"amount_gbp": "NaN", "reason": "x"}, "amount_gbp: Input should be a finite number"),
-        (CompensationAward, {"amount_gbp": "0.001", "reason": "x"}, "amount_gbp: Decimal input should have no more than 2 decimal places"),
-        (CompensationAward, {"amount_gbp": "1E+10", "reason": "x"}, "amount_gbp: Decimal input should have no more than 9 digits"),
-        (CompensationAward, {"amount_gbp": "25", "reason": "x", "credit_id": "c"}, "credit_id: Extra inputs are not permitted"),
+        (
+            CompensationAward,
+            {"amount_gbp": "0.001", "reason": "x"},
+            "amount_gbp: Decimal input should have no more than 2 decimal places",
+        ),
+        (
+            CompensationAward,
+            {"amount_gbp": "1E+10", "reason": "x"},
+            "amount_gbp: Decimal input should have no more than 9 digits",
+        ),
+        (
+            CompensationAward,
+            {"amount_gbp": "25", "reason": "x", "credit_id": "c"},
+            "credit_id: Extra inputs are not permitted",
+        ),
     ],
 )
 def test_each_payload_mistake_is_named_by_its_field(model: type[BaseModel], document: dict, expected: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -40,7 +40,14 @@ from .strategies import EVALUATED_MARKERS, FUZZ, hostile_text, one_line
 REFERENCE = "CC-2026-4F7K2Q"
 EMAIL = "jane.obrien@example.com"
 EXPECTED_HEADERS = {
-    "from", "to", "subject", "date", "message-id", "x-case-reference", "x-message-key", "mime-version",
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "x-case-reference",
+    "x-message-key",
+    "mime-version",
     "content-type",
 }
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -74,7 +81,10 @@ def build_request(
     adr_reason: str = "deadlock",
 ) -> tuple[SendRequest, Typed]:
     handler = Handler(
-        id="h-017", name=handler_name, role=CaseRole.CASE_HANDLER, phone="+441495123456",
+        id="h-017",
+        name=handler_name,
+        role=CaseRole.CASE_HANDLER,
+        phone="+441495123456",
         email="sam.patel@iss.example.com",
     )
     address = PostalAddress(lines=[line, "Ebbw Vale"], postcode="NP23 6HN")
@@ -82,10 +92,10 @@ def build_request(
         reference=REFERENCE,
         customer_name=name,
         handler=handler,
-        received_at=datetime(2026, 11, 2, 9, 15, tzinfo=timezone.utc),
+        received_at=datetime(2026, 11, 2, 9, 15, tzinfo=UTC),
         acknowledgement={"Name": name, "Address": ", ".join([line, "Ebbw Vale", "NP23 6HN"])},
         schedule=UpdateSchedule(every=7, contact_time=time(10, 0)),
-        next_update_at=datetime(2026, 12, 29, 16, 30, tzinfo=timezone.utc),
+        next_update_at=datetime(2026, 12, 29, 16, 30, tzinfo=UTC),
         progress_note=note,
         escalation_reason=reason,
         adr_scheme=AdrScheme(),
@@ -236,15 +246,30 @@ def assert_one_recipient_and_no_injected_headers(request: SendRequest, typed: Ty
 
 
 @settings(FUZZ, max_examples=8)
-@given(case=hostile_requests.map(lambda c: build_request(
-    c[0].kind, c[1].name, c[1].handler, c[1].note, c[1].reason, c[1].compensation, c[1].line,
-    channel=ChannelKind.LETTER, adr_reason=c[0].context.adr_reason or "deadlock",
-)))
-@example(case=build_request(MessageKind.PROGRESS_UPDATE, BRIEF_NAME, note="名前 \U0001f600 {{ 7777*7 }}", channel=ChannelKind.LETTER))
+@given(
+    case=hostile_requests.map(
+        lambda c: build_request(
+            c[0].kind,
+            c[1].name,
+            c[1].handler,
+            c[1].note,
+            c[1].reason,
+            c[1].compensation,
+            c[1].line,
+            channel=ChannelKind.LETTER,
+            adr_reason=c[0].context.adr_reason or "deadlock",
+        )
+    )
+)
+@example(
+    case=build_request(
+        MessageKind.PROGRESS_UPDATE, BRIEF_NAME, note="名前 \U0001f600 {{ 7777*7 }}", channel=ChannelKind.LETTER
+    )
+)
 def test_a_letter_prints_hostile_text_without_crashing_or_evaluating(case: tuple[SendRequest, Typed]) -> None:
     request, typed = case
     message = render(request)
-    letter = LetterRenderer().render(request, message, dated=datetime(2026, 11, 25, 10, tzinfo=timezone.utc))
+    letter = LetterRenderer().render(request, message, dated=datetime(2026, 11, 25, 10, tzinfo=UTC))
     assert letter.pages >= 1 and letter.content.startswith(b"%PDF")
     printed = pdf_text(letter.content)
     for marker in EVALUATED_MARKERS:

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from temporalio.api.enums.v1 import EventType
-from temporalio.api.enums.v1 import WorkflowTaskFailedCause
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -67,8 +66,11 @@ def valid(model: type, **fields: Any) -> Any | None:
         return None
 
 
-notes = st.builds(lambda text, author: valid(ProgressNote, text=text, author=author), odd_text,
-                  st.sampled_from(["case handler", "Amara \u00d3kafor", "\u200b\U0001f4de"])).filter(bool)
+notes = st.builds(
+    lambda text, author: valid(ProgressNote, text=text, author=author),
+    odd_text,
+    st.sampled_from(["case handler", "Amara \u00d3kafor", "\u200b\U0001f4de"]),
+).filter(bool)
 schedules = st.builds(
     ContactScheduleChange,
     every=st.sampled_from([1, 60]) | st.integers(1, 60),
@@ -78,8 +80,9 @@ schedules = st.builds(
 amounts = st.sampled_from([LIMIT, LIMIT + PENNY, PENNY, LIMIT - PENNY, Decimal("9999999.99")]) | st.decimals(
     min_value=PENNY, max_value=LIMIT * 2, places=2
 )
-awards = st.builds(lambda amount, reason: valid(CompensationAward, amount_gbp=amount, reason=reason), amounts,
-                   odd_text).filter(bool)
+awards = st.builds(
+    lambda amount, reason: valid(CompensationAward, amount_gbp=amount, reason=reason), amounts, odd_text
+).filter(bool)
 deadlocks = st.builds(lambda reason: valid(Deadlock, reason=reason), odd_text).filter(bool)
 complaints = st.builds(lambda reason: valid(NotSatisfied, reason=reason), odd_text).filter(bool)
 
@@ -322,7 +325,9 @@ async def test_payloads_that_do_not_decode_do_not_wedge_the_case(own_env: Workfl
 # --- bugs the fuzzing found, kept as regression tests -------------------------------------------
 
 
-async def test_a_null_not_satisfied_signal_does_not_close_the_case(own_env: WorkflowEnvironment, tmp_path: Path) -> None:
+async def test_a_null_not_satisfied_signal_does_not_close_the_case(
+    own_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
     async with running_case(own_env, tmp_path) as case:
         await case.wait(timedelta(hours=1))
         await own_env.client.get_workflow_handle(case.handle.id).signal("customer_not_satisfied", None)
@@ -360,7 +365,7 @@ async def test_a_null_update_is_refused_not_wedging_the_case(
             await asyncio.wait_for(untyped.start_update(name, None, wait_for_stage=WorkflowUpdateStage.ACCEPTED), 1)
         except WorkflowUpdateFailedError:
             pass  # refused by its validator: what the fix does
-        except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             pass  # never accepted: the workflow task that took it failed (checked next)
         await assert_not_wedged(case.handle)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,7 +28,6 @@ from domain.models import (
     CaseRole,
     CaseState,
     ChannelKind,
-    DeliveryReceipt,
     InvoiceCredit,
     MessageContext,
     MessageKind,
@@ -40,7 +39,7 @@ from ops.purge import DataStores, purge_expired
 from settings import load_policy
 from tests.workflows.harness import intake_at
 
-NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 EXPIRED_REF = "CC-2024-EXP1RD"
 KEPT_REF = "CC-2026-KEPT22"
 
@@ -77,31 +76,55 @@ def _request(reference: str, person: dict[str, str], kind: MessageKind, channel:
     )
 
 
-async def _write_every_store(stores: DataStores, archive: CaseArchive, reference: str, person: dict[str, str],
-                             recorded_at: datetime) -> None:
+async def _write_every_store(
+    stores: DataStores, archive: CaseArchive, reference: str, person: dict[str, str], recorded_at: datetime
+) -> None:
     """What one case leaves on disk: messages, a letter, a credit, an alert, its archive record."""
     outbox_email = OutboxChannel(ChannelKind.EMAIL, stores.outbox_dir)
     outbox_sms = OutboxChannel(ChannelKind.SMS, stores.outbox_dir)
     post_room = PostRoomChannel(stores.post_room_dir, clock=lambda: NOW)
     sent_log = SentLog(stores.sent_log_path)
-    for channel, sender in ((ChannelKind.EMAIL, outbox_email), (ChannelKind.SMS, outbox_sms), (ChannelKind.LETTER, post_room)):
+    for channel, sender in (
+        (ChannelKind.EMAIL, outbox_email),
+        (ChannelKind.SMS, outbox_sms),
+        (ChannelKind.LETTER, post_room),
+    ):
         request = _request(reference, person, MessageKind.ACKNOWLEDGEMENT, channel)
         receipt = sender.send(request, render(request))
         sent_log.record(receipt)
     await BillingActivities(stores.billing_path).credit_invoice(
-        InvoiceCredit(key=f"{reference}/credit-1", reference=reference, account_number=person["account"],
-                      amount_gbp=Decimal("25.00"), reason=f"Outage at {person['line']}")
+        InvoiceCredit(
+            key=f"{reference}/credit-1",
+            reference=reference,
+            account_number=person["account"],
+            amount_gbp=Decimal("25.00"),
+            reason=f"Outage at {person['line']}",
+        )
     )
     await AlertActivities(stores.alerts_dir).raise_internal_alert(
-        AlertRequest(key=f"{reference}/breach-1", reference=reference, to_role=CaseRole.CUSTOMER_SERVICE_MANAGER,
-                     subject="Acknowledgement failed", detail=f"SMS to {person['name']} on {person['phone']} bounced")
+        AlertRequest(
+            key=f"{reference}/breach-1",
+            reference=reference,
+            to_role=CaseRole.CUSTOMER_SERVICE_MANAGER,
+            subject="Acknowledgement failed",
+            detail=f"SMS to {person['name']} on {person['phone']} bounced",
+        )
     )
-    intake = intake_at(recorded_at - timedelta(days=30), name=person["name"], email=person["email"],
-                       address={"lines": [person["line"], "Ebbw Vale"], "postcode": person["postcode"]})
+    intake = intake_at(
+        recorded_at - timedelta(days=30),
+        name=person["name"],
+        email=person["email"],
+        address={"lines": [person["line"], "Ebbw Vale"], "postcode": person["postcode"]},
+    )
     intake = intake.model_copy(update={"account_number": person["account"]})
     await archive.archive_case(
-        CaseRecord(reference=reference, intake=intake, state=CaseState(reference=reference), policy=load_policy(),
-                   recorded_at=recorded_at)
+        CaseRecord(
+            reference=reference,
+            intake=intake,
+            state=CaseState(reference=reference),
+            policy=load_policy(),
+            recorded_at=recorded_at,
+        )
     )
 
 
@@ -111,8 +134,16 @@ def _every_file(folder: Path) -> Iterator[Path]:
 
 def _spellings(person: dict[str, str]) -> list[bytes]:
     national = person["phone"].replace("+44", "0")
-    values = [person["name"], person["email"], person["phone"], national, f"{national[:5]} {national[5:]}",
-              person["line"], person["postcode"], person["account"]]
+    values = [
+        person["name"],
+        person["email"],
+        person["phone"],
+        national,
+        f"{national[:5]} {national[5:]}",
+        person["line"],
+        person["postcode"],
+        person["account"],
+    ]
     return [value.encode() for value in values]
 
 
@@ -135,11 +166,18 @@ async def test_every_store_is_created_private(stores: DataStores, default_umask:
 
     files = list(_every_file(stores.data_dir))
     folders = [stores.data_dir, *(p for p in stores.data_dir.rglob("*") if p.is_dir())]
-    assert {p.name for p in files} >= {"manifest.csv", "case-records.sqlite3", "billing-ledger.sqlite3",
-                                       "sent-messages.sqlite3"}
+    assert {p.name for p in files} >= {
+        "manifest.csv",
+        "case-records.sqlite3",
+        "billing-ledger.sqlite3",
+        "sent-messages.sqlite3",
+    }
     assert any(p.suffix == ".eml" for p in files) and any(p.parent.name == "alerts" for p in files)
-    wrong = {str(p.relative_to(stores.data_dir)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files
-             if stat.S_IMODE(p.stat().st_mode) != 0o600}
+    wrong = {
+        str(p.relative_to(stores.data_dir)): oct(stat.S_IMODE(p.stat().st_mode))
+        for p in files
+        if stat.S_IMODE(p.stat().st_mode) != 0o600
+    }
     wrong |= {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in folders if stat.S_IMODE(p.stat().st_mode) != 0o700}
     assert not wrong, f"not private: {wrong}"
 
@@ -177,15 +215,16 @@ async def test_admin_purge_expired_clears_every_store(stores: DataStores) -> Non
     from settings import REPO
 
     archive = CaseArchive(stores.archive_path, retention=timedelta(days=1))
-    await _write_every_store(stores, archive, EXPIRED_REF, EXPIRED, datetime.now(timezone.utc) - timedelta(days=2))
+    await _write_every_store(stores, archive, EXPIRED_REF, EXPIRED, datetime.now(UTC) - timedelta(days=2))
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINTS_")} | {
         "COMPLAINTS_DATA_DIR": str(stores.data_dir),
         "COMPLAINTS_POST_ROOM_DIR": str(stores.post_room_dir),
         "COMPLAINTS_ARCHIVE_RETENTION_DAYS": "1",
     }
 
-    result = subprocess.run([sys.executable, "admin.py", "purge-expired"], env=env, cwd=REPO,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "admin.py", "purge-expired"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+    )
 
     assert result.returncode == 0, result.stderr
     assert f"purged 1 expired case record(s): {EXPIRED_REF}" in result.stdout

@@ -127,7 +127,7 @@ def start_prism(spec: Path, log_dir: Path) -> PrismPeer:
     """Start `prism mock <spec>` on a free loopback port (not yet waited for)."""
     port = free_port()
     log_path = log_dir / f"prism-{spec.stem}-{port}.log"
-    log = open(log_path, "wb")
+    log = open(log_path, "wb")  # noqa: SIM115 - the peer process writes to it until close()
     try:
         process = subprocess.Popen(
             [str(PRISM_BIN), "mock", str(spec), "-h", "127.0.0.1", "-p", str(port)],

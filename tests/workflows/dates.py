@@ -6,7 +6,7 @@ Easter Sunday 2030 is 21 April; UK clocks go back on Sunday 27 October 2030.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
@@ -17,7 +17,7 @@ WEEK = 7 * DAY
 
 
 def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
+    return datetime(*parts, tzinfo=UTC)
 
 
 PLAIN_TUESDAY = utc(2030, 2, 12, 10, 0)  # 10:00 GMT

@@ -10,33 +10,33 @@ from __future__ import annotations
 import os
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
 
 from temporalio import activity
 from temporalio.client import WorkflowHandle
-from temporalio.service import RPCError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.alerts import AlertActivities
 from activities.archive import CaseArchive
-from channels.rendering import render
 from activities.billing import BillingActivities
 from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
+from channels.rendering import render
 from domain.models import (
-    CreditReceipt,
-    InvoiceCredit,
     CaseInput,
     CaseState,
     ChannelKind,
     ComplaintIntake,
     ComplaintPolicy,
+    CreditReceipt,
     DeliveryReceipt,
+    InvoiceCredit,
     MessageKind,
     SendRequest,
 )
@@ -77,13 +77,11 @@ class RecordingMessaging:
             key=request.key,
             channel=request.channel,
             provider_id=f"fake-{len(self.delivered)}",
-            sent_at=datetime.now(timezone.utc),
+            sent_at=datetime.now(UTC),
         )
 
     def received(self, kind: MessageKind, channel: ChannelKind | None = None) -> list[SendRequest]:
-        return [
-            r for r in self.delivered.values() if r.kind is kind and (channel is None or r.channel is channel)
-        ]
+        return [r for r in self.delivered.values() if r.kind is kind and (channel is None or r.channel is channel)]
 
 
 @dataclass

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from datetime import datetime
 from domain.models import (
     CaseRole,
     CaseStage,
@@ -24,9 +23,9 @@ from domain.models import (
     ProgressNote,
 )
 from settings import REPO, load_policy
-from workflows.complaint_case import ComplaintCase
 from tests.workflows.dates import DAY, HOUR, LONDON, PLAIN_TUESDAY, utc
 from tests.workflows.harness import RecordingMessaging, running_case, server_at
+from workflows.complaint_case import ComplaintCase
 
 # Scenarios run on the dates they name (each on a time-skipping server of its own), so bank holidays
 # and clock changes are exercised on purpose, not by the day the suite happens to run. Expected
@@ -343,7 +342,11 @@ async def test_the_owner_is_warned_at_three_quarters_of_a_clock_before_it_breach
         ack = state.milestone("acknowledgement")
         assert ack.warned and not ack.breached
         alerts = [json.loads(p.read_text()) for p in (tmp_path / "alerts").glob("*.json")]
-        warning = [a for a in alerts if a["subject"].endswith(f"acknowledgement due {ack.due_at.astimezone(LONDON):%a %d %b %H:%M}")]
+        warning = [
+            a
+            for a in alerts
+            if a["subject"].endswith(f"acknowledgement due {ack.due_at.astimezone(LONDON):%a %d %b %H:%M}")
+        ]
         assert warning and warning[0]["to_handler"] == state.owner.id
         assert state.attention and "keeps failing" in state.attention
 
@@ -387,7 +390,11 @@ async def test_a_roster_gap_flags_the_escalation_for_attention_and_keeps_every_c
 
 async def test_with_nobody_on_the_roster_the_acknowledgement_still_goes(tmp_path) -> None:
     roster = tmp_path / "roster.toml"
-    roster.write_text((REPO / "config" / "roster.toml").read_text().replace('role = "case_handler"', 'role = "customer_service_manager"'))
+    roster.write_text(
+        (REPO / "config" / "roster.toml")
+        .read_text()
+        .replace('role = "case_handler"', 'role = "customer_service_manager"')
+    )
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, roster=roster) as case:
         state = await case.wait(3 * DAY)
         [ack] = case.outbox.received(MessageKind.ACKNOWLEDGEMENT)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from temporalio.api.enums.v1 import EventType
 
@@ -17,8 +17,11 @@ WEEK = timedelta(weeks=1)
 async def test_a_year_long_case_continues_as_new_and_keeps_every_fact(tmp_path) -> None:
     policy = load_policy().model_copy(update={"continue_as_new_after_events": 120})
     # A year from a plain Tuesday, through Easter, two clock changes and Christmas, on a server of its own.
-    received = datetime(2030, 2, 12, 10, 0, tzinfo=timezone.utc)
-    async with server_at(received) as time_skipping_env, running_case(time_skipping_env, tmp_path, policy=policy) as case:
+    received = datetime(2030, 2, 12, 10, 0, tzinfo=UTC)
+    async with (
+        server_at(received) as time_skipping_env,
+        running_case(time_skipping_env, tmp_path, policy=policy) as case,
+    ):
         first_run = (await case.handle.describe()).run_id
         for week in range(52):
             await case.handle.execute_update(
@@ -30,9 +33,7 @@ async def test_a_year_long_case_continues_as_new_and_keeps_every_fact(tmp_path) 
 
         # Continued as new, more than once.
         assert latest.run_id != first_run
-        first = await time_skipping_env.client.get_workflow_handle(
-            case.handle.id, run_id=first_run
-        ).fetch_history()
+        first = await time_skipping_env.client.get_workflow_handle(case.handle.id, run_id=first_run).fetch_history()
         assert first.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
         current = await case.handle.fetch_history()
         assert len(current.events) < 400

@@ -62,7 +62,9 @@ def test_the_local_first_decision_is_the_first_thing_a_case_records(path: Path) 
     # Asked later (after a local activity), a query or a workflow-task heartbeat can put the patch
     # marker in a later task than the code that asked, and a replay then takes the v1 path.
     events = load(path).events
-    first_task_done = next(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+    first_task_done = next(
+        i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    )
     # An update accepted in the same task (a command sent before the case opened) is recorded first.
     accepted = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
     first_command = next(e for e in events[first_task_done + 1 :] if e.event_type != accepted)
@@ -81,9 +83,7 @@ class ComplaintCaseWithUnpatchedChange(ComplaintCase):
 
 async def test_an_unpatched_change_to_the_workflow_fails_replay() -> None:
     path = next(p for p in HISTORIES if "acknowledged_introduced_and_closed" in p.name)
-    result = await replayer(ComplaintCaseWithUnpatchedChange).replay_workflow(
-        load(path), raise_on_replay_failure=False
-    )
+    result = await replayer(ComplaintCaseWithUnpatchedChange).replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is not None
     assert "nondeterminism" in type(result.replay_failure).__name__.lower() or "Nondeterminism" in str(
         result.replay_failure

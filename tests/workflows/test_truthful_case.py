@@ -26,6 +26,7 @@ from domain.models import (
     ProgressNote,
 )
 from settings import load_policy
+from tests.workflows.dates import DAY, HOUR, LONDON, MINUTE, PLAIN_TUESDAY, WEEK, utc
 from tests.workflows.harness import (
     BillingActivities,
     FlakyBilling,
@@ -34,9 +35,7 @@ from tests.workflows.harness import (
     running_case,
     server_at,
 )
-from tests.workflows.dates import DAY, HOUR, LONDON, MINUTE, PLAIN_TUESDAY, WEEK, utc
 from workflows.complaint_case import ComplaintCase
-
 
 
 def whole(moment: datetime | None) -> datetime | None:
@@ -62,9 +61,10 @@ async def test_the_eight_week_letter_goes_at_the_mark_not_a_day_before(tmp_path)
 
 async def test_a_posted_eight_week_letter_sent_ahead_says_from_which_date_the_right_applies(tmp_path) -> None:
     policy = load_policy().model_copy(update={"adr_notice_lead_hours": 48})
-    async with server_at(PLAIN_TUESDAY) as env, running_case(
-        env, tmp_path, policy=policy, preferred_written_channel="letter"
-    ) as case:
+    async with (
+        server_at(PLAIN_TUESDAY) as env,
+        running_case(env, tmp_path, policy=policy, preferred_written_channel="letter") as case,
+    ):
         mark = PLAIN_TUESDAY + 8 * WEEK
         state = await case.wait(mark - await env.get_current_time() - DAY)
         [letter] = case.outbox.received(MessageKind.ADR_RIGHTS)
@@ -280,9 +280,10 @@ async def test_a_billing_outage_never_holds_the_command_or_the_case_and_credits_
 
 async def test_a_posted_introduction_meets_its_clock_when_the_post_delivers_it(tmp_path) -> None:
     # A landline and a letter: the introduction can only go by post.
-    async with server_at(PLAIN_TUESDAY) as env, running_case(
-        env, tmp_path, phone="029 2018 3000", email=None, preferred_written_channel="letter"
-    ) as case:
+    async with (
+        server_at(PLAIN_TUESDAY) as env,
+        running_case(env, tmp_path, phone="029 2018 3000", email=None, preferred_written_channel="letter") as case,
+    ):
         state = await case.wait(HOUR)
         letters = {m.kind: m for m in state.messages if m.channel is ChannelKind.LETTER}
         ack = letters[MessageKind.ACKNOWLEDGEMENT]
@@ -329,7 +330,9 @@ async def test_a_case_with_500_notes_stays_under_a_megabyte_and_refuses_past_its
         state = await asyncio.wait_for(case.state(), 30)
         assert len(state.notes) == 500
         # What a continue-as-new would carry: the input with the whole state in it.
-        carried = CaseInput(reference=state.reference, intake=intake_at(PLAIN_TUESDAY), policy=load_policy(), carried_state=state)
+        carried = CaseInput(
+            reference=state.reference, intake=intake_at(PLAIN_TUESDAY), policy=load_policy(), carried_state=state
+        )
         assert len(carried.model_dump_json()) < 1_000_000
         # Past the policy's budget (200,000 characters) a note is refused with the reason, and
         # nothing is recorded.
@@ -343,12 +346,14 @@ async def test_a_case_with_500_notes_stays_under_a_megabyte_and_refuses_past_its
 
 
 async def test_who_confirmed_and_how_is_recorded_and_told_in_the_closure(tmp_path) -> None:
-    from domain.models import HowSaid, Satisfied
     from channels.rendering import render
+    from domain.models import HowSaid, Satisfied
 
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         await case.wait(DAY)
-        await case.handle.signal(ComplaintCase.customer_satisfied, Satisfied(recorded_by="amara.okafor", how=HowSaid.PHONE))
+        await case.handle.signal(
+            ComplaintCase.customer_satisfied, Satisfied(recorded_by="amara.okafor", how=HowSaid.PHONE)
+        )
         summary = await case.handle.result()
     assert summary.state.confirmation.recorded_by == "amara.okafor"
     assert summary.state.confirmation.how is HowSaid.PHONE
@@ -368,7 +373,8 @@ async def test_a_call_that_reaches_the_customer_meets_the_introduction_and_the_w
         )
         assert missed.met is None
         call = await case.handle.execute_update(
-            ComplaintCase.record_call, CallMade(outcome=CallOutcome.REACHED, recorded_by="amara.okafor", note="Agreed to write")
+            ComplaintCase.record_call,
+            CallMade(outcome=CallOutcome.REACHED, recorded_by="amara.okafor", note="Agreed to write"),
         )
         assert call.met == "introduction"
         state = await case.wait(MINUTE)
@@ -601,13 +607,16 @@ async def test_a_new_owner_is_told_and_reminded_before_each_call_owed(tmp_path) 
 
 async def test_a_vulnerable_customer_gets_a_senior_owner_told_of_their_needs_and_never_a_text_alone(tmp_path) -> None:
     outbox = RecordingMessaging(rejected={ChannelKind.EMAIL})
-    async with server_at(PLAIN_TUESDAY) as env, running_case(
-        env,
-        tmp_path,
-        outbox=outbox,
-        vulnerable=True,
-        accessibility_needs=["Braille", "Calls before noon"],
-    ) as case:
+    async with (
+        server_at(PLAIN_TUESDAY) as env,
+        running_case(
+            env,
+            tmp_path,
+            outbox=outbox,
+            vulnerable=True,
+            accessibility_needs=["Braille", "Calls before noon"],
+        ) as case,
+    ):
         state = await case.wait(HOUR)
         assert state.owner.role.value == "customer_service_manager" and state.escalation_level == 1
         [work] = staff_notices(tmp_path, "work")
@@ -633,7 +642,13 @@ async def test_staff_notices_reach_the_staff_mailbox_and_a_breach_reaches_every_
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, outbox=outbox, policy=policy) as case:
         state = await case.wait(2 * DAY)
         staff = tmp_path / "outbox" / "staff"
-        owner_mail = [message_from_bytes(p.read_bytes()) for p in staff.glob(f"{state.owner.email.replace('@', '_')}*/*.eml")]
+        owner_mail = [
+            message_from_bytes(p.read_bytes()) for p in staff.glob(f"{state.owner.email.replace('@', '_')}*/*.eml")
+        ]
         assert any(m["X-Notice-Kind"] == "work" and "a case for you" in m["Subject"] for m in owner_mail)
-        breach_to = {p.parent.name for p in staff.glob("*/*.eml") if "acknowledgement missed" in message_from_bytes(p.read_bytes())["Subject"]}
+        breach_to = {
+            p.parent.name
+            for p in staff.glob("*/*.eml")
+            if "acknowledgement missed" in message_from_bytes(p.read_bytes())["Subject"]
+        }
         assert breach_to == {m.replace("@", "_") for m in managers} or len(breach_to) == len(managers)
