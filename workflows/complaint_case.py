@@ -654,8 +654,14 @@ class ComplaintCase:
     def _warn(self, milestone: Milestone) -> None:
         milestone.warned = True
         owner = self._state.owner
+        role = owner.role if owner else CaseRole.CASE_HANDLER
+        if self._v3:
+            if workflow.now() >= milestone.due_at:
+                return  # already late (a complaint keyed in late): the breach alert says so, once
+            if owner is None and self._state.awaiting_owner is not None:
+                role = self._state.awaiting_owner  # nobody owns it yet: the role it is waiting for
         self._alert(
-            owner.role if owner else CaseRole.CASE_HANDLER,
+            role,
             f"{self._state.reference}: {milestone.name} due {local_label(milestone.due_at)}",
             f"{int(self._policy.warning_share * 100)}% of the time for the {milestone.name} has gone "
             f"and it is not done yet. It is due {local_label(milestone.due_at)}.",

@@ -141,6 +141,9 @@ async def test_a_complaint_keyed_in_days_late_is_acknowledged_first_then_introdu
         assert kinds.index(MessageKind.INTRODUCTION) < kinds.index(MessageKind.UPDATE_SCHEDULE)
         assert sent[0].key.endswith("/001-acknowledgement-email")
         assert state.milestone("acknowledgement").breached  # keyed in late: the record says so
+        # One breach alert per late clock, no "75 % gone" warning for a clock already missed.
+        assert not [a for a in state.alerts if ": acknowledgement due " in a or ": introduction due " in a]
+        assert [a for a in state.alerts if "acknowledgement missed" in a]
 
 
 async def test_a_message_still_retrying_at_closure_is_withdrawn_not_delivered_after_it(tmp_path) -> None:
