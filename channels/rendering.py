@@ -130,6 +130,9 @@ def clip(value: str, limit: int) -> str:
     return cut.rstrip(" ,.;:-") + "..."
 
 
+_HONORIFICS = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "rev", "sir", "dame", "lord", "lady"}
+
+
 def salutation(name: str, title: str | None = None) -> str:
     """Who a message is addressed to: 'Mr Rees' (title and surname) given a title, else 'Alan Rees'.
 
@@ -138,6 +141,9 @@ def salutation(name: str, title: str | None = None) -> str:
     """
     words = str(name).split()
     honorific = " ".join(str(title).split()) if title else ""
+    if not honorific and len(words) > 2 and words[0].rstrip(".").lower() in _HONORIFICS:
+        # An intake that typed the title into the name ("Mr Alan Rees") still gets "Dear Mr Rees".
+        honorific, words = words[0], words[1:]
     if not words:
         return honorific or "Customer"
     if honorific:

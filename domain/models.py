@@ -385,6 +385,9 @@ class MessageContext(Model):
     adr_reason: str | None = None  # "eight_weeks" or "deadlock"
     # Why the provider reached deadlock, in the handler's words (deadlock letters only).
     deadlock_reason: str | None = None
+    # Acknowledgement only: the 48 hours the introduction is owed by, while they are still to come.
+    # None when they have already run out (a complaint keyed in late): "within 48 hours" would be untrue.
+    introduction_due_at: AwareDatetime | None = None
     # The 8-week mark. A posted letter sent before it says "from <date>", never "now".
     eight_weeks_at: AwareDatetime | None = None
     adr_rights_from: AwareDatetime | None = None

@@ -374,18 +374,8 @@ class ComplaintCase:
         if self._pending(adr):
             send_at = adr.due_at - timedelta(hours=self._policy.adr_notice_lead_hours)
             plan.append((send_at, "send the ADR-rights letter (8 weeks)", self._send_adr_letter_at_eight_weeks))
-        for milestone in state.milestones:
-            if milestone.done_at is not None or milestone.breached:
-                continue
-            if state.stage is CaseStage.DEADLOCK and milestone.name == REVIEW:
-                continue  # no update schedule is owed once the provider has issued deadlock
-            if milestone.warn_at is not None and not milestone.warned:
-                plan.append(
-                    (milestone.warn_at, f"warn the owner {milestone.name} is due", partial(self._warn, milestone))
-                )
-            plan.append(
-                (milestone.due_at, f"check {milestone.name} was done in time", partial(self._breach, milestone))
-            )
+        # No update schedule is owed once the provider has issued deadlock.
+        plan += self._clock_checks(lambda m: state.stage is CaseStage.DEADLOCK and m.name == REVIEW)
         return plan
 
     def _planned_v3(self) -> list[tuple[datetime, str, Callable[[], None]]]:
@@ -443,17 +433,23 @@ class ComplaintCase:
                         partial(self._send_deferred_text, text),
                     )
                 )
-        for milestone in state.milestones:
-            if milestone.done_at is not None or milestone.breached or milestone.superseded_at is not None:
+        plan += self._clock_checks(lambda m: m.superseded_at is not None)
+        return plan
+
+    def _clock_checks(self, not_owed: Callable[[Milestone], bool]) -> list[tuple[datetime, str, Callable[[], None]]]:
+        """The warning at its share of each open clock, and the breach check at its due time."""
+        checks: list[tuple[datetime, str, Callable[[], None]]] = []
+        for milestone in self._state.milestones:
+            if milestone.done_at is not None or milestone.breached or not_owed(milestone):
                 continue
             if milestone.warn_at is not None and not milestone.warned:
-                plan.append(
+                checks.append(
                     (milestone.warn_at, f"warn the owner {milestone.name} is due", partial(self._warn, milestone))
                 )
-            plan.append(
+            checks.append(
                 (milestone.due_at, f"check {milestone.name} was done in time", partial(self._breach, milestone))
             )
-        return plan
+        return checks
 
     def _reminders_due(self) -> list[tuple[datetime, str, str]]:
         """The owner is reminded ahead of each phone contact owed: the introduction and each
@@ -562,9 +558,16 @@ class ComplaintCase:
 
     def _send_acknowledgement(self) -> None:
         if self._v3:
-            # Signed by the complaints team: it goes before anyone owns the case, and it says so.
+            # Signed by the complaints team: it goes before anyone owns the case, and it says so. It
+            # promises the introduction "within 48 hours" only while that is still true.
+            intro = self._state.milestone(INTRODUCTION)
+            due = intro.due_at if intro is not None and intro.due_at > workflow.now() else None
             self._deliver(
-                MessageKind.ACKNOWLEDGEMENT, [self._written_channel()], milestone=ACKNOWLEDGEMENT, handler=None
+                MessageKind.ACKNOWLEDGEMENT,
+                [self._written_channel()],
+                milestone=ACKNOWLEDGEMENT,
+                handler=None,
+                introduction_due_at=due,
             )
             return
         self._deliver(MessageKind.ACKNOWLEDGEMENT, [self._written_channel()], milestone=ACKNOWLEDGEMENT)

@@ -89,6 +89,8 @@ def make_request(handler: Handler, recipient: Recipient) -> Callable[..., SendRe
             "customer_name": "Jane O'Brien",
             "handler": handler,
             "received_at": datetime(2026, 11, 2, 9, 15, tzinfo=UTC),
+            # An acknowledgement sent inside the 48 hours the introduction is owed by.
+            "introduction_due_at": datetime(2026, 11, 4, 9, 15, tzinfo=UTC),
             "acknowledgement": {"Email": "jane.obrien@example.com", "Mobile": "07700 900123"},
             "schedule": UpdateSchedule(every=7, contact_time=datetime(2026, 1, 1, 10, 0).time()),
             "next_update_at": datetime(2026, 12, 29, 16, 30, tzinfo=UTC),

@@ -455,3 +455,22 @@ def test_an_update_with_news_leads_with_it(make_request):
 def test_a_written_message_sent_by_sms_as_a_last_resort_promises_nothing_in_writing(make_request, kind):
     # These go by the written channel; a text carries them only when email and letter refused.
     assert "in writing" not in render(make_request(kind, ChannelKind.SMS)).sms
+
+
+def test_a_title_typed_into_the_name_still_gives_a_business_salutation() -> None:
+    from channels.rendering import salutation
+
+    assert salutation("Mr Alan Rees") == "Mr Rees"
+    assert salutation("Dr. Siân Evans-Jones") == "Dr. Evans-Jones"
+    assert salutation("Alan Rees") == "Alan Rees"
+    assert salutation("Misty Rivers") == "Misty Rivers"  # a first name is not a title
+
+
+@pytest.mark.parametrize("channel", [ChannelKind.EMAIL, ChannelKind.SMS, ChannelKind.LETTER])
+def test_a_late_acknowledgement_promises_no_48_hours_already_gone(make_request, channel):
+    request = make_request(MessageKind.ACKNOWLEDGEMENT, channel)
+    late = request.model_copy(update={"context": request.context.model_copy(update={"introduction_due_at": None})})
+    message = render(late)
+    for body in (message.text, message.sms):
+        assert "48 hours" not in body
+    assert "later than it should have" in message.text and "Sorry this is late" in message.sms

@@ -93,6 +93,7 @@ def build_request(
         customer_name=name,
         handler=handler,
         received_at=datetime(2026, 11, 2, 9, 15, tzinfo=UTC),
+        introduction_due_at=datetime(2026, 11, 4, 9, 15, tzinfo=UTC),
         acknowledgement={"Name": name, "Address": ", ".join([line, "Ebbw Vale", "NP23 6HN"])},
         schedule=UpdateSchedule(every=7, contact_time=time(10, 0)),
         next_update_at=datetime(2026, 12, 29, 16, 30, tzinfo=UTC),

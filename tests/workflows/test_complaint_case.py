@@ -69,6 +69,7 @@ async def test_complaint_is_acknowledged_introduced_and_closed_when_customer_sat
         assert acknowledgement.channel is ChannelKind.EMAIL
         assert acknowledgement.context.reference == state.reference
         assert acknowledgement.context.acknowledgement["Email"] == "gwen.pritchard@example.com"
+        assert acknowledgement.context.introduction_due_at == received + 2 * DAY  # "within 48 hours": true
         assert state.owner is not None and state.owner.role is CaseRole.CASE_HANDLER
         assert "least open cases" in state.assignments[0].reason or "rotation" in state.assignments[0].reason
 

@@ -140,6 +140,12 @@ async def test_a_complaint_keyed_in_days_late_is_acknowledged_first_then_introdu
         assert kinds[0] is MessageKind.ACKNOWLEDGEMENT
         assert kinds.index(MessageKind.INTRODUCTION) < kinds.index(MessageKind.UPDATE_SCHEDULE)
         assert sent[0].key.endswith("/001-acknowledgement-email")
+        # Keyed in after its 48 hours ran out: the acknowledgement does not promise them.
+        from channels.rendering import render
+
+        [ack] = case.outbox.received(MessageKind.ACKNOWLEDGEMENT)
+        assert ack.context.introduction_due_at is None
+        assert "within 48 hours" not in render(ack).text and "later than it should have" in render(ack).text
         assert state.milestone("acknowledgement").breached  # keyed in late: the record says so
         # One breach alert per late clock, no "75 % gone" warning for a clock already missed.
         assert not [a for a in state.alerts if ": acknowledgement due " in a or ": introduction due " in a]
