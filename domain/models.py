@@ -430,6 +430,20 @@ class DeliveryReceipt(Model):
     duplicate: bool = False  # the key had already been accepted: nothing was sent again
 
 
+class DeliveryStatus(StrEnum):
+    """What a vendor reported about a message after accepting it (v4, the inbound service)."""
+
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"  # still trying: not a failure
+    BOUNCED = "bounced"
+    DROPPED = "dropped"
+    UNDELIVERED = "undelivered"  # Twilio "undelivered" or "failed"
+
+    @property
+    def failed(self) -> bool:
+        return self in (DeliveryStatus.BOUNCED, DeliveryStatus.DROPPED, DeliveryStatus.UNDELIVERED)
+
+
 class MessageRecord(Model):
     key: str
     kind: MessageKind
@@ -443,6 +457,13 @@ class MessageRecord(Model):
     # Posted letters: when the post room hands it over, and when it should reach the customer.
     dispatched_at: AwareDatetime | None = None
     expected_delivery_at: AwareDatetime | None = None
+    # Since v4: what the vendor said afterwards (signed webhook): None until it says anything.
+    delivery: DeliveryStatus | None = None
+    delivery_reason: str | None = None  # the bounce reason or the vendor's error code
+    delivery_event_id: str | None = None
+    delivery_at: AwareDatetime | None = None  # the vendor's own timestamp
+    # The clock-carrying message this one replaced after it bounced (its key).
+    fallback_for: str | None = None
 
 
 # --- case state ----------------------------------------------------------------------------------
@@ -598,6 +619,12 @@ class CaseState(Model):
     reminded: list[str] = Field(default_factory=list)
     # How the case ended when not by the customer's confirmation (None: resolved, or still open).
     closure: CaseClosure | None = None
+    # Since v4 (closed-loop): the customer's replies, the vendor events applied (their ids, the
+    # latest few, so a duplicate delivery changes the case once), STOP, and the ask-to-close.
+    customer_replies: list[CustomerReplyRecord] = Field(default_factory=list)
+    applied_events: list[str] = Field(default_factory=list)
+    sms_stopped_at: AwareDatetime | None = None
+    asked_to_close_at: AwareDatetime | None = None
 
     def milestone(self, name: str) -> Milestone | None:
         return next((m for m in self.milestones if m.name == name), None)
@@ -815,6 +842,59 @@ class AssignmentRequest(Model):
     exclude_handler_ids: list[str] = Field(default_factory=list)
 
 
+# --- what comes back from the vendors and the customer (the inbound service, since v4) ------------
+
+
+class Vendor(StrEnum):
+    SENDGRID = "sendgrid"
+    TWILIO = "twilio"
+
+
+class DeliveryEvent(Model):
+    """A vendor's signed word on one message (the `delivery_event` signal)."""
+
+    # SendGrid's sg_event_id, or Twilio's "<MessageSid>:<MessageStatus>": one change per id.
+    event_id: str = Field(min_length=1, max_length=200)
+    message_key: str = Field(min_length=1, max_length=200)  # the pipeline's key: "<reference>/<nnn>-<kind>-<channel>"
+    vendor: Vendor
+    status: DeliveryStatus
+    vendor_at: AwareDatetime
+    reason: str | None = Field(default=None, max_length=1000)
+    # Set by the inbound service only after the request's signature checked out.
+    signature_verified: bool = False
+
+
+class CustomerReply(Model):
+    """A customer's SMS or e-mail reply, matched to this case (the `customer_reply` signal)."""
+
+    reply_id: str = Field(min_length=1, max_length=300)  # Twilio's MessageSid, or the e-mail's Message-ID
+    channel: ChannelKind  # sms or email
+    received_at: AwareDatetime
+    # As the vendor gave it: an E.164 number, or the e-mail address (lower-cased).
+    sender: str = Field(min_length=1, max_length=320)
+    text: str = Field(max_length=5000)
+    signature_verified: bool = False
+
+
+class CustomerReplyRecord(Model):
+    """A reply as the case keeps it (`status --json` shows these under `customer_replies`)."""
+
+    reply_id: str
+    channel: ChannelKind
+    received_at: AwareDatetime
+    text: str
+    # "yes", "no", "stop", or "reply" (anything else: for the owner to read).
+    meaning: str = "reply"
+    # False: the sender is not the customer's own number or address (kept for the owner, never acted on).
+    from_customer: bool = True
+
+
+class AskToClose(Model):
+    """A handler asks the customer to confirm by reply that the complaint is resolved (`ask_to_close`)."""
+
+    recorded_by: str = Field(min_length=1, max_length=64)
+
+
 def field_label(part: object) -> str:
     """A field path part as typed, or JSON-quoted if printing it would break the line or the terminal."""
     text = str(part)
@@ -837,6 +917,7 @@ def field_errors(exc: Exception) -> list[str]:
 
 # Models that name a later one (CaseInput.reopened_by) are completed once every model exists.
 Reopening.model_rebuild()
+MessageRecord.model_rebuild()
 CaseInput.model_rebuild()
 CaseState.model_rebuild()
 CaseRecord.model_rebuild()

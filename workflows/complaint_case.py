@@ -148,6 +148,11 @@ LOCAL_FIRST_ATTEMPT = "local-first-attempt"
 # the case; superseded clocks closed, not breached; deadlock at any point; notes internal unless
 # meant for the customer; handler commands wait until the case is open. Decided with the v2 patch.
 TRUTHFUL_CASE = "truthful-case"
+# Since v4: the loop with the customer is closed. Vendors' delivery events and the customer's own
+# replies come back into the case (signals from the inbound service); a clock-carrying message that
+# bounces falls back to the next channel; YES/NO/STOP replies; search attributes written only when
+# a value a person searches on changed. Decided with the v2 and v3 patches.
+CLOSED_LOOP = "closed-loop"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 REVIEW_LEAD = timedelta(minutes=5)
 KEPT_ALERTS = 50  # v3: the latest alert subjects and refusals a case carries
@@ -190,6 +195,7 @@ class ComplaintCase:
         self._local_attempts = 0
         self._local_first = False  # set by run(): see LOCAL_FIRST_ATTEMPT
         self._v3 = False  # set by run(): see TRUTHFUL_CASE
+        self._v4 = False  # set by run(): see CLOSED_LOOP
         self._closing = False
         self._roster_gap = False  # an assignment's first attempt failed: the roster cannot answer
         # Sends that left their first attempt and are retrying: withdrawn if the case closes.
@@ -210,6 +216,7 @@ class ComplaintCase:
         # query or a heartbeat had put the marker in the next task, and take the other path.
         self._local_first = workflow.patched(LOCAL_FIRST_ATTEMPT)
         self._v3 = self._local_first and workflow.patched(TRUTHFUL_CASE)
+        self._v4 = self._v3 and workflow.patched(CLOSED_LOOP)
         if self._v3 and input.reference != workflow.info().workflow_id:
             # A reference is the customer's name for the case: one that is not this workflow's id
             # would send messages and write evidence under another case's reference.
