@@ -84,7 +84,7 @@ async def register_search_attributes(client: Client) -> None:
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=client.namespace,
-            search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in sa.ALL},
+            search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in sa.REGISTERED},
         )
     )
 

@@ -53,6 +53,8 @@ _REQUIRED_CONTEXT: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.ADR_RIGHTS: ("adr_scheme", "adr_reason"),
     MessageKind.COMPENSATION: ("compensation_gbp",),
     MessageKind.CLOSURE: (),
+    MessageKind.ASK_TO_CLOSE: (),
+    MessageKind.TEXTS_STOPPED: (),
 }
 ADR_REASONS = ("eight_weeks", "deadlock")
 

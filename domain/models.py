@@ -360,6 +360,10 @@ class MessageKind(StrEnum):
     ADR_RIGHTS = "adr_rights"
     COMPENSATION = "compensation"
     CLOSURE = "closure"
+    # Since v4: "Reply YES if your complaint is resolved, NO if not" (admin.py ask-to-close), and
+    # the one confirmation that STOP turned texts off.
+    ASK_TO_CLOSE = "ask_to_close"
+    TEXTS_STOPPED = "texts_stopped"
 
 
 class ChannelKind(StrEnum):
@@ -736,6 +740,9 @@ class ContactCorrection(Model):
     preferred_written_channel: WrittenChannel | None = None
     recorded_by: str = Field(min_length=1, max_length=64)
     phone_is_mobile: bool | None = None
+    # Since v4: the keyed hashes of the corrected contact details (search_attributes.CUSTOMER_CONTACT_KEYS),
+    # worked out by the command that sends the correction (the secret never enters the workflow).
+    contact_keys: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(default=None, max_length=4)
 
     @model_validator(mode="after")
     def _something_to_correct(self, info: ValidationInfo) -> ContactCorrection:

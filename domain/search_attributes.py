@@ -36,18 +36,28 @@ ALL = [
     NEEDS_ATTENTION,
 ]
 
+# Since v4: keyed hashes (HMAC-SHA256 with a configured secret, hex) of the customer's E.164 number
+# and normalised e-mail address, so the inbound service finds the open case a reply belongs to
+# without plain personal data in visibility. Set at start by the starter and on a contact
+# correction by the workflow; not in ALL (the workflow's publishing never clears it).
+CUSTOMER_CONTACT_KEYS = SearchAttributeKey.for_keyword_list("CustomerContactKeys")
+
+# Every attribute the namespace must have registered.
+REGISTERED = [*ALL, CUSTOMER_CONTACT_KEYS]
+
 # The `temporal server start-dev --search-attribute` spelling of each type.
 CLI_TYPE = {
     "KEYWORD": "Keyword",
     "INT": "Int",
     "DATETIME": "Datetime",
     "BOOL": "Bool",
+    "KEYWORD_LIST": "KeywordList",
 }
 
 
 def cli_flags() -> list[str]:
     flags: list[str] = []
-    for key in ALL:
+    for key in REGISTERED:
         flags += ["--search-attribute", f"{key.name}={CLI_TYPE[key.indexed_value_type.name]}"]
     return flags
 

@@ -32,7 +32,7 @@ from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.service import RPCError, RPCStatusCode
 
 from connection import connect
-from domain.search_attributes import ALL, CLI_TYPE
+from domain.search_attributes import CLI_TYPE, REGISTERED
 from settings import PipelineSettings
 
 # Worth retrying while a cluster starts; anything else will not change by waiting.
@@ -52,7 +52,7 @@ class Outcome:
 
 def wanted() -> dict[str, int]:
     """Name to IndexedValueType number, in the order domain.search_attributes lists them."""
-    return {key.name: int(key.indexed_value_type) for key in ALL}
+    return {key.name: int(key.indexed_value_type) for key in REGISTERED}
 
 
 def type_name(value: int) -> str:

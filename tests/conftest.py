@@ -35,7 +35,9 @@ async def register_search_attributes(env: WorkflowEnvironment, namespace: str = 
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=namespace,
-            search_attributes={key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in sa.ALL},
+            search_attributes={
+                key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in sa.REGISTERED
+            },
         )
     )
 
