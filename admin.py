@@ -32,14 +32,14 @@ import json
 import re
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -55,7 +55,11 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
 )
+
+# A case as the visibility listing shows it (the name WorkflowExecution is the API's, above).
+from temporalio.client import WorkflowExecution as CaseExecution
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from activities.archive import CaseArchive, evidence_document
 from channels.settings import ChannelSettings
@@ -111,6 +115,8 @@ app = typer.Typer(
 # Piped output (scripts, tests) gets wide tables rather than references cut to "CC-2026-…".
 console = Console(width=None if sys.stdout.isatty() else 250)
 T = TypeVar("T")
+P = TypeVar("P")
+Payload = TypeVar("Payload", bound=BaseModel)
 LONDON = ZoneInfo("Europe/London")
 
 
@@ -209,18 +215,18 @@ def _invalid(exc: ValidationError) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _payload(model: type[T], **fields: Any) -> T:
+def _payload(model: type[Payload], **fields: Any) -> Payload:
     try:
-        return model(**fields)  # type: ignore[call-arg]
+        return model(**fields)
     except ValidationError as exc:
         raise _invalid(exc) from None
 
 
-def _checked_input(model: type[T], data: dict[str, Any]) -> T:
+def _checked_input(model: type[Payload], data: dict[str, Any]) -> Payload:
     """A person's input read like the intake reads it: email-validator and phonenumbers run only
     with the INTAKE context, and only here, so the case records plain, already-checked data."""
     try:
-        return model.model_validate(data, context=INTAKE)  # type: ignore[attr-defined]
+        return model.model_validate(data, context=INTAKE)
     except ValidationError as exc:
         raise _invalid(exc) from None
 
@@ -370,6 +376,36 @@ async def _no_answer_reason(client: Client, handle: WorkflowHandle[Any, Any]) ->
     )
 
 
+# temporalio types a handler declared with @workflow.update(name=...) by what its method returns,
+# which for an async handler is a coroutine; the update's result is what that coroutine returns.
+@overload
+async def _update(
+    client: Client,
+    handle: WorkflowHandle[Any, Any],
+    update: UpdateMethodMultiParam[[Any], Awaitable[T]],
+    *,
+    id: str | None = None,
+) -> T: ...
+@overload
+async def _update(
+    client: Client,
+    handle: WorkflowHandle[Any, Any],
+    update: UpdateMethodMultiParam[[Any, P], Awaitable[T]],
+    arg: P,
+    /,
+    *,
+    id: str | None = None,
+) -> T: ...
+@overload
+async def _update(
+    client: Client,
+    handle: WorkflowHandle[Any, Any],
+    update: UpdateMethodMultiParam[[Any, P], T],
+    arg: P,
+    /,
+    *,
+    id: str | None = None,
+) -> T: ...
 async def _update(
     client: Client,
     handle: WorkflowHandle[Any, Any],
@@ -445,6 +481,7 @@ async def _filed_customer(client: Client, handle: WorkflowHandle[Any, Any]) -> C
             payloads = event.workflow_execution_started_event_attributes.input.payloads
             if not payloads:
                 return None
+            case_input: CaseInput
             [case_input] = await client.data_converter.decode(payloads, [CaseInput])
             return case_input.intake.customer
         return None
@@ -605,9 +642,11 @@ def status(
         console.print(f"note {local_label(note.at)} ({note.author}, {note_audience(note)}): {note.text}", markup=False)
     for refusal in state.refused:
         console.print(f"refused: {refusal}", markup=False)
-    for r in state.reopenings:
+    for reopening in state.reopenings:
         console.print(
-            f"re-opened {local_label(r.reopened_at)} (closed {local_label(r.closed_at)}): {r.reason}", markup=False
+            f"re-opened {local_label(reopening.reopened_at)} (closed {local_label(reopening.closed_at)}): "
+            f"{reopening.reason}",
+            markup=False,
         )
     if state.closure:
         duplicate = f" (handled under {state.closure.duplicate_of})" if state.closure.duplicate_of else ""
@@ -697,8 +736,8 @@ def list_cases(
         clauses.append(f"{sa.BREACH.name} = true")
     query = " AND ".join(clauses)
 
-    async def action(client: Client) -> list[tuple[Any, dict[str, Any]]]:
-        found = []
+    async def action(client: Client) -> list[tuple[CaseExecution, Mapping[str, Any]]]:
+        found: list[tuple[CaseExecution, Mapping[str, Any]]] = []
         async for w in client.list_workflows(query, limit=limit, rpc_timeout=_wait):
             memo = await w.memo() if attention else {}
             found.append((w, memo))
@@ -794,9 +833,11 @@ def purge_expired() -> None:
     """Delete the personal data of archived cases past their retention period."""
     settings = PipelineSettings()
     # Every store the worker writes, not just the archive (ops/purge.py lists them).
+    post_room_dir = ChannelSettings(data_dir=settings.data_dir).post_room_dir
+    assert post_room_dir is not None  # filled in by the settings validator
     data_stores = DataStores(
         settings.data_dir,
-        ChannelSettings(data_dir=settings.data_dir).post_room_dir,
+        post_room_dir,
         billing=stores.locate(settings, stores.BILLING),
     )
     report = purge_data(data_stores, _archive(settings))

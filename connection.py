@@ -25,9 +25,10 @@ async def connect(settings: PipelineSettings | None = None, *, runtime: Runtime 
     settings = settings or PipelineSettings()
     config = ClientConfig.load_client_connect_config()
     # Explicit settings win; otherwise a profile's address and namespace are used as the CLI would.
-    for key, field in (("target_host", "temporal_address"), ("namespace", "temporal_namespace")):
-        if field in settings.model_fields_set or key not in config:
-            config[key] = getattr(settings, field)
+    if "temporal_address" in settings.model_fields_set or "target_host" not in config:
+        config["target_host"] = settings.temporal_address
+    if "temporal_namespace" in settings.model_fields_set or "namespace" not in config:
+        config["namespace"] = settings.temporal_namespace
     return await Client.connect(
         **config,
         data_converter=data_converter(CodecSettings()),

@@ -237,6 +237,7 @@ async def _filed_from(client: Client, reference: str) -> str | None:
     handle = client.get_workflow_handle(reference)
     async for event in handle.fetch_history_events():
         payloads = event.workflow_execution_started_event_attributes.input.payloads
+        started: CaseInput
         [started] = await client.data_converter.decode(payloads, [CaseInput])
         return started.intake.intake_id
     return None

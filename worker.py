@@ -53,6 +53,7 @@ def build_worker(client: Client, settings: PipelineSettings) -> Worker:
     assignment = CaseAssignmentActivities(client, settings.roster_file)
     # Staff notices go to the staff mailbox in the outbox (and the alerts folder, as JSON).
     email = channels.get(ChannelKind.EMAIL)
+    assert channel_settings.outbox_dir is not None  # filled in by the settings validator
     alerts = AlertActivities(
         settings.data_dir / "alerts",
         staff_outbox=channel_settings.outbox_dir / "staff",

@@ -14,6 +14,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 from temporalio import activity
@@ -138,7 +139,7 @@ class CaseArchive:
         return sorted(expired)
 
 
-def evidence_document(record: CaseRecord, meta: dict[str, str] | None = None) -> dict:
+def evidence_document(record: CaseRecord, meta: dict[str, str] | None = None) -> dict[str, Any]:
     """The record as a regulator would read it: clocks, messages, escalations, money, notes.
 
     Each clock's verdict and the case's counts come from the compliance report's own functions,

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import date
 
 import holidays
+import holidays.version
 
 from domain.calendar import WorkingCalendar
 from domain.models import CalendarSpec
@@ -41,4 +42,4 @@ def load_calendar(spec: CalendarSpec, years: Iterable[int]) -> WorkingCalendar:
 
 def holidays_version() -> str:
     # Recorded with a case, so a deadline can be explained later even after the package is upgraded.
-    return holidays.__version__
+    return holidays.version.__version__

@@ -77,7 +77,7 @@ def build_email(
     sender: str,
     sender_name: str | None = None,
     reply_to: str | None = None,
-    sent_at=None,
+    sent_at: datetime | None = None,
 ) -> EmailMessage:
     """The email a customer receives for this request, as a standard library message."""
     to = require_email(request)

@@ -15,6 +15,7 @@ def build_channels(settings: ChannelSettings) -> dict[ChannelKind, MessageChanne
     letters = LetterRenderer(settings.provider)
 
     def outbox(kind: ChannelKind) -> OutboxChannel:
+        assert settings.outbox_dir is not None  # filled in by the settings validator
         return OutboxChannel(
             kind,
             settings.outbox_dir,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -54,7 +55,7 @@ class LoopbackHttpClient(TwilioHttpClient):
       through one client.
     """
 
-    def __init__(self, base_url: str | None = None, *, timeout: float | None = 30.0, **kwargs) -> None:
+    def __init__(self, base_url: str | None = None, *, timeout: float | None = 30.0, **kwargs: Any) -> None:
         super().__init__(timeout=timeout, **kwargs)
         if base_url is not None:
             parts = urlsplit(base_url)
@@ -75,8 +76,16 @@ class LoopbackHttpClient(TwilioHttpClient):
         return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, parts.fragment))
 
     def request(
-        self, method, url, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False
-    ):
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
         self._local.response = None
         response = self.transmit(
             method,
@@ -91,7 +100,7 @@ class LoopbackHttpClient(TwilioHttpClient):
         self._local.response = response
         return response
 
-    def transmit(self, method, url, **kwargs) -> Response:
+    def transmit(self, method: str, url: str, **kwargs: Any) -> Response:
         """The HTTP exchange itself; tests override this to inject faults the peer cannot make."""
         return super().request(method, url, **kwargs)
 

@@ -73,26 +73,27 @@ def build_app(settings: CodecSettings, *, insecure_no_auth: bool = False) -> web
     @web.middleware
     async def cors(request: web.Request, handler: _Handler) -> web.StreamResponse:
         origin = request.headers.get(hdrs.ORIGIN)
-        allowed = origin is not None and origin in origins
+        # The origin when it may read the answer, else None.
+        allowed = origin if origin is not None and origin in origins else None
         if request.method == hdrs.METH_OPTIONS and _is_codec_path(request.path):
             # Browsers send preflights without credentials, so this must answer before auth.
-            if not allowed:
+            if allowed is None:
                 return web.Response(status=403, text="origin not allowed\n")
             response: web.StreamResponse = web.Response(status=204)
             response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = "POST, OPTIONS"
             response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = ALLOWED_HEADERS
             response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = "600"
-            _add_cors(response, origin)
+            _add_cors(response, allowed)
             return response
         try:
             response = await handler(request)
         except web.HTTPException as exc:
             # Errors need the CORS headers too, or the Web UI sees "network error" instead of 401.
-            if allowed:
-                _add_cors(exc, origin)
+            if allowed is not None:
+                _add_cors(exc, allowed)
             raise
-        if allowed:
-            _add_cors(response, origin)
+        if allowed is not None:
+            _add_cors(response, allowed)
         return response
 
     @web.middleware

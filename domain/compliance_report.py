@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from domain.models import CaseState, Customer
@@ -72,6 +72,11 @@ def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _instant(value: str) -> datetime:
+    """A time every memo carries (a clock's due time, when the case was received)."""
+    return datetime.fromisoformat(value)
+
+
 def clock_kind(name: str) -> str:
     """'introduction_2' -> 'introduction', 'update_3' -> 'update'; other names as they are."""
     for kind in KINDS:
@@ -125,19 +130,21 @@ def case_outcome(state: CaseState, received_at: datetime) -> dict[str, object]:
     }
 
 
-def outcome_clocks(outcome: dict, now: datetime) -> list[tuple[str, str, Verdict]]:
+def outcome_clocks(outcome: dict[str, Any], now: datetime) -> list[tuple[str, str, Verdict]]:
     """(name, kind, verdict) for each clock in an outcome memo."""
     closed_at = _parse(outcome.get("closed_at"))
     clocks = []
     for name, entry in outcome.get("milestones", {}).items():
         # Memos written before superseded clocks were recorded carry three fields.
         due_at, done_at, breached, superseded_at = (list(entry) + [None])[:4]
-        verdict = clock_verdict(_parse(due_at), _parse(done_at), bool(breached), _parse(superseded_at), closed_at, now)
+        verdict = clock_verdict(
+            _instant(due_at), _parse(done_at), bool(breached), _parse(superseded_at), closed_at, now
+        )
         clocks.append((name, clock_kind(name), verdict))
     return clocks
 
 
-def case_counts(outcome: dict, now: datetime) -> dict[str, int]:
+def case_counts(outcome: dict[str, Any], now: datetime) -> dict[str, int]:
     """One case's contribution to every count in the report (what `admin.py evidence` shows)."""
     counts = {f"{kind}_due": 0 for kind in KINDS} | {f"{kind}_met": 0 for kind in KINDS}
     counts |= {"breaches": 0, "superseded": 0}
@@ -154,7 +161,7 @@ def case_counts(outcome: dict, now: datetime) -> dict[str, int]:
     return counts
 
 
-def compliance_report(outcomes: Iterable[dict], now: datetime) -> ComplianceReport:
+def compliance_report(outcomes: Iterable[dict[str, Any]], now: datetime) -> ComplianceReport:
     """Count each clock once its due time has passed (or it was done): the regulator's view."""
     total: dict[str, int] = {}
     received = escalated = 0
@@ -167,7 +174,7 @@ def compliance_report(outcomes: Iterable[dict], now: datetime) -> ComplianceRepo
         escalated += counts["escalations"] > 0
         closed_at = _parse(outcome.get("closed_at"))
         if closed_at is not None:
-            days_to_close.append((closed_at - _parse(outcome["received_at"])) / timedelta(days=1))
+            days_to_close.append((closed_at - _instant(outcome["received_at"])) / timedelta(days=1))
 
     def get(key: str) -> int:
         return total.get(key, 0)

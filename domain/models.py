@@ -197,11 +197,12 @@ class ComplaintIntake(Model):
             # Lone surrogates cannot be UTF-8: let the parser report them as bad JSON text.
             data = data.encode("utf-8", "surrogatepass")
         if isinstance(data, bytes):
+            text = data
             try:
                 # pydantic's own parser: bounded nesting, and bad bytes become a ValueError.
-                data = pydantic_core.from_json(data)
+                data = pydantic_core.from_json(text)
             except ValueError:
-                return cls.model_validate_json(data, context=context)  # reports where the JSON breaks
+                return cls.model_validate_json(text, context=context)  # reports where the JSON breaks
         if isinstance(data, dict) and "received_at" not in data:
             # A web form or phone call filed as it happens: received now.
             data = data | {"received_at": now}
@@ -216,8 +217,9 @@ class CaseRole(StrEnum):
     CUSTOMER_SERVICE_MANAGER = "customer_service_manager"
     HEAD_OF_PROFESSIONAL_SERVICES = "head_of_professional_services"
 
+    # Shadows str.title on purpose: templates and the workflow read `role.title` as the role's name.
     @property
-    def title(self) -> str:
+    def title(self) -> str:  # type: ignore[override]
         return {
             "case_handler": "Case Handler",
             "customer_service_manager": "Customer Service Manager",

@@ -7,7 +7,7 @@ handler id, dates and flags only.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio.common import SearchAttributeKey
 
@@ -24,7 +24,8 @@ ADR_LETTER_SENT = SearchAttributeKey.for_bool("AdrLetterSent")
 BREACH = SearchAttributeKey.for_bool("Breach")
 NEEDS_ATTENTION = SearchAttributeKey.for_bool("NeedsAttention")
 
-ALL = [
+# Typed as the common base: the keys hold values of different types (str, int, datetime, bool).
+ALL: list[SearchAttributeKey[Any]] = [
     CASE_REFERENCE,
     CASE_STAGE,
     CASE_OWNER,
@@ -43,7 +44,7 @@ ALL = [
 CUSTOMER_CONTACT_KEYS = SearchAttributeKey.for_keyword_list("CustomerContactKeys")
 
 # Every attribute the namespace must have registered.
-REGISTERED = [*ALL, CUSTOMER_CONTACT_KEYS]
+REGISTERED: list[SearchAttributeKey[Any]] = [*ALL, CUSTOMER_CONTACT_KEYS]
 
 # The `temporal server start-dev --search-attribute` spelling of each type.
 CLI_TYPE = {

@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from domain.search_attributes import cli_flags
 
@@ -33,10 +34,11 @@ def temporal_cli() -> str:
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
-def wait_for_port(port: int, timeout: float = 60, process: subprocess.Popen | None = None) -> None:
+def wait_for_port(port: int, timeout: float = 60, process: subprocess.Popen[Any] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -49,7 +51,7 @@ def wait_for_port(port: int, timeout: float = 60, process: subprocess.Popen | No
     raise TimeoutError(f"nothing listening on port {port} after {timeout:.0f}s")
 
 
-def wait_until_serving(port: int, timeout: float = 60, process: subprocess.Popen | None = None) -> None:
+def wait_until_serving(port: int, timeout: float = 60, process: subprocess.Popen[Any] | None = None) -> None:
     """Until the frontend says SERVING: an open port can still answer "Frontend is not healthy yet"."""
     deadline = time.monotonic() + timeout
     command = [temporal_cli(), "operator", "cluster", "health", "--address", f"127.0.0.1:{port}"]
@@ -65,7 +67,7 @@ def wait_until_serving(port: int, timeout: float = 60, process: subprocess.Popen
 
 @dataclass
 class DevServer:
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     port: int
     ui_port: int | None
 
@@ -113,11 +115,12 @@ def start_dev_server(
         db_file.parent.mkdir(parents=True, exist_ok=True)
         command += ["--db-filename", str(db_file)]
     command += extra_args or []
-    output = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+    log = open(log_file, "ab") if log_file else None  # noqa: SIM115
+    output = log if log is not None else subprocess.DEVNULL
     # Its own process group, so stopping it also stops the UI server it spawns.
     process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-    if log_file:
-        output.close()  # the server has its own copy of the descriptor
+    if log is not None:
+        log.close()  # the server has its own copy of the descriptor
     server = DevServer(process=process, port=port, ui_port=ui_port)
     try:
         wait_for_port(port, process=process)

@@ -10,6 +10,7 @@ import json
 import logging
 import traceback
 from datetime import UTC, datetime
+from types import TracebackType
 
 CONTEXT_FIELDS = ("case_reference", "message_key", "channel")
 
@@ -48,7 +49,9 @@ class TextLogFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def formatException(self, ei) -> str:  # noqa: ANN001, N802 - logging's own signature
+    def formatException(  # noqa: N802 - logging's own name
+        self, ei: tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+    ) -> str:
         kind, _, tb = ei
         frames = "".join(traceback.format_tb(tb)) if tb is not None else ""
         name = kind.__name__ if kind is not None else "Exception"

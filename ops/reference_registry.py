@@ -18,6 +18,7 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -78,7 +79,7 @@ class ReferenceRegistry:
         return bool(self._rows(path, query, args))
 
     @staticmethod
-    def _rows(path: Path, query: str, args: tuple[str, ...]) -> list[tuple]:
+    def _rows(path: Path, query: str, args: tuple[str, ...]) -> list[tuple[Any, ...]]:
         # mode=ro: looking never creates or changes a store. A store that exists but cannot be read
         # is an error: better no case than a case that may reuse a reference.
         try:

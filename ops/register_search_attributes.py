@@ -26,6 +26,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
@@ -84,7 +85,7 @@ async def register_search_attributes(client: Client, namespace: str) -> Outcome:
     needed = wanted()
     existing = await registered(client, namespace)
     _check_types(needed, existing)
-    missing = {name: kind for name, kind in needed.items() if name not in existing}
+    missing = {name: IndexedValueType.ValueType(kind) for name, kind in needed.items() if name not in existing}
     if missing:
         try:
             await client.operator_service.add_search_attributes(

@@ -104,9 +104,8 @@ class UtcTimestamp(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.astimezone(UTC)
+        instant: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return instant.astimezone(UTC)
 
 
 metadata = MetaData()
@@ -363,12 +362,14 @@ class Store:
         """
         if self.is_sqlite:
             # On the driver's own connection: VACUUM runs outside any transaction.
-            conn = self.engine.raw_connection()
+            raw = self.engine.raw_connection()
             try:
-                conn.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                conn.driver_connection.execute("VACUUM")
+                sqlite = raw.driver_connection
+                assert sqlite is not None  # None only once the pool has invalidated it
+                sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                sqlite.execute("VACUUM")
             finally:
-                conn.close()
+                raw.close()
         else:
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql(f"VACUUM FULL {self.table.name}")
