@@ -48,10 +48,12 @@ system-tools:
 run: $(INSTALLED)
 	$(PY) -m ops.run_local
 
-# Format and lint (ruff, configured in pyproject.toml): `make test` runs it first, so CI does too.
+# Format, lint (ruff) and type check (mypy, over the files [tool.mypy] lists), all configured in
+# pyproject.toml and silent when clean: `make test` runs it first, so CI does too.
 check: $(INSTALLED)
 	$(PY) -m ruff format --check --quiet .
 	$(PY) -m ruff check --quiet .
+	$(PY) -m mypy --no-error-summary
 
 test: check $(INSTALLED) $(PEERS) system-tools
 	$(PY) -m pytest

@@ -7,6 +7,7 @@ command that gets through has its update or signal captured instead of sent.
 
 from __future__ import annotations
 
+import getpass
 import json
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -37,6 +38,7 @@ from domain.models import (
     WrittenChannel,
 )
 from settings import load_policy
+from starter import CannotReopen
 from tests.workflows.harness import intake_at
 
 REF = "CC-2026-4F7K2Q"
@@ -56,7 +58,7 @@ class Temporal:
 @pytest.fixture
 def temporal(monkeypatch: pytest.MonkeyPatch) -> Temporal:
     fake = Temporal()
-    monkeypatch.setattr(admin.getpass, "getuser", lambda: "sam.login")
+    monkeypatch.setattr(getpass, "getuser", lambda: "sam.login")
 
     async def connect(settings: Any) -> object:
         fake.connections += 1
@@ -124,7 +126,7 @@ def test_a_login_name_that_cannot_be_found_asks_for_by(temporal: Temporal, monke
     def no_user() -> str:
         raise OSError("No username set in the environment")
 
-    monkeypatch.setattr(admin.getpass, "getuser", no_user)
+    monkeypatch.setattr(getpass, "getuser", no_user)
     refused_before_connecting(run("call", REF, "--outcome", "reached"), temporal, "invalid: --by: ")
 
 
@@ -352,7 +354,7 @@ def test_not_satisfied_with_a_case_that_cannot_reopen_is_refused_in_one_line(
     temporal: Temporal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def reopen_case(client: Any, reference: str, fact: NotSatisfied) -> str:
-        raise admin.CannotReopen(f"case {reference} closed on 01 Sep 2026, more than 8 weeks ago: file a new complaint")
+        raise CannotReopen(f"case {reference} closed on 01 Sep 2026, more than 8 weeks ago: file a new complaint")
 
     async def any_case(client: Any, reference: str) -> None:
         return None

@@ -37,7 +37,7 @@ def test_text_logs_never_print_the_input_a_validation_error_quotes(monkeypatch) 
     from ops import logs
 
     installed = {}
-    monkeypatch.setattr(logs.logging, "basicConfig", lambda **kwargs: installed.update(kwargs))
+    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: installed.update(kwargs))
     logs.configure_logging("text")
     [handler] = installed["handlers"]
 

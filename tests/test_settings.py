@@ -37,4 +37,4 @@ def test_filing_with_a_week_without_working_days_is_refused_before_anything_star
     )
     # No client: the policy must be refused before any call to Temporal is attempted.
     with pytest.raises(ValueError, match="workdays must be a non-empty set"):
-        asyncio.run(starter.file_complaint(None, intake, policy=policy, task_queue="complaints"))  # type: ignore[arg-type]
+        asyncio.run(starter.file_complaint(None, intake, policy=policy, task_queue="complaints"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -28,6 +29,7 @@ from temporalio.client import WorkflowHistory
 
 from bench import cost
 from bench.__main__ import rows_and_targets
+from bench.infra import BenchError
 
 E = EventType
 HOUR = 3600
@@ -39,7 +41,7 @@ class Builder:
     def __init__(self) -> None:
         self.events: list[HistoryEvent] = []
 
-    def add(self, kind: int, at: float = 0, **attributes: object) -> int:
+    def add(self, kind: EventType.ValueType, at: float = 0, **attributes: Any) -> int:
         event_id = len(self.events) + 1
         self.events.append(
             HistoryEvent(event_id=event_id, event_type=kind, event_time=Timestamp(seconds=int(at)), **attributes)
@@ -256,7 +258,8 @@ def test_retained_storage_is_the_whole_history_for_the_retention() -> None:
 def test_dollars_per_thousand_cases_are_the_list_prices_times_actions_and_gb_hours() -> None:
     history = _opened_then_closed_after(24)
     history.add(E.EVENT_TYPE_TIMER_STARTED, at=24 * HOUR)
-    found = cost.cost_of([history.events], timedelta(days=30))
+    # A JSON-shaped table: its values are numbers and a nested table of them.
+    found: dict[str, Any] = cost.cost_of([history.events], timedelta(days=30))
     usd = found["usd_per_1000_cases"]
     assert found["actions"] == 2  # the start and the timer
     assert usd["actions"] == pytest.approx(2 * 50 / 1_000_000 * 1000)
@@ -279,7 +282,7 @@ def test_the_retention_is_the_compose_files_default(tmp_path: Path) -> None:
     compose.write_text("    environment:\n      DEFAULT_NAMESPACE_RETENTION: ${TEMPORAL_RETENTION:-48h}\n")
     assert cost.namespace_retention(compose) == timedelta(hours=48)
     compose.write_text("services: {}\n")
-    with pytest.raises(cost.BenchError):
+    with pytest.raises(BenchError):
         cost.namespace_retention(compose)
     assert cost.namespace_retention() > timedelta(0)  # the repo's own compose file still says it
 

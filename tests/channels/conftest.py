@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -84,7 +85,7 @@ def make_request(handler: Handler, recipient: Recipient) -> Callable[..., SendRe
         **context_overrides,
     ) -> SendRequest:
         kind = MessageKind(kind)
-        context = {
+        context: dict[str, Any] = {
             "reference": REFERENCE,
             "customer_name": "Jane O'Brien",
             "handler": handler,

@@ -54,7 +54,7 @@ async def test_a_payload_from_outside_the_pipeline_is_refused_too(k1: str) -> No
     from temporalio.contrib.pydantic import pydantic_data_converter
 
     [plaintext] = await pydantic_data_converter.encode([CaseInputLike(reference="CC-1", customer_name=CUSTOMER_NAME)])
-    codec = EncryptionCodec(CodecSettings(keys=f"k1:{k1}").keyring(), require_encryption=True)  # type: ignore[arg-type]
+    codec = EncryptionCodec(CodecSettings(keys=f"k1:{k1}").keyring(), require_encryption=True)
     with pytest.raises(PlaintextPayloadRefused, match="outside this pipeline"):
         await codec.decode([plaintext])
 

@@ -76,7 +76,9 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 def _plain_client(env: WorkflowEnvironment) -> Client:
     # Someone reading history without the key: same server, plain pydantic converter.
-    return Client(**{**env.client.config(), "data_converter": pydantic_data_converter})
+    config = env.client.config()
+    config["data_converter"] = pydantic_data_converter
+    return Client(**config)
 
 
 async def _run_probe(client: Client) -> tuple[CustomerNote, str]:

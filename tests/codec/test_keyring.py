@@ -4,6 +4,7 @@ import base64
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -102,7 +103,8 @@ def _short_key() -> str:
 def test_bad_settings_are_reported_against_the_field(
     settings: dict[str, str], field: str, message: str, k1: str, k2: str
 ) -> None:
-    values = {name: value.format(k1=k1, k2=k2) for name, value in settings.items()}
+    # As the environment gives them: text for pydantic to validate, whatever each field's type.
+    values: dict[str, Any] = {name: value.format(k1=k1, k2=k2) for name, value in settings.items()}
 
     with pytest.raises(ValidationError) as caught:
         CodecSettings(**values)

@@ -183,7 +183,7 @@ def test_working_time_between_counts_only_working_hours_either_way() -> None:
         lambda cal, naive: cal.next_working_day_at(naive, time(14)),
     ],
 )
-def test_a_time_without_a_zone_is_refused(call) -> None:  # type: ignore[no-untyped-def]
+def test_a_time_without_a_zone_is_refused(call) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         call(ENGLAND_AND_WALES, datetime(2026, 10, 14, 10))
 

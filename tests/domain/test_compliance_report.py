@@ -9,6 +9,7 @@ from domain.models import (
     CaseState,
     ComplaintIntake,
     ComplaintPolicy,
+    ComplaintSource,
     Customer,
     Escalation,
     Milestone,
@@ -103,7 +104,7 @@ def case_record(
     intake = ComplaintIntake(
         customer=Customer(name="Gwen Pritchard", email="gwen@example.com"),
         account_number="ACC-1001",
-        source="phone",
+        source=ComplaintSource.PHONE,
         received_at=received,
         complaint="Broadband down for a week.",
     )

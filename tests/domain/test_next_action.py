@@ -12,8 +12,8 @@ OWNER = Handler(
 )
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_an_owed_introduction_asks_the_owner_to_call_by_its_deadline() -> None:

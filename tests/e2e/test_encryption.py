@@ -87,8 +87,13 @@ async def _workflow_task_failures(client: Client, reference: str) -> list[str]:
 async def test_a_case_filed_without_keys_is_refused_by_a_worker_that_requires_encryption(dev_server, tmp_path) -> None:
     key = generate_key()
     queue = f"fail-closed-{uuid.uuid4().hex[:8]}"
-    required = {"COMPLAINTS_CODEC_KEYS": f"k1:{key}", "COMPLAINTS_REQUIRE_ENCRYPTION": "true"}
-    with running_stack(dev_server, tmp_path, COMPLAINTS_TASK_QUEUE=queue, **required) as stack:
+    with running_stack(
+        dev_server,
+        tmp_path,
+        COMPLAINTS_TASK_QUEUE=queue,
+        COMPLAINTS_CODEC_KEYS=f"k1:{key}",
+        COMPLAINTS_REQUIRE_ENCRYPTION="true",
+    ) as stack:
         # An intake process someone forgot to give the keys (and the require flag) to.
         reference = stack.file(fresh_example(), COMPLAINTS_CODEC_KEYS="", COMPLAINTS_REQUIRE_ENCRYPTION="")
         client = await Client.connect(
@@ -134,9 +139,12 @@ def test_a_starter_without_keys_refuses_to_start_a_case_when_encryption_is_requi
 async def test_with_encryption_required_every_process_keyed_a_case_runs_to_closure(dev_server, tmp_path) -> None:
     # Fail closed must not mean fail always: nothing our own processes write may be plaintext.
     key = generate_key()
-    required = {"COMPLAINTS_CODEC_KEYS": f"k1:{key}", "COMPLAINTS_REQUIRE_ENCRYPTION": "true"}
     with running_stack(
-        dev_server, tmp_path, COMPLAINTS_TASK_QUEUE=f"required-{uuid.uuid4().hex[:8]}", **required
+        dev_server,
+        tmp_path,
+        COMPLAINTS_TASK_QUEUE=f"required-{uuid.uuid4().hex[:8]}",
+        COMPLAINTS_CODEC_KEYS=f"k1:{key}",
+        COMPLAINTS_REQUIRE_ENCRYPTION="true",
     ) as stack:
         reference = stack.file(fresh_example())
         stack.wait_for(reference, lambda d: d["stage"] != "received")

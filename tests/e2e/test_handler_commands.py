@@ -202,8 +202,8 @@ def test_a_handler_records_calls_agreements_a_pause_new_details_a_new_owner_and_
     # The record carries over (the calls, the corrected details); the confirmation no longer holds.
     assert len(reopened["calls"]) == 2 and reopened["contact"]["source"] == "corrected"
     assert reopened["confirmation"] is None
-    table = done_json(admin("status", reference))
-    assert "re-opened " in table and "customer confirmed satisfied" not in table
+    shown = done_json(admin("status", reference))
+    assert "re-opened " in shown and "customer confirmed satisfied" not in shown
 
 
 def test_a_withdrawn_complaint_is_closed_saying_so_and_an_early_no_response_is_refused(stack: Stack) -> None:

@@ -15,7 +15,7 @@ from tests.e2e.conftest import ALL_HOURS, Stack, WaitTimedOut
 
 class FakeStack(Stack):
     def __init__(self, statuses: list[dict]) -> None:
-        super().__init__(server=None, env={}, data_dir=Path("."), metrics_port=0)  # type: ignore[arg-type]
+        super().__init__(server=None, env={}, data_dir=Path("."), metrics_port=0)
         self._statuses = statuses
 
     def status(self, reference: str) -> dict:

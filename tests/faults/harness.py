@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 from temporalio.api.enums.v1 import EventType
@@ -312,7 +312,12 @@ def file_name(key: str, channel: str) -> str:
 # --- waiting --------------------------------------------------------------------------------------
 
 
-async def eventually(check: Callable[[], T | Awaitable[T]], *, timeout: float, what: str, every: float = 0.5) -> T:
+# A check may be a plain function or a coroutine function; either way the caller gets its answer.
+@overload
+async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float, what: str, every: float = 0.5) -> T: ...
+@overload
+async def eventually(check: Callable[[], T], *, timeout: float, what: str, every: float = 0.5) -> T: ...
+async def eventually(check: Callable[[], Any], *, timeout: float, what: str, every: float = 0.5) -> Any:
     """Poll until `check` returns something truthy; fail saying `what` did not happen."""
     deadline = time.monotonic() + timeout
     last: object = None
@@ -320,9 +325,9 @@ async def eventually(check: Callable[[], T | Awaitable[T]], *, timeout: float, w
         try:
             result = check()
             if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
-                result = await result  # type: ignore[misc]
+                result = await result
             if result:
-                return result  # type: ignore[return-value]
+                return result
             last = result
         except Exception as exc:  # noqa: BLE001 - a server coming back answers with errors for a while
             last = exc

@@ -80,8 +80,8 @@ class OutageProxy:
                     message = "?"
                 if proxy._is_down():
                     proxy._record(Exchange(message, 503, forwarded=False))
-                    payload = json.dumps({"code": 20503, "message": "Service Unavailable", "status": 503})
-                    self._reply(503, {"Content-Type": "application/json"}, payload.encode())
+                    outage = json.dumps({"code": 20503, "message": "Service Unavailable", "status": 503})
+                    self._reply(503, {"Content-Type": "application/json"}, outage.encode())
                     return
                 if proxy.before_forwarding is not None:
                     proxy.before_forwarding(message)
@@ -111,7 +111,7 @@ class OutageProxy:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host if isinstance(host, str) else host.decode()}:{port}"
 
     def outage(self, seconds: float, *, from_first_request: bool = False) -> None:
         """Answer 503 to everything for the next `seconds`, counted from now or from the first

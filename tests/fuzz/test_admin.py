@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from typer.testing import CliRunner
 
 import admin
+import connection
 from domain.models import CompensationAward, ContactScheduleChange, Deadlock, NotSatisfied, ProgressNote
 from domain.reference import ALPHABET, is_reference
 
@@ -43,7 +44,7 @@ class Spy:
         return await REAL_CONNECT(*args, **kwargs)
 
 
-REAL_CONNECT = admin.connect
+REAL_CONNECT = connection.connect
 
 
 @pytest.fixture(scope="module")

@@ -199,8 +199,8 @@ async def test_purge_leaves_no_copy_of_an_expired_customers_details_in_any_file(
         assert not path.name.startswith(EXPIRED_REF), f"{path} belongs to the expired case"
     # The other case keeps everything, and the expired one keeps what is not personal.
     remaining = b"".join(p.read_bytes() for p in _every_file(stores.data_dir))
-    for value in (KEPT["name"], KEPT["email"], KEPT["phone"], KEPT["line"], KEPT["account"]):
-        assert value.encode() in remaining, f"{value!r} of a live case was purged"
+    for kept in (KEPT["name"], KEPT["email"], KEPT["phone"], KEPT["line"], KEPT["account"]):
+        assert kept.encode() in remaining, f"{kept!r} of a live case was purged"
     assert BillingActivities(stores.billing_path).credits_for(EXPIRED_REF)  # the credit, without the account
     assert SentLog(stores.sent_log_path).get(f"{EXPIRED_REF}/001-acknowledgement-email") is not None
 

@@ -241,7 +241,7 @@ class RecordingPeer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host if isinstance(host, str) else host.decode()}:{port}"
 
     def script(self, *responses: ScriptedResponse) -> RecordingPeer:
         with self._lock:

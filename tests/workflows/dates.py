@@ -16,8 +16,8 @@ DAY = timedelta(days=1)
 WEEK = 7 * DAY
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 PLAIN_TUESDAY = utc(2030, 2, 12, 10, 0)  # 10:00 GMT

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 from temporalio import activity
 from temporalio.client import WorkflowHandle
@@ -42,6 +43,7 @@ from domain.models import (
 )
 from domain.reference import new_reference
 from settings import load_policy, load_roster
+from tests.workflows.case_handle import CaseHandle
 from workflows.complaint_case import ComplaintCase
 from workflows.sandbox import workflow_runner
 
@@ -126,7 +128,7 @@ async def server_at(moment: datetime) -> AsyncIterator[WorkflowEnvironment]:
 @dataclass
 class Case:
     env: WorkflowEnvironment
-    handle: WorkflowHandle
+    handle: CaseHandle
     outbox: RecordingMessaging
     data_dir: Path
 
@@ -182,7 +184,7 @@ async def running_case(
     roster: Path | None = None,
     max_cached_workflows: int = 1000,
     billing: FlakyBilling | None = None,
-    before_worker: Callable[[WorkflowHandle], Awaitable[None]] | None = None,
+    before_worker: Callable[[CaseHandle], Awaitable[None]] | None = None,
     record: bool = True,
     **customer: object,
 ) -> AsyncIterator[Case]:
@@ -196,12 +198,13 @@ async def running_case(
     # to 10:00 means a complaint received at 10:00.
     intake = intake_at((now - received_ago).replace(microsecond=0), **customer)
     reference = new_reference(now.year)
-    handle = await env.client.start_workflow(
+    started = await env.client.start_workflow(
         ComplaintCase.run,
         CaseInput(reference=reference, intake=intake, policy=policy or load_policy()),
         id=reference,
         task_queue=task_queue,
     )
+    handle = cast(CaseHandle, started)
     if before_worker is not None:
         await before_worker(handle)
     async with Worker(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -122,7 +122,9 @@ async def test_unresolved_after_three_working_days_gets_offered_schedule_then_re
         # The customer agrees every 3 working days at 14:00 instead, and the handler records it.
         await case.handle.execute_update(
             ComplaintCase.change_update_schedule,
-            ContactScheduleChange(every=3, unit=IntervalUnit.WORKING_DAYS, contact_time="14:00", customer_agreed=True),
+            ContactScheduleChange(
+                every=3, unit=IntervalUnit.WORKING_DAYS, contact_time=time(14, 0), customer_agreed=True
+            ),
         )
         state = await case.wait(12 * DAY)
         assert state.schedule_agreed_at is not None

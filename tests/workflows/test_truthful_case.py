@@ -7,7 +7,7 @@ worked out by hand and written down.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 
 import pytest
@@ -24,8 +24,10 @@ from domain.models import (
     MessageKind,
     NotSatisfied,
     ProgressNote,
+    UpdateSchedule,
 )
 from settings import load_policy
+from tests.workflows.case_handle import CaseHandle
 from tests.workflows.dates import DAY, HOUR, LONDON, MINUTE, PLAIN_TUESDAY, WEEK, utc
 from tests.workflows.harness import (
     BillingActivities,
@@ -124,7 +126,7 @@ async def test_a_contact_time_at_night_is_refused(tmp_path) -> None:
         await case.wait(HOUR)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await case.handle.execute_update(
-                ComplaintCase.change_update_schedule, ContactScheduleChange(every=7, contact_time="21:30")
+                ComplaintCase.change_update_schedule, ContactScheduleChange(every=7, contact_time=time(21, 30))
             )
         assert "contact_time: 21:30 is outside" in str(refused.value.cause)
 
@@ -210,13 +212,13 @@ async def test_facts_that_arrive_with_the_start_are_all_kept_and_the_case_is_ack
 
 
 async def test_a_command_sent_before_the_case_opens_waits_for_it_and_never_fails_a_task(tmp_path) -> None:
-    pending: list[asyncio.Task[object]] = []
+    pending: list[asyncio.Task[UpdateSchedule]] = []
 
-    async def command_at_once(handle: WorkflowHandle) -> None:
+    async def command_at_once(handle: CaseHandle) -> None:
         pending.append(
             asyncio.create_task(
                 handle.execute_update(
-                    ComplaintCase.change_update_schedule, ContactScheduleChange(every=3, contact_time="14:00")
+                    ComplaintCase.change_update_schedule, ContactScheduleChange(every=3, contact_time=time(14, 0))
                 )
             )
         )
@@ -397,7 +399,7 @@ async def test_a_call_that_reaches_the_customer_meets_the_introduction_and_the_w
 
 
 async def test_an_agreed_schedule_says_so_and_a_pause_holds_updates_but_not_the_eight_week_letter(tmp_path) -> None:
-    from datetime import date, time
+    from datetime import date
 
     from domain.models import ScheduleAgreed, UpdatesPaused
 
@@ -540,12 +542,12 @@ async def test_a_case_closed_for_another_reason_says_so_and_keeps_the_acknowledg
     outcome: str, says: str, tmp_path
 ) -> None:
     from channels.rendering import render
-    from domain.models import CaseClosure
+    from domain.models import CaseClosure, ClosureOutcome
 
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         await case.wait(DAY)
         closure = CaseClosure(
-            outcome=outcome,
+            outcome=ClosureOutcome(outcome),
             reason="The customer asked us to stop" if outcome == "withdrawn" else "Filed twice",
             duplicate_of="CC-2030-ABCDEFGH" if outcome == "duplicate" else None,
             recorded_by="amara.okafor",
@@ -563,11 +565,13 @@ async def test_a_case_closed_for_another_reason_says_so_and_keeps_the_acknowledg
 async def test_no_response_is_refused_before_the_eight_week_letter_has_gone(tmp_path) -> None:
     from temporalio.client import WorkflowUpdateFailedError
 
-    from domain.models import CaseClosure
+    from domain.models import CaseClosure, ClosureOutcome
 
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         await case.wait(DAY)
-        closure = CaseClosure(outcome="no_response", reason="No reply to three calls", recorded_by="amara.okafor")
+        closure = CaseClosure(
+            outcome=ClosureOutcome.NO_RESPONSE, reason="No reply to three calls", recorded_by="amara.okafor"
+        )
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await case.handle.execute_update(ComplaintCase.close_case, closure)
         assert "only once the ADR-rights letter has gone" in str(refused.value.cause)
