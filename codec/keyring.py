@@ -88,6 +88,8 @@ class Keyring(Mapping[str, bytes]):
             return NotImplemented
         return self._keys == other._keys and self._default_key_id == other._default_key_id
 
+    # Unhashable, as a mutable-looking mapping with __eq__ should be; typeshed declares __hash__ a
+    # method, so the checker objects to the standard way of saying so.
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:

@@ -70,7 +70,7 @@ def run_compose(
 
 def _yaml_to_data(compose: list[str], text: str) -> Any:
     try:
-        import yaml  # type: ignore[import-untyped]
+        import yaml  # type: ignore[import-untyped]  # optional here, and its stubs are no dependency
     except ImportError:
         pass
     else:
