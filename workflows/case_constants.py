@@ -11,12 +11,32 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from domain.models import ChannelKind
+    from domain.case_plan import REVIEW_LEAD
+    from domain.milestones import ACKNOWLEDGEMENT, ADR_RIGHTS, INTRODUCTION, REVIEW
+    from domain.reach import FALLBACK_ORDER
 
-ACKNOWLEDGEMENT = "acknowledgement"
-INTRODUCTION = "introduction"
-REVIEW = "review"
-ADR_RIGHTS = "adr_rights"
+# The milestone names, the review's lead and the fallback order are the domain's; imported here so every part of the
+# workflow (and `workflows.complaint_case`, which re-exports all of these) finds them in one place.
+__all__ = [
+    "ACKNOWLEDGEMENT",
+    "ADR_RIGHTS",
+    "ADR_SEND_GRACE",
+    "CLOSED_LOOP",
+    "FALLBACK_ORDER",
+    "FIRST_ATTEMPT",
+    "FIRST_ATTEMPT_TIMEOUT",
+    "INTRODUCTION",
+    "KEPT_ALERTS",
+    "LOCAL_FIRST_ATTEMPT",
+    "REVIEW",
+    "REVIEW_LEAD",
+    "ROSTER_RETRY",
+    "SATISFIED",
+    "SEND_MESSAGE",
+    "SEND_RETRY",
+    "SETUP_RETRY",
+    "TRUTHFUL_CASE",
+]
 
 
 SATISFIED = "satisfied"
@@ -37,11 +57,9 @@ TRUTHFUL_CASE = "truthful-case"
 # a value a person searches on changed. Decided with the v2 and v3 patches.
 CLOSED_LOOP = "closed-loop"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
-REVIEW_LEAD = timedelta(minutes=5)
 KEPT_ALERTS = 50  # v3: the latest alert subjects and refusals a case carries
 # v3 sends the 8-week letter at the mark; it is late (a breach) if not out within this.
 ADR_SEND_GRACE = timedelta(hours=1)
-FALLBACK_ORDER = [ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER]
 
 # One try inside the workflow task; a failure is handed to the regular activity, not retried here.
 FIRST_ATTEMPT = RetryPolicy(maximum_attempts=1)

@@ -14,6 +14,7 @@ from temporalio.exceptions import ActivityError, RetryState
 from temporalio.exceptions import CancelledError as TemporalCancelledError
 
 with workflow.unsafe.imports_passed_through():
+    from domain import milestones, reach
     from domain import policy as clocks
     from domain.contact import next_phone_moment, phone_allowed
     from domain.models import (
@@ -27,16 +28,13 @@ with workflow.unsafe.imports_passed_through():
         MessageRecord,
         Recipient,
         SendRequest,
-        WrittenChannel,
     )
 
 from workflows.case_base import CaseBase
 from workflows.case_constants import (
     ADR_RIGHTS,
-    FALLBACK_ORDER,
     FIRST_ATTEMPT,
     FIRST_ATTEMPT_TIMEOUT,
-    INTRODUCTION,
     SEND_MESSAGE,
     SEND_RETRY,
 )
@@ -279,15 +277,7 @@ class CaseSends(CaseBase):
         )
 
     def _reaches_customer_at(self, record: MessageRecord, milestone: str | None) -> datetime:
-        """When a message counts for its clock. The introduction is met by the earliest contact the
-        customer actually gets (a letter when the post delivers it); a written step by a letter
-        when it leaves the building (dispatch), and by email or text when sent."""
-        if record.channel is ChannelKind.LETTER:
-            if milestone and milestone.startswith(INTRODUCTION) and record.expected_delivery_at:
-                return record.expected_delivery_at
-            if record.dispatched_at:
-                return record.dispatched_at
-        return record.at
+        return milestones.reaches_customer_at(record, milestone)
 
     def _failed(self, key: str, kind: MessageKind, channel: ChannelKind, what: str, reason: str) -> bool:
         state = self._state
@@ -321,31 +311,16 @@ class CaseSends(CaseBase):
                 adr.done_at = workflow.now()
 
     def _reachable(self) -> list[ChannelKind]:
-        """The customer's channels in the code's order of preference: phone, email, letter."""
-        customer, channels = self._customer, []
-        if customer.has_mobile:
-            channels.append(ChannelKind.SMS)
-        if customer.email:
-            channels.append(ChannelKind.EMAIL)
-        if customer.address:
-            channels.append(ChannelKind.LETTER)
-        return channels
+        return reach.reachable_channels(self._customer)
 
     def _fallback_after(self, failed: ChannelKind, tried: set[ChannelKind]) -> ChannelKind | None:
-        """Phone -> email -> letter; past the letter, any channel not yet tried is a last resort."""
-        reachable = self._reachable()
-        later = [c for c in reachable if FALLBACK_ORDER.index(c) > FALLBACK_ORDER.index(failed)]
-        earlier = [c for c in reachable if c not in later]
-        return next((c for c in later + earlier if c not in tried), None)
+        return reach.fallback_after(self._customer, failed, tried)
 
     def _written_channel(self) -> ChannelKind:
-        if self._customer.preferred_written_channel is WrittenChannel.LETTER:
-            return ChannelKind.LETTER
-        return ChannelKind.EMAIL
+        return reach.written_channel(self._customer)
 
     def _phone_then_written(self) -> list[ChannelKind]:
-        written = self._written_channel()
-        return [ChannelKind.SMS, written] if self._customer.has_mobile else [written]
+        return reach.phone_then_written(self._customer)
 
     def _recipient(self) -> Recipient:
         c = self._customer

@@ -10,6 +10,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain import policy as clocks
+    from domain import reach
     from domain.contact import local_moment
     from domain.formatting import local_label
     from domain.models import (
@@ -86,11 +87,7 @@ class CaseSteps(CaseBase):
         return self._calendar.next_working_day_at(resume, state.schedule.contact_time)
 
     def _update_channels(self) -> list[ChannelKind]:
-        """The channel the customer agreed for updates, if reachable; else phone, then in writing."""
-        agreed = self._state.update_channel if self._v3 else None
-        if agreed is not None and agreed in self._reachable():
-            return [agreed]
-        return self._phone_then_written()
+        return reach.update_channels(self._state, self._customer, agreed_channel_kept=self._v3)
 
     def _send_progress_update(self) -> None:
         assert self._calendar is not None and self._state.schedule is not None
