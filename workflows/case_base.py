@@ -11,16 +11,15 @@ from datetime import datetime, time
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain import command_checks
     from domain.calendar import WorkingCalendar
     from domain.models import (
         ArchiveReceipt,
         Assignment,
         CaseInput,
         CaseRole,
-        CaseStage,
         CaseState,
         ChannelKind,
         ComplaintPolicy,
@@ -33,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
         NotSatisfied,
         Satisfied,
     )
+
+from workflows.payloads import _refuse
 
 
 class CaseBase:
@@ -68,18 +69,10 @@ class CaseBase:
         self._woken = True
 
     def _refuse_if_closed(self) -> None:
-        satisfied = any(not isinstance(f, NotSatisfied) for f in self._facts)
-        if self._state.stage is CaseStage.CLOSED or satisfied or self._closing:
-            raise ApplicationError(f"case {self._state.reference} is closed", type="CaseClosed")
+        _refuse(command_checks.closed_refusal(self._state, self._facts, closing=self._closing))
 
     def _refuse_a_contact_time_at_night(self, at: time) -> None:
-        quiet = self._policy.quiet_hours
-        if not quiet.start <= at < quiet.end:
-            raise ApplicationError(
-                f"contact_time: {at:%H:%M} is outside the hours a customer may be phoned "
-                f"({quiet.start:%H:%M}-{quiet.end:%H:%M} UK time)",
-                type="OutsideContactHours",
-            )
+        _refuse(command_checks.contact_time_refusal(self._policy, at))
 
     async def _until_open(self) -> None:
         """A command that arrives before the case's first task has opened it waits for it."""

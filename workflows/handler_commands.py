@@ -5,15 +5,14 @@ the update schedule, deadlock, closing for another reason, evidence on demand.
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain import command_checks
     from domain import policy as clocks
     from domain.models import (
         ArchiveReceipt,
         CaseClosure,
         CaseStage,
-        ClosureOutcome,
         ContactScheduleChange,
         Deadlock,
         MessageKind,
@@ -21,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
         ProgressNote,
         UpdateSchedule,
     )
-    from domain.reference import is_reference
 
 from workflows.case_base import CaseBase
 from workflows.case_constants import (
@@ -29,7 +27,7 @@ from workflows.case_constants import (
     REVIEW,
     SATISFIED,
 )
-from workflows.payloads import _require
+from workflows.payloads import _refuse, _require
 
 
 class HandlerCommands(CaseBase):
@@ -47,14 +45,7 @@ class HandlerCommands(CaseBase):
     def _validate_note(self, note: ProgressNote) -> None:
         _require(note, ProgressNote)
         self._refuse_if_closed()
-        carried = sum(len(n.text) for n in self._state.notes)
-        limit = self._policy.max_note_characters
-        if self._v3 and carried + len(note.text) > limit:
-            raise ApplicationError(
-                f"text: case {self._state.reference} already carries {carried:,} characters of notes "
-                f"(limit {limit:,}); keep the detail in the case file and note a short summary here",
-                type="NotesFull",
-            )
+        _refuse(command_checks.note_refusal(self._state, self._policy, note, bounded=self._v3))
 
     @workflow.update(name="change_update_schedule")
     async def change_update_schedule(self, change: ContactScheduleChange) -> UpdateSchedule:
@@ -130,15 +121,7 @@ class HandlerCommands(CaseBase):
     def _validate_deadlock(self, deadlock: Deadlock) -> None:
         _require(deadlock, Deadlock)
         self._refuse_if_closed()
-        if self._v3:
-            if self._state.stage is CaseStage.DEADLOCK:
-                raise ApplicationError(f"case {self._state.reference} is already in deadlock", type="AlreadyDeadlocked")
-            return
-        if self._state.adr_letter_sent_at is not None or ADR_RIGHTS in self._in_flight:
-            raise ApplicationError(
-                f"the ADR-rights letter was already sent for {self._state.reference}",
-                type="AdrAlreadySent",
-            )
+        _refuse(command_checks.deadlock_refusal(self._state, self._in_flight, v3=self._v3))
 
     @workflow.update(name="close_case")
     async def close_case(self, closure: CaseClosure) -> str:
@@ -155,22 +138,7 @@ class HandlerCommands(CaseBase):
     def _validate_closure(self, closure: CaseClosure) -> None:
         _require(closure, CaseClosure)
         self._refuse_if_closed()
-        state = self._state
-        if not self._v3:
-            raise ApplicationError("this case predates close_case; close it with satisfied", type="NotSupported")
-        adr_sent = state.adr_letter_sent_at is not None
-        if closure.outcome in (ClosureOutcome.NO_RESPONSE, ClosureOutcome.REFERRED_TO_ADR) and not adr_sent:
-            raise ApplicationError(
-                f"outcome: {closure.outcome.value} only once the ADR-rights letter has gone "
-                "(at 8 weeks, or on deadlock)",
-                type="TooEarly",
-            )
-        if closure.duplicate_of is not None and (
-            not is_reference(closure.duplicate_of) or closure.duplicate_of == state.reference
-        ):
-            raise ApplicationError(
-                f"duplicate_of: {closure.duplicate_of!r} must be another case's reference", type="NotADuplicate"
-            )
+        _refuse(command_checks.closure_refusal(self._state, closure, v3=self._v3))
 
     @workflow.update(name="write_evidence")
     async def write_evidence(self) -> ArchiveReceipt:

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.billing import BillingActivities
+    from domain import command_checks
     from domain.models import (
         CaseRole,
         CaseStage,
@@ -28,7 +29,7 @@ from workflows.case_constants import (
     SETUP_RETRY,
 )
 from workflows.case_failures import FIRST_ATTEMPT_FAILED, _last_error
-from workflows.payloads import _require
+from workflows.payloads import _refuse, _require
 
 
 class HandlerCompensation(CaseBase):
@@ -139,9 +140,4 @@ class HandlerCompensation(CaseBase):
     def _validate_compensation(self, award: CompensationAward) -> None:
         _require(award, CompensationAward)
         self._refuse_if_closed()
-        if award.amount_gbp > self._policy.max_compensation_gbp:
-            raise ApplicationError(
-                f"amount_gbp: £{award.amount_gbp} is above the £{self._policy.max_compensation_gbp} "
-                "a handler may award; ask the Head of Professional Services",
-                type="CompensationTooLarge",
-            )
+        _refuse(command_checks.compensation_refusal(self._policy, award))

@@ -4,12 +4,10 @@ corrected contact details, a reassignment.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain import command_checks
     from domain import policy as clocks
     from domain.contact import local_date
     from domain.formatting import local_label
@@ -26,11 +24,10 @@ with workflow.unsafe.imports_passed_through():
         ScheduleAgreed,
         UpdateSchedule,
         UpdatesPaused,
-        WrittenChannel,
     )
 
 from workflows.case_base import CaseBase
-from workflows.payloads import _require
+from workflows.payloads import _refuse, _require
 
 
 class HandlerRecords(CaseBase):
@@ -84,12 +81,7 @@ class HandlerRecords(CaseBase):
     def _validate_agreement(self, agreed: ScheduleAgreed) -> None:
         _require(agreed, ScheduleAgreed)
         self._refuse_if_closed()
-        self._refuse_a_contact_time_at_night(agreed.contact_time)
-        if agreed.channel is not None and agreed.channel not in self._reachable():
-            raise ApplicationError(
-                f"channel: the customer cannot be reached by {agreed.channel.value} on the details held",
-                type="ChannelUnreachable",
-            )
+        _refuse(command_checks.agreement_refusal(self._policy, self._customer, agreed))
 
     @workflow.update(name="pause_updates")
     async def pause_updates(self, pause: UpdatesPaused) -> str:
@@ -108,12 +100,7 @@ class HandlerRecords(CaseBase):
         _require(pause, UpdatesPaused)
         self._refuse_if_closed()
         today = local_date(workflow.now(), self._policy.calendar.timezone)
-        if not today < pause.until <= today + timedelta(weeks=self._policy.adr_weeks):
-            raise ApplicationError(
-                f"until: {pause.until.isoformat()} must be after today ({today.isoformat()}) and within "
-                f"{self._policy.adr_weeks} weeks",
-                type="PauseOutOfRange",
-            )
+        _refuse(command_checks.pause_refusal(self._policy, pause, today))
 
     @workflow.update(name="correct_contact")
     async def correct_contact(self, correction: ContactCorrection) -> list[str]:
@@ -142,28 +129,13 @@ class HandlerRecords(CaseBase):
         return fields
 
     def _corrected(self, correction: ContactCorrection) -> dict[str, object]:
-        changes: dict[str, object] = {}
-        for name in ("email", "phone", "address", "preferred_written_channel"):
-            value = getattr(correction, name)
-            if value is not None:
-                changes[name] = value
-        if correction.phone is not None:
-            changes["phone_is_mobile"] = correction.phone_is_mobile
-        return changes
+        return command_checks.contact_changes(correction)
 
     @correct_contact.validator
     def _validate_contact(self, correction: ContactCorrection) -> None:
         _require(correction, ContactCorrection)
         self._refuse_if_closed()
-        merged = self._customer.model_copy(update=self._corrected(correction))
-        if merged.preferred_written_channel is WrittenChannel.EMAIL and not merged.email:
-            raise ApplicationError(
-                "preferred_written_channel: 'email' but the case holds no email address", type="Unreachable"
-            )
-        if merged.preferred_written_channel is WrittenChannel.LETTER and merged.address is None:
-            raise ApplicationError(
-                "preferred_written_channel: 'letter' but the case holds no postal address", type="Unreachable"
-            )
+        _refuse(command_checks.contact_refusal(self._customer, correction))
 
     @workflow.update(name="reassign")
     async def reassign(self, move: Reassignment) -> Handler:
@@ -185,13 +157,4 @@ class HandlerRecords(CaseBase):
     def _validate_reassign(self, move: Reassignment) -> None:
         _require(move, Reassignment)
         self._refuse_if_closed()
-        state = self._state
-        if state.owner is not None and state.owner.id == move.to.id:
-            raise ApplicationError(f"to: {move.to.id} already owns case {state.reference}", type="SameOwner")
-        level = self._policy.escalation_ladder[min(state.escalation_level, len(self._policy.escalation_ladder) - 1)]
-        if move.to.role is not level:
-            raise ApplicationError(
-                f"to: {move.to.id} is a {move.to.role.title}; this case is at {level.title} level "
-                "(escalate with not-satisfied instead)",
-                type="WrongLevel",
-            )
+        _refuse(command_checks.reassign_refusal(self._state, self._policy, move))

@@ -6,7 +6,11 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from temporalio import workflow
 from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.command_checks import Refusal
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -27,3 +31,9 @@ def _require(payload: object, model: type) -> None:
     """Refuse an update whose payload did not decode to its model (e.g. null), before history."""
     if not isinstance(payload, model):
         raise ApplicationError(f"payload: expected a {model.__name__}", type="InvalidPayload")
+
+
+def _refuse(refusal: Refusal | None) -> None:
+    """Refuse an update the case's state does not allow (see domain.command_checks), before history."""
+    if refusal is not None:
+        raise ApplicationError(refusal.message, type=refusal.type)
