@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from domain import policy as clocks
 from domain.calendar import WorkingCalendar
+from domain.contact import local_moment
 from domain.formatting import local_label
 from domain.milestones import (
     ACKNOWLEDGEMENT,
@@ -199,3 +200,14 @@ def reminders_due(state: CaseState, policy: ComplaintPolicy, calendar: WorkingCa
         due_at = when + lead
         timely.append(Reminder(at_work if at_work < due_at else when, key, what))
     return [d for d in timely if d.key not in state.reminded]
+
+
+def after_pause(state: CaseState, calendar: WorkingCalendar | None, moment: datetime, *, pauses_kept: bool) -> datetime:
+    """A regular update due at `moment`, moved past a pause the customer asked for: none before the
+    day they gave, at the agreed contact time on a working day. `pauses_kept`: v3 and later."""
+    if not pauses_kept or state.updates_paused_until is None or state.schedule is None or calendar is None:
+        return moment
+    resume = local_moment(state.updates_paused_until, state.schedule.contact_time, calendar.timezone)
+    if moment >= resume:
+        return moment
+    return calendar.next_working_day_at(resume, state.schedule.contact_time)

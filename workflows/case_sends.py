@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import milestones, reach
     from domain import policy as clocks
     from domain.contact import next_phone_moment, phone_allowed
+    from domain.message_context import message_context
     from domain.models import (
         CaseRole,
         CaseStage,
@@ -327,40 +328,6 @@ class CaseSends(CaseBase):
         return Recipient(name=c.name, email=c.email, phone=c.phone, address=c.address, large_print=c.wants_large_print)
 
     def _context(self, **extra: object) -> MessageContext:
-        state, c = self._state, self._customer
-        held = {"Name": c.name, "Account number": self._input.intake.account_number}
-        if c.email:
-            held["Email"] = c.email
-        if c.phone:
-            held["Phone"] = c.phone
-        if c.address:
-            held["Address"] = ", ".join([*c.address.lines, c.address.postcode])
-        held["Written contact by"] = c.preferred_written_channel.value
-        if self._v3:
-            fields: dict[str, object] = {
-                "reference": state.reference,
-                "customer_name": c.name,
-                "customer_title": c.title,
-                "handler": state.owner,
-                "received_at": self._input.intake.received_at,
-                "acknowledgement": held,
-                "schedule": state.schedule,
-                "schedule_agreed_at": state.schedule_agreed_at,
-                "next_update_at": state.next_update_at,
-                "adr_scheme": self._policy.adr_scheme,
-                "eight_weeks_at": state.deadlines.adr_due if state.deadlines else None,
-            }
-            return MessageContext(**(fields | extra))  # type: ignore[arg-type]
-        latest_note = state.notes[-1].text if state.notes else None
-        return MessageContext(
-            reference=state.reference,
-            customer_name=c.name,
-            handler=state.owner,
-            received_at=self._input.intake.received_at,
-            acknowledgement=held,
-            schedule=state.schedule,
-            next_update_at=state.next_update_at,
-            progress_note=latest_note,
-            adr_scheme=self._policy.adr_scheme,
-            **extra,  # type: ignore[arg-type]
+        return message_context(
+            self._state, self._customer, self._input.intake, self._policy, truthful=self._v3, **extra
         )

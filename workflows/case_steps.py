@@ -9,9 +9,8 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain import case_plan, reach
     from domain import policy as clocks
-    from domain import reach
-    from domain.contact import local_moment
     from domain.formatting import local_label
     from domain.models import (
         ChannelKind,
@@ -78,13 +77,7 @@ class CaseSteps(CaseBase):
 
     def _after_pause(self, moment: datetime) -> datetime:
         """The customer asked for updates to pause: none before the day they gave (v3)."""
-        state = self._state
-        if not self._v3 or state.updates_paused_until is None or state.schedule is None or self._calendar is None:
-            return moment
-        resume = local_moment(state.updates_paused_until, state.schedule.contact_time, self._calendar.timezone)
-        if moment >= resume:
-            return moment
-        return self._calendar.next_working_day_at(resume, state.schedule.contact_time)
+        return case_plan.after_pause(self._state, self._calendar, moment, pauses_kept=self._v3)
 
     def _update_channels(self) -> list[ChannelKind]:
         return reach.update_channels(self._state, self._customer, agreed_channel_kept=self._v3)

@@ -5,10 +5,19 @@ Mon 11 Feb 2030, London on GMT (UTC), working hours 09:00-17:00 Monday to Friday
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from domain.calendar import WorkingCalendar
-from domain.case_plan import REVIEW_LEAD, Reminder, Step, clock_checks, planned_v1, planned_v3, reminders_due
+from domain.case_plan import (
+    REVIEW_LEAD,
+    Reminder,
+    Step,
+    after_pause,
+    clock_checks,
+    planned_v1,
+    planned_v3,
+    reminders_due,
+)
 from domain.models import (
     CalendarSpec,
     CaseDeadlines,
@@ -21,6 +30,7 @@ from domain.models import (
     Handler,
     MessageKind,
     Milestone,
+    UpdateSchedule,
 )
 
 CALENDAR = WorkingCalendar.from_spec(CalendarSpec(), [], years=[2030])
@@ -180,3 +190,15 @@ def test_the_owner_is_reminded_in_working_hours_and_once() -> None:
     state.reminded.append(due[0].key)
     assert reminders_due(state, POLICY, CALENDAR) == []
     assert reminders_due(case(next_update_at=utc(18, 10)), POLICY, CALENDAR) == []  # nobody owns it yet
+
+
+def test_a_pause_moves_the_next_update_to_the_day_given_at_the_agreed_time() -> None:
+    # Paused until Thu 21 Feb; updates at 10:00 London (GMT, so 10:00 UTC).
+    schedule = UpdateSchedule(every=7, contact_time=time(10, 0))
+    state = case(schedule=schedule, updates_paused_until=date(2030, 2, 21))
+    assert after_pause(state, CALENDAR, utc(18, 10), pauses_kept=True) == utc(21, 10)
+    assert after_pause(state, CALENDAR, utc(25, 10), pauses_kept=True) == utc(25, 10)  # after the pause
+    assert after_pause(state, CALENDAR, utc(18, 10), pauses_kept=False) == utc(18, 10)  # before v3
+    # Paused until a Saturday: the next working day, Mon 25 Feb.
+    weekend = case(schedule=schedule, updates_paused_until=date(2030, 2, 23))
+    assert after_pause(weekend, CALENDAR, utc(18, 10), pauses_kept=True) == utc(25, 10)
