@@ -57,6 +57,7 @@ from workflows.case_constants import (
     SETUP_RETRY,
     TRUTHFUL_CASE,
 )
+from workflows.case_failures import FIRST_ATTEMPT_FAILED, _gave_up_for_good, _last_error, _Withdrawn
 from workflows.case_owners import CaseOwners
 from workflows.case_record import CaseRecordKeeping
 from workflows.case_sends import CaseSends
@@ -65,6 +66,7 @@ from workflows.customer_facts import CustomerFacts
 from workflows.handler_commands import HandlerCommands
 from workflows.handler_compensation import HandlerCompensation
 from workflows.handler_records import HandlerRecords
+from workflows.payloads import _decode, _refuse, _require
 
 # Imported from here by tests, the bench and the scripts: the names stay where they always were.
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
     "CLOSED_LOOP",
     "FALLBACK_ORDER",
     "FIRST_ATTEMPT",
+    "FIRST_ATTEMPT_FAILED",
     "FIRST_ATTEMPT_TIMEOUT",
     "INTRODUCTION",
     "KEPT_ALERTS",
@@ -87,6 +90,13 @@ __all__ = [
     "SETUP_RETRY",
     "TRUTHFUL_CASE",
     "ComplaintCase",
+    # The module-level helpers that lived here before the split, for code written against them.
+    "_decode",
+    "_gave_up_for_good",
+    "_last_error",
+    "_refuse",
+    "_require",
+    "_Withdrawn",
 ]
 
 
