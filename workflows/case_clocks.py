@@ -15,15 +15,10 @@ with workflow.unsafe.imports_passed_through():
     from domain import case_plan, milestones
     from domain.case_plan import PlannedStep, Step
     from domain.formatting import local_label
-    from domain.models import (
-        CaseRole,
-        Milestone,
-    )
+    from domain.models import CaseRole, Milestone
 
 from workflows.case_base import CaseBase
-from workflows.case_constants import (
-    KEPT_ALERTS,
-)
+from workflows.case_constants import KEPT_ALERTS
 
 
 class CaseClocks(CaseBase):

@@ -12,16 +12,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.archive import CaseArchive
     from domain import search_attributes as sa
     from domain.compliance_report import case_outcome
-    from domain.models import (
-        ArchiveReceipt,
-        CaseRecord,
-        CaseState,
-    )
+    from domain.models import ArchiveReceipt, CaseRecord, CaseState
 
 from workflows.case_base import CaseBase
-from workflows.case_constants import (
-    SETUP_RETRY,
-)
+from workflows.case_constants import SETUP_RETRY
 from workflows.case_failures import FIRST_ATTEMPT_FAILED
 
 

@@ -32,13 +32,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.case_base import CaseBase
-from workflows.case_constants import (
-    ADR_RIGHTS,
-    FIRST_ATTEMPT,
-    FIRST_ATTEMPT_TIMEOUT,
-    SEND_MESSAGE,
-    SEND_RETRY,
-)
+from workflows.case_constants import ADR_RIGHTS, FIRST_ATTEMPT, FIRST_ATTEMPT_TIMEOUT, SEND_MESSAGE, SEND_RETRY
 from workflows.case_failures import FIRST_ATTEMPT_FAILED, _gave_up_for_good, _last_error, _Withdrawn
 
 

@@ -12,19 +12,10 @@ with workflow.unsafe.imports_passed_through():
     from domain import case_plan, reach
     from domain import policy as clocks
     from domain.formatting import local_label
-    from domain.models import (
-        ChannelKind,
-        DeferredText,
-        MessageKind,
-    )
+    from domain.models import ChannelKind, DeferredText, MessageKind
 
 from workflows.case_base import CaseBase
-from workflows.case_constants import (
-    ACKNOWLEDGEMENT,
-    ADR_RIGHTS,
-    INTRODUCTION,
-    REVIEW,
-)
+from workflows.case_constants import ACKNOWLEDGEMENT, ADR_RIGHTS, INTRODUCTION, REVIEW
 
 
 class CaseSteps(CaseBase):

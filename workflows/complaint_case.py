@@ -24,15 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.case_setup import compute_case_deadlines
     from domain.calendar import WorkingCalendar
     from domain.formatting import local_label
-    from domain.models import (
-        CaseInput,
-        CaseStage,
-        CaseState,
-        CaseSummary,
-        DeadlineRequest,
-        NotSatisfied,
-        Satisfied,
-    )
+    from domain.models import CaseInput, CaseStage, CaseState, CaseSummary, DeadlineRequest, NotSatisfied, Satisfied
     from domain.next_action import owner_next_action
 
 from workflows.case_base import CaseBase

@@ -8,20 +8,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.formatting import local_label
-    from domain.models import (
-        CaseStage,
-        ChannelKind,
-        MessageKind,
-        MessageRecord,
-        NotSatisfied,
-        Satisfied,
-    )
+    from domain.models import CaseStage, ChannelKind, MessageKind, MessageRecord, NotSatisfied, Satisfied
 
 from workflows.case_base import CaseBase
-from workflows.case_constants import (
-    ACKNOWLEDGEMENT,
-    SATISFIED,
-)
+from workflows.case_constants import ACKNOWLEDGEMENT, SATISFIED
 from workflows.payloads import _decode
 
 

@@ -22,11 +22,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.case_base import CaseBase
-from workflows.case_constants import (
-    ADR_RIGHTS,
-    REVIEW,
-    SATISFIED,
-)
+from workflows.case_constants import ADR_RIGHTS, REVIEW, SATISFIED
 from workflows.payloads import _refuse, _require
 
 

@@ -24,10 +24,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.case_base import CaseBase
-from workflows.case_constants import (
-    SEND_RETRY,
-    SETUP_RETRY,
-)
+from workflows.case_constants import SEND_RETRY, SETUP_RETRY
 from workflows.case_failures import FIRST_ATTEMPT_FAILED, _last_error
 from workflows.payloads import _refuse, _require
 
