@@ -15,6 +15,8 @@ ACKNOWLEDGEMENT = "acknowledgement"
 INTRODUCTION = "introduction"
 REVIEW = "review"
 ADR_RIGHTS = "adr_rights"
+# v3 sends the 8-week letter at the mark; it is late (a breach) if not out within this.
+ADR_SEND_GRACE = timedelta(hours=1)
 
 
 def clock(policy: ComplaintPolicy, name: str, start: datetime, due: datetime, warn: bool = True) -> Milestone:

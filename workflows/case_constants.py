@@ -12,10 +12,10 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.case_plan import REVIEW_LEAD
-    from domain.milestones import ACKNOWLEDGEMENT, ADR_RIGHTS, INTRODUCTION, REVIEW
+    from domain.milestones import ACKNOWLEDGEMENT, ADR_RIGHTS, ADR_SEND_GRACE, INTRODUCTION, REVIEW
     from domain.reach import FALLBACK_ORDER
 
-# The milestone names, the review's lead and the fallback order are the domain's; imported here so every part of the
+# The milestone names, the ADR letter's grace, the review's lead and the fallback order are the domain's; imported here so every part of the
 # workflow (and `workflows.complaint_case`, which re-exports all of these) finds them in one place.
 __all__ = [
     "ACKNOWLEDGEMENT",
@@ -58,8 +58,6 @@ TRUTHFUL_CASE = "truthful-case"
 CLOSED_LOOP = "closed-loop"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 KEPT_ALERTS = 50  # v3: the latest alert subjects and refusals a case carries
-# v3 sends the 8-week letter at the mark; it is late (a breach) if not out within this.
-ADR_SEND_GRACE = timedelta(hours=1)
 
 # One try inside the workflow task; a failure is handed to the regular activity, not retried here.
 FIRST_ATTEMPT = RetryPolicy(maximum_attempts=1)

@@ -12,7 +12,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.alerts import AlertActivities
     from activities.case_setup import CaseAssignmentActivities
-    from domain import policy as clocks
+    from domain import ownership
     from domain.formatting import local_label
     from domain.models import (
         AlertRequest,
@@ -24,17 +24,13 @@ with workflow.unsafe.imports_passed_through():
         Handler,
         MessageKind,
         NotSatisfied,
-        Reopening,
     )
     from domain.next_action import owner_next_action
 
 from workflows.case_base import CaseBase
 from workflows.case_constants import (
-    ADR_RIGHTS,
-    ADR_SEND_GRACE,
     INTRODUCTION,
     KEPT_ALERTS,
-    REVIEW,
     ROSTER_RETRY,
     SETUP_RETRY,
 )
@@ -45,13 +41,8 @@ class CaseOwners(CaseBase):
     """Owners and staff alerts."""
 
     def _first_owner_role(self) -> CaseRole:
-        """A vulnerable customer's case starts with a named senior owner when the policy says so;
-        the escalation ladder then continues from that level."""
-        ladder, senior = self._policy.escalation_ladder, self._policy.vulnerable_owner_role
-        if self._customer.vulnerable and senior is not None and senior in ladder:
-            self._state.escalation_level = ladder.index(senior)
-            return senior
-        return ladder[0]
+        """A vulnerable customer's case may start with a senior owner (see `ownership.first_owner_role`)."""
+        return ownership.first_owner_role(self._state, self._policy, self._customer)
 
     def _find_owner(
         self, role: CaseRole, exclude: list[str] | None = None, escalation: Escalation | None = None
@@ -139,14 +130,7 @@ class CaseOwners(CaseBase):
         )
 
     def _new_introduction_clock(self, now: datetime) -> None:
-        state = self._state
-        for m in state.milestones:
-            # The old owner's introduction is no longer owed: closed as superseded, never breached.
-            if m.name.startswith(INTRODUCTION) and m.done_at is None and not m.breached and m.superseded_at is None:
-                m.superseded_at = now
-        number = sum(1 for m in state.milestones if m.name.startswith(INTRODUCTION)) + 1
-        due = now + timedelta(hours=self._policy.introduction_hours)
-        state.milestones.append(self._clock(f"{INTRODUCTION}_{number}", now, due))
+        ownership.new_introduction_clock(self._state, self._policy, now)
 
     def _escalate(self, fact: NotSatisfied) -> None:
         """v3: the escalation is recorded at once; the new owner is found in the background and
@@ -183,33 +167,10 @@ class CaseOwners(CaseBase):
             self._deliver(MessageKind.ESCALATION, [self._written_channel()], escalation_reason=fact.reason)
 
     def _reopen(self, fact: NotSatisfied) -> None:
-        """The customer came back within the re-open window: the same case, under the same
-        reference, re-opened and escalated. The 8-week clock still runs from first receipt; the
-        3-working-day review and the updates are owed again from now."""
-        state, now = self._state, workflow.now()
-        assert state.closed_at is not None and self._calendar is not None
-        state.reopenings.append(
-            Reopening(
-                closed_at=state.closed_at,
-                reopened_at=now,
-                reason=fact.reason,
-                confirmation=state.confirmation,
-                closure=state.closure,
-            )
-        )
-        state.closed_at = None
-        state.confirmation = None
-        state.closure = None
-        state.stage = CaseStage.REOPENED
-        review = state.milestone(REVIEW)
-        if review is not None and review.done_at is None and not review.breached and review.superseded_at is None:
-            review.due_at = self._calendar.add_working_days(now, self._policy.review_working_days)
-        elif state.schedule is not None and state.stage is not CaseStage.DEADLOCK:
-            state.next_update_at = self._after_pause(clocks.next_update_at(now, state.schedule, self._calendar))
-        adr = state.milestone(ADR_RIGHTS)
-        if adr is not None and adr.done_at is None and not adr.breached:
-            # Past the mark while closed: the letter goes now, and is late only if it does not.
-            adr.due_at = max(adr.due_at, now + ADR_SEND_GRACE)
+        """The customer came back within the re-open window: the same case re-opened (see
+        `ownership.reopen`), and their answer acted on as any other (escalated)."""
+        assert self._calendar is not None
+        ownership.reopen(self._state, self._policy, self._calendar, fact, workflow.now(), pauses_kept=self._v3)
         self._facts.append(fact)
 
     async def _reopen_or_escalate(self, fact: NotSatisfied) -> None:
