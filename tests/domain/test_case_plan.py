@@ -1,0 +1,204 @@
+"""What a case plans to do and when, from its state alone: explicit dates, no server.
+
+Mon 11 Feb 2030, London on GMT (UTC), working hours 09:00-17:00 Monday to Friday.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from domain.calendar import WorkingCalendar
+from domain.case_plan import (
+    REVIEW_LEAD,
+    Reminder,
+    Step,
+    after_pause,
+    clock_checks,
+    planned_v1,
+    planned_v3,
+    reminders_due,
+)
+from domain.models import (
+    CalendarSpec,
+    CaseDeadlines,
+    CaseRole,
+    CaseStage,
+    CaseState,
+    ComplaintPolicy,
+    Customer,
+    DeferredText,
+    Handler,
+    MessageKind,
+    Milestone,
+    UpdateSchedule,
+)
+
+CALENDAR = WorkingCalendar.from_spec(CalendarSpec(), [], years=[2030])
+POLICY = ComplaintPolicy()
+CUSTOMER = Customer.model_validate({"name": "Alan Rees", "email": "alan@example.com"})
+OWNER = Handler(
+    id="amara.okafor", name="Amara Okafor", role=CaseRole.CASE_HANDLER, phone="+442079460101", email="a@example.com"
+)
+
+
+def utc(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2030, 2, day, hour, minute, tzinfo=UTC)
+
+
+RECEIVED = utc(11, 10)
+
+
+def case(**fields: object) -> CaseState:
+    """A case received Mon 11 Feb 10:00 with its four clocks, nothing done yet."""
+    state = CaseState(
+        reference="CC-2030-ABCDEFGH",
+        deadlines=CaseDeadlines(
+            acknowledgement_due=utc(12, 10),
+            introduction_due=utc(13, 10),
+            review_due=utc(14, 10),
+            adr_due=RECEIVED + timedelta(weeks=8),
+            calendar_subdivision="ENG",
+            holidays_version="test",
+            holidays=[date(2030, 4, 19)],
+        ),
+        milestones=[
+            Milestone(name="acknowledgement", due_at=utc(12, 10), warn_at=utc(12, 8)),
+            Milestone(name="introduction", due_at=utc(13, 10)),
+            Milestone(name="review", due_at=utc(14, 10)),
+            Milestone(name="adr_rights", due_at=RECEIVED + timedelta(weeks=8, hours=1)),
+        ],
+    )
+    return state.model_copy(update=fields)
+
+
+def done(state: CaseState, *names: str) -> CaseState:
+    for m in state.milestones:
+        if m.name in names:
+            m.done_at = utc(11, 11)
+    return state
+
+
+def v3(state: CaseState, now: datetime = RECEIVED, **shell: object) -> list[tuple[datetime, Step]]:
+    kwargs: dict = {"in_flight": set(), "closing": False, "roster_gap": False} | shell
+    return [(s.at, s.step) for s in planned_v3(state, POLICY, CALENDAR, CUSTOMER, now, **kwargs)]
+
+
+def customer_steps(plan: list[tuple[datetime, Step]]) -> list[Step]:
+    return [step for _, step in plan if step not in (Step.WARN, Step.CHECK_BREACH)]
+
+
+def test_nothing_reaches_the_customer_before_the_acknowledgement_has_settled() -> None:
+    plan = v3(case(owner=OWNER))
+    assert customer_steps(plan) == [Step.ACKNOWLEDGE]
+    assert plan[0] == (RECEIVED, Step.ACKNOWLEDGE)
+    # Its send in flight: not planned again, and still nothing after it.
+    assert customer_steps(v3(case(owner=OWNER), in_flight={"acknowledgement"})) == []
+
+
+def test_after_the_acknowledgement_the_introduction_comes_before_the_schedule_offer() -> None:
+    plan = v3(done(case(owner=OWNER), "acknowledgement"))
+    assert customer_steps(plan) == [Step.INTRODUCE, Step.ADR_LETTER, Step.REMIND]
+    assert (RECEIVED, Step.INTRODUCE) in plan  # in working hours: now
+    once_introduced = v3(done(case(owner=OWNER), "acknowledgement", "introduction"))
+    assert (utc(14, 10) - REVIEW_LEAD, Step.START_UPDATES) in once_introduced
+
+
+def test_a_roster_gap_lets_the_schedule_offer_go_without_waiting_for_an_owner() -> None:
+    waiting = done(case(awaiting_owner=CaseRole.CASE_HANDLER), "acknowledgement")
+    assert Step.START_UPDATES not in customer_steps(v3(waiting))
+    assert Step.START_UPDATES in customer_steps(v3(waiting, roster_gap=True))
+
+
+def test_a_closing_case_plans_nothing() -> None:
+    assert v3(case(owner=OWNER), closing=True) == []
+
+
+def test_deadlock_stops_the_schedule_and_updates_and_superseded_clocks_are_not_checked() -> None:
+    state = done(case(owner=OWNER, stage=CaseStage.DEADLOCK, next_update_at=utc(18, 10)), "acknowledgement")
+    state.milestones[2].superseded_at = utc(11, 12)
+    plan = v3(state)
+    assert Step.START_UPDATES not in customer_steps(plan)
+    assert Step.REGULAR_UPDATE not in customer_steps(plan)
+    assert (utc(14, 10), Step.CHECK_BREACH) not in plan
+
+
+def test_a_text_held_back_by_the_quiet_hours_is_planned_for_when_they_end() -> None:
+    text = DeferredText(kind=MessageKind.PROGRESS_UPDATE, not_before=utc(12, 8))
+    steps = planned_v3(
+        done(case(deferred_texts=[text]), "acknowledgement"),
+        POLICY,
+        CALENDAR,
+        CUSTOMER,
+        RECEIVED,
+        in_flight=set(),
+        closing=False,
+        roster_gap=False,
+    )
+    held = [s for s in steps if s.step is Step.DEFERRED_TEXT]
+    assert [(s.at, s.text, s.what) for s in held] == [
+        (utc(12, 8), text, "text the progress update (after the quiet hours)")
+    ]
+
+
+def test_v1_introduces_once_the_acknowledgement_is_done_and_agrees_the_schedule_regardless() -> None:
+    def v1(state: CaseState) -> list[Step]:
+        return [s.step for s in planned_v1(state, POLICY, CALENDAR, RECEIVED, in_flight=set())]
+
+    assert customer_steps([(RECEIVED, s) for s in v1(case())]) == [
+        Step.ACKNOWLEDGE,
+        Step.START_UPDATES,
+        Step.ADR_LETTER,
+    ]
+    introduced = customer_steps([(RECEIVED, s) for s in v1(done(case(), "acknowledgement"))])
+    assert introduced == [Step.INTRODUCE, Step.START_UPDATES, Step.ADR_LETTER]
+
+
+def test_v1_after_deadlock_the_review_clock_is_owed_no_more() -> None:
+    checked = [
+        s.milestone.name
+        for s in planned_v1(case(stage=CaseStage.DEADLOCK), POLICY, CALENDAR, RECEIVED, in_flight=set())
+        if s.milestone
+    ]
+    assert "review" not in checked and "introduction" in checked
+
+
+def test_a_clock_is_warned_once_then_only_checked_for_a_breach() -> None:
+    state = case()
+    ack = state.milestones[0]
+    steps = clock_checks(state, lambda m: False)
+    assert [(s.at, s.step) for s in steps if s.milestone is ack] == [
+        (utc(12, 8), Step.WARN),
+        (utc(12, 10), Step.CHECK_BREACH),
+    ]
+    ack.warned = True
+    assert [s.step for s in clock_checks(state, lambda m: False) if s.milestone is ack] == [Step.CHECK_BREACH]
+    ack.breached = True
+    assert [s for s in clock_checks(state, lambda m: False) if s.milestone is ack] == []
+
+
+def test_the_owner_is_reminded_in_working_hours_and_once() -> None:
+    # A 10:00 update, reminded 4 hours ahead: 06:00 is before the working day, so 09:00.
+    state = done(case(owner=OWNER, next_update_at=utc(18, 10)), "introduction")
+    due = reminders_due(state, POLICY, CALENDAR)
+    assert due == [
+        Reminder(
+            utc(18, 9),
+            f"update@{utc(18, 10).isoformat()}",
+            "call the customer before the regular update at Mon 18 Feb 10:00",
+        )
+    ]
+    state.reminded.append(due[0].key)
+    assert reminders_due(state, POLICY, CALENDAR) == []
+    assert reminders_due(case(next_update_at=utc(18, 10)), POLICY, CALENDAR) == []  # nobody owns it yet
+
+
+def test_a_pause_moves_the_next_update_to_the_day_given_at_the_agreed_time() -> None:
+    # Paused until Thu 21 Feb; updates at 10:00 London (GMT, so 10:00 UTC).
+    schedule = UpdateSchedule(every=7, contact_time=time(10, 0))
+    state = case(schedule=schedule, updates_paused_until=date(2030, 2, 21))
+    assert after_pause(state, CALENDAR, utc(18, 10), pauses_kept=True) == utc(21, 10)
+    assert after_pause(state, CALENDAR, utc(25, 10), pauses_kept=True) == utc(25, 10)  # after the pause
+    assert after_pause(state, CALENDAR, utc(18, 10), pauses_kept=False) == utc(18, 10)  # before v3
+    # Paused until a Saturday: the next working day, Mon 25 Feb.
+    weekend = case(schedule=schedule, updates_paused_until=date(2030, 2, 23))
+    assert after_pause(weekend, CALENDAR, utc(18, 10), pauses_kept=True) == utc(25, 10)

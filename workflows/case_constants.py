@@ -1,0 +1,75 @@
+"""The case's names, patches and retry policies: shared by every part of the workflow.
+
+Re-exported by `workflows.complaint_case`, where tests, the bench and scripts import them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from domain.case_plan import REVIEW_LEAD
+    from domain.milestones import ACKNOWLEDGEMENT, ADR_RIGHTS, ADR_SEND_GRACE, INTRODUCTION, REVIEW
+    from domain.reach import FALLBACK_ORDER
+
+# The milestone names, the ADR letter's grace, the review's lead and the fallback order are the domain's; imported here so every part of the
+# workflow (and `workflows.complaint_case`, which re-exports all of these) finds them in one place.
+__all__ = [
+    "ACKNOWLEDGEMENT",
+    "ADR_RIGHTS",
+    "ADR_SEND_GRACE",
+    "CLOSED_LOOP",
+    "FALLBACK_ORDER",
+    "FIRST_ATTEMPT",
+    "FIRST_ATTEMPT_TIMEOUT",
+    "INTRODUCTION",
+    "KEPT_ALERTS",
+    "LOCAL_FIRST_ATTEMPT",
+    "REVIEW",
+    "REVIEW_LEAD",
+    "ROSTER_RETRY",
+    "SATISFIED",
+    "SEND_MESSAGE",
+    "SEND_RETRY",
+    "SETUP_RETRY",
+    "TRUTHFUL_CASE",
+]
+
+
+SATISFIED = "satisfied"
+# Since v2: a send, an assignment and the archive write get one first attempt as a local activity
+# (one history event, inside the workflow task that needs it) and move to a regular activity, with
+# its retry windows and its place in the Web UI's pending activities, only if that attempt fails.
+# Decided once per run, first thing: cases begun under v1 keep the v1 path to the end.
+LOCAL_FIRST_ATTEMPT = "local-first-attempt"
+# Since v3: every message true when it goes out and every clock kept whatever else fails. The
+# 8-week letter at the mark; texts only inside the quiet hours; the acknowledgement first and
+# before any closure; a roster gap or a billing outage runs in the background instead of holding
+# the case; superseded clocks closed, not breached; deadlock at any point; notes internal unless
+# meant for the customer; handler commands wait until the case is open. Decided with the v2 patch.
+TRUTHFUL_CASE = "truthful-case"
+# Since v4: the loop with the customer is closed. Vendors' delivery events and the customer's own
+# replies come back into the case (signals from the inbound service); a clock-carrying message that
+# bounces falls back to the next channel; YES/NO/STOP replies; search attributes written only when
+# a value a person searches on changed. Decided with the v2 and v3 patches.
+CLOSED_LOOP = "closed-loop"
+SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
+KEPT_ALERTS = 50  # v3: the latest alert subjects and refusals a case carries
+
+# One try inside the workflow task; a failure is handed to the regular activity, not retried here.
+FIRST_ATTEMPT = RetryPolicy(maximum_attempts=1)
+FIRST_ATTEMPT_TIMEOUT = timedelta(seconds=20)
+# Quick, cheap steps: a few attempts, then the on-call engineer sees a failed activity.
+SETUP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# A roster gap can last days (v3 keeps every clock meanwhile): retry at most every 15 minutes, and
+# `admin.py retry` picks the owner up at once after the fix.
+ROSTER_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=15))
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["PermanentDeliveryError"],
+)

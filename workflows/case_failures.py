@@ -1,0 +1,34 @@
+"""How an activity's failure reads: the vendor's own words, and whether retrying can mend it."""
+
+from __future__ import annotations
+
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
+
+from workflows.case_constants import SEND_RETRY
+
+
+def _last_error(err: Exception) -> str:
+    """The vendor's own words: a timed-out retry window carries the last attempt's failure."""
+    if not isinstance(err, ActivityError):
+        return str(err)
+    cause = err.cause
+    while cause is not None and cause.cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.cause
+    return str(cause or err)
+
+
+# A local activity's failure arrives as the activity's own error, not wrapped in an ActivityError.
+FIRST_ATTEMPT_FAILED = (ActivityError, ApplicationError, ActivityTimeout)
+
+
+def _gave_up_for_good(err: Exception) -> bool:
+    """A failure that retrying the same input cannot mend (a refused number, a broken template)."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError):
+        return cause.non_retryable or cause.type in (SEND_RETRY.non_retryable_error_types or [])
+    return False
+
+
+class _Withdrawn(Exception):
+    """A send still retrying when the case closed: recorded as withdrawn, never delivered."""

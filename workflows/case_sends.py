@@ -1,0 +1,327 @@
+"""Sending a message to the customer: a first attempt, retries in two windows, fallback to the next
+channel, and what each message says (its recipient and context).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, RetryState
+from temporalio.exceptions import CancelledError as TemporalCancelledError
+
+with workflow.unsafe.imports_passed_through():
+    from domain import milestones, reach
+    from domain import policy as clocks
+    from domain.contact import next_phone_moment, phone_allowed
+    from domain.message_context import message_context
+    from domain.models import (
+        CaseRole,
+        CaseStage,
+        ChannelKind,
+        DeferredText,
+        DeliveryReceipt,
+        MessageContext,
+        MessageKind,
+        MessageRecord,
+        Recipient,
+        SendRequest,
+    )
+
+from workflows.case_base import CaseBase
+from workflows.case_constants import ADR_RIGHTS, FIRST_ATTEMPT, FIRST_ATTEMPT_TIMEOUT, SEND_MESSAGE, SEND_RETRY
+from workflows.case_failures import FIRST_ATTEMPT_FAILED, _gave_up_for_good, _last_error, _Withdrawn
+
+
+class CaseSends(CaseBase):
+    """Messages to the customer, in the background so a slow vendor holds up nothing else."""
+
+    def _deliver(
+        self,
+        kind: MessageKind,
+        plan: list[ChannelKind],
+        milestone: str | None = None,
+        fallback: bool = True,
+        **context: object,
+    ) -> None:
+        """Start sending in the background: a slow vendor must not hold up timers or signals."""
+        state = self._state
+        if self._v3 and ChannelKind.SMS in plan and len(plan) > 1:
+            now = workflow.now()
+            if not phone_allowed(now, self._policy.quiet_hours, self._policy.calendar.timezone):
+                # Never a text at night: the written channel goes now (and meets the clock), the
+                # text at the first moment the quiet hours allow.
+                plan = [c for c in plan if c is not ChannelKind.SMS]
+                state.deferred_texts.append(
+                    DeferredText(
+                        kind=kind,
+                        not_before=next_phone_moment(now, self._policy.quiet_hours, self._policy.calendar.timezone),
+                    )
+                )
+        state.message_sequence += 1
+        sequence = state.message_sequence
+        task_key = milestone or f"message-{sequence}"
+        task = self._launch(task_key, self._send_message(kind, plan, sequence, milestone, context, fallback))
+        self._send_tasks[task_key] = task
+        task.add_done_callback(lambda _: self._send_tasks.pop(task_key, None))
+
+    def _launch(self, key: str, work: Awaitable[object]) -> asyncio.Task[None]:
+        self._in_flight.add(key)
+
+        async def run() -> None:
+            try:
+                await work
+            except ActivityError as err:
+                # Only alerts get here (sends handle their own failures); the case carries on.
+                workflow.logger.warning("%s gave up: %s", key, err.cause or err)
+            finally:
+                self._in_flight.discard(key)
+                self._retrying.pop(key, None)
+                self._wake()
+
+        task = asyncio.create_task(run())
+        # The event loop holds tasks weakly; keep a reference until each finishes.
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _send_message(
+        self,
+        kind: MessageKind,
+        plan: list[ChannelKind],
+        sequence: int,
+        milestone: str | None,
+        context: dict[str, object],
+        fallback: bool = True,
+    ) -> None:
+        message = self._context(**context)  # type: ignore[arg-type]
+        delivered: list[ChannelKind] = []
+        reached: list[datetime] = []  # when each delivered channel reaches the customer
+        tried: set[ChannelKind] = set()
+        task_key = milestone or f"message-{sequence}"
+        try:
+            for position, planned in enumerate(plan):
+                channel: ChannelKind | None = planned
+                while channel is not None and channel not in tried:
+                    tried.add(channel)
+                    if await self._send_once(kind, channel, sequence, message, task_key):
+                        delivered.append(channel)
+                        reached.append(self._reaches_customer_at(self._state.messages[-1], milestone))
+                        break
+                    if position < len(plan) - 1 or not fallback:
+                        break  # a later planned channel (the written follow-up) still reaches them
+                    channel = self._fallback_after(channel, tried)
+            if self._v3 and fallback and self._customer.vulnerable and delivered == [ChannelKind.SMS]:
+                # A vulnerable customer is never left with a text alone: the writing follows.
+                written = self._written_channel()
+                if written not in tried and await self._send_once(kind, written, sequence, message, task_key):
+                    delivered.append(written)
+                    reached.append(self._reaches_customer_at(self._state.messages[-1], milestone))
+        except _Withdrawn:
+            return  # the case closed while this was retrying: recorded as withdrawn, never sent
+        m = self._state.milestone(milestone) if milestone else None
+        if delivered:
+            if m is not None and m.done_at is None:
+                m.done_at = min(reached) if self._v3 else workflow.now()
+                if m.met:
+                    self._count("complaints_milestones_met", "Milestones met in time", milestone=m.name.split("_")[0])
+            self._after_delivery(kind)
+        else:
+            if m is not None:
+                m.undeliverable_at = workflow.now()
+            self._alert(
+                CaseRole.CUSTOMER_SERVICE_MANAGER,
+                f"{self._state.reference}: {kind.value} could not be delivered on any channel",
+                "Every channel the customer can be reached on refused the message. "
+                "Contact the customer another way and record a note on the case.",
+            )
+
+    async def _send_once(
+        self, kind: MessageKind, channel: ChannelKind, sequence: int, context: MessageContext, task_key: str = ""
+    ) -> bool:
+        """One message on one channel: a first attempt inside the workflow task, then retries.
+
+        Retries run in two windows: if the first (attention_after_minutes) ends still failing, the
+        case is flagged for attention (so the Web UI shows it) and a second window carries on to the
+        ceiling with the same key, so a message the vendor already accepted is never sent twice.
+        """
+        state = self._state
+        key = f"{state.reference}/{sequence:03d}-{kind.value}-{channel.value}"
+        request = SendRequest(key=key, kind=kind, channel=channel, recipient=self._recipient(), context=context)
+        what = f"{kind.value.replace('_', ' ')} by {channel.value}"
+        if self._local_first:
+            try:
+                receipt = await self._first_attempt(
+                    SEND_MESSAGE, request, summary=f"Send the {what}", result_type=DeliveryReceipt
+                )
+                return self._sent(key, kind, channel, what, receipt)
+            except FIRST_ATTEMPT_FAILED as err:
+                if _gave_up_for_good(err):
+                    return self._failed(key, kind, channel, what, _last_error(err))
+                # A vendor hiccup: the regular activity below retries it where on-call can see it.
+        give_up_at = workflow.now() + timedelta(minutes=self._policy.send_retry_ceiling_minutes)
+        window = timedelta(minutes=self._policy.attention_after_minutes)
+        if self._v3 and task_key in self._send_tasks:
+            self._retrying[task_key] = self._send_tasks[task_key]
+        while True:
+            remaining = give_up_at - workflow.now()
+            try:
+                receipt = await workflow.execute_activity(
+                    SEND_MESSAGE,
+                    request,
+                    start_to_close_timeout=timedelta(seconds=60),
+                    schedule_to_close_timeout=max(min(window, remaining), timedelta(seconds=61)),
+                    retry_policy=SEND_RETRY,
+                    result_type=DeliveryReceipt,
+                    summary=f"Send the {what}",
+                )
+                return self._sent(key, kind, channel, what, receipt)
+            except (ActivityError, asyncio.CancelledError) as err:
+                if self._closing and (
+                    isinstance(err, asyncio.CancelledError) or isinstance(err.cause, TemporalCancelledError)
+                ):
+                    state.messages.append(
+                        MessageRecord(
+                            key=key,
+                            kind=kind,
+                            channel=channel,
+                            status="withdrawn",
+                            at=workflow.now(),
+                            error="still retrying when the case closed: not sent",
+                        )
+                    )
+                    if state.attention and state.attention.startswith(what):
+                        state.attention = None
+                    raise _Withdrawn() from None
+                if isinstance(err, asyncio.CancelledError):
+                    raise
+                reason = _last_error(err)
+                # A window that ran out ends as the last attempt's failure with retry state TIMEOUT.
+                window_ran_out = err.retry_state is RetryState.TIMEOUT or isinstance(err.cause, TimeoutError)
+                if not (window_ran_out and workflow.now() < give_up_at):
+                    return self._failed(key, kind, channel, what, reason)
+                state.attention = f"{what} keeps failing: {reason}"
+                self._publish()
+                # Flagged once; the rest of the ceiling is one long window, keeping history short.
+                window = remaining
+
+    async def _first_attempt(
+        self, activity: Callable[..., Any] | str, arg: object, *, summary: str, result_type: type | None = None
+    ) -> Any:
+        """One try as a local activity inside this workflow task; FIRST_ATTEMPT_FAILED if it fails.
+
+        Counted while in flight, so the case publishes once all of a task's first attempts are done.
+        """
+        self._local_attempts += 1
+        try:
+            return await workflow.execute_local_activity(
+                activity,  # type: ignore[arg-type]
+                arg,
+                start_to_close_timeout=FIRST_ATTEMPT_TIMEOUT,
+                retry_policy=FIRST_ATTEMPT,
+                result_type=result_type,
+                summary=summary,
+            )
+        finally:
+            self._local_attempts -= 1
+            self._wake()
+
+    def _sent(self, key: str, kind: MessageKind, channel: ChannelKind, what: str, receipt: DeliveryReceipt) -> bool:
+        state = self._state
+        if state.attention and state.attention.startswith(what):
+            state.attention = None
+        record = MessageRecord(
+            key=key,
+            kind=kind,
+            channel=channel,
+            status="sent",
+            at=receipt.sent_at,
+            provider_id=receipt.provider_id,
+        )
+        if self._v3:
+            # The case's own clock, not the sender's: history says when the send completed.
+            record.at = workflow.now()
+            record.accessibility_needs = list(self._customer.accessibility_needs)
+            if channel is ChannelKind.LETTER:
+                self._post_room_work_item(record)
+            if channel is ChannelKind.LETTER and self._calendar is not None:
+                # Printed is not delivered: the post room's collection, then the post's days.
+                record.dispatched_at, record.expected_delivery_at = clocks.letter_dispatch(
+                    workflow.now(), self._calendar, self._policy.post_room
+                )
+        state.messages.append(record)
+        self._count("complaints_messages", "Customer messages", channel=channel.value, status="sent")
+        return True
+
+    def _post_room_work_item(self, record: MessageRecord) -> None:
+        """Needs the printer cannot meet (braille, audio, easy read): the post room gets a work item."""
+        wanted = [
+            n for n in self._customer.accessibility_needs if any(k in n.lower() for k in self._policy.post_room_needs)
+        ]
+        if not wanted:
+            return
+        self._alert(
+            CaseRole.CUSTOMER_SERVICE_MANAGER,
+            f"{self._state.reference}: post room to produce {record.key} as {', '.join(wanted)}",
+            f"The customer needs: {'; '.join(wanted)}. Produce and send letter {record.key} in that form too.",
+            to_team="post_room",
+            kind="work_item",
+        )
+
+    def _reaches_customer_at(self, record: MessageRecord, milestone: str | None) -> datetime:
+        return milestones.reaches_customer_at(record, milestone)
+
+    def _failed(self, key: str, kind: MessageKind, channel: ChannelKind, what: str, reason: str) -> bool:
+        state = self._state
+        state.messages.append(
+            MessageRecord(key=key, kind=kind, channel=channel, status="failed", at=workflow.now(), error=reason)
+        )
+        self._count("complaints_messages", "Customer messages", channel=channel.value, status="failed")
+        self._alert(
+            CaseRole.CUSTOMER_SERVICE_MANAGER,
+            f"{state.reference}: {what} failed",
+            f"Sending failed ({reason}); the case falls back to the next channel.",
+        )
+        if state.attention and state.attention.startswith(what):
+            state.attention = None
+        return False
+
+    def _after_delivery(self, kind: MessageKind) -> None:
+        state = self._state
+        if kind is MessageKind.ACKNOWLEDGEMENT and state.stage is CaseStage.RECEIVED:
+            state.stage = CaseStage.ACKNOWLEDGED
+        elif kind is MessageKind.INTRODUCTION and state.stage in (
+            CaseStage.RECEIVED,
+            CaseStage.ACKNOWLEDGED,
+            CaseStage.REOPENED,
+        ):
+            state.stage = CaseStage.INVESTIGATING
+        elif kind is MessageKind.ADR_RIGHTS and state.adr_letter_sent_at is None:
+            state.adr_letter_sent_at = workflow.now()
+            adr = state.milestone(ADR_RIGHTS)
+            if adr is not None and adr.done_at is None:
+                adr.done_at = workflow.now()
+
+    def _reachable(self) -> list[ChannelKind]:
+        return reach.reachable_channels(self._customer)
+
+    def _fallback_after(self, failed: ChannelKind, tried: set[ChannelKind]) -> ChannelKind | None:
+        return reach.fallback_after(self._customer, failed, tried)
+
+    def _written_channel(self) -> ChannelKind:
+        return reach.written_channel(self._customer)
+
+    def _phone_then_written(self) -> list[ChannelKind]:
+        return reach.phone_then_written(self._customer)
+
+    def _recipient(self) -> Recipient:
+        c = self._customer
+        return Recipient(name=c.name, email=c.email, phone=c.phone, address=c.address, large_print=c.wants_large_print)
+
+    def _context(self, **extra: object) -> MessageContext:
+        return message_context(
+            self._state, self._customer, self._input.intake, self._policy, truthful=self._v3, **extra
+        )
