@@ -95,12 +95,20 @@ def moves_forward(record: MessageRecord, status: DeliveryStatus, vendor_at: date
     return status.failed and (record.delivery_at is None or vendor_at >= record.delivery_at)
 
 
-def next_fallback(
-    failed: ChannelKind, reachable: list[ChannelKind], already_failed: set[ChannelKind]
+def fallback_channel(
+    failed: ChannelKind,
+    reachable: list[ChannelKind],
+    failed_channels: set[ChannelKind],
+    reached_channels: set[ChannelKind],
 ) -> ChannelKind | None:
-    """The next channel down the fallback order that can reach the customer and has not failed."""
-    later = FALLBACK_ORDER[FALLBACK_ORDER.index(failed) + 1 :]
-    return next((c for c in later if c in reachable and c not in already_failed), None)
+    """The channel a message that did not reach the customer goes by next: the first one down the
+    fallback order that can reach them and has not failed. None when none is left, or when that
+    channel already carried the same message to them (an introduction's e-mail after its text)."""
+    for channel in FALLBACK_ORDER[FALLBACK_ORDER.index(failed) + 1 :]:
+        if channel not in reachable or channel in failed_channels:
+            continue
+        return None if channel in reached_channels else channel
+    return None
 
 
 def message_sequence(key: str) -> int | None:

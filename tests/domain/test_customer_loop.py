@@ -13,10 +13,10 @@ from domain.customer_loop import (
     YES,
     ask_outstanding,
     delivery_problems,
+    fallback_channel,
     from_customer,
     message_sequence,
     moves_forward,
-    next_fallback,
     reply_meaning,
     unanswered_replies,
 )
@@ -134,11 +134,21 @@ def test_a_bounce_stamped_before_the_delivery_is_old_news() -> None:
 
 def test_a_fallback_only_moves_down_from_text_to_email_to_letter() -> None:
     every = [ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER]
-    assert next_fallback(ChannelKind.SMS, every, set()) is ChannelKind.EMAIL
-    assert next_fallback(ChannelKind.SMS, every, {ChannelKind.EMAIL}) is ChannelKind.LETTER
-    assert next_fallback(ChannelKind.EMAIL, every, set()) is ChannelKind.LETTER
-    assert next_fallback(ChannelKind.EMAIL, [ChannelKind.SMS, ChannelKind.EMAIL], set()) is None  # never back to SMS
-    assert next_fallback(ChannelKind.LETTER, every, set()) is None
+    sms, email, letter = ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER
+    assert fallback_channel(sms, every, set(), set()) is email
+    assert fallback_channel(sms, every, {email}, set()) is letter
+    assert fallback_channel(email, every, set(), set()) is letter
+    assert fallback_channel(email, [sms, email], set(), set()) is None  # never back to a text
+    assert fallback_channel(letter, every, set(), set()) is None
+    assert fallback_channel(sms, [sms, letter], set(), set()) is letter  # no e-mail address held
+
+
+def test_no_fallback_when_the_next_channel_already_carried_the_message() -> None:
+    every = [ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER]
+    # An introduction went by text and e-mail; the text was undelivered: the e-mail reached them.
+    assert fallback_channel(ChannelKind.SMS, every, set(), {ChannelKind.EMAIL}) is None
+    # It went by text and letter (the customer prefers letters): the e-mail is sooner than the post.
+    assert fallback_channel(ChannelKind.SMS, every, set(), {ChannelKind.LETTER}) is ChannelKind.EMAIL
 
 
 def test_the_message_number_is_read_from_its_key() -> None:
