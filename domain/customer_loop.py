@@ -146,3 +146,18 @@ def unanswered_replies(state: CaseState) -> list[CustomerReplyRecord]:
     contacts = [m.at for m in state.messages if m.status == "sent"] + [c.at for c in state.calls]
     last_contact = max(contacts, default=None)
     return [r for r in state.customer_replies if last_contact is None or r.received_at > last_contact]
+
+
+def loop_facts(state: CaseState) -> dict[str, object]:
+    """What came back from the customer and the vendors, for `admin.py status --json` and the
+    evidence record (each message's own delivery fields are in `messages`)."""
+    unanswered = {r.reply_id for r in unanswered_replies(state)}
+    delivery = {"key", "kind", "channel", "delivery", "delivery_reason", "delivery_event_id", "delivery_at"}
+    return {
+        "customer_replies": [
+            r.model_dump(mode="json") | {"unanswered": r.reply_id in unanswered} for r in state.customer_replies
+        ],
+        "delivery_problems": [m.model_dump(mode="json", include=delivery) for m in delivery_problems(state)],
+        **state.model_dump(mode="json", include={"sms_stopped_at", "asked_to_close_at"}),
+        "ask_to_close_outstanding": ask_outstanding(state),
+    }

@@ -224,3 +224,35 @@ def test_a_bounce_is_a_problem_until_a_fallback_or_another_channel_reached_the_c
         )
     )
     assert delivery_problems(state) == []
+
+
+def test_status_and_evidence_show_replies_unanswered_and_undelivered_messages() -> None:
+    from domain.compliance_report import handler_facts
+
+    bounced = message(delivery=DeliveryStatus.BOUNCED, delivery_reason="550", delivery_at=utc(2030, 2, 12, 10, 1))
+    state = CaseState(
+        reference=REF,
+        messages=[bounced],
+        customer_replies=[record(REPLY, utc(2030, 2, 14, 9, 30))],
+        asked_to_close_at=utc(2030, 2, 13, 10),
+    )
+    facts = handler_facts(state, CUSTOMER)
+    [reply] = facts["customer_replies"]
+    assert (reply["channel"], reply["received_at"], reply["text"], reply["unanswered"]) == (
+        "sms",
+        "2030-02-14T09:30:00Z",
+        "reply",
+        True,
+    )
+    assert facts["delivery_problems"] == [
+        {
+            "key": bounced.key,
+            "kind": "acknowledgement",
+            "channel": "email",
+            "delivery": "bounced",
+            "delivery_reason": "550",
+            "delivery_event_id": None,
+            "delivery_at": "2030-02-12T10:01:00Z",
+        }
+    ]
+    assert facts["ask_to_close_outstanding"] is True and facts["sms_stopped_at"] is None
