@@ -108,12 +108,15 @@ def closure_refusal(state: CaseState, closure: CaseClosure, *, v3: bool) -> Refu
     return None
 
 
-def agreement_refusal(policy: ComplaintPolicy, customer: Customer, agreed: ScheduleAgreed) -> Refusal | None:
-    """A contact time inside the hours a customer may be phoned, on a channel that reaches them."""
+def agreement_refusal(
+    policy: ComplaintPolicy, customer: Customer, agreed: ScheduleAgreed, *, texts_stopped: bool = False
+) -> Refusal | None:
+    """A contact time inside the hours a customer may be phoned, on a channel that reaches them
+    (texts included only while the customer has not replied STOP)."""
     night = contact_time_refusal(policy, agreed.contact_time)
     if night is not None:
         return night
-    if agreed.channel is not None and agreed.channel not in reachable_channels(customer):
+    if agreed.channel is not None and agreed.channel not in reachable_channels(customer, texts_stopped=texts_stopped):
         return Refusal(
             "ChannelUnreachable",
             f"channel: the customer cannot be reached by {agreed.channel.value} on the details held",

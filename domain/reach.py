@@ -12,10 +12,12 @@ from domain.models import CaseState, ChannelKind, Customer, WrittenChannel
 FALLBACK_ORDER = [ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER]
 
 
-def reachable_channels(customer: Customer) -> list[ChannelKind]:
-    """The customer's channels in the code's order of preference: phone, email, letter."""
+def reachable_channels(customer: Customer, *, texts_stopped: bool = False) -> list[ChannelKind]:
+    """The customer's channels in the code's order of preference: phone, email, letter.
+
+    `texts_stopped`: the customer replied STOP (v4): no more texts, the written channels take over."""
     channels = []
-    if customer.has_mobile:
+    if customer.has_mobile and not texts_stopped:
         channels.append(ChannelKind.SMS)
     if customer.email:
         channels.append(ChannelKind.EMAIL)
@@ -24,9 +26,11 @@ def reachable_channels(customer: Customer) -> list[ChannelKind]:
     return channels
 
 
-def fallback_after(customer: Customer, failed: ChannelKind, tried: set[ChannelKind]) -> ChannelKind | None:
+def fallback_after(
+    customer: Customer, failed: ChannelKind, tried: set[ChannelKind], *, texts_stopped: bool = False
+) -> ChannelKind | None:
     """Phone -> email -> letter; past the letter, any channel not yet tried is a last resort."""
-    reachable = reachable_channels(customer)
+    reachable = reachable_channels(customer, texts_stopped=texts_stopped)
     later = [c for c in reachable if FALLBACK_ORDER.index(c) > FALLBACK_ORDER.index(failed)]
     earlier = [c for c in reachable if c not in later]
     return next((c for c in later + earlier if c not in tried), None)
@@ -38,9 +42,9 @@ def written_channel(customer: Customer) -> ChannelKind:
     return ChannelKind.EMAIL
 
 
-def phone_then_written(customer: Customer) -> list[ChannelKind]:
+def phone_then_written(customer: Customer, *, texts_stopped: bool = False) -> list[ChannelKind]:
     written = written_channel(customer)
-    return [ChannelKind.SMS, written] if customer.has_mobile else [written]
+    return [ChannelKind.SMS, written] if customer.has_mobile and not texts_stopped else [written]
 
 
 def update_channels(state: CaseState, customer: Customer, *, agreed_channel_kept: bool) -> list[ChannelKind]:
@@ -49,6 +53,7 @@ def update_channels(state: CaseState, customer: Customer, *, agreed_channel_kept
     `agreed_channel_kept` is False for cases begun before v3, which never honoured an agreement.
     """
     agreed = state.update_channel if agreed_channel_kept else None
-    if agreed is not None and agreed in reachable_channels(customer):
+    stopped = state.sms_stopped_at is not None
+    if agreed is not None and agreed in reachable_channels(customer, texts_stopped=stopped):
         return [agreed]
-    return phone_then_written(customer)
+    return phone_then_written(customer, texts_stopped=stopped)

@@ -23,11 +23,13 @@ with workflow.unsafe.imports_passed_through():
         CaseState,
         ChannelKind,
         ComplaintPolicy,
+        ContactCorrection,
         Customer,
         DeferredText,
         Escalation,
         Handler,
         MessageKind,
+        MessageRecord,
         Milestone,
         NotSatisfied,
         Satisfied,
@@ -59,6 +61,9 @@ class CaseBase:
     _roster_gap: bool
     _retrying: dict[str, asyncio.Task[None]]
     _send_tasks: dict[str, asyncio.Task[None]]
+    # v4: the clock each message number carries and the message it replaces, until its records
+    # are written (message number -> (milestone, fallback_for)); see CustomerLoop.
+    _message_tags: dict[int, tuple[str | None, str | None]]
 
     @property
     def _customer(self) -> Customer:
@@ -133,5 +138,9 @@ class CaseBase:
         def _settled(self, milestone: Milestone | None) -> bool: ...
         def _start_regular_updates(self) -> None: ...
         def _start_work_that_is_due(self) -> None: ...
+        def _tag_clock(self, sequence: int, milestone: str | None) -> None: ...
+        def _tagged(self, record: MessageRecord) -> MessageRecord: ...
+        def _texts_allowed(self) -> bool: ...
+        def _publish_contact_keys(self, correction: ContactCorrection) -> None: ...
         def _take_ownership(self, assignment: Assignment) -> None: ...
         def _written_channel(self) -> ChannelKind: ...

@@ -63,6 +63,7 @@ class CaseSends(CaseBase):
                 )
         state.message_sequence += 1
         sequence = state.message_sequence
+        self._tag_clock(sequence, milestone)
         task_key = milestone or f"message-{sequence}"
         task = self._launch(task_key, self._send_message(kind, plan, sequence, milestone, context, fallback))
         self._send_tasks[task_key] = task
@@ -241,6 +242,7 @@ class CaseSends(CaseBase):
             at=receipt.sent_at,
             provider_id=receipt.provider_id,
         )
+        self._tagged(record)
         if self._v3:
             # The case's own clock, not the sender's: history says when the send completed.
             record.at = workflow.now()
@@ -277,7 +279,9 @@ class CaseSends(CaseBase):
     def _failed(self, key: str, kind: MessageKind, channel: ChannelKind, what: str, reason: str) -> bool:
         state = self._state
         state.messages.append(
-            MessageRecord(key=key, kind=kind, channel=channel, status="failed", at=workflow.now(), error=reason)
+            self._tagged(
+                MessageRecord(key=key, kind=kind, channel=channel, status="failed", at=workflow.now(), error=reason)
+            )
         )
         self._count("complaints_messages", "Customer messages", channel=channel.value, status="failed")
         self._alert(
@@ -306,16 +310,16 @@ class CaseSends(CaseBase):
                 adr.done_at = workflow.now()
 
     def _reachable(self) -> list[ChannelKind]:
-        return reach.reachable_channels(self._customer)
+        return reach.reachable_channels(self._customer, texts_stopped=not self._texts_allowed())
 
     def _fallback_after(self, failed: ChannelKind, tried: set[ChannelKind]) -> ChannelKind | None:
-        return reach.fallback_after(self._customer, failed, tried)
+        return reach.fallback_after(self._customer, failed, tried, texts_stopped=not self._texts_allowed())
 
     def _written_channel(self) -> ChannelKind:
         return reach.written_channel(self._customer)
 
     def _phone_then_written(self) -> list[ChannelKind]:
-        return reach.phone_then_written(self._customer)
+        return reach.phone_then_written(self._customer, texts_stopped=not self._texts_allowed())
 
     def _recipient(self) -> Recipient:
         c = self._customer

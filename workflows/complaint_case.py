@@ -55,6 +55,7 @@ from workflows.case_record import CaseRecordKeeping
 from workflows.case_sends import CaseSends
 from workflows.case_steps import CaseSteps
 from workflows.customer_facts import CustomerFacts
+from workflows.customer_loop import CustomerLoop
 from workflows.handler_commands import HandlerCommands
 from workflows.handler_compensation import HandlerCompensation
 from workflows.handler_records import HandlerRecords
@@ -94,6 +95,7 @@ __all__ = [
 
 @workflow.defn(name="ComplaintCase")
 class ComplaintCase(
+    CustomerLoop,
     CustomerFacts,
     HandlerCommands,
     HandlerCompensation,
@@ -128,6 +130,7 @@ class ComplaintCase(
         # Sends that left their first attempt and are retrying: withdrawn if the case closes.
         self._retrying: dict[str, asyncio.Task[None]] = {}
         self._send_tasks: dict[str, asyncio.Task[None]] = {}
+        self._message_tags: dict[int, tuple[str | None, str | None]] = {}
 
     # --- the case's life ----------------------------------------------------------------------
 

@@ -81,7 +81,11 @@ class HandlerRecords(CaseBase):
     def _validate_agreement(self, agreed: ScheduleAgreed) -> None:
         _require(agreed, ScheduleAgreed)
         self._refuse_if_closed()
-        _refuse(command_checks.agreement_refusal(self._policy, self._customer, agreed))
+        _refuse(
+            command_checks.agreement_refusal(
+                self._policy, self._customer, agreed, texts_stopped=not self._texts_allowed()
+            )
+        )
 
     @workflow.update(name="pause_updates")
     async def pause_updates(self, pause: UpdatesPaused) -> str:
@@ -112,6 +116,7 @@ class HandlerRecords(CaseBase):
         state.customer = self._customer.model_copy(update=changes)
         fields = [f for f in changes if f != "phone_is_mobile"]
         state.contact_changes.append(ContactChange(at=workflow.now(), by=correction.recorded_by, fields=fields))
+        self._publish_contact_keys(correction)
         if state.update_channel is not None and state.update_channel not in self._reachable():
             # The agreed channel no longer reaches them: updates go phone first, then in writing,
             # and the owner is asked to agree another.

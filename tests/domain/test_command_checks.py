@@ -31,6 +31,7 @@ from domain.models import (
     ContactCorrection,
     Customer,
     Handler,
+    HowSaid,
     Note,
     NotSatisfied,
     ProgressNote,
@@ -38,6 +39,7 @@ from domain.models import (
     Satisfied,
     ScheduleAgreed,
     UpdatesPaused,
+    WrittenChannel,
 )
 
 REF = "CC-2030-ABCDEFGH"
@@ -57,7 +59,7 @@ def test_a_closed_or_closing_case_refuses_every_command() -> None:
     closed = Refusal("CaseClosed", f"case {REF} is closed")
     assert closed_refusal(CaseState(reference=REF, stage=CaseStage.CLOSED), [], closing=False) == closed
     assert closed_refusal(open_case, ["satisfied"], closing=False) == closed  # about to close
-    assert closed_refusal(open_case, [Satisfied(how="phone", recorded_by="h")], closing=False) == closed
+    assert closed_refusal(open_case, [Satisfied(how=HowSaid.PHONE, recorded_by="h")], closing=False) == closed
     assert closed_refusal(open_case, [], closing=True) == closed
 
 
@@ -145,7 +147,7 @@ def test_a_correction_changes_only_the_fields_given_and_must_leave_the_written_c
     new_phone = ContactCorrection(phone="+447700900123", phone_is_mobile=True, recorded_by="h")
     assert contact_changes(new_phone) == {"phone": "+447700900123", "phone_is_mobile": True}
     assert contact_refusal(BY_EMAIL, new_phone) is None
-    by_letter = ContactCorrection(preferred_written_channel="letter", recorded_by="h")
+    by_letter = ContactCorrection(preferred_written_channel=WrittenChannel.LETTER, recorded_by="h")
     assert contact_refusal(BY_EMAIL, by_letter) == Refusal(
         "Unreachable", "preferred_written_channel: 'letter' but the case holds no postal address"
     )

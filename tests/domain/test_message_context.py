@@ -10,6 +10,7 @@ from domain.models import (
     CaseState,
     ComplaintIntake,
     ComplaintPolicy,
+    ComplaintSource,
     Customer,
     Note,
 )
@@ -24,7 +25,11 @@ CUSTOMER = Customer.model_validate(
     }
 )
 INTAKE = ComplaintIntake(
-    customer=CUSTOMER, account_number="AC-1234", source="email", received_at=RECEIVED, complaint="No broadband."
+    customer=CUSTOMER,
+    account_number="AC-1234",
+    source=ComplaintSource.EMAIL,
+    received_at=RECEIVED,
+    complaint="No broadband.",
 )
 STATE = CaseState(
     reference="CC-2026-ABCDEFGH",

@@ -15,6 +15,7 @@ from domain.models import (
     CaseState,
     ComplaintPolicy,
     Customer,
+    HowSaid,
     Milestone,
     NotSatisfied,
     Satisfied,
@@ -73,7 +74,7 @@ def closed_case(**fields: object) -> CaseState:
         reference="CC-2030-ABCDEFGH",
         stage=CaseStage.CLOSED,
         closed_at=utc(3, 1, 12),
-        confirmation=Satisfied(how="phone", recorded_by="h"),
+        confirmation=Satisfied(how=HowSaid.PHONE, recorded_by="h"),
         milestones=[
             Milestone(name="review", due_at=utc(2, 14, 10)),
             Milestone(name="adr_rights", due_at=utc(4, 8, 11)),
