@@ -17,12 +17,20 @@ from domain.compliance_report import (
     handler_facts,
 )
 from domain.models import (
+    Call,
+    CallOutcome,
+    CaseClosure,
     CaseState,
     ChannelKind,
+    ClosureOutcome,
+    ContactChange,
     Customer,
     Escalation,
+    HowSaid,
     Milestone,
     PostalAddress,
+    Reopening,
+    Satisfied,
     WrittenChannel,
 )
 
@@ -221,3 +229,58 @@ def test_handler_facts_show_the_contact_as_filed_until_a_handler_corrects_it() -
         "In hospital",
         "sms",
     )
+
+
+def test_a_memo_without_milestones_counts_no_clocks() -> None:
+    report = compliance_report([{"received_at": NOW.isoformat(), "closed_at": None, "escalations": 0}], NOW)
+    assert (report.cases_received, report.breaches, report.acknowledgements_due) == (1, 0, 0)
+
+
+def test_a_clock_the_case_flagged_as_breached_counts_before_its_due_time() -> None:
+    future = (NOW + timedelta(days=1)).isoformat()
+    memo = {"received_at": NOW.isoformat(), "closed_at": None, "milestones": {"introduction": [future, None, True]}}
+    report = compliance_report([memo], NOW)
+    assert (report.breaches, report.introductions_due, report.introductions_within_48_hours) == (1, 1, 0)
+
+
+def test_every_superseded_clock_of_a_case_is_counted() -> None:
+    due, later = DUE.isoformat(), NOW.isoformat()
+    memo = {
+        "received_at": NOW.isoformat(),
+        "closed_at": None,
+        "milestones": {"introduction": [due, None, False, later], "introduction_2": [due, None, False, later]},
+    }
+    assert compliance_report([memo], NOW).clocks_superseded == 2
+
+
+def test_an_empty_period_counts_zero_of_everything() -> None:
+    counts = compliance_report([], NOW).as_dict()
+    assert counts.pop("median_days_to_close") is None
+    assert set(counts.values()) == {0}
+
+
+def test_handler_facts_are_plain_json_for_status_and_the_evidence() -> None:
+    said = datetime(2026, 12, 8, 16, 20, tzinfo=UTC)
+    closure = CaseClosure(outcome=ClosureOutcome.WITHDRAWN, reason="Fixed itself", recorded_by="rhys.griffiths")
+    state = CaseState(
+        reference="CC-2026-ABCDEFGH",
+        calls=[Call(at=NOW, outcome=CallOutcome.REACHED, by="amara.okafor", met="introduction")],
+        confirmation=Satisfied(recorded_by="rhys.griffiths", how=HowSaid.PHONE, said_at=said),
+        contact_changes=[ContactChange(at=NOW, by="amara.okafor", fields=["phone"])],
+        closure=closure,
+        reopenings=[Reopening(closed_at=DUE, reopened_at=NOW, reason="Still down", closure=closure)],
+    )
+    facts = handler_facts(state, FILED)
+    assert facts["calls"] == [
+        {"at": "2026-11-25T12:00:00Z", "outcome": "reached", "by": "amara.okafor", "note": None, "met": "introduction"}
+    ]
+    assert facts["confirmation"] == {"recorded_by": "rhys.griffiths", "how": "phone", "said_at": "2026-12-08T16:20:00Z"}
+    assert facts["contact_changes"] == [{"at": "2026-11-25T12:00:00Z", "by": "amara.okafor", "fields": ["phone"]}]
+    assert facts["closure"] == {
+        "outcome": "withdrawn",
+        "reason": "Fixed itself",
+        "duplicate_of": None,
+        "recorded_by": "rhys.griffiths",
+    }
+    [reopening] = facts["reopenings"]
+    assert (reopening["closed_at"], reopening["reopened_at"]) == ("2026-11-20T17:00:00Z", "2026-11-25T12:00:00Z")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+import time as clock
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -99,3 +100,26 @@ def test_local_moment_is_the_uk_wall_clock_time_as_utc() -> None:
     summer = local_moment(date(2026, 7, 1), time(9), UK)
     assert summer == datetime(2026, 7, 1, 8, 0, tzinfo=UTC) and summer.tzinfo is UTC
     assert local_moment(date(2026, 12, 1), time(9), UK) == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def machine_in_london(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    # A worker host on UK time: the moment the workflow records must still be UTC.
+    monkeypatch.setenv("TZ", "Europe/London")
+    clock.tzset()
+    yield
+    monkeypatch.undo()
+    clock.tzset()
+
+
+def test_a_deferred_text_time_is_utc_whatever_the_machine_zone(machine_in_london: None) -> None:
+    moved = next_phone_moment(london(2026, 7, 1, 21), QUIET, UK)
+    assert moved == london(2026, 7, 2, 8) and moved.utcoffset() == timedelta(0)
+
+
+def test_quiet_hours_that_leave_no_day_to_phone_fail_loudly_instead_of_looping() -> None:
+    # The model allows at most 20 no-contact days; a hand-built one with every day must still stop.
+    every_day = [f"{d:%m-%d}" for d in (date(2028, 1, 1) + timedelta(days=n) for n in range(366))]
+    silent = QuietHours.model_construct(start=time(8), end=time(20), no_contact_days=every_day)
+    with pytest.raises(ValueError, match="^quiet hours leave no moment to phone in a year$"):
+        next_phone_moment(london(2026, 11, 30, 21), silent, UK)

@@ -7,7 +7,7 @@ workflow decodes from history is recorded data and is decoded as it was recorded
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import pytest
@@ -143,9 +143,31 @@ def test_without_a_given_now_the_intake_reads_the_clock() -> None:
     assert before <= received <= datetime.now(UTC)
 
 
-def test_json_that_does_not_parse_is_refused_saying_so() -> None:
-    errors = refusal('{"source": "web",')
-    assert len(errors) == 1 and "json" in errors[0].lower()
+def test_json_that_does_not_parse_is_refused_saying_where() -> None:
+    assert refusal('{"source": "web",') == ["(complaint): Invalid JSON: EOF while parsing a value at line 1 column 17"]
+
+
+def test_text_with_a_lone_surrogate_is_refused_as_bad_json_not_a_crash() -> None:
+    # A lone surrogate cannot be UTF-8: the intake gets the usual one-line refusal, not a UnicodeError.
+    assert refusal('{"complaint": "\udc80"}') == [
+        "(complaint): Invalid JSON: invalid unicode code point at line 1 column 16"
+    ]
+
+
+class _NoOffset(tzinfo):
+    """A zone that cannot say its offset: no better than none for a date a clock counts from."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+def test_a_received_at_whose_zone_gives_no_offset_is_refused() -> None:
+    assert refusal(intake(received_at=datetime(2026, 11, 30, 9, tzinfo=_NoOffset()))) == [
+        "received_at: must include a timezone offset, e.g. 2026-11-25T10:30:00+00:00"
+    ]
 
 
 # --- recorded data, decoded again on replay --------------------------------------------------------
