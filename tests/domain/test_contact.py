@@ -123,3 +123,18 @@ def test_quiet_hours_that_leave_no_day_to_phone_fail_loudly_instead_of_looping()
     silent = QuietHours.model_construct(start=time(8), end=time(20), no_contact_days=every_day)
     with pytest.raises(ValueError, match="^quiet hours leave no moment to phone in a year$"):
         next_phone_moment(london(2026, 11, 30, 21), silent, UK)
+
+
+@pytest.fixture
+def machine_far_ahead(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    # Kiritimati is 14 hours ahead of GMT: its date is already tomorrow by 10:00 in London.
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    clock.tzset()
+    yield
+    monkeypatch.undo()
+    clock.tzset()
+
+
+def test_the_day_to_phone_on_is_londons_not_the_machines(machine_far_ahead: None) -> None:
+    late_start = QuietHours(start=time(11), end=time(20))
+    assert next_phone_moment(london(2026, 11, 30, 10, 30), late_start, UK) == london(2026, 11, 30, 11)
