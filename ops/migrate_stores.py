@@ -15,7 +15,7 @@ archive: a newer compliance record from the source replaces an older one, and a 
 has purged is purged in the target too, so personal data past its retention never comes back.
 
 Counts are checked at the end: every key of each source store must be in the target; the command
-exits 1 (and says which store) if one is not. The README's Production section says when to run it.
+exits 1 (and says which store) if one is not. docs/production.md says when to run it.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ reference used.
 
 Read-only: the starter never creates a store. Where the starter cannot see the data folder (an
 intake host without the worker's volume), this finds nothing and the 8-character code plus
-Temporal's own check are what remains (README, Security).
+Temporal's own check are what remains (docs/security.md).
 """
 
 from __future__ import annotations

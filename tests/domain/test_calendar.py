@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -111,9 +111,9 @@ def test_adding_no_working_time_leaves_the_moment_where_it_is() -> None:
 
 
 def test_negative_working_time_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^cannot add negative working time$"):
         ENGLAND_AND_WALES.add_working_hours(london(2026, 10, 12, 10), -1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^cannot add negative working days$"):
         ENGLAND_AND_WALES.add_working_days(london(2026, 10, 12, 10), -1)
 
 
@@ -188,6 +188,29 @@ def test_a_time_without_a_zone_is_refused(call) -> None:
         call(ENGLAND_AND_WALES, datetime(2026, 10, 14, 10))
 
 
+class _NoOffset(tzinfo):
+    """A zone that cannot say its offset: as unusable for a deadline as no zone at all."""
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+def test_a_time_whose_zone_gives_no_offset_is_refused_like_a_naive_one() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        ENGLAND_AND_WALES.add_working_hours(datetime(2026, 10, 14, 10, tzinfo=_NoOffset()), 8)
+
+
+def test_an_agreed_contact_time_is_a_wall_clock_time_without_a_zone() -> None:
+    with pytest.raises(ValueError, match="^'at' is a local wall-clock time and takes no tzinfo$"):
+        ENGLAND_AND_WALES.next_working_day_at(london(2026, 10, 14, 10), time(14, tzinfo=UTC))
+
+
 # --- loading the calendar ---------------------------------------------------------------------------
 
 
@@ -218,6 +241,18 @@ def test_calendar_refuses_dates_beyond_the_years_it_was_loaded_for() -> None:
         only_2026.add_working_hours(london(2026, 12, 31, 16), ACKNOWLEDGEMENT)
 
 
+def test_a_calendar_loaded_for_one_year_answers_up_to_its_last_day() -> None:
+    only_2026 = load_calendar(CalendarSpec(), [2026])
+    assert only_2026.add_working_hours(london(2026, 12, 31, 10), 1) == london(2026, 12, 31, 11)
+    assert only_2026.working_time_between(london(2026, 12, 30, 10), london(2026, 12, 31, 12)) == timedelta(hours=10)
+
+
+def test_a_calendar_missing_several_years_names_each_of_them() -> None:
+    only_2026 = load_calendar(CalendarSpec(), [2026])
+    with pytest.raises(ValueError, match="no bank-holiday data for 2027, 2028; load it with those years"):
+        only_2026.working_time_between(london(2026, 12, 30, 10), london(2028, 6, 1, 12))
+
+
 def test_calendar_from_spec_honours_a_different_working_week() -> None:
     spec = CalendarSpec(day_start=time(8), day_end=time(18), workdays=[0, 1, 2, 3, 4, 5])
     calendar = WorkingCalendar.from_spec(spec, [date(2026, 12, 25)])
@@ -226,13 +261,46 @@ def test_calendar_from_spec_honours_a_different_working_week() -> None:
     assert calendar.add_working_days(london(2026, 12, 24, 12), 1) == london(2026, 12, 26, 12)
 
 
-def test_impossible_calendars_are_refused() -> None:
-    with pytest.raises(ValueError):
-        WorkingCalendar(holidays=frozenset(), workdays=frozenset())
-    with pytest.raises(ValueError):
-        WorkingCalendar(holidays=frozenset(), day_start=time(17), day_end=time(9))
-    with pytest.raises(ValueError):
-        WorkingCalendar(holidays=frozenset(), timezone="Europe/Atlantis")
+WORKDAYS_REFUSED = "^workdays must be a non-empty set of weekday numbers 0 \\(Monday\\) to 6$"
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ({"workdays": frozenset()}, WORKDAYS_REFUSED),
+        ({"workdays": frozenset({0, 7})}, WORKDAYS_REFUSED),
+        ({"day_start": time(17), "day_end": time(9)}, "^day_start must be before day_end$"),
+        ({"timezone": "Europe/Atlantis"}, "^unknown time zone 'Europe/Atlantis'$"),
+        ({"day_start": time(9, tzinfo=UTC)}, "^day_start and day_end are local wall-clock times and take no tzinfo$"),
+        ({"day_end": time(17, tzinfo=UTC)}, "^day_start and day_end are local wall-clock times and take no tzinfo$"),
+    ],
+)
+def test_impossible_calendars_are_refused_saying_why(settings: dict, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        WorkingCalendar(holidays=frozenset(), **settings)
+
+
+def test_a_seven_day_working_week_is_a_calendar() -> None:
+    every_day = WorkingCalendar(holidays=frozenset(), workdays=frozenset(range(7)))
+    assert every_day.is_working_time(london(2026, 10, 11, 10))  # a Sunday
+
+
+def test_a_calendar_built_from_lists_and_sets_is_hashable_and_immutable() -> None:
+    calendar = WorkingCalendar(
+        holidays=[date(2026, 12, 25)],  # type: ignore[arg-type]
+        workdays={0, 1, 2, 3, 4},  # type: ignore[arg-type]
+        holiday_years=[2026],  # type: ignore[arg-type]
+    )
+    assert hash(calendar) == hash(
+        WorkingCalendar(
+            holidays=frozenset({date(2026, 12, 25)}),
+            workdays=frozenset(range(5)),
+            holiday_years=frozenset({2026}),
+        )
+    )
+    assert isinstance(calendar.holidays, frozenset)
+    assert isinstance(calendar.workdays, frozenset)
+    assert isinstance(calendar.holiday_years, frozenset)
 
 
 def test_holidays_version_is_reported() -> None:

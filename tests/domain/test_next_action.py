@@ -39,3 +39,38 @@ def test_a_roster_gap_asks_for_an_owner_and_a_closed_case_asks_nothing() -> None
     gap = CaseState(reference="CC-2030-ABCDEFGH", awaiting_owner=CaseRole.CASE_HANDLER)
     assert owner_next_action(gap) == "assign an owner: the roster cannot fill this case"
     assert owner_next_action(CaseState(reference="CC-2030-ABCDEFGH", owner=OWNER, stage=CaseStage.CLOSED)) is None
+
+
+def test_an_escalation_waiting_for_its_new_owner_asks_for_one_though_the_old_owner_remains() -> None:
+    waiting = CaseState(reference="CC-2030-ABCDEFGH", owner=OWNER, awaiting_owner=CaseRole.CUSTOMER_SERVICE_MANAGER)
+    assert owner_next_action(waiting) == "assign an owner: the roster cannot fill this case"
+
+
+def test_a_case_with_no_owner_yet_asks_for_one() -> None:
+    assert (
+        owner_next_action(CaseState(reference="CC-2030-ABCDEFGH"))
+        == "assign an owner: the roster cannot fill this case"
+    )
+
+
+def test_without_an_introduction_clock_the_owner_calls_before_the_next_update() -> None:
+    state = CaseState(reference="CC-2030-ABCDEFGH", owner=OWNER, next_update_at=utc(2030, 7, 1, 9))
+    assert owner_next_action(state) == "amara.okafor: call the customer before the regular update at Mon 01 Jul 10:00"
+
+
+def test_nothing_is_asked_once_introduced_with_no_update_scheduled() -> None:
+    introduced = Milestone(name="introduction", due_at=utc(2030, 2, 13, 14, 0), done_at=utc(2030, 2, 12, 10, 0))
+    state = CaseState(reference="CC-2030-ABCDEFGH", owner=OWNER, milestones=[introduced])
+    assert owner_next_action(state) is None
+
+
+def test_at_deadlock_no_regular_update_call_is_asked() -> None:
+    introduced = Milestone(name="introduction", due_at=utc(2030, 2, 13, 14, 0), done_at=utc(2030, 2, 12, 10, 0))
+    state = CaseState(
+        reference="CC-2030-ABCDEFGH",
+        owner=OWNER,
+        stage=CaseStage.DEADLOCK,
+        milestones=[introduced],
+        next_update_at=utc(2030, 7, 1, 9),
+    )
+    assert owner_next_action(state) is None

@@ -7,7 +7,7 @@ fails, either the code or the reading of the complaints code changed.
 from __future__ import annotations
 
 import time as clock
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -98,6 +98,12 @@ def test_contact_goes_now_when_waiting_for_working_hours_would_miss_the_deadline
 def test_contact_inside_working_hours_goes_now():
     now = london(2026, 7, 1, 11)  # Wednesday, BST
     assert contact_moment(now, due=london(2026, 7, 3, 11), calendar=CALENDAR) == utc(2026, 7, 1, 10)
+
+
+def test_contact_due_exactly_when_working_hours_open_waits_for_the_opening():
+    # Saturday night, due Monday 09:00: the first working moment still meets the deadline.
+    now = london(2026, 12, 5, 22)
+    assert contact_moment(now, due=london(2026, 12, 7, 9), calendar=CALENDAR) == utc(2026, 12, 7, 9)
 
 
 def test_contact_waits_past_christmas_when_the_deadline_is_later():
@@ -226,3 +232,43 @@ def test_an_intake_id_always_gives_the_same_reference(intake_id, reference, six_
     # (starter.file_complaint also looks for the six-character one an earlier release gave it).
     assert reference_for_intake(2026, intake_id) == reference
     assert legacy_reference_for_intake(2026, intake_id) == six_character_reference
+
+
+@pytest.fixture
+def machine_in_london(monkeypatch):
+    # A worker host on UK time: times the workflow records must still come back in UTC.
+    monkeypatch.setenv("TZ", "Europe/London")
+    clock.tzset()
+    yield
+    monkeypatch.undo()
+    clock.tzset()
+
+
+def test_the_next_update_is_in_utc_whatever_the_machine_zone(machine_in_london):
+    when = next_update_at(london(2026, 7, 1, 11), UpdateSchedule(every=7), CALENDAR)
+    assert when == utc(2026, 7, 8, 9) and when.utcoffset() == timedelta(0)
+
+
+def test_letter_times_are_in_utc_whatever_the_machine_zone(machine_in_london):
+    dispatched, delivered = letter_dispatch(london(2026, 7, 1, 11), CALENDAR, POST_ROOM)
+    assert dispatched == utc(2026, 7, 1, 16) and dispatched.utcoffset() == timedelta(0)
+    assert delivered.utcoffset() == timedelta(0)
+
+
+class _NoOffset(tzinfo):
+    """A zone that cannot say its offset: no better than no zone for a post-room time."""
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+    def utcoffset(self, dt):
+        return None
+
+    def dst(self, dt):
+        return None
+
+
+@pytest.mark.parametrize("printed_at", [datetime(2026, 12, 2, 11), datetime(2026, 12, 2, 11, tzinfo=_NoOffset())])
+def test_a_letter_printed_at_a_time_without_an_offset_is_refused(printed_at):
+    with pytest.raises(ValueError, match="^printed_at must be timezone-aware$"):
+        letter_dispatch(printed_at, CALENDAR, POST_ROOM)

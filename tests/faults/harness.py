@@ -448,7 +448,7 @@ async def interruptions(client: Client, reference: str) -> Counter[str]:
 # ledger committed its receipt leaves no record. For the outbox and post room the written file is
 # the proof (channels/outbox.py returns it instead of writing again), so the outbox tests here are
 # strict. For a vendor with no idempotency key (SendGrid) Temporal's retry sends again: the one
-# duplicate the design admits, documented in the README and reproduced on purpose by
+# duplicate the design admits, documented in docs/channels.md and reproduced on purpose by
 # tests/faults/test_ledger_gap.py (a strict xfail while VENDOR_GAP_OPEN is True).
 VENDOR_GAP_OPEN = True
 
