@@ -15,7 +15,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy import exc as sa_exc
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -114,6 +115,29 @@ class CaseArchive:
             return True, None
         return True, CaseRecord.model_validate_json(row.record).intake.intake_id
 
+    def append(self, reference: str, item_id: str, kind: str, body: str) -> bool:
+        """Add what arrived after the case closed (a late bounce, a reply) beside its record: the
+        record itself, the evidence as archived, is never rewritten. `body` is sealed JSON
+        (codec.at_rest). Once per item id; False if it was already appended."""
+        row = {"item_id": item_id, "reference": reference, "kind": kind, "appended_at": datetime.now(UTC), "body": body}
+        try:
+            with self._store.engine.begin() as conn:
+                conn.execute(insert(stores.case_record_addenda).values(row))
+        except sa_exc.IntegrityError:
+            return False
+        return True
+
+    def addenda(self, reference: str) -> list[tuple[str, datetime, str]]:
+        """(kind, appended at, sealed body) of each item appended to this case, oldest first."""
+        table = stores.case_record_addenda
+        with self._store.engine.connect() as conn:
+            rows = conn.execute(
+                select(table.c.kind, table.c.appended_at, table.c.body)
+                .where(table.c.reference == reference)
+                .order_by(table.c.appended_at, table.c.item_id)
+            ).all()
+        return [(row.kind, row.appended_at, row.body) for row in rows]
+
     def purged_references(self) -> list[str]:
         """Every reference whose personal data has been deleted, for purging the other stores."""
         table = stores.case_records
@@ -132,14 +156,21 @@ class CaseArchive:
                 .values(record=None, purged_at=now)
                 .returning(table.c.reference)
             ).all()
+            if expired:
+                # A reply appended after closing is the customer's words: it goes with the record.
+                addenda = stores.case_record_addenda
+                conn.execute(delete(addenda).where(addenda.c.reference.in_(expired)))
         if expired:
             # Deleted means deleted: no copy of the old record left in the database's files.
             self._store.reclaim_freed_space()
         return sorted(expired)
 
 
-def evidence_document(record: CaseRecord, meta: dict[str, str] | None = None) -> dict:
-    """The record as a regulator would read it: clocks, messages, escalations, money, notes.
+def evidence_document(
+    record: CaseRecord, meta: dict[str, str] | None = None, appended: list[dict] | None = None
+) -> dict:
+    """The record as a regulator would read it: clocks, messages, escalations, money, notes, and,
+    in their own section, the delivery events and replies that arrived after it was archived.
 
     Each clock's verdict and the case's counts come from the compliance report's own functions,
     judged as at the time the record was written, so the evidence and `admin.py report` agree.
@@ -193,4 +224,5 @@ def evidence_document(record: CaseRecord, meta: dict[str, str] | None = None) ->
         **handler_facts(state, record.intake.customer),
         "adr_letter_sent_at": state.adr_letter_sent_at.isoformat() if state.adr_letter_sent_at else None,
         "archive": meta or {},
+        **({"appended_after_archiving": appended} if appended else {}),
     }
