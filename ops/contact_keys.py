@@ -12,6 +12,10 @@ import hashlib
 import hmac
 
 import phonenumbers
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ops.secrets_file import secrets_file_source
 
 CONTACT_KEY_SECRET_VARIABLE = "COMPLAINTS_CONTACT_KEY_SECRET"
 
@@ -47,3 +51,28 @@ def contact_keys(secret: str, *, phone: str | None = None, email: str | None = N
     """The keys for a customer's number and address (either may be missing)."""
     keys = [phone_key(secret, phone) if phone else None, email_key(secret, email) if email else None]
     return [key for key in keys if key]
+
+
+class _ContactKeySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", env_ignore_empty=True, extra="ignore")
+
+    contact_key_secret: SecretStr | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets = secrets_file_source(settings_cls)
+        return (init_settings, env_settings) if secrets is None else (init_settings, env_settings, secrets)
+
+
+def configured_secret() -> str | None:
+    """COMPLAINTS_CONTACT_KEY_SECRET from the environment or the secrets file; None: not configured
+    (no contact keys are set, and SMS replies cannot be matched to a case by number)."""
+    secret = _ContactKeySettings().contact_key_secret
+    return secret.get_secret_value() if secret is not None else None
