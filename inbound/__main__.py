@@ -106,7 +106,11 @@ def main() -> int:
         print(f"inbound service not started: {exc}", file=sys.stderr)
         return 2
     configure_logging(pipeline.log_format)
-    asyncio.run(serve(settings, pipeline))
+    try:
+        asyncio.run(serve(settings, pipeline))
+    except OSError as exc:  # the port is taken, or the address is not this host's
+        print(f"inbound service not started: {settings.inbound_host}:{settings.inbound_port}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
