@@ -77,6 +77,7 @@ class Forwarder:
         self._retry_max = retry_max
         # Set by the web routes when something new is persisted: the loop wakes at once.
         self.wake = asyncio.Event()
+        self._settled: list[tuple[str, str, str, str | None]] = []
 
     async def run(self) -> None:
         """Forward until cancelled."""
@@ -113,6 +114,9 @@ class Forwarder:
         client = await self.client()
         limit = asyncio.Semaphore(self._concurrency)
         outage: list[Exception] = []
+        # Marked in one transaction after the batch: a crash before it re-sends some signals, which
+        # the case ignores (it keeps the ids of the events it applied); it never loses one.
+        self._settled = []
 
         async def one(item: QueuedItem) -> bool:
             async with limit:
@@ -134,6 +138,8 @@ class Forwarder:
                 return False
 
         settled = sum(await asyncio.gather(*(one(item) for item in items)))
+        if self._settled:
+            await asyncio.to_thread(self._queue.settle, self._settled)
         if outage and not settled:
             raise TemporalUnavailable(str(outage[0]))
         return settled
@@ -216,5 +222,5 @@ class Forwarder:
         return True
 
     async def _settle(self, item: QueuedItem, state: str, outcome: str, reference: str | None) -> None:
-        await asyncio.to_thread(self._queue.settle, item.item_id, state, outcome, reference)
+        self._settled.append((item.item_id, state, outcome, reference))
         log.info("%s %s: %s", "reply" if item.kind == CUSTOMER_REPLY else "event", item.item_id, outcome)

@@ -120,13 +120,16 @@ class InboundQueue:
             item=model.model_validate_json(self._at_rest.open(row.body)),
         )
 
-    def settle(self, item_id: str, state: str, outcome: str, reference: str | None = None) -> None:
+    def settle(self, settled: Sequence[tuple[str, str, str, str | None]]) -> None:
+        """Mark (item id, state, outcome, reference) rows done, in one transaction for a batch."""
         table = stores.inbound_items
-        values = {"state": state, "outcome": outcome[:1000], "forwarded_at": datetime.now(UTC)}
-        if reference:
-            values["reference"] = reference
+        now = datetime.now(UTC)
         with self._store.engine.begin() as conn:
-            conn.execute(update(table).where(table.c.item_id == item_id).values(values))
+            for item_id, state, outcome, reference in settled:
+                values = {"state": state, "outcome": outcome[:1000], "forwarded_at": now}
+                if reference:
+                    values["reference"] = reference
+                conn.execute(update(table).where(table.c.item_id == item_id).values(values))
 
     def retry_later(self, item_id: str, attempts: int, delay: timedelta, outcome: str) -> None:
         table = stores.inbound_items
