@@ -215,6 +215,8 @@ def handler_facts(state: CaseState, filed: Customer | None) -> dict[str, object]
     Contact changes name the fields that changed, when and by whom, never the old values: the case
     does not keep them, so a corrected wrong number or address is not kept in the record either.
     """
+    from domain.customer_loop import loop_facts  # it needs the models at run time; this module does not
+
     return {
         "calls": [c.model_dump(mode="json") for c in state.calls],
         "confirmation": state.confirmation.model_dump(mode="json") if state.confirmation else None,
@@ -228,4 +230,6 @@ def handler_facts(state: CaseState, filed: Customer | None) -> dict[str, object]
         "closure": state.closure.model_dump(mode="json") if state.closure else None,
         # Each period the case was closed before the customer came back (both are in the record).
         "reopenings": [r.model_dump(mode="json") for r in state.reopenings],
+        # Since v4: the customer's replies (unanswered ones flagged), undelivered messages, STOP.
+        **loop_facts(state),
     }

@@ -468,6 +468,8 @@ class MessageRecord(Model):
     delivery_at: AwareDatetime | None = None  # the vendor's own timestamp
     # The clock-carrying message this one replaced after it bounced (its key).
     fallback_for: str | None = None
+    # The clock (milestone name) this message was sent to meet, so a bounce reopens it (since v4).
+    milestone: str | None = None
 
 
 # --- case state ----------------------------------------------------------------------------------

@@ -84,6 +84,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.next_action import owner_next_action
     from domain.reference import is_reference
 
+from workflows.customer_loop import CustomerLoop
+
 M = TypeVar("M", bound=BaseModel)
 
 ACKNOWLEDGEMENT = "acknowledgement"
@@ -177,9 +179,10 @@ SEND_RETRY = RetryPolicy(
 
 
 @workflow.defn(name="ComplaintCase")
-class ComplaintCase:
+class ComplaintCase(CustomerLoop):
     @workflow.init
     def __init__(self, input: CaseInput) -> None:
+        super().__init__()
         self._input = input
         self._policy = input.policy
         self._filed_customer = input.intake.customer
@@ -955,6 +958,7 @@ class ComplaintCase:
                 )
         state.message_sequence += 1
         sequence = state.message_sequence
+        self._tag_clock(sequence, milestone)
         task_key = milestone or f"message-{sequence}"
         task = self._launch(task_key, self._send_message(kind, plan, sequence, milestone, context, fallback))
         self._send_tasks[task_key] = task
@@ -1133,6 +1137,7 @@ class ComplaintCase:
             at=receipt.sent_at,
             provider_id=receipt.provider_id,
         )
+        self._tagged(record)
         if self._v3:
             # The case's own clock, not the sender's: history says when the send completed.
             record.at = workflow.now()
@@ -1177,7 +1182,9 @@ class ComplaintCase:
     def _failed(self, key: str, kind: MessageKind, channel: ChannelKind, what: str, reason: str) -> bool:
         state = self._state
         state.messages.append(
-            MessageRecord(key=key, kind=kind, channel=channel, status="failed", at=workflow.now(), error=reason)
+            self._tagged(
+                MessageRecord(key=key, kind=kind, channel=channel, status="failed", at=workflow.now(), error=reason)
+            )
         )
         self._count("complaints_messages", "Customer messages", channel=channel.value, status="failed")
         self._alert(
@@ -1208,7 +1215,7 @@ class ComplaintCase:
     def _reachable(self) -> list[ChannelKind]:
         """The customer's channels in the code's order of preference: phone, email, letter."""
         customer, channels = self._customer, []
-        if customer.has_mobile:
+        if self._texts_allowed():
             channels.append(ChannelKind.SMS)
         if customer.email:
             channels.append(ChannelKind.EMAIL)
@@ -1230,7 +1237,7 @@ class ComplaintCase:
 
     def _phone_then_written(self) -> list[ChannelKind]:
         written = self._written_channel()
-        return [ChannelKind.SMS, written] if self._customer.has_mobile else [written]
+        return [ChannelKind.SMS, written] if self._texts_allowed() else [written]
 
     def _recipient(self) -> Recipient:
         c = self._customer
@@ -1791,6 +1798,7 @@ class ComplaintCase:
         state.customer = self._customer.model_copy(update=changes)
         fields = [f for f in changes if f != "phone_is_mobile"]
         state.contact_changes.append(ContactChange(at=workflow.now(), by=correction.recorded_by, fields=fields))
+        self._publish_contact_keys(correction)
         if state.update_channel is not None and state.update_channel not in self._reachable():
             # The agreed channel no longer reaches them: updates go phone first, then in writing,
             # and the owner is asked to agree another.

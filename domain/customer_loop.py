@@ -1,0 +1,163 @@
+"""What the customer and the vendors tell a case after a message went out (v4, closed-loop). Pure.
+
+The workflow's handlers (workflows/customer_loop.py) decide with these functions: what a reply
+means, whether it came from the customer's own number or address, whether a vendor's event moves a
+message forward, and what the owner still has to look at.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+
+from domain.models import (
+    CaseState,
+    ChannelKind,
+    Customer,
+    CustomerReply,
+    CustomerReplyRecord,
+    DeliveryStatus,
+    MessageKind,
+    MessageRecord,
+)
+
+YES = "yes"
+NO = "no"
+STOP = "stop"
+REPLY = "reply"
+
+# Twilio's default opt-out keywords: Twilio itself stops texting a number that sends one, so the
+# case must stop too, and say so in writing.
+OPT_OUT_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit"})
+
+# Messages that carry a clock of the code: one that bounces falls back to the next channel.
+CLOCK_KINDS = frozenset(
+    {MessageKind.ACKNOWLEDGEMENT, MessageKind.INTRODUCTION, MessageKind.UPDATE_SCHEDULE, MessageKind.ADR_RIGHTS}
+)
+
+# Phone -> e-mail -> letter: a fallback only ever moves down this list (a letter cannot bounce back).
+FALLBACK_ORDER = (ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER)
+
+
+def _trimmed(text: str) -> str:
+    """The text without surrounding whitespace, punctuation or invisible characters ("Yes." -> "yes")."""
+    edge = 0
+    while edge < len(text) and _is_padding(text[edge]):
+        edge += 1
+    end = len(text)
+    while end > edge and _is_padding(text[end - 1]):
+        end -= 1
+    return text[edge:end].casefold()
+
+
+def _is_padding(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char)[0] in ("P", "Z", "C")
+
+
+def reply_meaning(text: str) -> str:
+    """YES, NO, STOP or REPLY. Only a reply that is the word alone is acted on: "yes but the line
+    still drops" closes nothing, it is a reply for the owner to read."""
+    word = _trimmed(text)
+    if word == YES:
+        return YES
+    if word == NO:
+        return NO
+    if word in OPT_OUT_WORDS:
+        return STOP
+    return REPLY
+
+
+def from_customer(reply: CustomerReply, customer: Customer) -> bool:
+    """The sender is the customer's own current number (E.164, exactly) or address (any case)."""
+    if reply.channel is ChannelKind.SMS:
+        return customer.phone is not None and reply.sender == customer.phone
+    if reply.channel is ChannelKind.EMAIL:
+        return customer.email is not None and reply.sender.casefold() == customer.email.casefold()
+    return False
+
+
+def moves_forward(record: MessageRecord, status: DeliveryStatus, vendor_at: datetime) -> bool:
+    """Whether a vendor's event changes what the case believes about a message.
+
+    Accepted < deferred < delivered < bounced/dropped/undelivered. A failure is final: the fallback
+    has gone, and a late "delivered" (webhooks arrive in any order) does not undo it. A failure after
+    "delivered" counts only if the vendor stamped it later (an asynchronous bounce: the receiving
+    server took the e-mail, then returned it); a deferral after either is old news.
+    """
+    current = record.delivery
+    if current is None:
+        return True
+    if current.failed:
+        return False
+    if current is DeliveryStatus.DEFERRED:
+        return status is not DeliveryStatus.DEFERRED
+    # Delivered.
+    return status.failed and (record.delivery_at is None or vendor_at >= record.delivery_at)
+
+
+def fallback_channel(
+    failed: ChannelKind,
+    reachable: list[ChannelKind],
+    failed_channels: set[ChannelKind],
+    reached_channels: set[ChannelKind],
+) -> ChannelKind | None:
+    """The channel a message that did not reach the customer goes by next: the first one down the
+    fallback order that can reach them and has not failed. None when none is left, or when that
+    channel already carried the same message to them (an introduction's e-mail after its text)."""
+    for channel in FALLBACK_ORDER[FALLBACK_ORDER.index(failed) + 1 :]:
+        if channel not in reachable or channel in failed_channels:
+            continue
+        return None if channel in reached_channels else channel
+    return None
+
+
+def message_sequence(key: str) -> int | None:
+    """The message number in a key "<reference>/<nnn>-<kind>-<channel>" (None for other keys)."""
+    _, _, rest = key.partition("/")
+    number, _, _ = rest.partition("-")
+    return int(number) if number.isdigit() else None
+
+
+def ask_outstanding(state: CaseState) -> bool:
+    """The customer was asked to confirm by reply and has not answered YES or NO since."""
+    asked = state.asked_to_close_at
+    if asked is None:
+        return False
+    return not any(
+        r.from_customer and r.meaning in (YES, NO) and r.received_at >= asked for r in state.customer_replies
+    )
+
+
+def delivery_problems(state: CaseState) -> list[MessageRecord]:
+    """Messages a vendor says never reached the customer, that no other message replaced: neither a
+    fallback nor another channel of the same clock (an introduction's e-mail after its text)."""
+    replaced = {m.fallback_for for m in state.messages if m.fallback_for}
+    met = {m.milestone for m in state.messages if m.milestone and m.status == "sent" and not _failed(m)}
+    return [m for m in state.messages if _failed(m) and m.key not in replaced and m.milestone not in met]
+
+
+def _failed(record: MessageRecord) -> bool:
+    return record.delivery is not None and record.delivery.failed
+
+
+def unanswered_replies(state: CaseState) -> list[CustomerReplyRecord]:
+    """Replies nobody has answered: no message went and no call was made after them. A YES or NO
+    the case acted on is answered by the closure or escalation message, a STOP by its confirmation."""
+    contacts = [m.at for m in state.messages if m.status == "sent"] + [c.at for c in state.calls]
+    last_contact = max(contacts, default=None)
+    return [r for r in state.customer_replies if last_contact is None or r.received_at > last_contact]
+
+
+def loop_facts(state: CaseState) -> dict[str, object]:
+    """What came back from the customer and the vendors, for `admin.py status --json` and the
+    evidence record (each message's own delivery fields are in `messages`)."""
+    unanswered = {r.reply_id for r in unanswered_replies(state)}
+    delivery = {"key", "kind", "channel", "delivery", "delivery_reason", "delivery_event_id", "delivery_at"}
+    return {
+        "customer_replies": [
+            r.model_dump(mode="json") | {"unanswered": r.reply_id in unanswered} for r in state.customer_replies
+        ],
+        "delivery_problems": [m.model_dump(mode="json", include=delivery) for m in delivery_problems(state)],
+        **state.model_dump(mode="json", include={"sms_stopped_at", "asked_to_close_at"}),
+        "ask_to_close_outstanding": ask_outstanding(state),
+    }

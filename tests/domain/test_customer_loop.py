@@ -1,0 +1,258 @@
+"""What a reply means, who sent it, and which vendor events move a message forward (v4). Pure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from domain.customer_loop import (
+    NO,
+    REPLY,
+    STOP,
+    YES,
+    ask_outstanding,
+    delivery_problems,
+    fallback_channel,
+    from_customer,
+    message_sequence,
+    moves_forward,
+    reply_meaning,
+    unanswered_replies,
+)
+from domain.models import (
+    CaseRole,
+    CaseState,
+    ChannelKind,
+    Customer,
+    CustomerReply,
+    CustomerReplyRecord,
+    DeliveryStatus,
+    Handler,
+    MessageKind,
+    MessageRecord,
+)
+from domain.next_action import owner_next_action
+
+REF = "CC-2030-ABCDEFGH"
+OWNER = Handler(
+    id="amara.okafor", name="Amara Okafor", role=CaseRole.CASE_HANDLER, phone="+442079460101", email="a@example.com"
+)
+CUSTOMER = Customer(name="Gwen Pritchard", email="gwen.pritchard@example.com", phone="+447911123456")
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+def reply(text: str = "YES", sender: str = "+447911123456", channel: ChannelKind = ChannelKind.SMS) -> CustomerReply:
+    return CustomerReply(reply_id="SM1", channel=channel, received_at=utc(2030, 2, 14, 10), sender=sender, text=text)
+
+
+def message(key: str = f"{REF}/001-acknowledgement-email", **fields: object) -> MessageRecord:
+    values: dict[str, object] = {
+        "kind": MessageKind.ACKNOWLEDGEMENT,
+        "channel": ChannelKind.EMAIL,
+        "status": "sent",
+        "at": utc(2030, 2, 12, 10),
+    }
+    return MessageRecord(key=key, **(values | fields))  # type: ignore[arg-type]
+
+
+# --- what a reply means ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "meaning"),
+    [
+        ("YES", YES),
+        ("yes", YES),
+        ("  Yes.  ", YES),
+        ("'yes!'\n", YES),
+        ("No", NO),
+        ("no.", NO),
+        ("STOP", STOP),
+        ("stop", STOP),
+        ("StopAll", STOP),
+        ("UNSUBSCRIBE", STOP),
+        ("cancel", STOP),
+        ("End.", STOP),
+        ("quit!", STOP),
+        ("\u200bSTOP\u200b", STOP),  # zero-width spaces some phones add
+        ("yes but the line still drops", REPLY),
+        ("Not yet", REPLY),
+        ("stop calling me at work", REPLY),
+        ("yess", REPLY),
+        ("", REPLY),
+        ("...", REPLY),
+    ],
+)
+def test_only_the_word_alone_is_an_answer(text: str, meaning: str) -> None:
+    assert reply_meaning(text) == meaning
+
+
+def test_the_customers_own_number_must_match_exactly_and_an_address_in_any_case() -> None:
+    assert from_customer(reply(sender="+447911123456"), CUSTOMER)
+    assert not from_customer(reply(sender="+447911123457"), CUSTOMER)
+    assert not from_customer(reply(sender="07911123456"), CUSTOMER)  # the inbound service sends E.164
+    assert from_customer(reply(sender="Gwen.Pritchard@EXAMPLE.com", channel=ChannelKind.EMAIL), CUSTOMER)
+    assert not from_customer(reply(sender="someone@example.com", channel=ChannelKind.EMAIL), CUSTOMER)
+    # A number is not an address, nor the other way round.
+    assert not from_customer(reply(sender="+447911123456", channel=ChannelKind.EMAIL), CUSTOMER)
+    assert not from_customer(reply(sender="+447911123456"), Customer(name="No Phone", email="n@example.com"))
+
+
+# --- which vendor events move a message forward -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "forward"),
+    [
+        (None, DeliveryStatus.DEFERRED, True),
+        (None, DeliveryStatus.DELIVERED, True),
+        (None, DeliveryStatus.BOUNCED, True),
+        (DeliveryStatus.DEFERRED, DeliveryStatus.DEFERRED, False),
+        (DeliveryStatus.DEFERRED, DeliveryStatus.DELIVERED, True),
+        (DeliveryStatus.DEFERRED, DeliveryStatus.DROPPED, True),
+        (DeliveryStatus.DELIVERED, DeliveryStatus.DEFERRED, False),
+        (DeliveryStatus.DELIVERED, DeliveryStatus.DELIVERED, False),
+        (DeliveryStatus.DELIVERED, DeliveryStatus.BOUNCED, True),  # an asynchronous bounce
+        (DeliveryStatus.BOUNCED, DeliveryStatus.DELIVERED, False),  # a late "delivered" undoes nothing
+        (DeliveryStatus.UNDELIVERED, DeliveryStatus.DEFERRED, False),
+        (DeliveryStatus.DROPPED, DeliveryStatus.BOUNCED, False),
+    ],
+)
+def test_a_message_only_moves_forward(current: DeliveryStatus | None, new: DeliveryStatus, forward: bool) -> None:
+    record = message(delivery=current, delivery_at=utc(2030, 2, 12, 10, 5) if current else None)
+    assert moves_forward(record, new, utc(2030, 2, 12, 10, 6)) is forward
+
+
+def test_a_bounce_stamped_before_the_delivery_is_old_news() -> None:
+    record = message(delivery=DeliveryStatus.DELIVERED, delivery_at=utc(2030, 2, 12, 10, 5))
+    assert not moves_forward(record, DeliveryStatus.BOUNCED, utc(2030, 2, 12, 10, 1))
+
+
+def test_a_fallback_only_moves_down_from_text_to_email_to_letter() -> None:
+    every = [ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER]
+    sms, email, letter = ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER
+    assert fallback_channel(sms, every, set(), set()) is email
+    assert fallback_channel(sms, every, {email}, set()) is letter
+    assert fallback_channel(email, every, set(), set()) is letter
+    assert fallback_channel(email, [sms, email], set(), set()) is None  # never back to a text
+    assert fallback_channel(letter, every, set(), set()) is None
+    assert fallback_channel(sms, [sms, letter], set(), set()) is letter  # no e-mail address held
+
+
+def test_no_fallback_when_the_next_channel_already_carried_the_message() -> None:
+    every = [ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER]
+    # An introduction went by text and e-mail; the text was undelivered: the e-mail reached them.
+    assert fallback_channel(ChannelKind.SMS, every, set(), {ChannelKind.EMAIL}) is None
+    # It went by text and letter (the customer prefers letters): the e-mail is sooner than the post.
+    assert fallback_channel(ChannelKind.SMS, every, set(), {ChannelKind.LETTER}) is ChannelKind.EMAIL
+
+
+def test_the_message_number_is_read_from_its_key() -> None:
+    assert message_sequence(f"{REF}/007-update_schedule-sms") == 7
+    assert message_sequence(f"{REF}/deferred-introduction-sms") is None
+    assert message_sequence("no-slash") is None
+
+
+# --- what is still open -------------------------------------------------------------------------
+
+
+def record(meaning: str, at: datetime, from_customer: bool = True) -> CustomerReplyRecord:
+    return CustomerReplyRecord(
+        reply_id=f"SM{at.isoformat()}",
+        channel=ChannelKind.SMS,
+        received_at=at,
+        text=meaning,
+        meaning=meaning,
+        from_customer=from_customer,
+    )
+
+
+def test_an_ask_to_close_is_outstanding_until_the_customer_answers_yes_or_no_after_it() -> None:
+    asked = utc(2030, 2, 20, 10)
+    state = CaseState(reference=REF, asked_to_close_at=asked)
+    assert ask_outstanding(state)
+    state.customer_replies = [record(YES, asked.replace(hour=9))]  # before the ask: not its answer
+    assert ask_outstanding(state)
+    state.customer_replies.append(record(REPLY, asked.replace(hour=11)))
+    state.customer_replies.append(record(NO, asked.replace(hour=12), from_customer=False))
+    assert ask_outstanding(state)
+    state.customer_replies.append(record(NO, asked.replace(hour=13)))
+    assert not ask_outstanding(state)
+    assert not ask_outstanding(CaseState(reference=REF))
+
+
+def test_a_reply_is_unanswered_until_a_message_or_call_follows_it() -> None:
+    state = CaseState(
+        reference=REF,
+        owner=OWNER,
+        messages=[message(at=utc(2030, 2, 12, 10))],
+        customer_replies=[record(REPLY, utc(2030, 2, 14, 9, 30))],
+    )
+    assert unanswered_replies(state) == state.customer_replies
+    assert owner_next_action(state) == "amara.okafor: read and answer the customer's sms reply of Thu 14 Feb 09:30"
+    state.messages.append(message(key=f"{REF}/002-progress_update-email", at=utc(2030, 2, 14, 11)))
+    assert unanswered_replies(state) == []
+
+
+def test_a_bounce_is_a_problem_until_a_fallback_or_another_channel_reached_the_customer() -> None:
+    bounced = message(delivery=DeliveryStatus.BOUNCED, delivery_reason="550 mailbox unavailable")
+    lone = message(
+        key=f"{REF}/004-progress_update-email",
+        kind=MessageKind.PROGRESS_UPDATE,
+        delivery=DeliveryStatus.DROPPED,
+        milestone="update_1",
+    )
+    state = CaseState(reference=REF, owner=OWNER, messages=[bounced, lone])
+    assert delivery_problems(state) == [bounced, lone]
+    assert owner_next_action(state) == (
+        "amara.okafor: reach the customer another way: the progress update by email was dropped"
+    )
+    state.messages.append(
+        message(key=f"{REF}/005-acknowledgement-letter", channel=ChannelKind.LETTER, fallback_for=bounced.key)
+    )
+    # The update's text reached them though its e-mail was dropped.
+    state.messages.append(
+        message(
+            key=f"{REF}/004-progress_update-sms",
+            kind=MessageKind.PROGRESS_UPDATE,
+            channel=ChannelKind.SMS,
+            milestone="update_1",
+        )
+    )
+    assert delivery_problems(state) == []
+
+
+def test_status_and_evidence_show_replies_unanswered_and_undelivered_messages() -> None:
+    from domain.compliance_report import handler_facts
+
+    bounced = message(delivery=DeliveryStatus.BOUNCED, delivery_reason="550", delivery_at=utc(2030, 2, 12, 10, 1))
+    state = CaseState(
+        reference=REF,
+        messages=[bounced],
+        customer_replies=[record(REPLY, utc(2030, 2, 14, 9, 30))],
+        asked_to_close_at=utc(2030, 2, 13, 10),
+    )
+    facts = handler_facts(state, CUSTOMER)
+    [reply] = facts["customer_replies"]
+    assert (reply["channel"], reply["received_at"], reply["text"], reply["unanswered"]) == (
+        "sms",
+        "2030-02-14T09:30:00Z",
+        "reply",
+        True,
+    )
+    assert facts["delivery_problems"] == [
+        {
+            "key": bounced.key,
+            "kind": "acknowledgement",
+            "channel": "email",
+            "delivery": "bounced",
+            "delivery_reason": "550",
+            "delivery_event_id": None,
+            "delivery_at": "2030-02-12T10:01:00Z",
+        }
+    ]
+    assert facts["ask_to_close_outstanding"] is True and facts["sms_stopped_at"] is None

@@ -1,0 +1,294 @@
+"""What a case does with what comes back from the vendors and the customer (workflow v4).
+
+Signals go straight to the workflow handle, as the inbound service sends them once a webhook's
+signature checked out. Each scenario runs on the dates it names, on a time-skipping server of its own.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from domain import search_attributes as sa
+from domain.models import (
+    AskToClose,
+    CaseStage,
+    CaseState,
+    ChannelKind,
+    ContactCorrection,
+    CustomerReply,
+    DeliveryEvent,
+    DeliveryStatus,
+    HowSaid,
+    MessageKind,
+    MessageRecord,
+    Vendor,
+)
+from domain.next_action import owner_next_action
+from tests.workflows.dates import DAY, HOUR, MINUTE, PLAIN_TUESDAY, utc
+from tests.workflows.harness import Case, running_case, server_at
+from workflows.complaint_case import ComplaintCase
+
+MOBILE = "+447911123456"  # the harness's customer, 07911 123456
+EMAIL = "gwen.pritchard@example.com"
+
+
+def sent(state: CaseState, kind: MessageKind, channel: ChannelKind) -> MessageRecord:
+    [record] = [m for m in state.messages if m.kind is kind and m.channel is channel and m.status == "sent"]
+    return record
+
+
+async def vendor_says(
+    case: Case, record: MessageRecord, status: DeliveryStatus, event_id: str, reason: str | None = None
+) -> None:
+    vendor = Vendor.TWILIO if record.channel is ChannelKind.SMS else Vendor.SENDGRID
+    await case.handle.signal(
+        ComplaintCase.delivery_event,
+        DeliveryEvent(
+            event_id=event_id,
+            message_key=record.key,
+            vendor=vendor,
+            status=status,
+            vendor_at=await case.env.get_current_time(),
+            reason=reason,
+            signature_verified=True,
+        ),
+    )
+
+
+async def customer_says(case: Case, text: str, sender: str = MOBILE, reply_id: str = "SM1") -> datetime:
+    at = (await case.env.get_current_time()).replace(microsecond=0)
+    channel = ChannelKind.EMAIL if "@" in sender else ChannelKind.SMS
+    await case.handle.signal(
+        ComplaintCase.customer_reply,
+        CustomerReply(
+            reply_id=reply_id, channel=channel, received_at=at, sender=sender, text=text, signature_verified=True
+        ),
+    )
+    return at
+
+
+def staff_notices(case: Case, kind: str) -> list[dict]:
+    folder = case.data_dir / "alerts"
+    return [n for n in (json.loads(p.read_text()) for p in folder.glob("*.json")) if n["kind"] == kind]
+
+
+# --- delivery proof and fallback ----------------------------------------------------------------
+
+
+async def test_a_bounced_acknowledgement_email_falls_back_to_a_letter_and_the_letter_meets_the_clock(
+    tmp_path,
+) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        state = await case.wait(MINUTE)
+        email = sent(state, MessageKind.ACKNOWLEDGEMENT, ChannelKind.EMAIL)
+        assert state.milestone("acknowledgement").done_at == email.at
+        await vendor_says(case, email, DeliveryStatus.BOUNCED, "sg-1", reason="550 5.1.1 mailbox unavailable")
+        state = await case.wait(MINUTE)
+
+        email = sent(state, MessageKind.ACKNOWLEDGEMENT, ChannelKind.EMAIL)
+        assert email.delivery is DeliveryStatus.BOUNCED and email.delivery_reason == "550 5.1.1 mailbox unavailable"
+        assert email.delivery_event_id == "sg-1" and email.delivery_at is not None
+        letter = sent(state, MessageKind.ACKNOWLEDGEMENT, ChannelKind.LETTER)
+        assert letter.fallback_for == email.key and letter.milestone == "acknowledgement"
+        [posted] = case.outbox.received(MessageKind.ACKNOWLEDGEMENT, ChannelKind.LETTER)
+        assert posted.context.handler is None  # signed by the complaints team, as the e-mail was
+        # Tuesday's 17:00 collection, inside the 8 working hours (due Wednesday 10:00).
+        ack = state.milestone("acknowledgement")
+        assert ack.done_at == letter.dispatched_at == utc(2030, 2, 12, 17, 0)
+        assert ack.met and not ack.breached
+        assert any("acknowledgement by email was not delivered: it goes by letter" in a for a in state.alerts)
+        state = await case.wait(DAY)
+        assert not state.milestone("acknowledgement").breached
+
+
+async def test_an_undelivered_sms_introduction_falls_back_to_email(tmp_path) -> None:
+    # Letters preferred: the introduction went by text and post; the e-mail is sooner than the post.
+    async with (
+        server_at(PLAIN_TUESDAY) as env,
+        running_case(env, tmp_path, preferred_written_channel="letter") as case,
+    ):
+        state = await case.wait(10 * MINUTE)
+        text = sent(state, MessageKind.INTRODUCTION, ChannelKind.SMS)
+        assert case.outbox.received(MessageKind.INTRODUCTION, ChannelKind.EMAIL) == []
+        await vendor_says(case, text, DeliveryStatus.UNDELIVERED, f"SM1:{DeliveryStatus.UNDELIVERED}", reason="30003")
+        state = await case.wait(MINUTE)
+
+        email = sent(state, MessageKind.INTRODUCTION, ChannelKind.EMAIL)
+        assert email.fallback_for == text.key
+        intro = state.milestone("introduction")
+        assert intro.done_at == email.at and intro.met
+        assert sent(state, MessageKind.INTRODUCTION, ChannelKind.SMS).delivery is DeliveryStatus.UNDELIVERED
+
+
+async def test_an_undelivered_text_after_its_email_went_needs_no_fallback(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        state = await case.wait(10 * MINUTE)
+        text = sent(state, MessageKind.INTRODUCTION, ChannelKind.SMS)
+        email = sent(state, MessageKind.INTRODUCTION, ChannelKind.EMAIL)
+        await vendor_says(case, text, DeliveryStatus.UNDELIVERED, "SM1:undelivered")
+        state = await case.wait(MINUTE)
+        assert len(case.outbox.received(MessageKind.INTRODUCTION)) == 2  # no letter: the e-mail reached them
+        assert state.milestone("introduction").done_at == email.at
+
+
+async def test_the_same_event_twice_changes_the_case_once_and_a_late_delivered_undoes_nothing(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        state = await case.wait(MINUTE)
+        email = sent(state, MessageKind.ACKNOWLEDGEMENT, ChannelKind.EMAIL)
+        await vendor_says(case, email, DeliveryStatus.DEFERRED, "sg-0", reason="mailbox full, retrying")
+        state = await case.wait(MINUTE)
+        assert sent(state, MessageKind.ACKNOWLEDGEMENT, ChannelKind.EMAIL).delivery is DeliveryStatus.DEFERRED
+        assert case.outbox.received(MessageKind.ACKNOWLEDGEMENT, ChannelKind.LETTER) == []  # not a failure
+
+        await vendor_says(case, email, DeliveryStatus.BOUNCED, "sg-1")
+        await vendor_says(case, email, DeliveryStatus.BOUNCED, "sg-1")
+        await vendor_says(case, email, DeliveryStatus.DELIVERED, "sg-2")  # out of order: old news
+        state = await case.wait(MINUTE)
+        assert len(case.outbox.received(MessageKind.ACKNOWLEDGEMENT, ChannelKind.LETTER)) == 1
+        assert state.applied_events == ["sg-0", "sg-1", "sg-2"]
+        record = sent(state, MessageKind.ACKNOWLEDGEMENT, ChannelKind.EMAIL)
+        assert record.delivery is DeliveryStatus.BOUNCED and record.delivery_event_id == "sg-1"
+
+
+async def test_a_bounce_with_no_channel_left_makes_the_clock_undeliverable(tmp_path) -> None:
+    async with (
+        server_at(PLAIN_TUESDAY) as env,
+        running_case(env, tmp_path, phone=None, address=None) as case,
+    ):
+        state = await case.wait(MINUTE)
+        email = sent(state, MessageKind.ACKNOWLEDGEMENT, ChannelKind.EMAIL)
+        await vendor_says(case, email, DeliveryStatus.DROPPED, "sg-1", reason="Bounced Address")
+        state = await case.wait(MINUTE)
+        ack = state.milestone("acknowledgement")
+        assert ack.done_at is None and ack.undeliverable_at is not None
+        assert any("acknowledgement could not be delivered on any channel" in a for a in state.alerts)
+        description = await case.handle.describe()
+        assert description.typed_search_attributes.get(sa.NEEDS_ATTENTION) is True
+
+
+async def test_a_forged_or_unreadable_event_changes_nothing(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        state = await case.wait(MINUTE)
+        email = sent(state, MessageKind.ACKNOWLEDGEMENT, ChannelKind.EMAIL)
+        unsigned = DeliveryEvent(
+            event_id="sg-9",
+            message_key=email.key,
+            vendor=Vendor.SENDGRID,
+            status=DeliveryStatus.BOUNCED,
+            vendor_at=await env.get_current_time(),
+        )
+        await case.handle.signal(ComplaintCase.delivery_event, unsigned)
+        await case.handle.signal("delivery_event", {"event_id": "x"})
+        await case.handle.signal("customer_reply", "YES")
+        state = await case.wait(MINUTE)
+        assert sent(state, MessageKind.ACKNOWLEDGEMENT, ChannelKind.EMAIL).delivery is None
+        assert state.applied_events == [] and state.customer_replies == []
+        assert len([r for r in state.refused if "signature was not verified" in r]) == 1
+        assert len([r for r in state.refused if "unreadable payload" in r]) == 2
+        assert state.stage is not CaseStage.CLOSED
+
+
+# --- the customer's replies ---------------------------------------------------------------------
+
+
+async def test_yes_from_the_customers_number_closes_the_case_as_their_own_confirmation(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(DAY)
+        channel = await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+        assert channel == "sms"
+        state = await case.wait(MINUTE)
+        assert case.outbox.received(MessageKind.ASK_TO_CLOSE, ChannelKind.SMS)
+        assert state.asked_to_close_at is not None
+        said_at = await customer_says(case, " Yes. ")
+        summary = await case.handle.result()
+        confirmation = summary.state.confirmation
+        assert confirmation.recorded_by == "customer" and confirmation.how is HowSaid.SMS_REPLY
+        assert confirmation.said_at == said_at
+        [closure] = case.outbox.received(MessageKind.CLOSURE)
+        assert closure.context.confirmed_how == "sms_reply"
+        [reply] = summary.state.customer_replies
+        assert reply.meaning == "yes" and reply.from_customer
+        assert any("the case closes" in n["subject"] for n in staff_notices(case, "reply"))
+
+
+async def test_no_escalates(tmp_path) -> None:
+    # No mobile: the ask goes by e-mail, and the answer comes back by e-mail.
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, phone=None) as case:
+        await case.wait(DAY)
+        channel = await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+        assert channel == "email"
+        await customer_says(case, "NO", sender="Gwen.Pritchard@EXAMPLE.com", reply_id="<a1@mail.example.com>")
+        state = await case.wait(HOUR)
+        assert state.stage is not CaseStage.CLOSED and state.escalation_level == 1
+        [escalation] = state.escalations
+        assert escalation.recorded_by == "customer" and escalation.how == "email"
+        assert "replied NO" in escalation.reason
+        assert case.outbox.received(MessageKind.ESCALATION)
+
+
+async def test_yes_from_another_number_or_without_an_ask_is_only_a_reply(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(DAY)
+        await customer_says(case, "YES", reply_id="SM1")  # nobody asked
+        await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+        await case.wait(MINUTE)
+        await customer_says(case, "YES", sender="+447700900123", reply_id="SM2")  # not the customer's number
+        await customer_says(case, "YES", sender="+447700900123", reply_id="SM2")  # the vendor again
+        state = await case.wait(HOUR)
+        assert state.stage is not CaseStage.CLOSED and state.confirmation is None
+        assert [(r.reply_id, r.meaning, r.from_customer) for r in state.customer_replies] == [
+            ("SM1", "yes", True),
+            ("SM2", "yes", False),
+        ]
+        assert len(staff_notices(case, "reply")) == 2
+        # The Web UI's current details name what the owner must do: answer the customer.
+        assert "read and answer the customer's sms reply" in (owner_next_action(state) or "")
+
+
+async def test_stop_is_confirmed_once_and_no_text_follows(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        state = await case.wait(HOUR)
+        texts_before = len([m for m in state.messages if m.channel is ChannelKind.SMS])
+        await customer_says(case, "STOP", reply_id="SM1")
+        state = await case.wait(MINUTE)
+        stopped_at = state.sms_stopped_at
+        assert stopped_at is not None
+        await customer_says(case, "stop", reply_id="SM2")
+        # Past the 3-working-day schedule offer (phone first, then in writing) and the first update.
+        state = await case.wait(10 * DAY)
+        assert state.sms_stopped_at == stopped_at
+        [confirmation] = case.outbox.received(MessageKind.TEXTS_STOPPED)
+        assert confirmation.channel is ChannelKind.EMAIL
+        assert len([m for m in state.messages if m.channel is ChannelKind.SMS]) == texts_before
+        assert case.outbox.received(MessageKind.UPDATE_SCHEDULE, ChannelKind.EMAIL)
+        channel = await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+        assert channel == "email"
+
+
+async def test_ask_to_close_is_refused_where_only_a_letter_reaches_the_customer(tmp_path) -> None:
+    async with (
+        server_at(PLAIN_TUESDAY) as env,
+        running_case(env, tmp_path, phone="029 2018 3000", email=None, preferred_written_channel="letter") as case,
+    ):
+        await case.wait(HOUR)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+        assert "a letter cannot be answered by reply" in str(refused.value.cause)
+        state = await case.state()
+        assert state.asked_to_close_at is None and case.outbox.received(MessageKind.ASK_TO_CLOSE) == []
+
+
+async def test_corrected_contact_keys_are_published_for_the_inbound_service(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(HOUR)
+        keys = ["a" * 64, "b" * 64]
+        await case.handle.execute_update(
+            ComplaintCase.correct_contact,
+            ContactCorrection(email="gwen@example.org", recorded_by="amara.okafor", contact_keys=keys),
+        )
+        description = await case.handle.describe()
+        assert description.typed_search_attributes.get(sa.CUSTOMER_CONTACT_KEYS) == keys
