@@ -514,20 +514,6 @@ def status_document(state: CaseState, filed: Customer | None = None) -> dict[str
             for i, a in enumerate(state.assignments)
         ],
         **handler_facts(state, filed),
-        # The customer's replies (inbound service, since v4), as the case recorded them.
-        "customer_replies": [
-            {
-                "reply_id": r.reply_id,
-                "channel": r.channel.value,
-                "received_at": r.received_at.isoformat(),
-                "text": r.text,
-                "meaning": r.meaning,
-                "from_customer": r.from_customer,
-            }
-            for r in state.customer_replies
-        ],
-        "asked_to_close_at": document["asked_to_close_at"],
-        "sms_stopped_at": document["sms_stopped_at"],
     }
 
 

@@ -29,18 +29,10 @@ def test_status_json_shows_each_reply_with_its_channel_time_and_text() -> None:
             )
         ],
     )
-    document = admin.status_document(state)
-    assert document["customer_replies"] == [
-        {
-            "reply_id": "SM1",
-            "channel": "sms",
-            "received_at": AT.isoformat(),
-            "text": "YES thanks",
-            "meaning": "yes",
-            "from_customer": True,
-        }
-    ]
-    json.dumps(document)  # what --json prints
+    document = json.loads(json.dumps(admin.status_document(state)))  # as --json prints it
+    [reply] = document["customer_replies"]
+    assert (reply["channel"], reply["text"], reply["meaning"]) == ("sms", "YES thanks", "yes")
+    assert datetime.fromisoformat(reply["received_at"]) == AT
 
 
 @pytest.fixture
