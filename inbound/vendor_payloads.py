@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from email.parser import HeaderParser
 from email.utils import getaddresses, parseaddr
 
+from email_reply_parser import EmailReplyParser
 from pydantic import ValidationError
 
 from channels.reply_address import reference_in_address, reference_in_text
@@ -144,7 +145,8 @@ def inbound_email_reply(form: dict[str, str], received_at: datetime) -> tuple[Cu
     recipients += [addr for _, addr in getaddresses([form.get("to", ""), form.get("cc", "")])]
     reference = next((ref for ref in map(reference_in_address, recipients) if ref), None)
     reference = reference or reference_in_text(form.get("subject", ""))
-    text = form.get("text") or ""
+    # The reply above the quoted thread (and signature): what the customer wrote now.
+    text = EmailReplyParser.parse_reply(form.get("text") or "")
     message_id = (headers.get("Message-ID") or "").strip()
     # Without a Message-ID, the same post retried by SendGrid must still get the same id.
     reply_id = (

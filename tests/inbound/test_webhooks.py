@@ -197,6 +197,7 @@ async def test_an_email_reply_finds_its_case_from_the_plus_address(client, queue
     assert item.item_id == "email:<abc123@mail.example.com>" and item.kind == CUSTOMER_REPLY
     assert item.reference == "CC-2026-T7MH3PQR"
     assert (item.item.sender, item.item.channel) == ("ann@example.com", ChannelKind.EMAIL)
+    assert item.item.text == "YES"  # the quoted thread under it is ours, not the customer's words
 
 
 async def test_an_email_reply_without_a_plus_address_falls_back_to_the_subject(client, queue) -> None:
