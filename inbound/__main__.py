@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from activities.archive import CaseArchive
 from codec.at_rest import AtRest
+from codec.converter import EncryptionRequiredError, data_converter
 from codec.keyring import CodecSettings
 from connection import connect
 from domain.models import field_errors
@@ -103,6 +104,13 @@ def main() -> int:
             print(f"  {line}", file=sys.stderr)
         return 2
     except ValueError as exc:  # a secrets file that is missing or open to other users
+        print(f"inbound service not started: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # Here, not at the first forward: with COMPLAINTS_REQUIRE_ENCRYPTION and no keys it must
+        # not start (and store replies unsealed), rather than retry "Temporal unavailable" for ever.
+        data_converter(CodecSettings())
+    except EncryptionRequiredError as exc:
         print(f"inbound service not started: {exc}", file=sys.stderr)
         return 2
     configure_logging(pipeline.log_format)
