@@ -818,13 +818,14 @@ def purge_expired() -> None:
         settings.data_dir,
         ChannelSettings(data_dir=settings.data_dir).post_room_dir,
         billing=stores.locate(settings, stores.BILLING),
+        inbound=stores.locate(settings, stores.INBOUND),
     )
     report = purge_data(data_stores, _archive(settings))
     purged = report.expired
     typer.echo(f"purged {len(purged)} expired case record(s)" + (": " + ", ".join(purged) if purged else ""))
     typer.echo(
         f"removed {report.files_removed} file(s) and {report.manifest_rows_removed} post-room manifest row(s);"
-        f" redacted {report.credits_redacted} invoice credit(s)"
+        f" redacted {report.credits_redacted} invoice credit(s); deleted {report.inbound_rows_removed} inbound row(s)"
     )
 
 

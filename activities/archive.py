@@ -33,6 +33,10 @@ class CaseArchive:
         self._store.engine  # noqa: B018 - set up (or check) the schema at start, not at the first close
 
     @property
+    def retention(self) -> timedelta:
+        return self._retention
+
+    @property
     def where(self) -> str:
         """Where the archive is, for people (no password)."""
         return self._store.describe()

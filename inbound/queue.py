@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, insert, select, update
 
 from codec.at_rest import AtRest
 from domain.models import CustomerReply, DeliveryEvent
@@ -172,3 +172,24 @@ class InboundQueue:
         return [
             UnmatchedReply(CustomerReply.model_validate_json(self._at_rest.open(row.body)), row.reason) for row in rows
         ]
+
+    # --- retention -----------------------------------------------------------------------------
+
+    def purge(self, references: set[str], before: datetime) -> int:
+        """Delete what this store holds of purged cases, and anything settled (or listed as
+        unmatched) longer ago than the retention: a reply's text is the customer's personal data.
+        Pending rows are kept whatever their age: they have not reached a case yet."""
+        items, unmatched = stores.inbound_items, stores.unmatched_replies
+        with self._store.engine.begin() as conn:
+            removed = conn.execute(
+                delete(items).where(
+                    or_(
+                        items.c.reference.in_(sorted(references)),
+                        and_(items.c.state != PENDING, items.c.received_at < before),
+                    )
+                )
+            ).rowcount
+            removed += conn.execute(delete(unmatched).where(unmatched.c.received_at < before)).rowcount
+        if removed:
+            self._store.reclaim_freed_space()
+        return removed
