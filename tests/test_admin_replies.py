@@ -55,12 +55,12 @@ def test_unmatched_replies_are_listed_for_staff_with_the_sender_masked(data_dir:
 
     result = CliRunner().invoke(admin.app, ["replies", "--unmatched"])
     assert result.exit_code == 0, result.output
-    assert "Is anyone there? My line is still down" in result.output
-    assert "+447700900123" not in result.output and "+44*******123" in result.output
-    assert "no open case" in result.output
+    assert "Is anyone there? My line is still down" in result.stdout
+    assert "+447700900123" not in result.stdout and "+44*******123" in result.stdout
+    assert "no open case" in result.stdout
 
     as_json = CliRunner().invoke(admin.app, ["replies", "--unmatched", "--json"])
-    [listed] = json.loads(as_json.output)
+    [listed] = json.loads(as_json.stdout)
     assert (listed["channel"], listed["sender"], listed["text"]) == ("sms", "+44*******123", reply.text)
 
 
