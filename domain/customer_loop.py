@@ -35,6 +35,9 @@ CLOCK_KINDS = frozenset(
     {MessageKind.ACKNOWLEDGEMENT, MessageKind.INTRODUCTION, MessageKind.UPDATE_SCHEDULE, MessageKind.ADR_RIGHTS}
 )
 
+# Messages that act on what the customer said: a reply before one of them has had its answer.
+ANSWERING_KINDS = frozenset({MessageKind.CLOSURE, MessageKind.ESCALATION, MessageKind.TEXTS_STOPPED})
+
 # Phone -> e-mail -> letter: a fallback only ever moves down this list (a letter cannot bounce back).
 FALLBACK_ORDER = (ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER)
 
@@ -141,11 +144,17 @@ def _failed(record: MessageRecord) -> bool:
 
 
 def unanswered_replies(state: CaseState) -> list[CustomerReplyRecord]:
-    """Replies nobody has answered: no message went and no call was made after them. A YES or NO
-    the case acted on is answered by the closure or escalation message, a STOP by its confirmation."""
-    contacts = [m.at for m in state.messages if m.status == "sent"] + [c.at for c in state.calls]
-    last_contact = max(contacts, default=None)
-    return [r for r in state.customer_replies if last_contact is None or r.received_at > last_contact]
+    """Replies nobody has dealt with: no call, note or escalation since, and no closure, escalation
+    or texts-stopped message after them. A regular update or the 8-week letter goes whether or not
+    anyone read the reply, so it answers nothing."""
+    answers = (
+        [c.at for c in state.calls]
+        + [n.at for n in state.notes]
+        + [e.at for e in state.escalations]
+        + [m.at for m in state.messages if m.kind in ANSWERING_KINDS and m.status == "sent"]
+    )
+    last_answer = max(answers, default=None)
+    return [r for r in state.customer_replies if last_answer is None or r.received_at > last_answer]
 
 
 def loop_facts(state: CaseState) -> dict[str, object]:

@@ -46,6 +46,8 @@ M = TypeVar("M", bound=BaseModel)
 
 KEPT_EVENTS = 200  # vendor event ids remembered: a redelivery days later still changes nothing
 KEPT_REPLIES = 100
+# The replies' text a case carries (in every continue-as-new input and query answer), as for notes.
+KEPT_REPLY_TEXT = 100_000
 KEPT_REFUSALS = 50  # as the case's other refusals (complaint_case.KEPT_ALERTS)
 HOW_SAID = {ChannelKind.SMS: HowSaid.SMS_REPLY, ChannelKind.EMAIL: HowSaid.EMAIL}
 
@@ -71,6 +73,7 @@ class CustomerLoop:
     _policy: ComplaintPolicy
     _customer: Customer
     _v4: bool
+    _calendar: object | None
     _closing: bool
     _in_flight: set[str]
     _facts: list[NotSatisfied | Satisfied | str]
@@ -263,6 +266,8 @@ class CustomerLoop:
             from_customer=own,
         )
         state.customer_replies = [*state.customer_replies[-(KEPT_REPLIES - 1) :], record]
+        while len(state.customer_replies) > 1 and sum(len(r.text) for r in state.customer_replies) > KEPT_REPLY_TEXT:
+            del state.customer_replies[0]
         acted = self._act_on_reply(reply, meaning, own, outstanding) if state.stage is not CaseStage.CLOSED else ""
         who = "the customer" if own else "a sender not on file for the customer"
         # The text stays in the case (encrypted with its payloads), not in a staff e-mail.
@@ -354,7 +359,7 @@ class CustomerLoop:
         if not isinstance(ask, AskToClose):
             raise ApplicationError("payload: expected an AskToClose", type="InvalidPayload")
         reference = self._state.reference
-        if getattr(self, "_calendar", None) is None:
+        if self._calendar is None:
             raise ApplicationError(f"case {reference} is not open yet; ask again in a moment", type="NotOpenYet")
         if not self._v4:
             raise ApplicationError(

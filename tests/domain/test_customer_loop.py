@@ -21,6 +21,8 @@ from domain.customer_loop import (
     unanswered_replies,
 )
 from domain.models import (
+    Call,
+    CallOutcome,
     CaseRole,
     CaseState,
     ChannelKind,
@@ -31,6 +33,7 @@ from domain.models import (
     Handler,
     MessageKind,
     MessageRecord,
+    Note,
 )
 from domain.next_action import owner_next_action
 
@@ -185,7 +188,7 @@ def test_an_ask_to_close_is_outstanding_until_the_customer_answers_yes_or_no_aft
     assert not ask_outstanding(CaseState(reference=REF))
 
 
-def test_a_reply_is_unanswered_until_a_message_or_call_follows_it() -> None:
+def test_a_reply_is_unanswered_until_the_owner_calls_notes_or_the_case_acts_on_it() -> None:
     state = CaseState(
         reference=REF,
         owner=OWNER,
@@ -194,8 +197,22 @@ def test_a_reply_is_unanswered_until_a_message_or_call_follows_it() -> None:
     )
     assert unanswered_replies(state) == state.customer_replies
     assert owner_next_action(state) == "amara.okafor: read and answer the customer's sms reply of Thu 14 Feb 09:30"
-    state.messages.append(message(key=f"{REF}/002-progress_update-email", at=utc(2030, 2, 14, 11)))
-    assert unanswered_replies(state) == []
+    # A regular update goes whether or not anyone read it: no answer.
+    state.messages.append(
+        message(key=f"{REF}/002-progress_update-email", kind=MessageKind.PROGRESS_UPDATE, at=utc(2030, 2, 14, 11))
+    )
+    assert unanswered_replies(state) == state.customer_replies
+    answered = [
+        {"calls": [Call(at=utc(2030, 2, 14, 12), outcome=CallOutcome.REACHED, by="amara.okafor")]},
+        {"notes": [Note(at=utc(2030, 2, 14, 12), author="amara.okafor", text="Replied by e-mail")]},
+        {
+            "messages": [
+                message(key=f"{REF}/003-texts_stopped-email", kind=MessageKind.TEXTS_STOPPED, at=utc(2030, 2, 14, 12))
+            ]
+        },
+    ]
+    for change in answered:
+        assert unanswered_replies(state.model_copy(update=change)) == []
 
 
 def test_a_bounce_is_a_problem_until_a_fallback_or_another_channel_reached_the_customer() -> None:

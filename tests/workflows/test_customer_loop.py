@@ -292,3 +292,53 @@ async def test_corrected_contact_keys_are_published_for_the_inbound_service(tmp_
         )
         description = await case.handle.describe()
         assert description.typed_search_attributes.get(sa.CUSTOMER_CONTACT_KEYS) == keys
+
+
+async def test_a_bounce_after_the_clock_ran_out_is_a_breach_even_though_the_letter_went(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        state = await case.wait(2 * DAY)  # Thursday 10:00; the acknowledgement was due Wednesday 10:00
+        assert state.milestone("acknowledgement").met
+        email = sent(state, MessageKind.ACKNOWLEDGEMENT, ChannelKind.EMAIL)
+        await vendor_says(case, email, DeliveryStatus.BOUNCED, "sg-1")
+        state = await case.wait(MINUTE)
+        ack = state.milestone("acknowledgement")
+        letter = sent(state, MessageKind.ACKNOWLEDGEMENT, ChannelKind.LETTER)
+        assert ack.done_at == letter.dispatched_at == utc(2030, 2, 14, 17, 0)
+        assert ack.breached and not ack.met
+        assert len([a for a in state.alerts if "acknowledgement missed its deadline" in a]) == 1
+
+
+# --- texts and the quiet hours ------------------------------------------------------------------
+
+TUESDAY_NIGHT = utc(2030, 2, 12, 21, 0)
+
+
+async def test_an_ask_to_close_at_night_is_texted_when_the_quiet_hours_end(tmp_path) -> None:
+    async with server_at(TUESDAY_NIGHT) as env, running_case(env, tmp_path) as case:
+        await case.wait(5 * MINUTE)
+        channel = await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+        assert channel == "sms"
+        await case.wait(utc(2030, 2, 13, 8, 0) - await env.get_current_time() - MINUTE)
+        assert case.outbox.received(MessageKind.ASK_TO_CLOSE) == []
+        state = await case.wait(2 * MINUTE)
+        [ask] = case.outbox.received(MessageKind.ASK_TO_CLOSE)
+        assert ask.channel is ChannelKind.SMS
+        assert sent(state, MessageKind.ASK_TO_CLOSE, ChannelKind.SMS).at >= utc(2030, 2, 13, 8, 0)
+
+
+async def test_stop_at_night_sends_the_waiting_ask_by_email_and_withdraws_the_waiting_texts(tmp_path) -> None:
+    # 02:00 on a Saturday: the 48 hours end before Monday, so the introduction goes by e-mail at
+    # once and its text waits for 08:00.
+    async with server_at(utc(2030, 3, 16, 2, 0)) as env, running_case(env, tmp_path) as case:
+        state = await case.wait(5 * MINUTE)
+        assert [t.kind for t in state.deferred_texts] == [MessageKind.INTRODUCTION]  # its e-mail went at once
+        await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+        await customer_says(case, "Stop")
+        state = await case.wait(DAY)
+        assert state.deferred_texts == []
+        assert [m.channel for m in state.messages if m.kind is MessageKind.ASK_TO_CLOSE] == [ChannelKind.EMAIL]
+        assert case.outbox.received(MessageKind.INTRODUCTION, ChannelKind.SMS) == []
+        withdrawn = [m for m in state.messages if m.status == "withdrawn"]
+        assert [(m.kind, m.channel) for m in withdrawn] == [(MessageKind.INTRODUCTION, ChannelKind.SMS)]
+        [confirmation] = case.outbox.received(MessageKind.TEXTS_STOPPED)
+        assert confirmation.channel is ChannelKind.EMAIL
