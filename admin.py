@@ -63,13 +63,16 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 from activities.archive import CaseArchive, evidence_document
 from channels.settings import ChannelSettings
+from codec.at_rest import AtRest
 from codec.converter import EncryptionRequiredError
+from codec.keyring import CodecSettings
 from connection import connect, run_cli
 from domain import search_attributes as sa
 from domain.compliance_report import compliance_report, contact_details, handler_facts
 from domain.formatting import local_label
 from domain.models import (
     INTAKE,
+    AskToClose,
     Call,
     CallMade,
     CallOutcome,
@@ -98,7 +101,9 @@ from domain.models import (
     field_errors,
 )
 from domain.reference import is_reference
+from inbound.queue import InboundQueue
 from ops import stores
+from ops.contact_keys import configured_secret, contact_keys
 from ops.purge import DataStores
 from ops.purge import purge_expired as purge_data
 from settings import ConfigError, PipelineSettings, load_roster
@@ -638,6 +643,12 @@ def status(
             local_label(r.expected_delivery_at) if r.expected_delivery_at else "",
         )
     console.print(messages)
+    for reply in state.customer_replies[-5:]:
+        who = "" if reply.from_customer else ", not from the customer's own number or address"
+        console.print(
+            f"reply {local_label(reply.received_at)} by {reply.channel.value} ({reply.meaning}{who}): {reply.text}",
+            markup=False,
+        )
     for note in state.notes[-5:]:
         console.print(f"note {local_label(note.at)} ({note.author}, {note_audience(note)}): {note.text}", markup=False)
     for refusal in state.refused:
@@ -825,7 +836,16 @@ def evidence(reference: str) -> None:
         where = "its personal data was deleted at expiry" if meta.get("purged_at") else "no record in the archive"
         typer.echo(f"refused: {reference}: {where} ({_archive(settings).where})", err=True)
         raise typer.Exit(1)
-    typer.echo(json.dumps(evidence_document(record, meta), indent=2))
+    typer.echo(json.dumps(evidence_document(record, meta, _appended(settings, reference)), indent=2))
+
+
+def _appended(settings: PipelineSettings, reference: str) -> list[dict[str, Any]]:
+    """What the inbound service appended after the record was archived (late events, replies)."""
+    at_rest = AtRest(CodecSettings().keyring())
+    return [
+        {"kind": kind, "appended_at": at.isoformat(), **json.loads(at_rest.open(body))}
+        for kind, at, body in _archive(settings).addenda(reference)
+    ]
 
 
 @app.command("purge-expired")
@@ -839,13 +859,14 @@ def purge_expired() -> None:
         settings.data_dir,
         post_room_dir,
         billing=stores.locate(settings, stores.BILLING),
+        inbound=stores.locate(settings, stores.INBOUND),
     )
     report = purge_data(data_stores, _archive(settings))
     purged = report.expired
     typer.echo(f"purged {len(purged)} expired case record(s)" + (": " + ", ".join(purged) if purged else ""))
     typer.echo(
         f"removed {report.files_removed} file(s) and {report.manifest_rows_removed} post-room manifest row(s);"
-        f" redacted {report.credits_redacted} invoice credit(s)"
+        f" redacted {report.credits_redacted} invoice credit(s); deleted {report.inbound_rows_removed} inbound row(s)"
     )
 
 
@@ -1342,17 +1363,124 @@ def contact(
 
     async def action(client: Client) -> list[str]:
         handle = await _open_case(client, reference)
+        keyed = await _with_contact_keys(client, handle, correction)
         return await _update(
             client,
             handle,
             ComplaintCase.correct_contact,
-            correction,
-            id=update_id("contact", reference, correction, request),
+            keyed,
+            id=update_id("contact", reference, keyed, request),
         )
 
     changed = _run(action)
     line = f"{reference}: contact details corrected ({', '.join(changed)}); later messages use them"
     _answer(as_json, reference, "contact", {"changed": changed}, line, request)
+
+
+async def _with_contact_keys(
+    client: Client, handle: WorkflowHandle[Any, Any], correction: ContactCorrection
+) -> ContactCorrection:
+    """The correction with `contact_keys` for the customer's details as they will be after it (the
+    corrected fields, the rest as they are now), so a reply from the new number finds the case and
+    one from the unchanged address still does. Without COMPLAINTS_CONTACT_KEY_SECRET, unchanged."""
+    secret = configured_secret()
+    if not secret:
+        return correction
+    try:
+        now = (await _state(client, handle)).customer
+    except Refused:
+        now = None  # no worker to answer: the details as filed are in history
+    now = now or await _filed_customer(client, handle)
+    keys = contact_keys(
+        secret,
+        phone=correction.phone or (now.phone if now else None),
+        email=correction.email or (now.email if now else None),
+    )
+    return correction.model_copy(update={"contact_keys": keys or None})
+
+
+@app.command(name="ask-to-close")
+def ask_to_close(
+    reference: str,
+    by: ByOption = None,
+    request_id: RequestIdOption = None,
+) -> None:
+    """Ask the customer to reply YES if the complaint is resolved, NO if not (SMS to a mobile, else
+    e-mail); a YES from their own number or address closes the case as `satisfied` does."""
+    _check_reference(reference)
+    payload = _payload(AskToClose, recorded_by=_recorded_by(by))
+    request = _request_id(request_id)
+
+    async def action(client: Client) -> str:
+        handle = await _open_case(client, reference)
+        # The workflow's `ask_to_close` update (v4) returns the channel it asked on.
+        return await _update(
+            client,
+            handle,
+            ComplaintCase.ask_to_close,
+            payload,
+            id=update_id("ask-to-close", reference, payload, request),
+        )
+
+    channel = _run(action)
+    typer.echo(f"{reference}: asked the customer to confirm by {channel}; a YES reply closes the case, NO escalates")
+
+
+def mask_sender(sender: str) -> str:
+    """Enough of a number or address for staff to recognise, not enough to copy from a screen."""
+    if "@" in sender:
+        local, _, domain = sender.partition("@")
+        return f"{local[:1]}***@{domain}"
+    return f"{sender[:3]}{'*' * max(len(sender) - 6, 0)}{sender[-3:]}" if len(sender) > 6 else "***"
+
+
+@app.command()
+def replies(
+    unmatched: Annotated[bool, typer.Option("--unmatched", help="Replies that matched no open case")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Customer replies the inbound service could not match to one open case, newest first."""
+    if not unmatched:
+        typer.echo("invalid: only --unmatched is listed here; a matched reply is in `status REF`", err=True)
+        raise typer.Exit(2)
+    settings = PipelineSettings()
+    try:
+        queue = InboundQueue(stores.locate(settings, stores.INBOUND), AtRest(CodecSettings().keyring()))
+        listed = queue.unmatched()
+    except ValueError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "reply_id": u.reply.reply_id,
+                        "received_at": u.reply.received_at.isoformat(),
+                        "channel": u.reply.channel.value,
+                        "sender": mask_sender(u.reply.sender),
+                        "text": u.reply.text,
+                        "why_unmatched": u.reason,
+                    }
+                    for u in listed
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not listed:
+        typer.echo("no unmatched replies")
+        return
+    table = Table("received", "channel", "sender", "text", "why unmatched")
+    for u in listed:
+        table.add_row(
+            local_label(u.reply.received_at),
+            u.reply.channel.value,
+            escape(mask_sender(u.reply.sender)),
+            escape(u.reply.text),
+            escape(u.reason),
+        )
+    console.print(table)
 
 
 @app.command()

@@ -41,11 +41,13 @@ from domain.models import (
     CaseSummary,
     ComplaintIntake,
     ComplaintPolicy,
+    Customer,
     NotSatisfied,
     field_errors,
 )
 from domain.reference import legacy_reference_for_intake, new_reference, reference_for_intake
 from ops import stores
+from ops.contact_keys import configured_secret, contact_keys
 from ops.reference_registry import ReferenceRegistry, ReferenceRegistryError
 from settings import ConfigError, PipelineSettings, load_policy
 from workflows.complaint_case import ComplaintCase
@@ -79,8 +81,12 @@ async def file_complaint(
     task_queue: str,
     registry: ReferenceRegistry | None = None,
     archive: CaseArchive | None = None,
+    contact_key_secret: str | None = None,
 ) -> FiledCase:
     """Start the case for a validated complaint, at most once per `intake_id`.
+
+    `contact_key_secret` (default: COMPLAINTS_CONTACT_KEY_SECRET, if configured) keys the hashes
+    of the customer's number and address set as `CustomerContactKeys`, so a reply finds the case.
 
     A reference is never reused: before starting, `registry` (default: the data folder in
     PipelineSettings) is asked whether the archive or a ledger has ever seen it, because Temporal's
@@ -91,6 +97,7 @@ async def file_complaint(
     WorkingCalendar.from_spec(policy.calendar, [])
     if registry is None:
         registry = ReferenceRegistry(PipelineSettings().data_dir)
+    contact_key_secret = contact_key_secret or configured_secret()
     year = intake.received_at.astimezone(ZoneInfo(policy.calendar.timezone)).year
     if intake.intake_id:
         earlier = await _filed_before_widening(client, registry, year, intake.intake_id)
@@ -130,7 +137,7 @@ async def file_complaint(
                 # A reference is never reused, even after the case closes; a clash is answered below.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                **case_start_details(reference, intake),
+                **case_start_details(reference, intake, contact_key_secret=contact_key_secret),
             )
         except WorkflowAlreadyStartedError:
             if intake.intake_id is None:
@@ -149,7 +156,14 @@ class CannotReopen(Exception):
     """The case cannot be re-opened (beyond the window, or it ended another way): one line why."""
 
 
-async def reopen_case(client: Client, reference: str, fact: NotSatisfied, *, now: datetime | None = None) -> str:
+async def reopen_case(
+    client: Client,
+    reference: str,
+    fact: NotSatisfied,
+    *,
+    now: datetime | None = None,
+    contact_key_secret: str | None = None,
+) -> str:
     """The customer is not satisfied: escalate an open case, or re-open a closed one within the
     policy's window as a new run of the same case (same reference, its whole record carried), so
     the closure letter's promise to re-open is kept. Returns "escalated" or "re-opened".
@@ -200,7 +214,13 @@ async def reopen_case(client: Client, reference: str, fact: NotSatisfied, *, now
             # Only a completed run of this same case can be followed by another.
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            **case_start_details(reference, case_input.intake),
+            # The contact details as last corrected: a reply from the new number finds the case.
+            **case_start_details(
+                reference,
+                case_input.intake,
+                customer=summary.state.customer,
+                contact_key_secret=contact_key_secret or configured_secret(),
+            ),
         )
     except WorkflowAlreadyStartedError:
         # Re-opened a moment ago by someone else: this answer escalates the re-opened case.
@@ -243,25 +263,37 @@ async def _filed_from(client: Client, reference: str) -> str | None:
     return None
 
 
-def case_start_details(reference: str, intake: ComplaintIntake) -> dict[str, Any]:
+def case_start_details(
+    reference: str,
+    intake: ComplaintIntake,
+    *,
+    customer: Customer | None = None,
+    contact_key_secret: str | None = None,
+) -> dict[str, Any]:
     """What a case's start carries besides its input: how staff find and read it in the Web UI.
 
     Reference, stage, date and source only: the summary and details are user metadata, stored
     in plain text wherever a process runs without keys and shown to anyone who opens the UI, so
-    the customer's name and account number stay in the (encrypted) input.
+    the customer's name and account number stay in the (encrypted) input. With a contact-key
+    secret, `CustomerContactKeys` too: keyed hashes of the customer's number and address (of
+    `customer`, the details as corrected, when given), never the details themselves.
     """
+    attributes: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(sa.CASE_REFERENCE, reference),
+        SearchAttributePair(sa.CASE_STAGE, CaseStage.RECEIVED.value),
+        SearchAttributePair(sa.RECEIVED_AT, intake.received_at),
+    ]
+    if contact_key_secret:
+        who = customer or intake.customer
+        keys = contact_keys(contact_key_secret, phone=who.phone, email=who.email)
+        if keys:
+            attributes.append(SearchAttributePair(sa.CUSTOMER_CONTACT_KEYS, keys))
     return {
         "static_summary": f"Complaint {reference}",
         "static_details": f"Stage {CaseStage.RECEIVED.value}; received {intake.received_at.isoformat()} "
         f"by {intake.source.value}",
         # Set at start so a case is findable in the Web UI before its first workflow task runs.
-        "search_attributes": TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.CASE_REFERENCE, reference),
-                SearchAttributePair(sa.CASE_STAGE, CaseStage.RECEIVED.value),
-                SearchAttributePair(sa.RECEIVED_AT, intake.received_at),
-            ]
-        ),
+        "search_attributes": TypedSearchAttributes(attributes),
     }
 
 

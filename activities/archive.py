@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy import exc as sa_exc
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -31,6 +32,10 @@ class CaseArchive:
         self._store = stores.open_store(stores.CASE_ARCHIVE, location if isinstance(location, str) else Path(location))
         self._retention = retention
         self._store.engine  # noqa: B018 - set up (or check) the schema at start, not at the first close
+
+    @property
+    def retention(self) -> timedelta:
+        return self._retention
 
     @property
     def where(self) -> str:
@@ -115,6 +120,29 @@ class CaseArchive:
             return True, None
         return True, CaseRecord.model_validate_json(row.record).intake.intake_id
 
+    def append(self, reference: str, item_id: str, kind: str, body: str) -> bool:
+        """Add what arrived after the case closed (a late bounce, a reply) beside its record: the
+        record itself, the evidence as archived, is never rewritten. `body` is sealed JSON
+        (codec.at_rest). Once per item id; False if it was already appended."""
+        row = {"item_id": item_id, "reference": reference, "kind": kind, "appended_at": datetime.now(UTC), "body": body}
+        try:
+            with self._store.engine.begin() as conn:
+                conn.execute(insert(stores.case_record_addenda).values(row))
+        except sa_exc.IntegrityError:
+            return False
+        return True
+
+    def addenda(self, reference: str) -> list[tuple[str, datetime, str]]:
+        """(kind, appended at, sealed body) of each item appended to this case, oldest first."""
+        table = stores.case_record_addenda
+        with self._store.engine.connect() as conn:
+            rows = conn.execute(
+                select(table.c.kind, table.c.appended_at, table.c.body)
+                .where(table.c.reference == reference)
+                .order_by(table.c.appended_at, table.c.item_id)
+            ).all()
+        return [(row.kind, row.appended_at, row.body) for row in rows]
+
     def purged_references(self) -> list[str]:
         """Every reference whose personal data has been deleted, for purging the other stores."""
         table = stores.case_records
@@ -133,14 +161,21 @@ class CaseArchive:
                 .values(record=None, purged_at=now)
                 .returning(table.c.reference)
             ).all()
+            if expired:
+                # A reply appended after closing is the customer's words: it goes with the record.
+                addenda = stores.case_record_addenda
+                conn.execute(delete(addenda).where(addenda.c.reference.in_(expired)))
         if expired:
             # Deleted means deleted: no copy of the old record left in the database's files.
             self._store.reclaim_freed_space()
         return sorted(expired)
 
 
-def evidence_document(record: CaseRecord, meta: dict[str, str] | None = None) -> dict[str, Any]:
-    """The record as a regulator would read it: clocks, messages, escalations, money, notes.
+def evidence_document(
+    record: CaseRecord, meta: dict[str, str] | None = None, appended: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The record as a regulator would read it: clocks, messages, escalations, money, notes, and,
+    in their own section, the delivery events and replies that arrived after it was archived.
 
     Each clock's verdict and the case's counts come from the compliance report's own functions,
     judged as at the time the record was written, so the evidence and `admin.py report` agree.
@@ -194,4 +229,5 @@ def evidence_document(record: CaseRecord, meta: dict[str, str] | None = None) ->
         **handler_facts(state, record.intake.customer),
         "adr_letter_sent_at": state.adr_letter_sent_at.isoformat() if state.adr_letter_sent_at else None,
         "archive": meta or {},
+        **({"appended_after_archiving": appended} if appended else {}),
     }

@@ -29,7 +29,7 @@ from typing import Annotated, Any
 import typer
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
-from bench import cost, intake, lifecycle, open_cases, scale_out, time_skipping
+from bench import cost, inbound_flood, intake, lifecycle, open_cases, scale_out, time_skipping
 from bench.infra import (
     baseline_worker,
     dev_server,
@@ -159,6 +159,13 @@ async def run_all(options: Options, save: Callable[[dict[str, Any]], None]) -> d
             with servers.get(options.scale_out_backend) as server:
                 client = await pipeline_client(server.address)
                 scenarios["scale_out"] = await guarded("scale_out", scale_out.run(client, server, options))
+                save(scenarios)
+        if "inbound_flood" in wanted:
+            backend = options.backends[0]
+            progress(f"inbound_flood on {backend}: a burst of signed events vs bare signals")
+            with servers.get(backend) as server:
+                client = await pipeline_client(server.address)
+                scenarios["inbound_flood"] = await guarded("inbound_flood", inbound_flood.run(client, options))
                 save(scenarios)
     finally:
         servers.close()
@@ -357,6 +364,28 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
                 _get(p, "default_cache", "opened_per_s"),
                 _get(b, "default_cache", "opened_per_s"),
                 _ratio(_get(p, "default_cache", "opened_per_s"), _get(b, "default_cache", "opened_per_s")),
+            )
+        )
+
+    result = scenarios.get("inbound_flood")
+    if result and "error" not in result:
+        rows.append(
+            Row(
+                "inbound_flood",
+                f"{result.get('events')} events, one post",
+                "events/s applied (signed webhook) vs bare signals/s",
+                result.get("events_applied_per_s"),
+                result.get("bare_signals_per_s"),
+                result.get("ratio"),
+            )
+        )
+        rows.append(
+            Row(
+                "inbound_flood",
+                f"{result.get('events')} events, one post",
+                "events/s verified and persisted (the vendor's 2xx)",
+                result.get("events_persisted_per_s"),
+                None,
             )
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCENARIOS = ("intake", "lifecycle", "open_cases", "time_skipping", "history", "scale_out", "cost")
+SCENARIOS = ("intake", "lifecycle", "open_cases", "time_skipping", "history", "scale_out", "cost", "inbound_flood")
 BACKENDS = ("memory", "sqlite")
 
 

@@ -36,6 +36,7 @@ from channels.base import (
     utc_now,
 )
 from channels.letters import LetterRenderer, write_atomically
+from channels.reply_address import plus_address
 from domain.models import ChannelKind, DeliveryReceipt, SendRequest
 
 # RFC 5322's 998-character line limit, not the 78 it recommends: folding a header that needs encoded
@@ -87,6 +88,8 @@ def build_email(
     email["To"] = _address(request.recipient.name, to)
     addresses = {"From": sender, "To": to}
     if reply_to:
+        # As SendGrid sends it: plus-addressed with the reference, so a reply finds its case.
+        reply_to = plus_address(reply_to, request.context.reference)
         email["Reply-To"] = _address(sender_name, reply_to)
         addresses["Reply-To"] = reply_to
     email["Subject"] = header_safe(message.subject)

@@ -48,6 +48,7 @@ def build_channels(settings: ChannelSettings) -> dict[ChannelKind, MessageChanne
             messaging_service_sid=settings.twilio_messaging_service_sid,
             base_url=settings.twilio_base_url,
             timeout=settings.send_timeout_seconds,
+            public_base_url=settings.public_base_url,
         )
     else:
         channels[ChannelKind.SMS] = outbox(ChannelKind.SMS)

@@ -1,6 +1,7 @@
 """Email through SendGrid's v3 Mail Send API, with the official `sendgrid` library.
 
-What is sent: from-address and reply-to from settings, the rendered subject (which carries the case
+What is sent: from-address from settings, the reply-to address plus-addressed with the case
+reference (`complaints+CC-2026-...@`, so a reply finds its case), the rendered subject (which carries the case
 reference), text and HTML bodies, `custom_args` {case_reference, message_key} on the personalization (they come back on
 SendGrid's event webhook, so delivery events can be matched to the case), and the same
 X-Case-Reference / X-Message-Key headers the outbox writes.
@@ -52,6 +53,7 @@ from channels.base import (
     require_email,
     utc_now,
 )
+from channels.reply_address import plus_address
 from domain.models import ChannelKind, DeliveryReceipt, SendRequest
 
 DEFAULT_HOST = "https://api.sendgrid.com"
@@ -159,7 +161,9 @@ class SendGridEmailChannel:
             # The library refuses content that looks like a SendGrid key; never worth retrying.
             raise PermanentDeliveryError("message content looks like a SendGrid API key") from None
         if self.email_reply_to:
-            mail.reply_to = ReplyTo(self.email_reply_to, display_name(self.email_from_name) or None)
+            # Plus-addressed with the reference, so the customer's reply finds its case (inbound).
+            reply_to = plus_address(self.email_reply_to, request.context.reference)
+            mail.reply_to = ReplyTo(reply_to, display_name(self.email_from_name) or None)
         # On the (single) personalization: the spec types top-level `custom_args` as a string,
         # and SendGrid merges personalization args into the event webhook all the same.
         mail.custom_arg = [

@@ -16,9 +16,10 @@ With no vendor keys at all, every channel is the outbox (`<data_dir>/outbox`).
 | COMPLAINTS_SENDGRID_API_KEY | secret; set it to send email through SendGrid |
 | COMPLAINTS_SENDGRID_HOST | API base URL (default `https://api.sendgrid.com`; a peer in tests) |
 | COMPLAINTS_EMAIL_FROM / _EMAIL_FROM_NAME / _EMAIL_REPLY_TO | sender, its name, reply-to |
-| COMPLAINTS_TWILIO_ACCOUNT_SID / COMPLAINTS_TWILIO_AUTH_TOKEN | set both to send SMS via Twilio |
+| COMPLAINTS_TWILIO_ACCOUNT_SID / COMPLAINTS_TWILIO_AUTH_TOKEN | set both to send SMS via Twilio; the token alone only turns on the inbound service's signature checks (SMS stays in the outbox) |
 | COMPLAINTS_TWILIO_FROM_NUMBER or COMPLAINTS_TWILIO_MESSAGING_SERVICE_SID | the SMS sender |
 | COMPLAINTS_TWILIO_BASE_URL | peer URL replacing every Twilio host (tests only) |
+| COMPLAINTS_PUBLIC_BASE_URL | where the vendors reach the inbound service (https://...): each SMS asks Twilio for status callbacks there |
 | COMPLAINTS_SEND_TIMEOUT_SECONDS | per-request vendor timeout (default 30) |
 | COMPLAINTS_PROVIDER__NAME, __ADDRESS_LINES (JSON list), __POSTCODE, __PHONE, __PHONE_HOURS | letterhead |
 | COMPLAINTS_SECRETS_FILE | optional dotenv file holding the secrets above (and the codec keys); must be mode 0600 |
@@ -68,6 +69,8 @@ class ChannelSettings(BaseSettings):
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_base_url: str | None = None
+    # The inbound service's public URL (docs/customer-loop.md): unset, no status callbacks are asked for.
+    public_base_url: str | None = None
 
     send_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     provider: ProviderDetails = Field(default_factory=ProviderDetails)
@@ -100,6 +103,15 @@ class ChannelSettings(BaseSettings):
         except EmailNotValidError as exc:
             raise ValueError(str(exc)) from None
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", value):
+            raise ValueError("must look like https://complaints.example.com (no query, no fragment)")
+        return value.rstrip("/")
+
     @field_validator("twilio_from_number")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
@@ -129,8 +141,10 @@ class ChannelSettings(BaseSettings):
             self.outbox_dir = self.data_dir / "outbox"
         if self.sendgrid_api_key is not None and not self.email_from:
             raise ValueError("COMPLAINTS_SENDGRID_API_KEY is set but COMPLAINTS_EMAIL_FROM is not")
-        if (self.twilio_account_sid is None) != (self.twilio_auth_token is None):
-            raise ValueError("set both COMPLAINTS_TWILIO_ACCOUNT_SID and COMPLAINTS_TWILIO_AUTH_TOKEN, or neither")
+        # The token alone is fine: the inbound service checks Twilio's signatures with it, while
+        # texts go to the outbox (the whole loop on a laptop). A SID without its token is not.
+        if self.twilio_account_sid is not None and self.twilio_auth_token is None:
+            raise ValueError("COMPLAINTS_TWILIO_ACCOUNT_SID is set: set COMPLAINTS_TWILIO_AUTH_TOKEN with it (both)")
         if self.twilio_enabled and not (self.twilio_from_number or self.twilio_messaging_service_sid):
             raise ValueError(
                 "Twilio is configured but has no sender: set COMPLAINTS_TWILIO_FROM_NUMBER "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 from twilio.base import values
@@ -136,7 +136,11 @@ class TwilioSmsChannel:
         timeout: float = 30.0,
         http_client: HttpClient | None = None,
         clock: Clock = utc_now,
+        public_base_url: str | None = None,
     ) -> None:
+        """`public_base_url`: the inbound service's public URL; each message then asks Twilio to
+        post its delivery status there, with the message key in the URL (Twilio's callback carries
+        only its own fields, and the key is covered by its signature there)."""
         if not (from_number or messaging_service_sid):
             raise ValueError("TwilioSmsChannel needs from_number or messaging_service_sid")
         self.http_client = http_client or LoopbackHttpClient(base_url, timeout=timeout)
@@ -144,10 +148,16 @@ class TwilioSmsChannel:
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
         self.clock = clock
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
 
     def __repr__(self) -> str:
         sender = self.messaging_service_sid or self.from_number
         return f"TwilioSmsChannel(sender={sender!r})"
+
+    def status_callback(self, key: str) -> str | None:
+        if self.public_base_url is None:
+            return None
+        return f"{self.public_base_url}/webhooks/twilio/status?key={quote(key, safe='')}"
 
     def _last_response(self) -> Response | None:
         response = getattr(self.http_client, "last_response", None)
@@ -163,6 +173,7 @@ class TwilioSmsChannel:
                 body=message.sms,
                 from_=self.from_number or values.unset,
                 messaging_service_sid=self.messaging_service_sid or values.unset,
+                status_callback=self.status_callback(request.key) or values.unset,
             )
         except (TwilioRestException, TwilioServiceException) as exc:
             raise classify_twilio_error(exc, self._last_response(), self.clock()) from None

@@ -12,6 +12,7 @@ module then clears that case from the other stores, which each hold a copy of so
 | alerts (`alerts/*.json`) | subject and detail of internal alerts | files deleted |
 | staff mailbox (`outbox/staff/<address>/`) | work notices, reminders and alerts as emailed to staff | files deleted |
 | sent-message ledger (`sent-messages.sqlite3`) | message keys and proof of dispatch only | kept: it is what stops a reference being reused |
+| inbound queue (`inbound.sqlite3`) | delivery events, customers' replies, the unmatched list | the case's rows deleted; any forwarded or unmatched older than the retention too |
 
 Each run also sweeps references purged by earlier runs, so files a previous version left behind
 are cleared too; every step is idempotent.
@@ -26,13 +27,15 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from activities.archive import CaseArchive
 from activities.billing import BillingActivities
 from channels.base import safe_file_stem
 from channels.letters import MANIFEST_NAME
+from codec.at_rest import AtRest
+from inbound.queue import InboundQueue
 
 
 @dataclass
@@ -41,6 +44,7 @@ class PurgeReport:
     credits_redacted: int = 0
     files_removed: int = 0
     manifest_rows_removed: int = 0
+    inbound_rows_removed: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class DataStores:
     # The billing ledger: None for the data folder's SQLite file, else where `ops.stores.locate`
     # puts it (a database URL with COMPLAINTS_DATABASE_URL).
     billing: str | Path | None = None
+    # The inbound queue, the same way.
+    inbound: str | Path | None = None
 
     @property
     def archive_path(self) -> Path:
@@ -70,6 +76,13 @@ class DataStores:
         return path if path.exists() else None
 
     @property
+    def inbound_location(self) -> str | Path | None:
+        if self.inbound is not None and not isinstance(self.inbound, Path):
+            return self.inbound
+        path = self.inbound or self.data_dir / "inbound.sqlite3"
+        return path if path.exists() else None
+
+    @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
 
@@ -85,6 +98,10 @@ class DataStores:
 def purge_expired(stores: DataStores, archive: CaseArchive, now: datetime | None = None) -> PurgeReport:
     report = PurgeReport(expired=archive.purge_expired(now))
     references = set(archive.purged_references())
+    if stores.inbound_location is not None:
+        # Also when nothing expired: unmatched replies and forwarded items age out on their own.
+        cutoff = (now or datetime.now(UTC)) - archive.retention
+        report.inbound_rows_removed = InboundQueue(stores.inbound_location, AtRest(None)).purge(references, cutoff)
     if not references:
         return report
     if stores.billing_location is not None:

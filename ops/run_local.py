@@ -1,4 +1,5 @@
-"""`make run`: the embedded Temporal server (SQLite under data/), its Web UI and one worker.
+"""`make run`: the embedded Temporal server (SQLite under data/), its Web UI, one worker and the
+inbound service (webhooks on loopback: docs/customer-loop.md).
 
 Foreground; Ctrl-C stops everything it started. Cases survive a restart: the server's SQLite file
 and the worker's outbox and ledgers live in the git-ignored data folder. With
@@ -23,6 +24,7 @@ from settings import REPO, PipelineSettings
 PORT = int(os.environ.get("COMPLAINTS_SERVER_PORT", "7233"))
 UI_PORT = int(os.environ.get("COMPLAINTS_UI_PORT", "8233"))
 CODEC_PORT = int(os.environ.get("COMPLAINTS_CODEC_PORT", "8081"))
+INBOUND_PORT = int(os.environ.get("COMPLAINTS_INBOUND_PORT", "8090"))
 
 
 def _port_taken(port: int) -> bool:
@@ -44,11 +46,11 @@ def main() -> int:
     # The server's log is private from the start. Its SQLite file cannot be pre-created (the dev
     # server would take an empty file for an existing database); the 0700 folder guards it.
     create_private_file(data / "temporal-server.log")
-    for port in (PORT, UI_PORT, CODEC_PORT):
+    for port in (PORT, UI_PORT, CODEC_PORT, INBOUND_PORT):
         if _port_taken(port):
             print(
                 f"port {port} is already in use: is another `make run` up? "
-                "Set COMPLAINTS_SERVER_PORT / COMPLAINTS_UI_PORT to use others.",
+                "Set COMPLAINTS_SERVER_PORT / COMPLAINTS_UI_PORT / COMPLAINTS_INBOUND_PORT to use others.",
                 file=sys.stderr,
             )
             return 1
@@ -93,6 +95,10 @@ def main() -> int:
     )
     env = {"COMPLAINTS_LOG_FORMAT": "text"} | os.environ | {"TEMPORAL_ADDRESS": server.address}
     worker = subprocess.Popen([sys.executable, str(REPO / "worker.py")], env=env, cwd=REPO)
+    # Loopback whatever the environment says: on a laptop nothing outside should reach it (a tunnel
+    # to it is how a vendor console's test webhook gets in: docs/customer-loop.md).
+    inbound_env = env | {"COMPLAINTS_INBOUND_HOST": "127.0.0.1", "COMPLAINTS_INBOUND_PORT": str(INBOUND_PORT)}
+    inbound = subprocess.Popen([sys.executable, "-m", "inbound"], env=inbound_env, cwd=REPO)
 
     stopping = threading.Event()
 
@@ -109,7 +115,8 @@ def main() -> int:
     Temporal Web UI   http://localhost:{UI_PORT}
     Temporal server   {server.address}  (namespace {settings.temporal_namespace}, task queue {settings.task_queue})
     Outbox            {data / "outbox"}  (every message as the customer receives it)
-    Stores            {where_stores}  (sent-message and billing ledgers, case archive)
+    Stores            {where_stores}  (sent-message and billing ledgers, case archive, inbound queue)
+    Inbound webhooks  http://127.0.0.1:{INBOUND_PORT}/webhooks/...  (docs/customer-loop.md)
     Payloads          {"encrypted; the UI decodes through the codec server on :" + str(CODEC_PORT) if codec_server else "not encrypted (set COMPLAINTS_CODEC_KEYS to encrypt)"}
 
   In another terminal, file the example complaint and follow it:
@@ -117,13 +124,16 @@ def main() -> int:
     {py} admin.py status <REFERENCE>
     {py} admin.py satisfied <REFERENCE> --how phone
 
-  Ctrl-C stops the worker and the server.
+  Ctrl-C stops the worker, the inbound service and the server.
 """,
         flush=True,
     )
     while not stopping.wait(0.5):
         if worker.poll() is not None:
             print(f"worker exited with code {worker.returncode}; stopping", file=sys.stderr)
+            break
+        if inbound.poll() is not None:
+            print(f"inbound service exited with code {inbound.returncode}; stopping", file=sys.stderr)
             break
         if server.process.poll() is not None:
             print("Temporal server exited; see data/temporal-server.log", file=sys.stderr)
@@ -136,6 +146,13 @@ def main() -> int:
             worker.wait(timeout=settings.graceful_shutdown_seconds + 10)
         except subprocess.TimeoutExpired:
             worker.kill()
+    if inbound.poll() is None:
+        # What it accepted is already in the inbound queue: the next start forwards the rest.
+        inbound.send_signal(signal.SIGTERM)
+        try:
+            inbound.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            inbound.kill()
     print("stopping Temporal server ...", flush=True)
     server.stop()
     if codec_server is not None:

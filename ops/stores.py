@@ -1,13 +1,14 @@
-"""One store layer for the three stores, on two engines.
+"""One store layer for the pipeline's stores, on two engines.
 
 The stores are the sent-message ledger (a retried send does not send twice), the billing ledger (a
-credit applies once) and the case archive (the compliance record kept past Temporal's retention).
+credit applies once), the case archive (the compliance record kept past Temporal's retention) and
+the inbound queue (vendor events and customer replies, persisted before they are acknowledged).
 Each is a table described once here with SQLAlchemy Core, and lives either:
 
 - embedded (the default, for `make run`): its own SQLite file in the worker's data folder, as it
   always has (`sent-messages.sqlite3`, `billing-ledger.sqlite3`, `archive/case-records.sqlite3`).
   SQLite's locking holds between processes on one machine only; or
-- on PostgreSQL, when `COMPLAINTS_DATABASE_URL=postgresql://...` is set: all three tables in one
+- on PostgreSQL, when `COMPLAINTS_DATABASE_URL=postgresql://...` is set: every table in one
   database that every worker, on any host, and the admin script share.
 
 A store is located by a `Path` (a SQLite file) or a database URL string, so the stores' constructors
@@ -65,12 +66,13 @@ from ops import sqlite_store
 # start; what a person needs from it (an error) is WARNING and above.
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
-# --- the three stores ------------------------------------------------------------------------------
+# --- the stores ------------------------------------------------------------------------------------
 
 SENT_MESSAGES = "sent_messages"
 BILLING = "billing"
 CASE_ARCHIVE = "case_archive"
-ALL_STORES = (SENT_MESSAGES, BILLING, CASE_ARCHIVE)
+INBOUND = "inbound"
+ALL_STORES = (SENT_MESSAGES, BILLING, CASE_ARCHIVE, INBOUND)
 
 # Where each store's SQLite file lives in the data folder (unchanged from before PostgreSQL, so an
 # existing single-host deployment keeps its files and `ops.migrate_stores` finds them).
@@ -78,6 +80,7 @@ SQLITE_FILES = {
     SENT_MESSAGES: Path("sent-messages.sqlite3"),
     BILLING: Path("billing-ledger.sqlite3"),
     CASE_ARCHIVE: Path("archive") / "case-records.sqlite3",
+    INBOUND: Path("inbound.sqlite3"),
 }
 
 
@@ -146,10 +149,53 @@ case_records = Table(
     Column("purged_at", UtcTimestamp),
 )
 
+# What arrived for a case after its record was archived (a late bounce, a reply to a closed case):
+# appended beside the record, never written into it, so the evidence as archived stays as it was.
+case_record_addenda = Table(
+    "case_record_addenda",
+    metadata,
+    Column("item_id", Text, primary_key=True),  # the vendor's event id: appended once
+    Column("reference", Text, nullable=False, index=True),
+    Column("kind", Text, nullable=False),  # "delivery_event" or "customer_reply"
+    Column("appended_at", UtcTimestamp, nullable=False),
+    Column("body", Text, nullable=False),  # sealed JSON (inbound.sealing): a reply's text is personal data
+)
+
+# The inbound service's queue: each verified vendor event or customer reply, written before the
+# vendor gets its 2xx, then forwarded to its case. The vendor's own id is the key, so a vendor that
+# delivers the same event twice changes nothing the second time.
+inbound_items = Table(
+    "inbound_items",
+    metadata,
+    Column("item_id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),  # "delivery_event" or "customer_reply"
+    Column("received_at", UtcTimestamp, nullable=False),
+    Column("body", Text, nullable=False),  # sealed JSON of the DeliveryEvent / CustomerReply
+    Column("reference", Text),  # known for events and e-mail replies; found by lookup for SMS
+    # "pending" until forwarded; then "signalled", "archived" (case closed), "unmatched" or "orphaned".
+    Column("state", Text, nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcTimestamp, nullable=False),
+    Column("forwarded_at", UtcTimestamp),
+    Column("outcome", Text),
+)
+
+# Replies that match no open case: a list for staff (`admin.py replies --unmatched`), never dropped.
+unmatched_replies = Table(
+    "unmatched_replies",
+    metadata,
+    Column("reply_id", Text, primary_key=True),
+    Column("channel", Text, nullable=False),
+    Column("received_at", UtcTimestamp, nullable=False, index=True),
+    Column("reason", Text, nullable=False),  # why it matched nothing: for the person who reads it
+    Column("body", Text, nullable=False),  # sealed JSON of the CustomerReply
+)
+
 TABLES: dict[str, Table] = {
     SENT_MESSAGES: sent_messages,
     BILLING: invoice_credits,
     CASE_ARCHIVE: case_records,
+    INBOUND: inbound_items,
 }
 
 # --- locating a store -------------------------------------------------------------------------------

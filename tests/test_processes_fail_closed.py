@@ -33,6 +33,7 @@ def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[st
         (["admin.py", "status", "CC-2026-4F7K2QXY"], 1),
         (["-m", "codec.server"], 2),
         (["-m", "ops.run_local"], 2),
+        (["-m", "inbound"], 2),
     ],
 )
 def test_every_process_refuses_to_start_without_keys_when_encryption_is_required(

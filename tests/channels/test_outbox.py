@@ -41,7 +41,8 @@ def test_email_is_a_real_eml_with_case_headers(tmp_path, make_request):
     assert email["To"].addresses[0].addr_spec == "jane.obrien@example.com"
     assert email["To"].addresses[0].display_name == "Jane O'Brien"
     assert email["From"].addresses[0].addr_spec == "complaints@iss.example.com"
-    assert email["Reply-To"].addresses[0].addr_spec == "replies@iss.example.com"
+    # Plus-addressed with the reference: the customer's reply finds its case (the inbound service).
+    assert email["Reply-To"].addresses[0].addr_spec == f"replies+{REFERENCE}@iss.example.com"
     assert email["Subject"] == f"Complaint {REFERENCE}: introducing your case handler, Sam Patel"
     assert email["X-Case-Reference"] == REFERENCE
     assert email["X-Message-Key"] == request.key

@@ -53,7 +53,8 @@ def test_valid_email_is_accepted_with_what_we_meant_to_send(sendgrid_peer, make_
     body = sent.json()
     assert body["personalizations"][0]["to"] == [{"email": "jane.obrien@example.com", "name": "Jane O'Brien"}]
     assert body["from"] == {"email": "complaints@iss.example.com", "name": "ISS Complaints"}
-    assert body["reply_to"]["email"] == "replies@iss.example.com"
+    # Plus-addressed with the reference: the customer's reply finds its case (the inbound service).
+    assert body["reply_to"]["email"] == f"replies+{request.context.reference}@iss.example.com"
     assert body["subject"] == message.subject and REFERENCE in body["subject"]
     assert body["content"] == [
         {"type": "text/plain", "value": message.text},

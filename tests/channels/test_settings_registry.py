@@ -119,7 +119,6 @@ def test_a_missing_secrets_file_fails_at_start(tmp_path, monkeypatch):
     [
         ({"COMPLAINTS_SENDGRID_API_KEY": SENDGRID_KEY}, "COMPLAINTS_EMAIL_FROM is not"),
         ({"COMPLAINTS_TWILIO_ACCOUNT_SID": ACCOUNT_SID}, "both"),
-        ({"COMPLAINTS_TWILIO_AUTH_TOKEN": TWILIO_TOKEN}, "both"),
         ({"COMPLAINTS_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "COMPLAINTS_TWILIO_AUTH_TOKEN": TWILIO_TOKEN}, "no sender"),
         ({"COMPLAINTS_TWILIO_FROM_NUMBER": "07700 900001"}, "E.164"),
         ({"COMPLAINTS_TWILIO_ACCOUNT_SID": "AC123"}, "32 hex"),
@@ -151,3 +150,27 @@ def test_provider_address_is_configurable(monkeypatch):
     assert settings.provider.phone == "0330 9000 009"
     letters = build_channels(settings)[ChannelKind.LETTER]
     assert letters.letters.provider.postcode == "CF10 1AA"
+
+
+def test_a_twilio_auth_token_alone_turns_on_inbound_checks_while_texts_stay_in_the_outbox(monkeypatch):
+    monkeypatch.setenv("COMPLAINTS_TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
+    settings = ChannelSettings()
+    assert settings.twilio_auth_token.get_secret_value() == TWILIO_TOKEN and not settings.twilio_enabled
+    assert isinstance(build_channels(settings)[ChannelKind.SMS], OutboxChannel)
+
+
+def test_the_public_base_url_reaches_the_twilio_channel(monkeypatch):
+    monkeypatch.setenv("COMPLAINTS_TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+    monkeypatch.setenv("COMPLAINTS_TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
+    monkeypatch.setenv("COMPLAINTS_TWILIO_FROM_NUMBER", "+447700900001")
+    monkeypatch.setenv("COMPLAINTS_PUBLIC_BASE_URL", "https://complaints.example.com/")
+    sms = build_channels(ChannelSettings())[ChannelKind.SMS]
+    assert sms.status_callback("CC-2026-T7MH3PQR/002-introduction-sms") == (
+        "https://complaints.example.com/webhooks/twilio/status?key=CC-2026-T7MH3PQR%2F002-introduction-sms"
+    )
+
+
+def test_a_public_base_url_with_a_query_is_refused(monkeypatch):
+    monkeypatch.setenv("COMPLAINTS_PUBLIC_BASE_URL", "https://complaints.example.com/?x=1")
+    with pytest.raises(ValidationError, match="public_base_url"):
+        ChannelSettings()

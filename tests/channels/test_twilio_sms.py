@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from urllib.parse import quote
 
 import pytest
 from twilio.http.response import Response
@@ -184,3 +185,19 @@ def test_loopback_client_rewrites_every_twilio_host():
 
 def test_the_auth_token_is_not_in_repr():
     assert AUTH_TOKEN not in repr(twilio("http://127.0.0.1:9"))
+
+
+def test_with_a_public_url_each_text_asks_for_status_callbacks_carrying_its_key(twilio_peer, make_request):
+    request = sms_request(make_request)
+    send(twilio(twilio_peer.url, public_base_url="https://complaints.example.com/"), request)
+    [sent] = twilio_peer.requests
+    assert twilio_peer.statuses == [201]  # a field Twilio's own spec accepts
+    assert sent.form["StatusCallback"] == [
+        f"https://complaints.example.com/webhooks/twilio/status?key={quote(request.key, safe='')}"
+    ]
+
+
+def test_without_a_public_url_no_status_callback_is_asked_for(twilio_peer, make_request):
+    send(twilio(twilio_peer.url), sms_request(make_request))
+    [sent] = twilio_peer.requests
+    assert "StatusCallback" not in sent.form

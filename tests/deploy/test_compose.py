@@ -226,7 +226,7 @@ def test_compose_refuses_to_start_without_each_required_secret(
 
 
 def test_production_requires_encryption_in_every_process_that_holds_keys(config: dict[str, Any]) -> None:
-    for name in ("worker", "codec-server"):
+    for name in ("worker", "codec-server", "inbound"):
         service = config["services"][name]
         assert environment(service)["COMPLAINTS_REQUIRE_ENCRYPTION"] == "true", name
         assert environment(service)["COMPLAINTS_CODEC_KEYS"] == REQUIRED_ENV["COMPLAINTS_CODEC_KEYS"], name
@@ -259,7 +259,7 @@ def test_nothing_but_the_authenticating_proxy_is_published_beyond_loopback(confi
         if address not in ("127.0.0.1", "::1", "[::1]")
     }
     assert not exposed, f"published beyond loopback (empty means every interface): {exposed}"
-    for name in ("temporal", "temporal-ui", "codec-server"):
+    for name in ("temporal", "temporal-ui", "codec-server", "inbound"):
         assert _published(config["services"][name]), f"{name} should be reachable on this host"
 
 
@@ -276,7 +276,7 @@ def test_the_authenticating_proxy_fronts_the_ui_with_a_password(config: dict[str
     assert any("deploy/caddy/Caddyfile" in v for v in volumes), volumes
 
 
-def test_the_proxy_asks_for_the_password_before_it_forwards_anything_to_the_ui(tmp_path: Path) -> None:
+def test_the_proxy_asks_for_the_password_before_it_forwards_anything_but_signed_webhooks(tmp_path: Path) -> None:
     # Caddy's own parser turns the Caddyfile into the JSON it runs: read what it would do.
     caddy = shutil.which("caddy")
     if caddy is None:
@@ -307,11 +307,24 @@ def test_the_proxy_asks_for_the_password_before_it_forwards_anything_to_the_ui(t
     [route] = server["routes"]
     assert route["match"] == [{"host": ["complaints.example"]}]
     [subroute] = route["handle"]
-    handlers = [h for r in subroute["routes"] for h in r["handle"]]
-    assert [h["handler"] for h in handlers] == ["authentication", "reverse_proxy"]  # auth first, always
-    [account] = handlers[0]["providers"]["http_basic"]["accounts"]
+    # Two mutually exclusive handlers, tried in order: the signed webhooks, then everything else.
+    webhooks, rest = subroute["routes"]
+    assert webhooks["match"] == [{"path": ["/webhooks/*"]}] and "match" not in rest
+    assert webhooks["group"] == rest["group"]  # one group: exactly one of them handles a request
+
+    def handlers(handle: dict[str, Any]) -> list[dict[str, Any]]:
+        [inner] = handle["handle"]
+        return [h for r in inner["routes"] for h in r["handle"]]
+
+    # The UI (and any other path): auth first, always.
+    ui = handlers(rest)
+    assert [h["handler"] for h in ui] == ["authentication", "reverse_proxy"]
+    [account] = ui[0]["providers"]["http_basic"]["accounts"]
     assert account == {"username": "ops", "password": password_hash}
-    assert handlers[1]["upstreams"] == [{"dial": "temporal-ui:8080"}]
+    assert ui[1]["upstreams"] == [{"dial": "temporal-ui:8080"}]
+    # The vendors' webhooks: to the inbound service only, which checks each request's signature.
+    [to_inbound] = handlers(webhooks)
+    assert to_inbound["handler"] == "reverse_proxy" and to_inbound["upstreams"] == [{"dial": "inbound:8090"}]
 
 
 def test_every_image_is_pinned_to_a_version(config: dict[str, Any]) -> None:
@@ -360,3 +373,21 @@ def test_the_admin_runs_on_demand_only(config: dict[str, Any]) -> None:
     admin = config["services"]["admin"]
     assert admin["profiles"] == ["tools"]
     assert list(admin["entrypoint"]) == ["python", "admin.py"]
+
+
+def test_the_inbound_service_runs_beside_the_workers_on_the_shared_stores(config: dict[str, Any]) -> None:
+    inbound = config["services"]["inbound"]
+    assert inbound["command"] == ["python", "-m", "inbound"]
+    assert inbound["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+    env = environment(inbound)
+    assert env["COMPLAINTS_DATABASE_URL"] == environment(config["services"]["worker"])["COMPLAINTS_DATABASE_URL"]
+    # On the compose network (ui-proxy forwards /webhooks/* to it); published on loopback only.
+    assert env["COMPLAINTS_INBOUND_HOST"] == "0.0.0.0" and env["COMPLAINTS_INBOUND_PORT"] == "8090"
+    assert _published(inbound) == [("127.0.0.1", "8090")]
+    # Unset vendor secrets reach it empty: that route then answers 503, never "accept unverified".
+    for name in (
+        "COMPLAINTS_SENDGRID_WEBHOOK_PUBLIC_KEY",
+        "COMPLAINTS_TWILIO_AUTH_TOKEN",
+        "COMPLAINTS_CONTACT_KEY_SECRET",
+    ):
+        assert env[name] == ""

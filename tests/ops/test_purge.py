@@ -22,12 +22,14 @@ from channels.letters import PostRoomChannel
 from channels.outbox import OutboxChannel
 from channels.rendering import render
 from channels.sent_log import SentLog
+from codec.at_rest import AtRest
 from domain.models import (
     AlertRequest,
     CaseRecord,
     CaseRole,
     CaseState,
     ChannelKind,
+    CustomerReply,
     InvoiceCredit,
     MessageContext,
     MessageKind,
@@ -35,6 +37,7 @@ from domain.models import (
     Recipient,
     SendRequest,
 )
+from inbound.queue import InboundQueue
 from ops.purge import DataStores, purge_expired
 from settings import load_policy
 from tests.workflows.harness import intake_at
@@ -109,6 +112,20 @@ async def _write_every_store(
             subject="Acknowledgement failed",
             detail=f"SMS to {person['name']} on {person['phone']} bounced",
         )
+    )
+    # A reply by text, forwarded to the case, and one the inbound service matched to no case.
+    queue = InboundQueue(stores.data_dir / "inbound.sqlite3", AtRest(None))
+    reply = CustomerReply(
+        reply_id=f"SM-{reference}",
+        channel=ChannelKind.SMS,
+        received_at=recorded_at,
+        sender=person["phone"],
+        text=f"Still down at {person['line']}",
+    )
+    queue.accept([(f"twilio-sms:{reply.reply_id}", reply, None)])
+    queue.settle([(f"twilio-sms:{reply.reply_id}", "signalled", f"signalled {reference}", reference)])
+    queue.add_unmatched(
+        reply.model_copy(update={"reply_id": f"SM-lost-{reference}", "received_at": recorded_at}), "no open case"
     )
     intake = intake_at(
         recorded_at - timedelta(days=30),

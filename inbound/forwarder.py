@@ -1,0 +1,226 @@
+"""The forwarder: pending rows of the inbound queue, to their cases in Temporal.
+
+It runs beside the web routes in the same process, in batches (bounded memory whatever the flood),
+a few signals at a time. While Temporal is unreachable nothing is marked: the batch is tried again
+with a doubling back-off, so events accepted during an outage reach their cases after it.
+
+Where each item goes:
+- a delivery event: its case (the reference is the message key's first part); if the case has
+  closed, the case archive's addenda; if neither knows the reference, it is kept as "orphaned".
+- an e-mail reply: the case its plus-address or subject names; a sender's address hash if it names
+  none; an SMS reply: the one open case whose `CustomerContactKeys` holds the sender's number hash.
+  No open case, or several: the unmatched list, for staff. A closed case: its archive addenda, and
+  the unmatched list too, since nobody is watching a closed case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.archive import CaseArchive
+from domain import search_attributes as sa
+from domain.models import ChannelKind, CustomerReply, DeliveryEvent
+from inbound.queue import (
+    ARCHIVED,
+    CUSTOMER_REPLY,
+    ORPHANED,
+    SIGNALLED,
+    UNMATCHED,
+    InboundQueue,
+    QueuedItem,
+)
+from ops.contact_keys import email_key, phone_key
+
+log = logging.getLogger("complaints.inbound")
+
+# The workflow's names for these (workflows/complaint_case.py): part of the contract.
+DELIVERY_EVENT_SIGNAL = "delivery_event"
+CUSTOMER_REPLY_SIGNAL = "customer_reply"
+
+# Statuses that mean "the server cannot be reached now": retry the whole batch later.
+_OUTAGE = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+
+
+class TemporalUnavailable(Exception):
+    """Temporal did not answer: nothing was settled, the batch is retried after a back-off."""
+
+
+class Forwarder:
+    def __init__(
+        self,
+        queue: InboundQueue,
+        connect: Callable[[], Awaitable[Client]],
+        *,
+        archive: CaseArchive | None,
+        sealed: Callable[[str], str],
+        contact_key_secret: str | None,
+        batch_size: int = 200,
+        concurrency: int = 32,
+        retry_first: float = 0.5,
+        retry_max: float = 30.0,
+    ) -> None:
+        self._queue = queue
+        self._connect = connect
+        self._client: Client | None = None
+        self._archive = archive
+        self._seal = sealed
+        self._secret = contact_key_secret
+        self._batch_size = batch_size
+        self._concurrency = concurrency
+        self._retry_first = retry_first
+        self._retry_max = retry_max
+        # Set by the web routes when something new is persisted: the loop wakes at once.
+        self.wake = asyncio.Event()
+        self._settled: list[tuple[str, str, str, str | None]] = []
+
+    async def run(self) -> None:
+        """Forward until cancelled."""
+        delay = self._retry_first
+        while True:
+            try:
+                forwarded = await self.forward_due()
+                delay = self._retry_first
+                if forwarded:
+                    continue  # more may be waiting: drain before sleeping
+                timeout = 1.0  # rows whose per-item back-off ends are picked up within a second
+            except TemporalUnavailable as exc:
+                log.warning("Temporal unavailable, retrying in %.1fs: %s", delay, exc)
+                timeout, delay = delay, min(delay * 2, self._retry_max)
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def client(self) -> Client:
+        if self._client is None:
+            try:
+                self._client = await self._connect()
+            except Exception as exc:  # noqa: BLE001 - any failure to connect is an outage here
+                raise TemporalUnavailable(f"cannot connect: {exc}") from None
+        return self._client
+
+    async def forward_due(self) -> int:
+        """One batch of due rows; returns how many were settled."""
+        items = await asyncio.to_thread(self._queue.due, self._batch_size)
+        if not items:
+            return 0
+        client = await self.client()
+        limit = asyncio.Semaphore(self._concurrency)
+        outage: list[Exception] = []
+        # Marked in one transaction after the batch: a crash before it re-sends some signals, which
+        # the case ignores (it keeps the ids of the events it applied); it never loses one.
+        self._settled = []
+
+        async def one(item: QueuedItem) -> bool:
+            async with limit:
+                if outage:
+                    return False
+                try:
+                    await self._forward(client, item)
+                    return True
+                except TemporalUnavailable as exc:
+                    outage.append(exc)
+                except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
+                    # Never dropped: retried with its own back-off, and the reason kept on the row.
+                    attempts = item.attempts + 1
+                    backoff = min(self._retry_first * 2**attempts, self._retry_max * 10)
+                    log.warning("item %s not forwarded (attempt %d): %s", item.item_id, attempts, exc)
+                    await asyncio.to_thread(
+                        self._queue.retry_later, item.item_id, attempts, timedelta(seconds=backoff), str(exc)
+                    )
+                return False
+
+        settled = sum(await asyncio.gather(*(one(item) for item in items)))
+        if self._settled:
+            await asyncio.to_thread(self._queue.settle, self._settled)
+        if outage and not settled:
+            raise TemporalUnavailable(str(outage[0]))
+        return settled
+
+    async def _forward(self, client: Client, item: QueuedItem) -> None:
+        if isinstance(item.item, DeliveryEvent):
+            await self._forward_event(client, item, item.item)
+        else:
+            await self._forward_reply(client, item, item.item)
+
+    async def _signal(self, client: Client, reference: str, name: str, arg: object) -> bool:
+        """True if the case took the signal; False if it is not open (closed, or never existed)."""
+        try:
+            await client.get_workflow_handle(reference).signal(name, arg)
+            return True
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return False
+            if exc.status in _OUTAGE:
+                raise TemporalUnavailable(exc.message) from None
+            raise
+        except RuntimeError as exc:  # the SDK's "failed client connect" and the like
+            raise TemporalUnavailable(str(exc)) from None
+
+    async def _forward_event(self, client: Client, item: QueuedItem, event: DeliveryEvent) -> None:
+        reference = event.message_key.split("/", 1)[0]
+        if await self._signal(client, reference, DELIVERY_EVENT_SIGNAL, event):
+            await self._settle(item, SIGNALLED, f"signalled {reference}", reference)
+        elif await self._append_to_archive(reference, item):
+            await self._settle(item, ARCHIVED, f"{reference} is closed: appended to its archive record", reference)
+        else:
+            await self._settle(item, ORPHANED, f"no case {reference} in Temporal or the archive", reference)
+
+    async def _forward_reply(self, client: Client, item: QueuedItem, reply: CustomerReply) -> None:
+        reference, why_not = item.reference, ""
+        if reference is None:
+            reference, why_not = await self._open_case_of(client, reply)
+        if reference is not None:
+            if await self._signal(client, reference, CUSTOMER_REPLY_SIGNAL, reply):
+                await self._settle(item, SIGNALLED, f"signalled {reference}", reference)
+                return
+            if await self._append_to_archive(reference, item):
+                why_not = f"case {reference} is closed (the reply is kept in its archive record)"
+            else:
+                why_not = f"it names {reference}, which is not an open case"
+        await asyncio.to_thread(self._queue.add_unmatched, reply, why_not)
+        await self._settle(item, UNMATCHED, why_not, reference)
+
+    async def _open_case_of(self, client: Client, reply: CustomerReply) -> tuple[str | None, str]:
+        """The one open case whose contact keys hold the sender's, or (None, why not)."""
+        if self._secret is None:
+            return None, "no case reference in it, and no COMPLAINTS_CONTACT_KEY_SECRET to look the sender up"
+        key = (
+            phone_key(self._secret, reply.sender)
+            if reply.channel is ChannelKind.SMS
+            else email_key(self._secret, reply.sender)
+        )
+        if key is None:
+            return None, "the sender is not a phone number"
+        query = f"{sa.CUSTOMER_CONTACT_KEYS.name} = '{key}' AND ExecutionStatus = 'Running'"
+        try:
+            found = [wf.id async for wf in client.list_workflows(query, limit=3)]
+        except RPCError as exc:
+            if exc.status in _OUTAGE:
+                raise TemporalUnavailable(exc.message) from None
+            raise
+        except RuntimeError as exc:
+            raise TemporalUnavailable(str(exc)) from None
+        if len(found) == 1:
+            return found[0], ""
+        if not found:
+            return None, "no open case has this sender's contact details"
+        return None, f"{len(found)} open cases have this sender's contact details: {', '.join(sorted(found))}"
+
+    async def _append_to_archive(self, reference: str, item: QueuedItem) -> bool:
+        if self._archive is None or not await asyncio.to_thread(self._archive.holds, reference):
+            return False
+        body = self._seal(item.item.model_dump_json())
+        await asyncio.to_thread(self._archive.append, reference, item.item_id, item.kind, body)
+        return True
+
+    async def _settle(self, item: QueuedItem, state: str, outcome: str, reference: str | None) -> None:
+        self._settled.append((item.item_id, state, outcome, reference))
+        log.info("%s %s: %s", "reply" if item.kind == CUSTOMER_REPLY else "event", item.item_id, outcome)

@@ -1,0 +1,82 @@
+"""The inbound service's settings, read once at start and validated with field-level errors.
+
+| variable | meaning |
+|---|---|
+| COMPLAINTS_INBOUND_HOST / COMPLAINTS_INBOUND_PORT | where it listens (default 127.0.0.1:8090) |
+| COMPLAINTS_PUBLIC_BASE_URL | the https URL the vendors reach it at (e.g. `https://complaints.example.com`); Twilio signatures are checked against it, and the worker puts it in SMS status callbacks. Unset: the URL each request was made to |
+| COMPLAINTS_SENDGRID_WEBHOOK_PUBLIC_KEY | the Event Webhook's verification key (base64 DER, from SendGrid's Mail Settings) |
+| COMPLAINTS_SENDGRID_INBOUND_SECRET | the password in the Inbound Parse URL's basic auth (`https://inbound:SECRET@host/webhooks/sendgrid/inbound`) |
+| COMPLAINTS_TWILIO_AUTH_TOKEN | the Twilio account's auth token: checks `X-Twilio-Signature` |
+| COMPLAINTS_CONTACT_KEY_SECRET | the HMAC secret of `CustomerContactKeys` (the starter's, the admin script's) |
+| COMPLAINTS_WEBHOOK_TOLERANCE_SECONDS | how old a signed SendGrid event batch may be (default 300) |
+| COMPLAINTS_SECRETS_FILE | optional dotenv file holding the secrets above (mode 0600); the environment wins |
+
+A route whose secret is not configured answers 503 to everything: never "accept unverified".
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ops.secrets_file import secrets_file_source
+
+
+class InboundSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="COMPLAINTS_",
+        env_ignore_empty=True,
+        extra="ignore",
+        hide_input_in_errors=True,  # a rejected value may be a secret: never echo it
+    )
+
+    inbound_host: str = "127.0.0.1"
+    inbound_port: int = Field(default=8090, ge=0, le=65535)
+    public_base_url: str | None = None
+    sendgrid_webhook_public_key: SecretStr | None = None
+    sendgrid_inbound_secret: SecretStr | None = None
+    twilio_auth_token: SecretStr | None = None
+    contact_key_secret: SecretStr | None = None
+    # SendGrid signs the timestamp with the batch: an older batch is a replay, or held too long.
+    webhook_tolerance_seconds: float = Field(default=300, gt=0, le=3600)
+    # The forwarder's back-off while Temporal is unreachable: doubling from the first to the cap.
+    forward_retry_first_seconds: float = Field(default=0.5, gt=0)
+    forward_retry_max_seconds: float = Field(default=30, gt=0)
+    forward_batch_size: int = Field(default=200, ge=1, le=5000)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets = secrets_file_source(settings_cls)
+        return (init_settings, env_settings) if secrets is None else (init_settings, env_settings, secrets)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("must look like https://complaints.example.com (no query, no fragment)")
+        return value.rstrip("/")
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _public_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        from sendgrid.helpers.eventwebhook import EventWebhook
+
+        try:
+            EventWebhook(value.get_secret_value())
+        except (ValueError, TypeError):
+            raise ValueError("not a SendGrid verification key (base64 DER, as the console shows it)") from None
+        return value

@@ -1,0 +1,49 @@
+"""The inbound service's settings: secrets from the environment or the secrets file, bad ones refused."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from inbound.settings import InboundSettings
+from tests.inbound.signing import SendGridSigner
+
+
+def test_defaults_listen_on_loopback_8090(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("COMPLAINTS_INBOUND_HOST", "COMPLAINTS_INBOUND_PORT", "COMPLAINTS_SECRETS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    settings = InboundSettings()
+    assert (settings.inbound_host, settings.inbound_port, settings.webhook_tolerance_seconds) == (
+        "127.0.0.1",
+        8090,
+        300,
+    )
+
+
+def test_secrets_come_from_the_secrets_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = SendGridSigner().public_key
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text(
+        f"COMPLAINTS_SENDGRID_WEBHOOK_PUBLIC_KEY={key}\nCOMPLAINTS_TWILIO_AUTH_TOKEN=tok\n"
+        "COMPLAINTS_CONTACT_KEY_SECRET=hmac-secret\nCOMPLAINTS_SENDGRID_INBOUND_SECRET=parse\n"
+    )
+    secrets.chmod(0o600)
+    monkeypatch.setenv("COMPLAINTS_SECRETS_FILE", str(secrets))
+    settings = InboundSettings()
+    assert settings.sendgrid_webhook_public_key.get_secret_value() == key
+    assert settings.twilio_auth_token.get_secret_value() == "tok"
+    assert settings.contact_key_secret.get_secret_value() == "hmac-secret"
+    assert settings.sendgrid_inbound_secret.get_secret_value() == "parse"
+
+
+def test_a_key_that_is_not_a_sendgrid_verification_key_is_refused_without_echoing_it(monkeypatch) -> None:
+    monkeypatch.setenv("COMPLAINTS_SENDGRID_WEBHOOK_PUBLIC_KEY", "bm90LWEta2V5")
+    with pytest.raises(ValidationError, match="sendgrid_webhook_public_key") as refused:
+        InboundSettings()
+    assert "bm90LWEta2V5" not in str(refused.value)
+
+
+def test_a_public_url_with_a_query_is_refused(monkeypatch) -> None:
+    monkeypatch.setenv("COMPLAINTS_PUBLIC_BASE_URL", "https://complaints.example.com/?a=1")
+    with pytest.raises(ValidationError, match="public_base_url"):
+        InboundSettings()

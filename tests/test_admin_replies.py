@@ -1,0 +1,73 @@
+"""admin.py's side of the customer loop: replies in `status --json`, the unmatched list."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import admin
+from codec.at_rest import AtRest
+from codec.keyring import CodecSettings
+from domain.models import CaseState, ChannelKind, CustomerReply, CustomerReplyRecord
+from inbound.queue import InboundQueue
+from ops import stores
+from settings import PipelineSettings
+
+AT = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+
+
+def test_status_json_shows_each_reply_with_its_channel_time_and_text() -> None:
+    state = CaseState(
+        reference="CC-2026-T7MH3PQR",
+        customer_replies=[
+            CustomerReplyRecord(
+                reply_id="SM1", channel=ChannelKind.SMS, received_at=AT, text="YES thanks", meaning="yes"
+            )
+        ],
+    )
+    document = json.loads(json.dumps(admin.status_document(state)))  # as --json prints it
+    [reply] = document["customer_replies"]
+    assert (reply["channel"], reply["text"], reply["meaning"]) == ("sms", "YES thanks", "yes")
+    assert datetime.fromisoformat(reply["received_at"]) == AT
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("COMPLAINTS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("COMPLAINTS_DATABASE_URL", raising=False)
+    return tmp_path
+
+
+def test_unmatched_replies_are_listed_for_staff_with_the_sender_masked(data_dir: Path) -> None:
+    queue = InboundQueue(stores.locate(PipelineSettings(), stores.INBOUND), AtRest(CodecSettings().keyring()))
+    reply = CustomerReply(
+        reply_id="SM7",
+        channel=ChannelKind.SMS,
+        received_at=AT,
+        sender="+447700900123",
+        text="Is anyone there? My line is still down",
+    )
+    queue.add_unmatched(reply, "no open case has this sender's contact details")
+
+    result = CliRunner().invoke(admin.app, ["replies", "--unmatched"])
+    assert result.exit_code == 0, result.output
+    assert "Is anyone there? My line is still down" in result.stdout
+    assert "+447700900123" not in result.stdout and "+44*******123" in result.stdout
+    assert "no open case" in result.stdout
+
+    as_json = CliRunner().invoke(admin.app, ["replies", "--unmatched", "--json"])
+    [listed] = json.loads(as_json.stdout)
+    assert (listed["channel"], listed["sender"], listed["text"]) == ("sms", "+44*******123", reply.text)
+
+
+def test_no_unmatched_replies_says_so(data_dir: Path) -> None:
+    result = CliRunner().invoke(admin.app, ["replies", "--unmatched"])
+    assert (result.exit_code, result.output.strip()) == (0, "no unmatched replies")
+
+
+def test_an_address_is_masked_to_its_first_letter_and_domain() -> None:
+    assert admin.mask_sender("ann.customer@example.com") == "a***@example.com"
