@@ -198,6 +198,16 @@ TABLES: dict[str, Table] = {
     INBOUND: inbound_items,
 }
 
+# Every table of each store, the main one first: what a move copies (`ops.migrate_stores`) and what
+# a purge vacuums. A table added by a store's migration is added here, or a move leaves it behind
+# (tests/test_stores.py holds this list to the migrations).
+STORE_TABLES: dict[str, tuple[Table, ...]] = {
+    SENT_MESSAGES: (sent_messages,),
+    BILLING: (invoice_credits,),
+    CASE_ARCHIVE: (case_records, case_record_addenda),
+    INBOUND: (inbound_items, unmatched_replies),
+}
+
 # --- locating a store -------------------------------------------------------------------------------
 
 StoreLocation = Path | str
@@ -417,8 +427,11 @@ class Store:
             finally:
                 raw.close()
         else:
+            # Every table of the store: a purge deletes from the side tables too (the archive's
+            # addenda, the inbound queue's unmatched replies).
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql(f"VACUUM FULL {self.table.name}")
+                for table in STORE_TABLES[self.name]:
+                    conn.exec_driver_sql(f"VACUUM FULL {table.name}")
 
     def fetch(self, key: Mapping[str, Any]) -> Any:
         """The row with this primary key, or None."""

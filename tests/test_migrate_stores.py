@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import delete
@@ -11,7 +12,9 @@ from sqlalchemy import delete
 from activities.archive import CaseArchive
 from activities.billing import BillingActivities
 from channels.sent_log import SentLog
-from domain.models import InvoiceCredit
+from codec.at_rest import AtRest
+from domain.models import ChannelKind, CustomerReply, InvoiceCredit
+from inbound.queue import InboundQueue
 from ops import migrate_stores, stores
 from tests.channels.test_sent_log import receipt
 from tests.test_case_archive import NOW, record
@@ -55,7 +58,7 @@ async def test_a_single_host_deployment_moves_to_postgresql_and_a_second_run_cat
     target = postgres.new_database()  # empty: the command migrates it
     assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 0
     out = capsys.readouterr().out
-    assert "sent_messages source    1200  copied    1200" in out and "MISSING" not in out
+    assert re.search(r"sent_messages +source +1200 +copied +1200 ", out) and "MISSING" not in out
 
     moved = CaseArchive(target, retention=timedelta(days=30))
     assert SentLog(target).get("old-0042") == ledger.get("old-0042")
@@ -100,10 +103,10 @@ async def test_a_copy_cut_short_is_finished_by_running_it_again(tmp_path, postgr
 
     copy = migrate_stores.copy_store
 
-    def cut_short(store, source, into):
+    def cut_short(store, source, into, cutoff):
         if store == stores.BILLING:
             raise OSError("connection lost")
-        return copy(store, source, into)
+        return copy(store, source, into, cutoff)
 
     monkeypatch.setattr(migrate_stores, "BATCH", 7)
     monkeypatch.setattr(migrate_stores, "copy_store", cut_short)
@@ -125,7 +128,10 @@ def test_the_count_check_finds_a_key_the_target_lacks(tmp_path, postgres):
         conn.execute(delete(stores.sent_messages).where(stores.sent_messages.c.key == "k-3"))
     assert (
         migrate_stores._missing(
-            stores.SENT_MESSAGES, data / "sent-messages.sqlite3", stores.open_store(stores.SENT_MESSAGES, target)
+            stores.sent_messages,
+            data / "sent-messages.sqlite3",
+            stores.open_store(stores.SENT_MESSAGES, target),
+            datetime.now(UTC) - timedelta(days=730),
         )
         == 1
     )
@@ -135,3 +141,51 @@ def test_only_a_sqlite_source_is_taken(tmp_path, postgres, capsys):
     assert migrate_stores.main(["--from", postgres.url(), "--to", postgres.url()]) == 2
     assert migrate_stores.main(["--from", f"sqlite:///{tmp_path / 'nowhere'}", "--to", postgres.url()]) == 2
     assert "neither a data folder nor a SQLite file" in capsys.readouterr().err
+
+
+def reply(reply_id: str, received_at: datetime) -> CustomerReply:
+    return CustomerReply(
+        reply_id=reply_id, channel=ChannelKind.SMS, received_at=received_at, sender="+447700900123", text="Still down"
+    )
+
+
+async def test_the_unmatched_replies_and_closed_cases_addenda_move_and_a_purge_takes_its_addenda(
+    tmp_path, postgres, capsys, monkeypatch
+):
+    monkeypatch.setenv("COMPLAINTS_ARCHIVE_RETENTION_DAYS", "30")
+    now = datetime.now(UTC)
+    data = tmp_path / "data"
+    archive = CaseArchive(data / "archive" / "case-records.sqlite3", retention=timedelta(days=30))
+    queue = InboundQueue(data / "inbound.sqlite3", AtRest(None))
+    await archive.archive_case(record("CC-2026-AAAAAA", NOW))
+    archive.append("CC-2026-AAAAAA", "sendgrid:ev-late-bounce", "delivery_event", "sealed bounce")
+    archive.append("CC-2026-AAAAAA", "twilio-sms:SM-thanks", "customer_reply", "sealed thanks")
+    await archive.archive_case(record("CC-2026-BBBBBB", NOW - timedelta(days=31), name="Bryn Expiring"))
+    archive.append("CC-2026-BBBBBB", "twilio-sms:SM-bryn", "customer_reply", "sealed words of Bryn")
+    queue.accept([("twilio-sms:SM-bryn", reply("SM-bryn", now), "CC-2026-BBBBBB")])
+    queue.settle([("twilio-sms:SM-bryn", "archived", "appended to CC-2026-BBBBBB", "CC-2026-BBBBBB")])
+    for n in range(3):
+        queue.add_unmatched(reply(f"SM-lost-{n}", now - timedelta(days=n)), "no open case for this number")
+    # Past the retention: the next purge deletes it, so the move must not bring it to a new home.
+    queue.add_unmatched(reply("SM-lost-long-ago", now - timedelta(days=31)), "no open case for this number")
+
+    target = postgres.new_database()
+    assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"unmatched_replies +source +4 +copied +3 ", out), out
+    assert re.search(r"case_record_addenda +source +3 +copied +3 ", out), out
+    moved_archive = CaseArchive(target, retention=timedelta(days=30))
+    moved_queue = InboundQueue(target, AtRest(None))
+    assert moved_archive.addenda("CC-2026-AAAAAA") == archive.addenda("CC-2026-AAAAAA")
+    assert [u.reply.reply_id for u in moved_queue.unmatched()] == ["SM-lost-0", "SM-lost-1", "SM-lost-2"]
+    assert moved_queue.unmatched() == queue.unmatched()[:3]
+    assert moved_archive.addenda("CC-2026-BBBBBB") != []
+
+    # Bryn's record expires on the old host before the final run: its purge reaches the copy, and
+    # his reply goes with it (from the archive's addenda and from the inbound queue).
+    assert archive.purge_expired(NOW) == ["CC-2026-BBBBBB"]
+    assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 0
+    assert moved_archive.load("CC-2026-BBBBBB")[0] is None
+    assert moved_archive.addenda("CC-2026-BBBBBB") == []
+    assert moved_queue.state_of("twilio-sms:SM-bryn") is None
+    assert moved_archive.addenda("CC-2026-AAAAAA") == archive.addenda("CC-2026-AAAAAA")
