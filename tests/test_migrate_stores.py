@@ -189,3 +189,59 @@ async def test_the_unmatched_replies_and_closed_cases_addenda_move_and_a_purge_t
     assert moved_archive.addenda("CC-2026-BBBBBB") == []
     assert moved_queue.state_of("twilio-sms:SM-bryn") is None
     assert moved_archive.addenda("CC-2026-AAAAAA") == archive.addenda("CC-2026-AAAAAA")
+
+
+async def test_a_case_the_new_host_purged_gets_none_of_its_replies_back_from_the_old_host(tmp_path, postgres):
+    data = tmp_path / "data"
+    archive = CaseArchive(data / "archive" / "case-records.sqlite3", retention=timedelta(days=30))
+    queue = InboundQueue(data / "inbound.sqlite3", AtRest(None))
+    await archive.archive_case(record("CC-2026-CCCCCC", NOW - timedelta(days=29), name="Cerys Expiring"))
+    target = postgres.new_database()
+    assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 0
+    # The new host's purge runs before the old host's: Cerys's late reply is still on the old host.
+    moved_archive = CaseArchive(target, retention=timedelta(days=30))
+    assert moved_archive.purge_expired(NOW + timedelta(days=2)) == ["CC-2026-CCCCCC"]
+    archive.append("CC-2026-CCCCCC", "twilio-sms:SM-cerys", "customer_reply", "sealed words of Cerys")
+    queue.accept([("twilio-sms:SM-cerys", reply("SM-cerys", datetime.now(UTC)), "CC-2026-CCCCCC")])
+
+    # Withheld, and not counted as missing: the run succeeds.
+    assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 0
+    assert moved_archive.addenda("CC-2026-CCCCCC") == []
+    assert InboundQueue(target, AtRest(None)).state_of("twilio-sms:SM-cerys") is None
+
+
+async def test_a_reply_the_old_host_forwarded_after_the_first_run_is_not_forwarded_again(tmp_path, postgres):
+    data = tmp_path / "data"
+    queue = InboundQueue(data / "inbound.sqlite3", AtRest(None))
+    queue.accept([("twilio-sms:SM-yes", reply("SM-yes", datetime.now(UTC)), "CC-2026-AAAAAA")])
+    target = postgres.new_database()
+    assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 0
+    moved = InboundQueue(target, AtRest(None))
+    assert [item.item_id for item in moved.due(10)] == ["twilio-sms:SM-yes"]
+
+    queue.settle([("twilio-sms:SM-yes", "signalled", "signalled CC-2026-AAAAAA", "CC-2026-AAAAAA")])
+    assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 0
+    assert moved.state_of("twilio-sms:SM-yes") == "signalled" and moved.due(10) == []
+
+
+def test_a_table_left_short_is_named_and_the_command_exits_1(tmp_path, postgres, monkeypatch, capsys):
+    data = tmp_path / "data"
+    queue = InboundQueue(data / "inbound.sqlite3", AtRest(None))
+    queue.add_unmatched(reply("SM-lost", datetime.now(UTC)), "no open case for this number")
+    queue.accept([("twilio-sms:SM-other", reply("SM-other", datetime.now(UTC)), None)])
+    target = postgres.new_database()
+    copy = migrate_stores.copy_table
+
+    def skip_unmatched(table, source, into, cutoff):
+        if table is stores.unmatched_replies:
+            return migrate_stores.Copied(
+                table.name, missing_in_target=migrate_stores._missing(table, source, into, cutoff)
+            )
+        return copy(table, source, into, cutoff)
+
+    monkeypatch.setattr(migrate_stores, "copy_table", skip_unmatched)
+    assert migrate_stores.main(["--from", f"sqlite:///{data}", "--to", target]) == 1
+    captured = capsys.readouterr()
+    assert "incomplete: unmatched_replies; run it again" in captured.err
+    assert re.search(r"unmatched_replies .* MISSING 1 in the target", captured.out)
+    assert re.search(r"inbound_items .* ok", captured.out)
