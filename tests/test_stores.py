@@ -3,12 +3,14 @@ and a PostgreSQL database is used only once the setup step has migrated it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
 
+from activities.archive import CaseArchive
 from channels.sent_log import SentLog
 from ops import stores
 from settings import PipelineSettings
@@ -23,6 +25,37 @@ def test_the_migrations_build_the_tables_the_stores_describe(store_at) -> None:
         assert stores.current_revisions(conn) == stores.heads()
         context = MigrationContext.configure(conn, opts={"compare_type": True, "version_table": stores.VERSION_TABLE})
         assert compare_metadata(context, stores.metadata) == []
+
+
+def test_each_store_lists_every_table_its_migrations_build(tmp_path) -> None:
+    """A move copies, and a purge vacuums, the tables in STORE_TABLES: a table a store's migrations
+    add without being listed there would be left behind by `ops.migrate_stores`."""
+    for store in stores.ALL_STORES:
+        location = tmp_path / f"{store}.sqlite3"
+        stores.upgrade(location, [store])
+        built = set(inspect(stores.engine_for(location)).get_table_names()) - {stores.VERSION_TABLE}
+        assert built == {table.name for table in stores.STORE_TABLES[store]}, store
+        assert stores.STORE_TABLES[store][0] is stores.TABLES[store]
+
+
+async def test_a_purge_on_postgresql_rewrites_the_addenda_table_too(postgres) -> None:
+    """VACUUM FULL writes a table afresh (a new file): the deleted reply's text is in no file left."""
+    from tests.test_case_archive import NOW, record
+
+    url = postgres.new_database()
+    stores.upgrade(url)
+    archive = CaseArchive(url, retention=timedelta(days=30))
+    await archive.archive_case(record("CC-2026-AAAAAA", NOW - timedelta(days=31)))
+    archive.append("CC-2026-AAAAAA", "twilio-sms:SM-1", "customer_reply", "sealed reply")
+
+    def file_of(table: str) -> int:
+        with stores.engine_for(url).connect() as conn:
+            return conn.scalar(text("SELECT relfilenode FROM pg_class WHERE relname = :t"), {"t": table})
+
+    before = file_of("case_record_addenda")
+    assert archive.purge_expired(NOW) == ["CC-2026-AAAAAA"]
+    assert archive.addenda("CC-2026-AAAAAA") == []
+    assert file_of("case_record_addenda") != before
 
 
 def test_a_postgresql_database_not_yet_migrated_is_refused_with_the_command_to_run(postgres) -> None:
