@@ -6,7 +6,8 @@ the inbound queue (vendor events and customer replies, persisted before they are
 Each is a table described once here with SQLAlchemy Core, and lives either:
 
 - embedded (the default, for `make run`): its own SQLite file in the worker's data folder, as it
-  always has (`sent-messages.sqlite3`, `billing-ledger.sqlite3`, `archive/case-records.sqlite3`).
+  always has (`sent-messages.sqlite3`, `billing-ledger.sqlite3`, `archive/case-records.sqlite3`,
+  `inbound.sqlite3`).
   SQLite's locking holds between processes on one machine only; or
 - on PostgreSQL, when `COMPLAINTS_DATABASE_URL=postgresql://...` is set: every table in one
   database that every worker, on any host, and the admin script share.
