@@ -75,7 +75,7 @@ bench: $(INSTALLED)
 	$(PY) -m bench
 
 # Mutation testing of domain/ against its unit tests (tests/domain), with the score per module; about
-# 3 minutes here. Not part of `make test`: run it before a release and record it in docs/mutation.md.
+# 8 minutes here. Not part of `make test`: run it before a release and record it in docs/mutation.md.
 # mutmut is the optional `mutation` extra, installed here only; mutants/ is rebuilt every run so no
 # cached verdict outlives a change to the tests.
 MUTMUT := $(VENV)/bin/mutmut

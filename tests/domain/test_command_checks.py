@@ -164,3 +164,52 @@ def test_a_reassignment_goes_to_someone_else_at_the_cases_level() -> None:
     assert refusal is not None and refusal.type == "WrongLevel" and refusal.message.startswith("to: cara.dunn is a ")
     # Escalated once: the manager is now the right level.
     assert reassign_refusal(state.model_copy(update={"escalation_level": 1}), POLICY, manager) is None
+
+
+def test_a_refused_award_names_who_may_approve_it() -> None:
+    policy = ComplaintPolicy(max_compensation_gbp=Decimal("100"))
+    assert compensation_refusal(policy, CompensationAward(amount_gbp=Decimal("100.01"), reason="outage")) == Refusal(
+        "CompensationTooLarge",
+        "amount_gbp: £100.01 is above the £100 a handler may award; ask the Head of Professional Services",
+    )
+
+
+def test_updates_by_text_may_be_agreed_with_a_mobile_only_until_the_customer_replies_stop() -> None:
+    mobile = Customer.model_validate(
+        {"name": "Alan Rees", "email": "alan@example.com", "phone": "+447700900123", "phone_is_mobile": True}
+    )
+    by_text = ScheduleAgreed(every=7, contact_time=time(10, 0), channel=ChannelKind.SMS, recorded_by="h")
+    assert agreement_refusal(POLICY, mobile, by_text) is None
+    assert agreement_refusal(POLICY, mobile, by_text, texts_stopped=True) == Refusal(
+        "ChannelUnreachable", "channel: the customer cannot be reached by sms on the details held"
+    )
+
+
+def test_a_correction_to_email_needs_an_email_address_but_a_letter_customer_needs_none() -> None:
+    by_letter = Customer.model_validate(
+        {
+            "name": "Alan Rees",
+            "address": {"lines": ["1 High Street", "Leeds"], "postcode": "LS1 1AA"},
+            "preferred_written_channel": "letter",
+        }
+    )
+    to_email = ContactCorrection(preferred_written_channel=WrittenChannel.EMAIL, recorded_by="h")
+    assert contact_refusal(by_letter, to_email) == Refusal(
+        "Unreachable", "preferred_written_channel: 'email' but the case holds no email address"
+    )
+    new_phone = ContactCorrection(phone="+442079460000", phone_is_mobile=False, recorded_by="h")
+    assert contact_refusal(by_letter, new_phone) is None
+
+
+def test_a_case_at_the_top_of_the_ladder_is_reassigned_only_at_that_level() -> None:
+    # Escalated to the Head of Professional Services (level 2), or past a ladder since shortened.
+    manager = Reassignment(to=handler("cara.dunn", CaseRole.CUSTOMER_SERVICE_MANAGER), reason="leave", recorded_by="h")
+    head = Reassignment(to=handler("dev.shah", CaseRole.HEAD_OF_PROFESSIONAL_SERVICES), reason="leave", recorded_by="h")
+    for level in (2, 3):
+        state = CaseState(reference=REF, owner=handler("amara.okafor"), escalation_level=level)
+        assert reassign_refusal(state, POLICY, head) is None
+        assert reassign_refusal(state, POLICY, manager) == Refusal(
+            "WrongLevel",
+            "to: cara.dunn is a Customer Service Manager; this case is at Head of Professional Services level "
+            "(escalate with not-satisfied instead)",
+        )

@@ -275,3 +275,37 @@ def test_status_and_evidence_show_replies_unanswered_and_undelivered_messages() 
         }
     ]
     assert facts["ask_to_close_outstanding"] is True and facts["sms_stopped_at"] is None
+
+
+def test_the_status_shows_when_texts_stopped_and_the_ask_to_close_went_as_json_times() -> None:
+    from domain.customer_loop import loop_facts
+
+    state = CaseState(reference=REF, sms_stopped_at=utc(2030, 2, 15, 8, 30), asked_to_close_at=utc(2030, 2, 13, 10))
+    facts = loop_facts(state)
+    assert (facts["sms_stopped_at"], facts["asked_to_close_at"]) == ("2030-02-15T08:30:00Z", "2030-02-13T10:00:00Z")
+
+
+def test_a_reply_by_post_is_never_taken_for_the_customers_own_text_or_email() -> None:
+    assert not from_customer(reply(sender="+447911123456", channel=ChannelKind.LETTER), CUSTOMER)
+
+
+def test_a_bounce_stamped_the_same_instant_as_the_delivery_still_counts() -> None:
+    record = message(delivery=DeliveryStatus.DELIVERED, delivery_at=utc(2030, 2, 12, 10, 5))
+    assert moves_forward(record, DeliveryStatus.BOUNCED, utc(2030, 2, 12, 10, 5))
+
+
+def test_a_yes_received_the_same_instant_as_the_ask_to_close_answers_it() -> None:
+    asked = utc(2030, 2, 20, 10)
+    state = CaseState(reference=REF, asked_to_close_at=asked, customer_replies=[record(YES, asked)])
+    assert not ask_outstanding(state)
+
+
+def test_a_reply_received_the_same_instant_as_the_owners_call_is_answered_by_it() -> None:
+    at = utc(2030, 2, 14, 12)
+    state = CaseState(
+        reference=REF,
+        owner=OWNER,
+        calls=[Call(at=at, outcome=CallOutcome.REACHED, by="amara.okafor")],
+        customer_replies=[record(REPLY, at)],
+    )
+    assert unanswered_replies(state) == []

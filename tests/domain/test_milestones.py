@@ -109,3 +109,10 @@ def test_a_letter_meets_an_introduction_when_delivered_and_other_steps_when_disp
     assert reaches_customer_at(letter, ADR_RIGHTS) == dispatched
     email = letter.model_copy(update={"channel": ChannelKind.EMAIL})
     assert reaches_customer_at(email, "introduction") == sent
+
+
+def test_a_milestone_no_channel_could_deliver_is_settled() -> None:
+    undeliverable = Milestone(name="introduction", due_at=MARK, undeliverable_at=RECEIVED)
+    assert settled(undeliverable, set())
+    superseded = Milestone(name="introduction", due_at=MARK, superseded_at=RECEIVED)
+    assert settled(superseded, set())

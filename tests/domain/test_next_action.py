@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from domain.models import CaseRole, CaseStage, CaseState, Handler, Milestone
+from domain.models import (
+    Call,
+    CallOutcome,
+    CaseRole,
+    CaseStage,
+    CaseState,
+    ChannelKind,
+    CustomerReplyRecord,
+    DeliveryStatus,
+    Handler,
+    MessageKind,
+    MessageRecord,
+    Milestone,
+)
 from domain.next_action import owner_next_action
 
 OWNER = Handler(
@@ -74,3 +87,60 @@ def test_at_deadlock_no_regular_update_call_is_asked() -> None:
         next_update_at=utc(2030, 7, 1, 9),
     )
     assert owner_next_action(state) is None
+
+
+def reply_at(at: datetime) -> CustomerReplyRecord:
+    return CustomerReplyRecord(
+        reply_id=f"SM{at.isoformat()}", channel=ChannelKind.SMS, received_at=at, text="hello?", meaning="reply"
+    )
+
+
+def bounced_at(at: datetime, number: int, reason: str | None = None) -> MessageRecord:
+    return MessageRecord(
+        key=f"CC-2030-ABCDEFGH/{number:03d}-progress_update-email",
+        kind=MessageKind.PROGRESS_UPDATE,
+        channel=ChannelKind.EMAIL,
+        status="sent",
+        at=at,
+        delivery=DeliveryStatus.BOUNCED,
+        delivery_reason=reason,
+    )
+
+
+def test_the_owner_sees_how_many_replies_wait_for_an_answer() -> None:
+    one = CaseState(reference="CC-2030-ABCDEFGH", owner=OWNER, customer_replies=[reply_at(utc(2030, 2, 14, 9))])
+    assert owner_next_action(one) == "amara.okafor: read and answer the customer's sms reply of Thu 14 Feb 09:00"
+    two = one.model_copy(update={"customer_replies": [*one.customer_replies, reply_at(utc(2030, 2, 14, 10))]})
+    assert owner_next_action(two) == (
+        "amara.okafor: read and answer the customer's sms reply of Thu 14 Feb 10:00 (2 unanswered)"
+    )
+
+
+def test_the_latest_undelivered_message_is_named_with_the_vendors_reason() -> None:
+    state = CaseState(
+        reference="CC-2030-ABCDEFGH",
+        owner=OWNER,
+        messages=[
+            bounced_at(utc(2030, 2, 18, 10), 4, "550 mailbox unavailable"),
+            bounced_at(utc(2030, 2, 25, 10), 5, "552 mailbox full"),
+            bounced_at(utc(2030, 3, 4, 10), 6, "554 rejected"),
+        ],
+    )
+    assert owner_next_action(state) == (
+        "amara.okafor: reach the customer another way: the progress update by email was bounced (554 rejected)"
+    )
+
+
+def test_a_call_or_corrected_details_since_the_failure_deal_with_it() -> None:
+    failed = CaseState(reference="CC-2030-ABCDEFGH", owner=OWNER, messages=[bounced_at(utc(2030, 2, 18, 10), 4)])
+    # A call the same minute the update bounced: the owner has dealt with it.
+    called = failed.model_copy(
+        update={"calls": [Call(at=utc(2030, 2, 18, 10), outcome=CallOutcome.REACHED, by="amara.okafor")]}
+    )
+    assert owner_next_action(called) is None
+    earlier = failed.model_copy(
+        update={"calls": [Call(at=utc(2030, 2, 18, 9), outcome=CallOutcome.REACHED, by="amara.okafor")]}
+    )
+    assert owner_next_action(earlier) == (
+        "amara.okafor: reach the customer another way: the progress update by email was bounced"
+    )

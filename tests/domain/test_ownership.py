@@ -10,9 +10,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from domain.calendar import WorkingCalendar
 from domain.models import (
     CalendarSpec,
+    CaseClosure,
     CaseRole,
     CaseStage,
     CaseState,
+    ClosureOutcome,
     ComplaintPolicy,
     Customer,
     HowSaid,
@@ -111,3 +113,31 @@ def test_a_reopened_case_keeps_a_pause_the_customer_asked_for() -> None:
     state.milestones[0].done_at = utc(2, 14, 9)
     reopen(state, ComplaintPolicy(), CALENDAR, NotSatisfied(reason="billed again"), utc(3, 8, 10), pauses_kept=True)
     assert state.next_update_at == utc(3, 22, 10)
+
+
+def test_a_reopened_case_records_how_the_earlier_period_was_closed() -> None:
+    closure = CaseClosure(outcome=ClosureOutcome.WITHDRAWN, reason="customer withdrew", recorded_by="h")
+    state = closed_case(confirmation=None, closure=closure)
+    reopen(state, ComplaintPolicy(), CALENDAR, NotSatisfied(reason="still down"), utc(3, 8, 10), pauses_kept=True)
+    assert state.reopenings[0].closure == closure
+    assert state.closure is None
+
+
+def test_reopening_after_the_adr_letter_went_or_was_late_leaves_its_clock_alone() -> None:
+    now = utc(4, 10, 15)  # two days past the 8-week mark
+    sent = closed_case()
+    sent.milestones[1].done_at = utc(4, 8, 11)
+    reopen(sent, ComplaintPolicy(), CALENDAR, NotSatisfied(reason="billed again"), now, pauses_kept=True)
+    assert due(sent, "adr_rights") == utc(4, 8, 11)
+    late = closed_case()
+    late.milestones[1].breached = True
+    reopen(late, ComplaintPolicy(), CALENDAR, NotSatisfied(reason="billed again"), now, pauses_kept=True)
+    assert due(late, "adr_rights") == utc(4, 8, 11)
+
+
+def test_a_case_without_an_adr_clock_reopens() -> None:
+    # `state.milestone` returns None for a clock the case does not carry: reopening must not assume one.
+    state = closed_case()
+    state.milestones = state.milestones[:1]
+    reopen(state, ComplaintPolicy(), CALENDAR, NotSatisfied(reason="still down"), utc(3, 8, 10), pauses_kept=True)
+    assert state.stage is CaseStage.REOPENED and state.milestone("adr_rights") is None

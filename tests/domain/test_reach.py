@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from domain.models import CaseState, ChannelKind, Customer, PostalAddress
 from domain.reach import fallback_after, phone_then_written, reachable_channels, update_channels, written_channel
 
@@ -53,3 +55,20 @@ def test_updates_go_by_the_agreed_channel_only_while_it_reaches_the_customer() -
     assert update_channels(agreed_letter, EVERYWHERE, agreed_channel_kept=False) == [SMS, EMAIL]
     agreed_text = CaseState(reference="CC-2030-ABCDEFGH", update_channel=SMS)
     assert update_channels(agreed_text, LANDLINE_BY_LETTER, agreed_channel_kept=True) == [LETTER]
+
+
+def test_once_the_customer_replied_stop_no_fallback_or_update_goes_by_text() -> None:
+    # Past the failed letter, the untried email is the last resort, not the text.
+    assert fallback_after(EVERYWHERE, LETTER, {LETTER}, texts_stopped=True) == EMAIL
+    stopped = CaseState(reference="CC-2030-ABCDEFGH", sms_stopped_at=datetime(2030, 2, 14, 10, tzinfo=UTC))
+    assert update_channels(stopped, EVERYWHERE, agreed_channel_kept=True) == [EMAIL]
+    agreed_text = stopped.model_copy(update={"update_channel": SMS})
+    assert update_channels(agreed_text, EVERYWHERE, agreed_channel_kept=True) == [EMAIL]
+    # Not stopped: the agreed text is honoured.
+    assert update_channels(
+        agreed_text.model_copy(update={"sms_stopped_at": None}), EVERYWHERE, agreed_channel_kept=True
+    ) == [SMS]
+
+
+def test_a_failed_channel_is_never_its_own_fallback() -> None:
+    assert fallback_after(EVERYWHERE, SMS, set()) == EMAIL
