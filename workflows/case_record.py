@@ -41,7 +41,7 @@ class CaseRecordKeeping(CaseBase):
             value = values[key.name]
             if self._published.get(key.name, ...) == value:
                 continue
-            updates.append(key.value_unset() if value is None else key.value_set(value))  # type: ignore[arg-type]
+            updates.append(key.value_unset() if value is None else key.value_set(value))
             self._published[key.name] = value
         if updates:
             workflow.upsert_search_attributes(updates)

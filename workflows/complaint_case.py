@@ -171,7 +171,7 @@ class ComplaintCase(
                 # same first steps as the attempt that died.
                 self._start_work_that_is_due()
             await self._act_on_customer_facts()
-            if self._state.stage is CaseStage.CLOSED:
+            if self._closed():
                 break
             self._start_work_that_is_due()
             if self._local_first:
@@ -255,6 +255,10 @@ class ComplaintCase(
         if self._timer is not None and not self._timer.done():
             self._timer.cancel()
         self._timer, self._timer_at = None, None
+
+    def _closed(self) -> bool:
+        """Read afresh: a fact acted on in the loop's body may have closed the case since its check."""
+        return self._state.stage is CaseStage.CLOSED
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
