@@ -31,7 +31,7 @@ class CaseRecordKeeping(CaseBase):
             sa.CASE_OWNER.name: state.owner.id if state.owner else None,
             sa.ESCALATION_LEVEL.name: state.escalation_level,
             sa.RECEIVED_AT.name: self._input.intake.received_at,
-            sa.NEXT_DEADLINE.name: sa.next_deadline(state),
+            sa.NEXT_DEADLINE.name: sa.next_deadline(state, regular_updates=not self._v4),
             sa.ADR_LETTER_SENT.name: state.adr_letter_sent_at is not None,
             sa.BREACH.name: any(m.breached for m in state.milestones),
             sa.NEEDS_ATTENTION.name: state.attention is not None or any(m.undeliverable_at for m in state.milestones),
