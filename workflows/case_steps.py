@@ -92,7 +92,7 @@ class CaseSteps(CaseBase):
         number = sum(1 for m in state.milestones if m.name.startswith("update_")) + 1
         name = f"update_{number}"
         # An update is on time if it reaches the customer on the agreed working day.
-        state.milestones.append(self._clock(name, due, self._calendar.add_working_hours(due, 1)))
+        state.milestones.append(self._clock(name, due, case_plan.regular_update_due(due, self._calendar)))
         following = clocks.next_update_at(due, schedule, self._calendar)
         if following <= workflow.now():
             # The case was held up (an outage, a stopped worker): one late update, not a burst.
