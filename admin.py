@@ -102,7 +102,7 @@ from ops import stores
 from ops.purge import DataStores
 from ops.purge import purge_expired as purge_data
 from settings import ConfigError, PipelineSettings, load_roster
-from starter import CannotReopen, reopen_case
+from starter import CannotReopen, final_state, reopen_case
 from workflows.complaint_case import ComplaintCase
 
 app = typer.Typer(
@@ -456,7 +456,13 @@ async def _state(client: Client, handle: WorkflowHandle[Any, Any]) -> CaseState:
     if description.status is WorkflowExecutionStatus.COMPLETED:
         # A closed case's final state is its result: readable with no worker running.
         summary: CaseSummary = await asyncio.wait_for(handle.result(rpc_timeout=_wait), _wait.total_seconds())
-        return summary.state
+        # Since v4 the result is small: the state comes from the archive record the case wrote as
+        # it closed (no worker needed), else from a query on the closed run.
+        try:
+            archive: CaseArchive | None = _archive(PipelineSettings())
+        except ConfigError:
+            archive = None  # the query on the closed run answers instead
+        return await asyncio.wait_for(final_state(client, summary, archive=archive), _wait.total_seconds())
     try:
         return await asyncio.wait_for(handle.query(ComplaintCase.case_state, rpc_timeout=_wait), _wait.total_seconds())
     except (RPCError, TimeoutError, RPCTimeoutOrCancelledError) as exc:

@@ -38,6 +38,7 @@ from domain.calendar import WorkingCalendar
 from domain.models import (
     CaseInput,
     CaseStage,
+    CaseState,
     CaseSummary,
     ComplaintIntake,
     ComplaintPolicy,
@@ -149,6 +150,21 @@ class CannotReopen(Exception):
     """The case cannot be re-opened (beyond the window, or it ended another way): one line why."""
 
 
+async def final_state(client: Client, summary: CaseSummary, *, archive: CaseArchive | None = None) -> CaseState:
+    """A closed case's final state: its result's until v4; since v4 (a small result) the compliance
+    record it archived as it closed, when `archive` holds that closing, else a query on the closed
+    run, which any worker on its task queue answers from the run's history."""
+    if summary.state is not None:
+        return summary.state
+    if archive is not None:
+        record, _ = await asyncio.to_thread(archive.load, summary.reference)
+        if record is not None and record.state.closed_at == summary.closed_at:
+            # Archived in the closing task: `archived_at` is when the record was made.
+            return record.state.model_copy(update={"archived_at": record.recorded_at})
+    # The latest run: the one whose result this is (a re-opened case's new run has not started).
+    return await client.get_workflow_handle_for(ComplaintCase.run, summary.reference).query(ComplaintCase.case_state)
+
+
 async def reopen_case(client: Client, reference: str, fact: NotSatisfied, *, now: datetime | None = None) -> str:
     """The customer is not satisfied: escalate an open case, or re-open a closed one within the
     policy's window as a new run of the same case (same reference, its whole record carried), so
@@ -192,7 +208,7 @@ async def reopen_case(client: Client, reference: str, fact: NotSatisfied, *, now
                 reference=reference,
                 intake=case_input.intake,
                 policy=case_input.policy,
-                carried_state=summary.state,
+                carried_state=await final_state(client, summary),
                 reopened_by=fact,
             ),
             id=reference,

@@ -194,7 +194,9 @@ class ComplaintCase(
         await self._archive()
         self._publish()
         assert self._state.closed_at is not None
-        return CaseSummary(reference=self._state.reference, closed_at=self._state.closed_at, state=self._state)
+        # v4: the state is in the archive record just written; history need not hold it twice.
+        state = None if self._v4 else self._state
+        return CaseSummary(reference=self._state.reference, closed_at=self._state.closed_at, state=state)
 
     async def _open_case(self) -> None:
         state = self._state

@@ -8,7 +8,7 @@ import json
 from temporalio.api.enums.v1 import EventType
 
 from domain.formatting import local_label
-from domain.models import MessageKind, NotSatisfied
+from domain.models import CaseStage, MessageKind, NotSatisfied
 from tests.workflows.dates import DAY, PLAIN_TUESDAY, WEEK
 from tests.workflows.harness import running_case, server_at
 from workflows.complaint_case import ComplaintCase
@@ -60,3 +60,18 @@ async def test_an_escalation_keeps_the_timer_the_case_was_already_waiting_on(tmp
         # timer for it was kept, not cancelled and started again.
         assert cancelled == []
         assert [s for s in timer_summaries(history) if "offer an update schedule" in s] == [timer_summaries(history)[0]]
+
+
+async def test_a_closed_case_returns_a_small_result_and_its_state_is_in_the_archive(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(DAY)
+        await case.handle.signal(ComplaintCase.customer_satisfied)
+        summary = await case.handle.result()
+        # The history holds the state once (the queries and the archive have it), not again as the result.
+        assert summary.state is None and summary.reference == case.handle.id
+        queried = await case.state()
+        _, archived = await case.closed()
+    # The same state, archived at the moment the record was made (a few ms before the run noted it).
+    assert archived.model_copy(update={"archived_at": queried.archived_at}) == queried
+    assert archived.archived_at is not None and archived.archived_at <= queried.archived_at
+    assert archived.stage is CaseStage.CLOSED and archived.closed_at == summary.closed_at
