@@ -234,7 +234,9 @@ class ComplaintCase(
     async def _sleep_until_something_happens(self) -> None:
         wake_at, why = self._next_wake()
         label = why if wake_at is None else f"{why} at {local_label(wake_at)}"
-        if wake_at != self._timer_at and not self._plan_in_passing():
+        # v4: planned again once this task's first attempts end (see _plan_in_passing).
+        deferred = wake_at != self._timer_at and self._plan_in_passing()
+        if wake_at != self._timer_at and not deferred:
             # One timer at a time, replaced only when the next step moves: a signal or a finished
             # send does not cost a cancelled and restarted timer in history.
             self._cancel_timer()
@@ -249,7 +251,9 @@ class ComplaintCase(
             details += f". Owner to do: {action}"
         workflow.set_current_details(details)
         timer = self._timer
-        await workflow.wait_condition(lambda: self._woken or (timer is not None and timer.done()))
+        await workflow.wait_condition(
+            lambda: self._woken or (timer is not None and timer.done()) or (deferred and not self._local_attempts)
+        )
         if timer is not None and timer.done():
             self._timer, self._timer_at = None, None
 
@@ -257,8 +261,9 @@ class ComplaintCase(
         """v4: while first attempts run inside this workflow task, the plan passes through moments
         that do not last (an escalation's new introduction clock, with its warning and reminder,
         until the new owner is found and introduced a moment later). The timer is left as it is
-        until they finish: each wakes the loop as it ends (seconds at most), which plans again and
-        starts at once whatever fell due meanwhile. Not a timer cancelled and started again."""
+        until they have all ended (seconds at most, however they end: one that fails goes on as a
+        regular activity), then the loop plans again and starts at once whatever fell due
+        meanwhile. Not a timer cancelled and started again."""
         return self._v4 and self._local_attempts > 0
 
     def _cancel_timer(self) -> None:
