@@ -454,10 +454,10 @@ async def _update(
 async def _state(client: Client, handle: WorkflowHandle[Any, Any]) -> CaseState:
     description = await handle.describe(rpc_timeout=_wait)
     if description.status is WorkflowExecutionStatus.COMPLETED:
-        # A closed case's final state is its result: readable with no worker running.
+        # A closed case's final state: its result until v4, readable with no worker running; since
+        # v4 the result is small and the state is the archive record the case wrote as it closed
+        # (no worker needed either), else a query on the closed run.
         summary: CaseSummary = await asyncio.wait_for(handle.result(rpc_timeout=_wait), _wait.total_seconds())
-        # Since v4 the result is small: the state comes from the archive record the case wrote as
-        # it closed (no worker needed), else from a query on the closed run.
         try:
             archive: CaseArchive | None = _archive(PipelineSettings())
         except ConfigError:
