@@ -52,7 +52,7 @@ class CaseRecordKeeping(CaseBase):
             self._published["memo"] = outcome
 
     def _outcome(self) -> dict[str, object]:
-        return case_outcome(self._state, self._input.intake.received_at)
+        return case_outcome(self._state, self._input.intake.received_at, updates_met_counted=self._v4)
 
     async def _archive(self, closing: bool = True) -> ArchiveReceipt:
         """The compliance record, written when the case closes (and on demand by the admin script)."""
