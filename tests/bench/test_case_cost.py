@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import cost
+# time_skipping as a module: a bare `test_server` imported here would be collected as a test.
+from bench import cost, time_skipping
 from bench.infra import task_queue
-from bench.time_skipping import pipeline_case_runs, test_server
 from settings import PipelineSettings
 
 
 async def test_an_eight_week_case_with_one_escalation_costs_at_most_31_actions(tmp_path: Path) -> None:
     from worker import build_worker
 
-    async with test_server() as env:
+    async with time_skipping.test_server() as env:
         queue = task_queue("case-cost")
         settings = PipelineSettings(task_queue=queue, data_dir=tmp_path, graceful_shutdown_seconds=1)
         async with build_worker(env.client, settings):
-            _, runs = await pipeline_case_runs(env, queue, "eight_weeks_one_escalation")
+            _, runs = await time_skipping.pipeline_case_runs(env, queue, "eight_weeks_one_escalation")
     events = [e for run in runs for e in run]
     actions = cost.billable_actions(events)
     # 55 before v4. 31 when the 8-week letter has a day of its own, 29 when it shares a week's
