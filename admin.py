@@ -107,7 +107,7 @@ from ops.contact_keys import configured_secret, contact_keys
 from ops.purge import DataStores
 from ops.purge import purge_expired as purge_data
 from settings import ConfigError, PipelineSettings, load_roster
-from starter import CannotReopen, reopen_case
+from starter import CannotReopen, final_state, reopen_case
 from workflows.complaint_case import ComplaintCase
 
 app = typer.Typer(
@@ -459,9 +459,15 @@ async def _update(
 async def _state(client: Client, handle: WorkflowHandle[Any, Any]) -> CaseState:
     description = await handle.describe(rpc_timeout=_wait)
     if description.status is WorkflowExecutionStatus.COMPLETED:
-        # A closed case's final state is its result: readable with no worker running.
+        # A closed case's final state: its result until v4, readable with no worker running; since
+        # v4 the result is small and the state is the archive record the case wrote as it closed
+        # (no worker needed either), else a query on the closed run.
         summary: CaseSummary = await asyncio.wait_for(handle.result(rpc_timeout=_wait), _wait.total_seconds())
-        return summary.state
+        try:
+            archive: CaseArchive | None = _archive(PipelineSettings())
+        except ConfigError:
+            archive = None  # the query on the closed run answers instead
+        return await asyncio.wait_for(final_state(client, summary, archive=archive), _wait.total_seconds())
     try:
         return await asyncio.wait_for(handle.query(ComplaintCase.case_state, rpc_timeout=_wait), _wait.total_seconds())
     except (RPCError, TimeoutError, RPCTimeoutOrCancelledError) as exc:

@@ -38,6 +38,7 @@ from domain.calendar import WorkingCalendar
 from domain.models import (
     CaseInput,
     CaseStage,
+    CaseState,
     CaseSummary,
     ComplaintIntake,
     ComplaintPolicy,
@@ -156,6 +157,21 @@ class CannotReopen(Exception):
     """The case cannot be re-opened (beyond the window, or it ended another way): one line why."""
 
 
+async def final_state(client: Client, summary: CaseSummary, *, archive: CaseArchive | None = None) -> CaseState:
+    """A closed case's final state: its result's until v4; since v4 (a small result) the compliance
+    record it archived as it closed, when `archive` holds that closing, else a query on the closed
+    run, which any worker on its task queue answers from the run's history."""
+    if summary.state is not None:
+        return summary.state
+    if archive is not None:
+        record, _ = await asyncio.to_thread(archive.load, summary.reference)
+        if record is not None and record.state.closed_at == summary.closed_at:
+            # Archived in the closing task: `archived_at` is when the record was made.
+            return record.state.model_copy(update={"archived_at": record.recorded_at})
+    # The latest run: the one whose result this is (a re-opened case's new run has not started).
+    return await client.get_workflow_handle_for(ComplaintCase.run, summary.reference).query(ComplaintCase.case_state)
+
+
 async def reopen_case(
     client: Client,
     reference: str,
@@ -199,6 +215,7 @@ async def reopen_case(
             f"case {reference} closed on {summary.closed_at:%d %b %Y}, more than "
             f"{case_input.policy.reopen_window_weeks} weeks ago: file a new complaint"
         )
+    closed = await final_state(client, summary)
     try:
         await client.start_workflow(
             ComplaintCase.run,
@@ -206,7 +223,7 @@ async def reopen_case(
                 reference=reference,
                 intake=case_input.intake,
                 policy=case_input.policy,
-                carried_state=summary.state,
+                carried_state=closed,
                 reopened_by=fact,
             ),
             id=reference,
@@ -218,7 +235,7 @@ async def reopen_case(
             **case_start_details(
                 reference,
                 case_input.intake,
-                customer=summary.state.customer,
+                customer=closed.customer,
                 contact_key_secret=contact_key_secret or configured_secret(),
             ),
         )

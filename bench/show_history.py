@@ -36,6 +36,9 @@ def describe(event: HistoryEvent) -> str:
         return f"{kind} {','.join(sorted(fields))}"
     if event.HasField("activity_task_scheduled_event_attributes"):
         return f"{kind} {event.activity_task_scheduled_event_attributes.activity_type.name}"
+    if event.HasField("timer_started_event_attributes") and event.user_metadata.HasField("summary"):
+        # The timer's summary (what the case waits for), as the Web UI shows it.
+        return f"{kind} {event.user_metadata.summary.data.decode(errors='replace')}"
     return kind
 
 

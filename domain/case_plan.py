@@ -109,9 +109,14 @@ def planned_v3(
     in_flight: Collection[str],
     closing: bool,
     roster_gap: bool,
+    closed_loop: bool = False,
 ) -> list[PlannedStep]:
     """v3: the same steps, in the order a customer must receive them, with superseded clocks
-    closed and the 8-week letter at the mark. Nothing is planned while the case is closing."""
+    closed and the 8-week letter at the mark. Nothing is planned while the case is closing.
+
+    `closed_loop` (v4) shares wakes: the week's update waits for the 8-week letter when the mark
+    falls inside the update's own clock, and an update's reminder goes when the update is scheduled
+    (see `reminders_due`)."""
     plan: list[PlannedStep] = []
     if closing:
         return plan
@@ -136,16 +141,18 @@ def planned_v3(
                     review.due_at - REVIEW_LEAD, "offer an update schedule (3 working days)", Step.START_UPDATES
                 )
             )
-        if state.next_update_at is not None and state.stage is not CaseStage.DEADLOCK:
-            plan.append(PlannedStep(state.next_update_at, "send the regular update", Step.REGULAR_UPDATE))
         adr = state.milestone(ADR_RIGHTS)
-        if pending(adr, in_flight):
-            plan.append(
-                PlannedStep(
-                    adr_send_at(state, policy, customer), "send the ADR-rights letter (8 weeks)", Step.ADR_LETTER
-                )
-            )
-        for reminder in reminders_due(state, policy, calendar):
+        adr_at = adr_send_at(state, policy, customer) if pending(adr, in_flight) else None
+        if state.next_update_at is not None and state.stage is not CaseStage.DEADLOCK:
+            update_at = state.next_update_at
+            if closed_loop and adr_at is not None and update_at < adr_at <= regular_update_due(update_at, calendar):
+                # One wake for both: the update is still on time (its clock allows the working hour)
+                # and the letter goes at the mark, never before it.
+                update_at = adr_at
+            plan.append(PlannedStep(update_at, "send the regular update", Step.REGULAR_UPDATE))
+        if adr_at is not None:
+            plan.append(PlannedStep(adr_at, "send the ADR-rights letter (8 weeks)", Step.ADR_LETTER))
+        for reminder in reminders_due(state, policy, calendar, raised_when_scheduled=now if closed_loop else None):
             plan.append(PlannedStep(reminder.at, f"remind the owner: {reminder.what}", Step.REMIND, reminder=reminder))
         for text in state.deferred_texts:
             what = f"text the {text.kind.value.replace('_', ' ')} (after the quiet hours)"
@@ -168,15 +175,32 @@ def clock_checks(state: CaseState, not_owed: Callable[[Milestone], bool]) -> lis
     return checks
 
 
-def reminders_due(state: CaseState, policy: ComplaintPolicy, calendar: WorkingCalendar) -> list[Reminder]:
+def regular_update_due(at: datetime, calendar: WorkingCalendar) -> datetime:
+    """A regular update due at `at` is on time if it reaches the customer within the working hour."""
+    return calendar.add_working_hours(at, 1)
+
+
+def reminders_due(
+    state: CaseState,
+    policy: ComplaintPolicy,
+    calendar: WorkingCalendar,
+    *,
+    raised_when_scheduled: datetime | None = None,
+) -> list[Reminder]:
     """The owner is reminded ahead of each phone contact owed: the introduction and each
-    regular update (policy `reminder_lead_hours`), in working hours, once each."""
+    regular update (policy `reminder_lead_hours`), in working hours, once each.
+
+    `raised_when_scheduled` (v4: now): a regular update's reminder goes as soon as the update is
+    scheduled, in the wake that scheduled it, rather than in a wake of its own `reminder_lead_hours`
+    ahead; still before the call, and in working hours as before."""
     lead = timedelta(hours=policy.reminder_lead_hours)
     if state.owner is None or not lead:
         return []
     due: list[Reminder] = []
+    calls: list[datetime] = []  # when the call each reminder is for is due
     intro = current_introduction(state)
     if intro is not None and intro.done_at is None and intro.superseded_at is None and not intro.breached:
+        calls.append(intro.due_at)
         due.append(
             Reminder(
                 intro.due_at - lead,
@@ -186,19 +210,19 @@ def reminders_due(state: CaseState, policy: ComplaintPolicy, calendar: WorkingCa
         )
     if state.next_update_at is not None and state.stage is not CaseStage.DEADLOCK:
         at = state.next_update_at
+        calls.append(at)
         due.append(
             Reminder(
-                at - lead,
+                min(at - lead, raised_when_scheduled) if raised_when_scheduled else at - lead,
                 f"update@{at.isoformat()}",
                 f"call the customer before the regular update at {local_label(at)}",
             )
         )
     # In working hours: a 10:00 update is reminded at 09:00, not at 06:00.
     timely = []
-    for when, key, what in due:
+    for (when, key, what), call_at in zip(due, calls, strict=True):
         at_work = calendar.next_working_moment(when)
-        due_at = when + lead
-        timely.append(Reminder(at_work if at_work < due_at else when, key, what))
+        timely.append(Reminder(at_work if at_work < call_at else when, key, what))
     return [d for d in timely if d.key not in state.reminded]
 
 

@@ -113,21 +113,37 @@ def clock_verdict(
     return "pending"
 
 
-def case_outcome(state: CaseState, received_at: datetime) -> dict[str, object]:
-    """The compact outcome a case keeps in its memo: what the report reads."""
+def case_outcome(state: CaseState, received_at: datetime, *, updates_met_counted: bool = False) -> dict[str, object]:
+    """The compact outcome a case keeps in its memo: what the report reads.
+
+    `updates_met_counted` (v4): regular updates already met are a count (`updates_met`), not one
+    entry each: the memo is rewritten with every weekly update, and its size no longer grows with
+    the case's age. The report counts them the same (`outcome_clocks`)."""
 
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
 
-    return {
+    met = [
+        m
+        for m in state.milestones
+        if updates_met_counted
+        and clock_kind(m.name) == "update"
+        and clock_verdict(m.due_at, m.done_at, m.breached, m.superseded_at, state.closed_at, m.due_at) == "met"
+    ]
+    outcome: dict[str, object] = {
         "received_at": received_at.isoformat(),
         "closed_at": iso(state.closed_at),
         "escalations": len(state.escalations),
         "attention": state.attention,
         "milestones": {
-            m.name: [iso(m.due_at), iso(m.done_at), m.breached, iso(m.superseded_at)] for m in state.milestones
+            m.name: [iso(m.due_at), iso(m.done_at), m.breached, iso(m.superseded_at)]
+            for m in state.milestones
+            if not any(m is counted for counted in met)
         },
     }
+    if updates_met_counted:
+        outcome["updates_met"] = len(met)
+    return outcome
 
 
 def outcome_clocks(outcome: dict[str, Any], now: datetime) -> list[tuple[str, str, Verdict]]:
@@ -141,6 +157,11 @@ def outcome_clocks(outcome: dict[str, Any], now: datetime) -> list[tuple[str, st
             _instant(due_at), _parse(done_at), bool(breached), _parse(superseded_at), closed_at, now
         )
         clocks.append((name, clock_kind(name), verdict))
+    # v4 memos count the regular updates already met instead of listing them.
+    clocks += [
+        (f"update (met, {n + 1} of {outcome['updates_met']})", "update", "met")
+        for n in range(int(outcome.get("updates_met") or 0))
+    ]
     return clocks
 
 

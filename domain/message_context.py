@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
-from domain.models import CaseState, ComplaintIntake, ComplaintPolicy, Customer, MessageContext
+from datetime import datetime
+from decimal import Decimal
+from typing import TypedDict, Unpack
+
+from domain.models import CaseState, ComplaintIntake, ComplaintPolicy, Customer, Handler, MessageContext
+
+
+class MessageExtras(TypedDict, total=False):
+    """What one message adds to the case's own context (the `MessageContext` fields of that name)."""
+
+    handler: Handler | None
+    progress_note: str | None
+    escalation_reason: str | None
+    adr_reason: str | None
+    deadlock_reason: str | None
+    introduction_due_at: datetime | None
+    adr_rights_from: datetime | None
+    compensation_gbp: Decimal | None
+    compensation_reason: str | None
+    closure_outcome: str | None
+    duplicate_of: str | None
+    confirmed_how: str | None
+    confirmed_at: datetime | None
 
 
 def details_held(customer: Customer, intake: ComplaintIntake) -> dict[str, str]:
@@ -26,7 +48,7 @@ def message_context(
     /,
     *,
     truthful: bool,
-    **extra: object,
+    **extra: Unpack[MessageExtras],
 ) -> MessageContext:
     """The template's context; `extra` is what one message adds (an escalation's reason, ...).
 
@@ -47,17 +69,17 @@ def message_context(
             "adr_scheme": policy.adr_scheme,
             "eight_weeks_at": state.deadlines.adr_due if state.deadlines else None,
         }
-        return MessageContext(**(fields | extra))  # type: ignore[arg-type]
-    latest_note = state.notes[-1].text if state.notes else None
-    return MessageContext(
-        reference=state.reference,
-        customer_name=customer.name,
-        handler=state.owner,
-        received_at=intake.received_at,
-        acknowledgement=held,
-        schedule=state.schedule,
-        next_update_at=state.next_update_at,
-        progress_note=latest_note,
-        adr_scheme=policy.adr_scheme,
-        **extra,  # type: ignore[arg-type]
-    )
+    else:
+        fields = {
+            "reference": state.reference,
+            "customer_name": customer.name,
+            "handler": state.owner,
+            "received_at": intake.received_at,
+            "acknowledgement": held,
+            "schedule": state.schedule,
+            "next_update_at": state.next_update_at,
+            "progress_note": state.notes[-1].text if state.notes else None,
+            "adr_scheme": policy.adr_scheme,
+        }
+    # What the message adds wins over what the state says (a fallback's "handler": None).
+    return MessageContext.model_validate({**fields, **extra})

@@ -664,11 +664,15 @@ class ArchiveReceipt(Model):
 
 
 class CaseSummary(Model):
-    """The workflow's result: the case as closed, for the archive and the Web UI."""
+    """The workflow's result: which case closed, and when.
+
+    Until v4 it carried the whole final `CaseState` (a fifth of an 8-week case's history); since v4
+    the state is None and is read from the compliance record the case archived as it closed, or by
+    a query on the closed run (`starter.final_state`)."""
 
     reference: str
     closed_at: AwareDatetime
-    state: CaseState
+    state: CaseState | None = None
 
 
 # --- handler actions -----------------------------------------------------------------------------

@@ -67,14 +67,19 @@ if __name__ == "__main__":
     print(" ".join(cli_flags()))
 
 
-def next_deadline(state: CaseState) -> datetime | None:
+def next_deadline(state: CaseState, *, regular_updates: bool = True) -> datetime | None:
     """`NextDeadline`: the next real obligation. Done, breached and superseded clocks are owed no
-    more (a breached one is flagged by `Breach`); a closed case owes nothing."""
+    more (a breached one is flagged by `Breach`); a closed case owes nothing.
+
+    `regular_updates=False` (v4): the next clock the code sets (acknowledgement, introduction,
+    review, 8 weeks, an update being sent), not the next weekly update the case sends by itself,
+    so the attribute changes when an obligation does, not every week. Once no clock is left (past
+    8 weeks) it is the next agreed update: an open case always shows what it owes next."""
     from domain.models import CaseStage
 
     if state.stage is CaseStage.CLOSED:
         return None
     dues = [m.due_at for m in state.milestones if m.done_at is None and not m.breached and m.superseded_at is None]
-    if state.next_update_at:
+    if state.next_update_at and (regular_updates or not dues):
         dues.append(state.next_update_at)
     return min(dues, default=None)

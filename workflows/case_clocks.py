@@ -49,6 +49,7 @@ class CaseClocks(CaseBase):
             in_flight=self._in_flight,
             closing=self._closing,
             roster_gap=self._roster_gap,
+            closed_loop=self._v4,
         )
         return [self._action(step) for step in steps]
 
@@ -81,7 +82,9 @@ class CaseClocks(CaseBase):
     def _reminders_due(self) -> list[tuple[datetime, str, str]]:
         """The owner's reminders still to come: (when, key, what)."""
         assert self._calendar is not None
-        return [(r.at, r.key, r.what) for r in case_plan.reminders_due(self._state, self._policy, self._calendar)]
+        scheduled = workflow.now() if self._v4 else None
+        reminders = case_plan.reminders_due(self._state, self._policy, self._calendar, raised_when_scheduled=scheduled)
+        return [(r.at, r.key, r.what) for r in reminders]
 
     def _remind(self, key: str, what: str) -> None:
         state = self._state

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TemporalError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 from workflows.case_constants import SEND_RETRY
@@ -13,7 +13,8 @@ def _last_error(err: Exception) -> str:
     if not isinstance(err, ActivityError):
         return str(err)
     cause = err.cause
-    while cause is not None and cause.cause is not None and not isinstance(cause, ApplicationError):
+    # Only Temporal's own errors carry a cause chain; a plain exception is the last word.
+    while isinstance(cause, TemporalError) and cause.cause is not None and not isinstance(cause, ApplicationError):
         cause = cause.cause
     return str(cause or err)
 

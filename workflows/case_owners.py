@@ -242,13 +242,21 @@ class CaseOwners(CaseBase):
             if to_handler and self._state.owner and self._state.owner.id == to_handler
             else None,
         )
-        self._launch(
-            alert.key,
-            workflow.execute_activity_method(
-                AlertActivities.raise_internal_alert,
-                alert,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=SETUP_RETRY,
-                summary=f"Alert the {to.title}",
-            ),
+        self._launch(alert.key, self._raise_alert(alert, f"Alert the {to.title}"))
+
+    async def _raise_alert(self, alert: AlertRequest, summary: str) -> None:
+        if self._v4:
+            # v4: a first attempt inside the task that raised it, as the sends have; its marker
+            # shares that task's one action. A failure is retried as the activity it was before.
+            try:
+                await self._first_attempt(AlertActivities.raise_internal_alert, alert, summary=summary)
+                return
+            except FIRST_ATTEMPT_FAILED:
+                pass
+        await workflow.execute_activity_method(
+            AlertActivities.raise_internal_alert,
+            alert,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=SETUP_RETRY,
+            summary=summary,
         )

@@ -31,7 +31,7 @@ class CaseRecordKeeping(CaseBase):
             sa.CASE_OWNER.name: state.owner.id if state.owner else None,
             sa.ESCALATION_LEVEL.name: state.escalation_level,
             sa.RECEIVED_AT.name: self._input.intake.received_at,
-            sa.NEXT_DEADLINE.name: sa.next_deadline(state),
+            sa.NEXT_DEADLINE.name: sa.next_deadline(state, regular_updates=not self._v4),
             sa.ADR_LETTER_SENT.name: state.adr_letter_sent_at is not None,
             sa.BREACH.name: any(m.breached for m in state.milestones),
             sa.NEEDS_ATTENTION.name: state.attention is not None or any(m.undeliverable_at for m in state.milestones),
@@ -41,7 +41,7 @@ class CaseRecordKeeping(CaseBase):
             value = values[key.name]
             if self._published.get(key.name, ...) == value:
                 continue
-            updates.append(key.value_unset() if value is None else key.value_set(value))  # type: ignore[arg-type]
+            updates.append(key.value_unset() if value is None else key.value_set(value))
             self._published[key.name] = value
         if updates:
             workflow.upsert_search_attributes(updates)
@@ -52,7 +52,7 @@ class CaseRecordKeeping(CaseBase):
             self._published["memo"] = outcome
 
     def _outcome(self) -> dict[str, object]:
-        return case_outcome(self._state, self._input.intake.received_at)
+        return case_outcome(self._state, self._input.intake.received_at, updates_met_counted=self._v4)
 
     async def _archive(self, closing: bool = True) -> ArchiveReceipt:
         """The compliance record, written when the case closes (and on demand by the admin script)."""

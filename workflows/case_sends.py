@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, RetryState
@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import milestones, reach
     from domain import policy as clocks
     from domain.contact import next_phone_moment, phone_allowed
-    from domain.message_context import message_context
+    from domain.message_context import MessageExtras, message_context
     from domain.models import (
         CaseRole,
         CaseStage,
@@ -45,7 +45,7 @@ class CaseSends(CaseBase):
         plan: list[ChannelKind],
         milestone: str | None = None,
         fallback: bool = True,
-        **context: object,
+        **context: Unpack[MessageExtras],
     ) -> None:
         """Start sending in the background: a slow vendor must not hold up timers or signals."""
         state = self._state
@@ -95,10 +95,10 @@ class CaseSends(CaseBase):
         plan: list[ChannelKind],
         sequence: int,
         milestone: str | None,
-        context: dict[str, object],
+        context: MessageExtras,
         fallback: bool = True,
     ) -> None:
-        message = self._context(**context)  # type: ignore[arg-type]
+        message = self._context(**context)
         delivered: list[ChannelKind] = []
         reached: list[datetime] = []  # when each delivered channel reaches the customer
         tried: set[ChannelKind] = set()
@@ -325,7 +325,7 @@ class CaseSends(CaseBase):
         c = self._customer
         return Recipient(name=c.name, email=c.email, phone=c.phone, address=c.address, large_print=c.wants_large_print)
 
-    def _context(self, **extra: object) -> MessageContext:
+    def _context(self, **extra: Unpack[MessageExtras]) -> MessageContext:
         return message_context(
             self._state, self._customer, self._input.intake, self._policy, truthful=self._v3, **extra
         )

@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import case_plan, reach
     from domain import policy as clocks
     from domain.formatting import local_label
+    from domain.message_context import MessageExtras
     from domain.models import ChannelKind, DeferredText, MessageKind
 
 from workflows.case_base import CaseBase
@@ -74,9 +75,11 @@ class CaseSteps(CaseBase):
         return reach.update_channels(self._state, self._customer, agreed_channel_kept=self._v3)
 
     def _send_progress_update(self) -> None:
-        assert self._calendar is not None and self._state.schedule is not None
+        assert self._calendar is not None
         state = self._state
-        extra: dict[str, object] = {}
+        schedule = state.schedule
+        assert schedule is not None
+        extra: MessageExtras = {}
         if self._v3:
             # Customer-facing progress goes once, in the first update after it was written;
             # internal notes never go. Nothing new: the update says so (progress_note None).
@@ -89,22 +92,16 @@ class CaseSteps(CaseBase):
         number = sum(1 for m in state.milestones if m.name.startswith("update_")) + 1
         name = f"update_{number}"
         # An update is on time if it reaches the customer on the agreed working day.
-        state.milestones.append(self._clock(name, due, self._calendar.add_working_hours(due, 1)))
-        following = clocks.next_update_at(due, state.schedule, self._calendar)
+        state.milestones.append(self._clock(name, due, case_plan.regular_update_due(due, self._calendar)))
+        following = clocks.next_update_at(due, schedule, self._calendar)
         if following <= workflow.now():
             # The case was held up (an outage, a stopped worker): one late update, not a burst.
-            following = clocks.next_update_at(workflow.now(), state.schedule, self._calendar)
+            following = clocks.next_update_at(workflow.now(), schedule, self._calendar)
         state.next_update_at = self._after_pause(following)
         self._deliver(MessageKind.PROGRESS_UPDATE, self._update_channels(), milestone=name, **extra)
 
     def _send_adr_letter_at_eight_weeks(self) -> None:
-        extra: dict[str, object] = {}
+        extra: MessageExtras = {"adr_reason": "eight_weeks"}
         if self._v3 and workflow.now() < self._eight_weeks():
             extra["adr_rights_from"] = self._eight_weeks()  # a posted letter sent ahead of the mark
-        self._deliver(
-            MessageKind.ADR_RIGHTS,
-            [self._written_channel()],
-            milestone=ADR_RIGHTS,
-            adr_reason="eight_weeks",
-            **extra,
-        )
+        self._deliver(MessageKind.ADR_RIGHTS, [self._written_channel()], milestone=ADR_RIGHTS, **extra)

@@ -171,7 +171,7 @@ class ComplaintCase(
                 # same first steps as the attempt that died.
                 self._start_work_that_is_due()
             await self._act_on_customer_facts()
-            if self._state.stage is CaseStage.CLOSED:
+            if self._closed():
                 break
             self._start_work_that_is_due()
             if self._local_first:
@@ -194,7 +194,9 @@ class ComplaintCase(
         await self._archive()
         self._publish()
         assert self._state.closed_at is not None
-        return CaseSummary(reference=self._state.reference, closed_at=self._state.closed_at, state=self._state)
+        # v4: the state is in the archive record just written; history need not hold it twice.
+        state = None if self._v4 else self._state
+        return CaseSummary(reference=self._state.reference, closed_at=self._state.closed_at, state=state)
 
     async def _open_case(self) -> None:
         state = self._state
@@ -232,7 +234,9 @@ class ComplaintCase(
     async def _sleep_until_something_happens(self) -> None:
         wake_at, why = self._next_wake()
         label = why if wake_at is None else f"{why} at {local_label(wake_at)}"
-        if wake_at != self._timer_at:
+        # v4: planned again once this task's first attempts end (see _plan_in_passing).
+        deferred = wake_at != self._timer_at and self._plan_in_passing()
+        if wake_at != self._timer_at and not deferred:
             # One timer at a time, replaced only when the next step moves: a signal or a finished
             # send does not cost a cancelled and restarted timer in history.
             self._cancel_timer()
@@ -247,14 +251,29 @@ class ComplaintCase(
             details += f". Owner to do: {action}"
         workflow.set_current_details(details)
         timer = self._timer
-        await workflow.wait_condition(lambda: self._woken or (timer is not None and timer.done()))
+        await workflow.wait_condition(
+            lambda: self._woken or (timer is not None and timer.done()) or (deferred and not self._local_attempts)
+        )
         if timer is not None and timer.done():
             self._timer, self._timer_at = None, None
+
+    def _plan_in_passing(self) -> bool:
+        """v4: while first attempts run inside this workflow task, the plan passes through moments
+        that do not last (an escalation's new introduction clock, with its warning and reminder,
+        until the new owner is found and introduced a moment later). The timer is left as it is
+        until they have all ended (seconds at most, however they end: one that fails goes on as a
+        regular activity), then the loop plans again and starts at once whatever fell due
+        meanwhile. Not a timer cancelled and started again."""
+        return self._v4 and self._local_attempts > 0
 
     def _cancel_timer(self) -> None:
         if self._timer is not None and not self._timer.done():
             self._timer.cancel()
         self._timer, self._timer_at = None, None
+
+    def _closed(self) -> bool:
+        """Read afresh: a fact acted on in the loop's body may have closed the case since its check."""
+        return self._state.stage is CaseStage.CLOSED
 
     def _history_is_long(self) -> bool:
         info = workflow.info()

@@ -8,6 +8,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.formatting import local_label
+    from domain.message_context import MessageExtras
     from domain.models import CaseStage, ChannelKind, MessageKind, MessageRecord, NotSatisfied, Satisfied
 
 from workflows.case_base import CaseBase
@@ -107,7 +108,7 @@ class CustomerFacts(CaseBase):
         state.next_update_at = None
         self._facts.clear()
         self._closing = False
-        confirmed: dict[str, object] = {}
+        confirmed: MessageExtras = {}
         if state.closure is not None:
             confirmed = {"closure_outcome": state.closure.outcome.value, "duplicate_of": state.closure.duplicate_of}
         elif state.confirmation is not None:

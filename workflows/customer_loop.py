@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import search_attributes as sa
     from domain.contact import next_phone_moment, phone_allowed
     from domain.formatting import local_label
+    from domain.message_context import MessageExtras
     from domain.models import (
         AskToClose,
         CaseRole,
@@ -85,7 +86,7 @@ class CustomerLoop(CaseBase):
         if event is None:
             self._refuse("delivery_event with an unreadable payload: ignored")
             return
-        await self._until_open()  # type: ignore[attr-defined]
+        await self._until_open()
         state = self._state
         if not self._v4:
             self._refuse(f"delivery_event {event.event_id}: this case predates delivery proof: ignored")
@@ -97,9 +98,7 @@ class CustomerLoop(CaseBase):
             return  # the vendor delivered the same event again
         state.applied_events = [*state.applied_events[-(KEPT_EVENTS - 1) :], event.event_id]
         # A fast vendor can report on a message before its send has been recorded here.
-        await workflow.wait_condition(
-            lambda: self._message(event.message_key) is not None or not self._send_tasks  # type: ignore[attr-defined]
-        )
+        await workflow.wait_condition(lambda: self._message(event.message_key) is not None or not self._send_tasks)
         record = self._message(event.message_key)
         if record is None:
             self._refuse(f"delivery_event {event.event_id}: no message {event.message_key} in this case: ignored")
@@ -112,7 +111,7 @@ class CustomerLoop(CaseBase):
         record.delivery_at = event.vendor_at
         if event.status.failed:
             await self._not_delivered(record)
-        self._wake()  # type: ignore[attr-defined]
+        self._wake()
 
     def _message(self, key: str) -> MessageRecord | None:
         return next((m for m in reversed(self._state.messages) if m.key == key and m.status == "sent"), None)
@@ -142,10 +141,10 @@ class CustomerLoop(CaseBase):
         carried = [m for m in state.messages if m.milestone == name]
         failed = {m.channel for m in carried if m.status == "failed" or (m.delivery and m.delivery.failed)}
         reached = {m.channel for m in carried if m.status == "sent" and not (m.delivery and m.delivery.failed)}
-        channel = loop.fallback_channel(record.channel, self._reachable(), failed, reached)  # type: ignore[attr-defined]
+        channel = loop.fallback_channel(record.channel, self._reachable(), failed, reached)
         if channel is not None:
             milestone.done_at = None  # open again until the fallback reaches them
-            self._deliver(record.kind, [channel], milestone=name, **self._context_again(record))  # type: ignore[attr-defined]
+            self._deliver(record.kind, [channel], milestone=name, **self._context_again(record))
             self._message_tags[state.message_sequence] = (name, record.key)
             self._tell_owner(
                 f"the {what} was not delivered: it goes by {channel.value}",
@@ -161,7 +160,7 @@ class CustomerLoop(CaseBase):
         if not self._met_by_what_reached(milestone) and channel is None:
             milestone.done_at = None
             milestone.undeliverable_at = workflow.now()
-            self._alert(  # type: ignore[attr-defined]
+            self._alert(
                 CaseRole.CUSTOMER_SERVICE_MANAGER,
                 f"{state.reference}: {record.kind.value} could not be delivered on any channel",
                 f"The {what} was {record.delivery}{why} and no other channel can reach the customer. "
@@ -174,7 +173,7 @@ class CustomerLoop(CaseBase):
         has reported lost, or a call that met it); a late one is a breach. False if nothing reached."""
         name, state = milestone.name, self._state
         moments = [
-            self._reaches_customer_at(m, name)  # type: ignore[attr-defined]
+            self._reaches_customer_at(m, name)
             for m in state.messages
             if m.milestone == name and m.status == "sent" and not (m.delivery and m.delivery.failed)
         ] + [c.at for c in state.calls if c.met == name]
@@ -188,9 +187,9 @@ class CustomerLoop(CaseBase):
     def _breach_if_late(self, milestone: Milestone) -> None:
         """The breach check only watches open clocks: one met late after a bounce is flagged here."""
         if milestone.done_at is not None and not milestone.met and not milestone.breached:
-            self._breach(milestone)  # type: ignore[attr-defined]
+            self._breach(milestone)
 
-    def _context_again(self, record: MessageRecord) -> dict[str, object]:
+    def _context_again(self, record: MessageRecord) -> MessageExtras:
         """What the replaced message said that the state alone does not, true now as it was then."""
         state, now = self._state, workflow.now()
         if record.kind is MessageKind.ACKNOWLEDGEMENT:
@@ -201,8 +200,11 @@ class CustomerLoop(CaseBase):
             deadlock = next((n for n in reversed(state.notes) if n.author == "deadlock" and n.at <= record.at), None)
             if deadlock is not None:
                 return {"adr_reason": "deadlock", "deadlock_reason": deadlock.text}
-            mark = self._eight_weeks()  # type: ignore[attr-defined]
-            return {"adr_reason": "eight_weeks"} | ({"adr_rights_from": mark} if now < mark else {})
+            mark = self._eight_weeks()
+            eight_weeks: MessageExtras = {"adr_reason": "eight_weeks"}
+            if now < mark:
+                eight_weeks["adr_rights_from"] = mark
+            return eight_weeks
         return {}
 
     # --- the customer's replies -----------------------------------------------------------------
@@ -213,7 +215,7 @@ class CustomerLoop(CaseBase):
         if reply is None:
             self._refuse("customer_reply with an unreadable payload: ignored")
             return
-        await self._until_open()  # type: ignore[attr-defined]
+        await self._until_open()
         state = self._state
         if not self._v4:
             self._refuse(f"customer_reply {reply.reply_id}: this case predates customer replies: ignored")
@@ -247,7 +249,7 @@ class CustomerLoop(CaseBase):
             f"Read it with admin.py status {state.reference}.",
             kind="reply",
         )
-        self._wake()  # type: ignore[attr-defined]
+        self._wake()
 
     def _act_on_reply(self, reply: CustomerReply, meaning: str, own: bool, outstanding: bool) -> str:
         """YES/NO answer an outstanding ask-to-close only from the customer's own number or
@@ -278,9 +280,9 @@ class CustomerLoop(CaseBase):
         state.sms_stopped_at = workflow.now()
         for text in list(state.deferred_texts):
             state.deferred_texts.remove(text)
-            if text.kind is MessageKind.ASK_TO_CLOSE and ChannelKind.EMAIL in self._reachable():  # type: ignore[attr-defined]
+            if text.kind is MessageKind.ASK_TO_CLOSE and ChannelKind.EMAIL in self._reachable():
                 # The ask had no written copy yet: it goes by e-mail, which can be answered.
-                self._deliver(MessageKind.ASK_TO_CLOSE, [ChannelKind.EMAIL], fallback=False)  # type: ignore[attr-defined]
+                self._deliver(MessageKind.ASK_TO_CLOSE, [ChannelKind.EMAIL], fallback=False)
                 continue
             # Its written copy went when it was held back for the quiet hours.
             state.messages.append(
@@ -293,7 +295,7 @@ class CustomerLoop(CaseBase):
                     error="the customer replied STOP before the quiet hours ended",
                 )
             )
-        self._deliver(MessageKind.TEXTS_STOPPED, [self._written_channel()])  # type: ignore[attr-defined]
+        self._deliver(MessageKind.TEXTS_STOPPED, [self._written_channel()])
 
     # --- asking the customer to confirm by reply ------------------------------------------------
 
@@ -319,8 +321,8 @@ class CustomerLoop(CaseBase):
             )
         else:
             # No fallback: a letter cannot be answered by reply.
-            self._deliver(MessageKind.ASK_TO_CLOSE, [channel], fallback=False)  # type: ignore[attr-defined]
-        self._wake()  # type: ignore[attr-defined]
+            self._deliver(MessageKind.ASK_TO_CLOSE, [channel], fallback=False)
+        self._wake()
         return channel.value
 
     @ask_to_close.validator
@@ -335,7 +337,7 @@ class CustomerLoop(CaseBase):
                 f"case {reference} predates ask-to-close; record the customer's answer with satisfied or not-satisfied",
                 type="NotSupported",
             )
-        self._refuse_if_closed()  # type: ignore[attr-defined]
+        self._refuse_if_closed()
         if self._ask_channel() is None:
             raise ApplicationError(
                 f"case {reference}: the customer has no mobile that takes texts and no e-mail address; "
@@ -344,7 +346,7 @@ class CustomerLoop(CaseBase):
             )
 
     def _ask_channel(self) -> ChannelKind | None:
-        reachable = self._reachable()  # type: ignore[attr-defined]
+        reachable = self._reachable()
         return next((c for c in (ChannelKind.SMS, ChannelKind.EMAIL) if c in reachable), None)
 
     # --- telling people -------------------------------------------------------------------------
@@ -353,9 +355,7 @@ class CustomerLoop(CaseBase):
         state = self._state
         owner = state.owner
         role = owner.role if owner else (state.awaiting_owner or CaseRole.CASE_HANDLER)
-        self._alert(  # type: ignore[attr-defined]
-            role, f"{state.reference}: {what}", detail, to_handler=owner.id if owner else None, kind=kind
-        )
+        self._alert(role, f"{state.reference}: {what}", detail, to_handler=owner.id if owner else None, kind=kind)
 
     def _refuse(self, what: str) -> None:
         state = self._state

@@ -202,3 +202,38 @@ def test_a_pause_moves_the_next_update_to_the_day_given_at_the_agreed_time() -> 
     # Paused until a Saturday: the next working day, Mon 25 Feb.
     weekend = case(schedule=schedule, updates_paused_until=date(2030, 2, 23))
     assert after_pause(weekend, CALENDAR, utc(18, 10), pauses_kept=True) == utc(25, 10)
+
+
+# --- v4 (closed loop): wakes shared, not added ---------------------------------------------------
+
+
+def test_v4_reminds_the_owner_of_an_update_when_it_is_scheduled_in_working_hours() -> None:
+    state = done(case(owner=OWNER, next_update_at=utc(18, 10)), "introduction")
+    key = f"update@{utc(18, 10).isoformat()}"
+    # Scheduled Monday 12:00, in working hours: reminded in that wake, a week before the call.
+    [at_noon] = reminders_due(state, POLICY, CALENDAR, raised_when_scheduled=utc(11, 12))
+    assert (at_noon.at, at_noon.key) == (utc(11, 12), key)
+    # Scheduled Monday 20:00: not at night, at 09:00 on Tuesday, still long before the call.
+    [at_night] = reminders_due(state, POLICY, CALENDAR, raised_when_scheduled=utc(11, 20))
+    assert at_night.at == utc(12, 9)
+    # Scheduled Monday 08:00 for a call at 10:00 the same day: 09:00, as before v4, and before it.
+    same_day = done(case(owner=OWNER, next_update_at=utc(11, 10)), "introduction")
+    [early] = reminders_due(same_day, POLICY, CALENDAR, raised_when_scheduled=utc(11, 8))
+    assert early.at == utc(11, 9)
+
+
+def test_v4_the_weeks_update_waits_for_the_eight_week_letter_only_within_its_own_clock() -> None:
+    mark = RECEIVED + timedelta(weeks=8)  # Mon 8 Apr 11:00 London (BST)
+    owed = done(case(owner=OWNER), "acknowledgement", "introduction", "review")
+    half_an_hour_before = owed.model_copy(update={"next_update_at": mark - timedelta(minutes=30)})
+    plan = v3(half_an_hour_before, now=mark - timedelta(days=1), closed_loop=True)
+    assert (mark, Step.REGULAR_UPDATE) in plan and (mark, Step.ADR_LETTER) in plan
+    # Before v4, and when the mark is past the update's working hour, each has its own wake.
+    assert (mark - timedelta(minutes=30), Step.REGULAR_UPDATE) in v3(half_an_hour_before, now=mark - timedelta(days=1))
+    two_hours_before = owed.model_copy(update={"next_update_at": mark - timedelta(hours=2)})
+    plan = v3(two_hours_before, now=mark - timedelta(days=1), closed_loop=True)
+    assert (mark - timedelta(hours=2), Step.REGULAR_UPDATE) in plan and (mark, Step.ADR_LETTER) in plan
+    # Never the other way round: an update after the mark does not pull the letter forward.
+    after = owed.model_copy(update={"next_update_at": mark + timedelta(minutes=30)})
+    plan = v3(after, now=mark - timedelta(days=1), closed_loop=True)
+    assert (mark, Step.ADR_LETTER) in plan and (mark + timedelta(minutes=30), Step.REGULAR_UPDATE) in plan

@@ -248,3 +248,34 @@ def test_an_outcome_memo_from_before_superseded_clocks_still_reads() -> None:
     old = {"received_at": at(3), "closed_at": None, "escalations": 0, "milestones": {"review": [at(1), None, False]}}
     report = compliance_report([old], NOW)
     assert (report.reviews_on_time, report.reviews_due, report.breaches) == (0, 1, 1)
+
+
+def test_a_v4_memo_counts_updates_already_met_and_the_report_reads_it_the_same() -> None:
+    import json
+
+    from domain.compliance_report import case_counts
+
+    def clock(name: str, due: float, done: float | None, breached: bool = False) -> Milestone:
+        done_at = NOW - timedelta(days=done) if done is not None else None
+        return Milestone(name=name, due_at=NOW - timedelta(days=due), done_at=done_at, breached=breached)
+
+    weekly = [clock(f"update_{n}", 50 - 7 * n, 50 - 7 * n + 0.01) for n in range(1, 7)]  # six met
+    state = CaseState(
+        reference="CC-2026-ABCDEFGH",
+        milestones=[
+            clock("acknowledgement", 59.9, 59.95),
+            *weekly,
+            clock("update_7", 1, 0.5, breached=True),  # late: stays listed
+            clock("update_8", -6, None),  # not yet due: stays listed
+            clock("adr_rights", -1, None),
+        ],
+    )
+    received = NOW - timedelta(days=60)
+    full = case_outcome(state, received)
+    counted = case_outcome(state, received, updates_met_counted=True)
+    assert counted["updates_met"] == 6
+    listed = counted["milestones"]
+    assert isinstance(listed, dict) and set(listed) == {"acknowledgement", "update_7", "update_8", "adr_rights"}
+    assert case_counts(counted, NOW) == case_counts(full, NOW)
+    assert compliance_report([counted], NOW) == compliance_report([full], NOW)
+    assert len(json.dumps(counted)) < len(json.dumps(full)) - 6 * 80

@@ -71,3 +71,22 @@ def test_the_dev_server_registers_every_attribute_with_its_cli_type() -> None:
         "NeedsAttention=Bool",
         "CustomerContactKeys=KeywordList",
     ]
+
+
+def test_v4_next_deadline_is_the_next_clock_not_the_next_weekly_update() -> None:
+    state = case(
+        milestones=[
+            Milestone(name="review", due_at=utc(2030, 2, 14, 10), done_at=utc(2030, 2, 14, 9)),
+            Milestone(name="adr_rights", due_at=utc(2030, 2, 28, 11)),
+        ],
+        next_update_at=utc(2030, 2, 21, 10),
+    )
+    assert sa.next_deadline(state) == utc(2030, 2, 21, 10)  # v1-v3: every weekly update moves it
+    assert sa.next_deadline(state, regular_updates=False) == utc(2030, 2, 28, 11)
+    # An update being sent has a clock of its own until it reaches the customer: that shows.
+    state.milestones.append(Milestone(name="update_2", due_at=utc(2030, 2, 21, 11)))
+    assert sa.next_deadline(state, regular_updates=False) == utc(2030, 2, 21, 11)
+    # Past 8 weeks, with every clock met: the next agreed update is what the case owes next.
+    for m in state.milestones:
+        m.done_at = utc(2030, 2, 28, 11)
+    assert sa.next_deadline(state, regular_updates=False) == utc(2030, 2, 21, 10)

@@ -32,6 +32,7 @@ from channels.rendering import render
 from domain.models import (
     CaseInput,
     CaseState,
+    CaseSummary,
     ChannelKind,
     ComplaintIntake,
     ComplaintPolicy,
@@ -43,6 +44,7 @@ from domain.models import (
 )
 from domain.reference import new_reference
 from settings import load_policy, load_roster
+from starter import final_state
 from tests.workflows.case_handle import CaseHandle
 from workflows.complaint_case import ComplaintCase
 from workflows.sandbox import workflow_runner
@@ -138,6 +140,13 @@ class Case:
     async def wait(self, duration: timedelta) -> CaseState:
         await self.env.sleep(duration)
         return await self.state()
+
+    async def closed(self) -> tuple[CaseSummary, CaseState]:
+        """The case's result and its final state; since v4 the state is the archive record the
+        case wrote as it closed (the result no longer carries it)."""
+        summary: CaseSummary = await self.handle.result()
+        archive = CaseArchive(self.data_dir / "archive.sqlite3")
+        return summary, await final_state(self.env.client, summary, archive=archive)
 
 
 def intake_at(received_at: datetime, **customer: object) -> ComplaintIntake:

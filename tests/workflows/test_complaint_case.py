@@ -86,11 +86,11 @@ async def test_complaint_is_acknowledged_introduced_and_closed_when_customer_sat
         assert state.stage is CaseStage.INVESTIGATING
 
         await case.handle.signal(ComplaintCase.customer_satisfied)
-        summary = await case.handle.result()
+        summary, final = await case.closed()
 
-    assert summary.state.stage is CaseStage.CLOSED
+    assert final.stage is CaseStage.CLOSED
     assert len(case.outbox.received(MessageKind.CLOSURE)) == 1
-    if summary.closed_at < summary.state.deadlines.review_due:
+    if summary.closed_at < final.deadlines.review_due:
         assert case.outbox.received(MessageKind.UPDATE_SCHEDULE) == []
     assert all(count == 1 for count in case.outbox.deliveries.values())
 
@@ -322,9 +322,9 @@ async def test_actions_on_a_closed_case_are_refused_and_change_nothing(
         summary = await case.handle.result()
         with pytest.raises((RPCError, WorkflowUpdateFailedError)):
             await case.handle.execute_update(ComplaintCase.add_note, ProgressNote(text="too late"))
-        final = await case.handle.result()
+        final, state = await case.closed()
     assert final == summary
-    assert final.state.notes == []
+    assert state.notes == []
 
 
 async def test_the_owner_is_warned_at_three_quarters_of_a_clock_before_it_breaches(

@@ -204,13 +204,13 @@ async def test_yes_from_the_customers_number_closes_the_case_as_their_own_confir
         assert case.outbox.received(MessageKind.ASK_TO_CLOSE, ChannelKind.SMS)
         assert state.asked_to_close_at is not None
         said_at = await customer_says(case, " Yes. ")
-        summary = await case.handle.result()
-        confirmation = summary.state.confirmation
+        _, final = await case.closed()
+        confirmation = final.confirmation
         assert confirmation.recorded_by == "customer" and confirmation.how is HowSaid.SMS_REPLY
         assert confirmation.said_at == said_at
         [closure] = case.outbox.received(MessageKind.CLOSURE)
         assert closure.context.confirmed_how == "sms_reply"
-        [reply] = summary.state.customer_replies
+        [reply] = final.customer_replies
         assert reply.meaning == "yes" and reply.from_customer
         assert any("the case closes" in n["subject"] for n in staff_notices(case, "reply"))
 

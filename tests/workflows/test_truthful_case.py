@@ -165,12 +165,12 @@ async def test_a_message_still_retrying_at_closure_is_withdrawn_not_delivered_af
         assert case.outbox.received(MessageKind.UPDATE_SCHEDULE) == []
         await case.handle.signal(ComplaintCase.customer_satisfied)
         await case.env.sleep(2 * DAY)
-        summary = await case.handle.result()
+        _, final = await case.closed()
     [closure] = outbox.received(MessageKind.CLOSURE)
     assert outbox.received(MessageKind.UPDATE_SCHEDULE) == []  # never after the closure
-    withdrawn = [m for m in summary.state.messages if m.status == "withdrawn"]
+    withdrawn = [m for m in final.messages if m.status == "withdrawn"]
     assert withdrawn and all(m.kind is MessageKind.UPDATE_SCHEDULE for m in withdrawn)
-    assert closure.key in {m.key for m in summary.state.messages if m.status == "sent"}
+    assert closure.key in {m.key for m in final.messages if m.status == "sent"}
 
 
 # --- 8. superseded clocks ----------------------------------------------------------------------
@@ -201,14 +201,14 @@ async def test_facts_that_arrive_with_the_start_are_all_kept_and_the_case_is_ack
         await handle.signal(ComplaintCase.customer_not_satisfied, NotSatisfied(reason="Actually, still broken"))
 
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, before_worker=answer_at_once) as case:
-        summary = await case.handle.result()
-    kinds = [m.kind for m in sorted(summary.state.messages, key=lambda m: m.key)]
+        _, final = await case.closed()
+    kinds = [m.kind for m in sorted(final.messages, key=lambda m: m.key)]
     # What was due at that moment goes first (the handler's introduction, by text and in writing),
     # so a task retried after a crash reaches this same record; the closure is always last.
     assert kinds[0] is MessageKind.ACKNOWLEDGEMENT and kinds[-1] is MessageKind.CLOSURE
     assert set(kinds[1:-1]) <= {MessageKind.INTRODUCTION}
-    assert summary.state.milestone("acknowledgement").met
-    assert any("Actually, still broken" in r and "after the case closed" in r for r in summary.state.refused)
+    assert final.milestone("acknowledgement").met
+    assert any("Actually, still broken" in r and "after the case closed" in r for r in final.refused)
 
 
 async def test_a_command_sent_before_the_case_opens_waits_for_it_and_never_fails_a_task(tmp_path) -> None:
@@ -365,9 +365,9 @@ async def test_who_confirmed_and_how_is_recorded_and_told_in_the_closure(tmp_pat
         await case.handle.signal(
             ComplaintCase.customer_satisfied, Satisfied(recorded_by="amara.okafor", how=HowSaid.PHONE)
         )
-        summary = await case.handle.result()
-    assert summary.state.confirmation.recorded_by == "amara.okafor"
-    assert summary.state.confirmation.how is HowSaid.PHONE
+        _, final = await case.closed()
+    assert final.confirmation.recorded_by == "amara.okafor"
+    assert final.confirmation.how is HowSaid.PHONE
     [closure] = case.outbox.received(MessageKind.CLOSURE)
     assert closure.context.confirmed_how == "phone"
     assert "Thank you for confirming by phone on 13 February 2030" in render(closure).text
@@ -554,12 +554,12 @@ async def test_a_case_closed_for_another_reason_says_so_and_keeps_the_acknowledg
         )
         result = await case.handle.execute_update(ComplaintCase.close_case, closure)
         assert "closed" in result
-        summary = await case.handle.result()
-    assert summary.state.closure == closure and summary.state.confirmation is None
+        _, final = await case.closed()
+    assert final.closure == closure and final.confirmation is None
     [letter] = case.outbox.received(MessageKind.CLOSURE)
     assert says in render(letter).text
     assert "Thank you for confirming" not in render(letter).text
-    assert summary.state.archived_at is not None
+    assert final.archived_at is not None
 
 
 async def test_no_response_is_refused_before_the_eight_week_letter_has_gone(tmp_path) -> None:
@@ -577,8 +577,8 @@ async def test_no_response_is_refused_before_the_eight_week_letter_has_gone(tmp_
         assert "only once the ADR-rights letter has gone" in str(refused.value.cause)
         await case.wait(8 * WEEK)
         assert "closed" in await case.handle.execute_update(ComplaintCase.close_case, closure)
-        summary = await case.handle.result()
-    assert summary.state.closure.outcome.value == "no_response"
+        _, final = await case.closed()
+    assert final.closure.outcome.value == "no_response"
 
 
 async def test_a_cancelled_case_still_writes_its_compliance_record(tmp_path) -> None:
