@@ -83,6 +83,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.next_action import owner_next_action
     from domain.reference import is_reference
+    from domain.vendor_queues import vendor_queue
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -1058,6 +1059,8 @@ class ComplaintCase:
         window = timedelta(minutes=self._policy.attention_after_minutes)
         if self._v3 and task_key in self._send_tasks:
             self._retrying[task_key] = self._send_tasks[task_key]
+        # v4: retries queue on the vendor's own task queue, which the server holds to its rate.
+        queue = vendor_queue(workflow.info().task_queue, channel) if self._v4 else None
         while True:
             remaining = give_up_at - workflow.now()
             try:
@@ -1069,6 +1072,7 @@ class ComplaintCase:
                     retry_policy=SEND_RETRY,
                     result_type=DeliveryReceipt,
                     summary=f"Send the {what}",
+                    task_queue=queue,
                 )
                 return self._sent(key, kind, channel, what, receipt)
             except (ActivityError, asyncio.CancelledError) as err:
