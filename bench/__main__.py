@@ -29,7 +29,7 @@ from typing import Annotated, Any
 import typer
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
-from bench import cost, intake, lifecycle, open_cases, scale_out, time_skipping
+from bench import cost, intake, lifecycle, open_cases, rush, scale_out, time_skipping
 from bench.infra import (
     baseline_worker,
     dev_server,
@@ -154,6 +154,11 @@ async def run_all(options: Options, save: Callable[[dict[str, Any]], None]) -> d
             progress(f"cost: {len(options.cost_cases)} cases and their baselines on the time-skipping server")
             scenarios["cost"] = await guarded("cost", cost.run(options))
             save(scenarios)
+        if "rush" in wanted:
+            progress(f"rush: {options.rush_cases} cases due at one moment")
+            with servers.get("memory") as server:
+                scenarios["rush"] = await guarded("rush", rush.run(server, options))
+                save(scenarios)
         if "scale_out" in wanted:
             progress(f"scale_out on {options.scale_out_backend}: workers {options.workers}")
             with servers.get(options.scale_out_backend) as server:
@@ -444,6 +449,25 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
                 what = "$/1,000 cases" if part == "total" else f"  of which {part.replace('_', ' ')}"
                 rows.append(Row("cost", "list prices", f"{what}: {label}", mine, theirs, _ratio(mine, theirs)))
 
+    result = scenarios.get("rush")
+    if result and "error" not in result:
+        setup = f"N={result['cases']:,}, {result['sms_per_second']:g} SMS/s, {result['email_per_second']:g} email/s"
+        r = Row("rush", setup, "drain s (T to last send)", result["drain_s"], None, None, "<= 1.2 x ideal")
+        r.baseline, r.ratio = result["ideal_s"], result["drain_ratio"]
+        target(r, "rush_drain_ratio", r.ratio, 1.2, False, inclusive=True)
+        r = Row("rush", setup, "429s / sends", result["too_many_requests_share"], None, None, "< 1 %")
+        target(r, "rush_429_share", r.pipeline, 0.01, False)
+        for key, label in (
+            ("duplicates", "duplicates"),
+            ("cases_breached", "cases with a breached clock"),
+            ("cases_not_sent_on_both_channels", "cases not sent on both channels"),
+        ):
+            r = Row("rush", setup, label, result[key], None, None, "0")
+            target(r, f"rush_{key}", r.pipeline, 0, False, inclusive=True)
+        replay = result.get("replay") or {}
+        rows.append(Row("rush", setup, "replay: every case woken, s after T", replay.get("all_woken_s"), None))
+        rows.append(Row("rush", setup, "replay: cases woken per s (not cached)", replay.get("woken_per_s"), None))
+
     result = scenarios.get("scale_out")
     if result and "error" not in result:
         per_worker = result.get("workers") or {}
@@ -537,6 +561,10 @@ def main(
     workers: Annotated[str | None, typer.Option(help="Worker process counts for scale-out, e.g. 1,2,3.")] = None,
     backends: Annotated[str | None, typer.Option(help="Dev-server stores for intake/lifecycle: memory,sqlite.")] = None,
     only: Annotated[str | None, typer.Option(help=f"Scenarios to run: {','.join(SCENARIOS)}.")] = None,
+    rush_cases: Annotated[int | None, typer.Option(min=1, help="Cases due at one moment in the rush.")] = None,
+    rush_email_rate: Annotated[
+        float | None, typer.Option(min=0.1, help="E-mails per second the SendGrid peer allows in the rush.")
+    ] = None,
     workdir: Annotated[Path | None, typer.Option(help="Work folder (default: a new temporary folder).")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the work folder (logs, outboxes).")] = False,
     json_out: Annotated[Path | None, typer.Option(help="Also write the JSON document to this file.")] = None,
@@ -551,6 +579,8 @@ def main(
         ("concurrency", concurrency),
         ("intake_starts", intake_starts),
         ("time_skipping_runs", ts_runs),
+        ("rush_cases", rush_cases),
+        ("rush_email_per_second", rush_email_rate),
     ):
         if value is not None:
             setattr(options, name, value)

@@ -223,7 +223,13 @@ def stop_all(workers: list[WorkerProcess]) -> None:
 
 
 def spawn_worker(
-    kind: str, address: str, queue: str, data_dir: Path, *, max_cached: int | None = None
+    kind: str,
+    address: str,
+    queue: str,
+    data_dir: Path,
+    *,
+    max_cached: int | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> WorkerProcess:
     """A worker process: the real `python worker.py` for the pipeline, `bench.baseline_worker` otherwise.
 
@@ -243,6 +249,7 @@ def spawn_worker(
     }
     if max_cached is not None:
         env["COMPLAINTS_MAX_CACHED_WORKFLOWS"] = str(max_cached)
+    env |= extra_env or {}
     log_file = data_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
     with open(log_file, "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCENARIOS = ("intake", "lifecycle", "open_cases", "time_skipping", "history", "scale_out", "cost")
+SCENARIOS = ("intake", "lifecycle", "open_cases", "time_skipping", "history", "scale_out", "cost", "rush")
 BACKENDS = ("memory", "sqlite")
 
 
@@ -32,6 +32,10 @@ class Options:
     scale_out_backend: str = "memory"
     # Cost: the cases priced (bench.cost.CASES, the scripts of bench.time_skipping).
     cost_cases: tuple[str, ...] = ("closed_within_3_days", "eight_weeks_one_escalation", "eight_weeks_two_escalations")
+    # Rush: cases whose regular update falls due at one moment, and the vendors' rates (bench.rush).
+    rush_cases: int = 2_000
+    rush_sms_per_second: float = 10.0
+    rush_email_per_second: float = 20.0
     scenarios: tuple[str, ...] = SCENARIOS
     quick: bool = False
     # Hard ceiling on any single wait, so a stuck server or worker fails the scenario, not the machine.
@@ -54,6 +58,7 @@ class Options:
             time_skipping_runs=1,
             history_without_note=False,
             workers=(1, 2),
+            rush_cases=100,
             quick=True,
             wait_limit_s=45.0,
             settle_s=0.3,

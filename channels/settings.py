@@ -20,7 +20,7 @@ With no vendor keys at all, every channel is the outbox (`<data_dir>/outbox`).
 | COMPLAINTS_TWILIO_FROM_NUMBER or COMPLAINTS_TWILIO_MESSAGING_SERVICE_SID | the SMS sender |
 | COMPLAINTS_TWILIO_BASE_URL | peer URL replacing every Twilio host (tests only) |
 | COMPLAINTS_SEND_TIMEOUT_SECONDS | per-request vendor timeout (default 30) |
-| COMPLAINTS_SMS_PER_SECOND / COMPLAINTS_EMAIL_PER_SECOND | the vendor account's send rate (default 10 / 50): the server holds the vendor queues to it |
+| COMPLAINTS_SMS_PER_SECOND / COMPLAINTS_EMAIL_PER_SECOND | the vendor account's send rate (default 10 / 50): the server holds the vendor queues to 90 % of it |
 | COMPLAINTS_SEND_WORKERS | worker processes sharing those rates (default 1): each process's first attempts take rate / this |
 | COMPLAINTS_PROVIDER__NAME, __ADDRESS_LINES (JSON list), __POSTCODE, __PHONE, __PHONE_HOURS | letterhead |
 | COMPLAINTS_SECRETS_FILE | optional dotenv file holding the secrets above (and the codec keys); must be mode 0600 |
@@ -36,6 +36,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from channels.base import ProviderDetails
+from channels.rate_limits import HEADROOM
 from domain.models import ChannelKind
 from ops.secrets_file import secrets_file_source
 
@@ -147,15 +148,16 @@ class ChannelSettings(BaseSettings):
         return self
 
     def vendor_rates(self) -> dict[ChannelKind, float]:
-        """The account-wide rate per vendor channel (for the vendor queues' server-side limit)."""
-        return {ChannelKind.SMS: self.sms_per_second, ChannelKind.EMAIL: self.email_per_second}
+        """The account-wide pace per vendor channel, under its rate by HEADROOM (for the vendor
+        queues' server-side limit)."""
+        return {ChannelKind.SMS: self.sms_per_second * HEADROOM, ChannelKind.EMAIL: self.email_per_second * HEADROOM}
 
     def rate_share(self) -> dict[ChannelKind, float]:
         """This process's share, for the first attempts no queue limit reaches; only for channels
         served by a vendor (the outbox has no rate to keep)."""
         rates = {ChannelKind.SMS: self.sms_per_second if self.twilio_enabled else 0.0}
         rates[ChannelKind.EMAIL] = self.email_per_second if self.sendgrid_enabled else 0.0
-        return {kind: rate / self.send_workers for kind, rate in rates.items() if rate}
+        return {kind: rate * HEADROOM / self.send_workers for kind, rate in rates.items() if rate}
 
     @property
     def sendgrid_enabled(self) -> bool:
