@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -112,11 +113,17 @@ async def template_case(folder: Path, policy: ComplaintPolicy) -> tuple[Complain
     return intake, state
 
 
+# A moment written inside a string: the case keys the reminders it has raised by the moment they
+# were for ("update@2026-12-08T10:00:00+00:00"), so those move with everything else.
+_MOMENT_IN_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:\d{2}|Z)")
+
+
 def _moved(value: Any, by: timedelta, old: str, new: str) -> Any:
     if isinstance(value, datetime):
         return value + by
     if isinstance(value, str):
-        return value.replace(old, new)
+        moved = _MOMENT_IN_TEXT.sub(lambda m: (datetime.fromisoformat(m.group(0)) + by).isoformat(), value)
+        return moved.replace(old, new)
     if isinstance(value, dict):
         return {k: _moved(v, by, old, new) for k, v in value.items()}
     if isinstance(value, list):

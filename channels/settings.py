@@ -20,7 +20,7 @@ With no vendor keys at all, every channel is the outbox (`<data_dir>/outbox`).
 | COMPLAINTS_TWILIO_FROM_NUMBER or COMPLAINTS_TWILIO_MESSAGING_SERVICE_SID | the SMS sender |
 | COMPLAINTS_TWILIO_BASE_URL | peer URL replacing every Twilio host (tests only) |
 | COMPLAINTS_SEND_TIMEOUT_SECONDS | per-request vendor timeout (default 30) |
-| COMPLAINTS_SMS_PER_SECOND / COMPLAINTS_EMAIL_PER_SECOND | the vendor account's send rate (default 10 / 50): the server holds the vendor queues to 90 % of it |
+| COMPLAINTS_SMS_PER_SECOND / COMPLAINTS_EMAIL_PER_SECOND | the vendor account's send rate (default 10 / 50): the server holds the vendor queues to 95 % of it |
 | COMPLAINTS_SEND_WORKERS | worker processes sharing those rates (default 1): each process's first attempts take rate / this |
 | COMPLAINTS_PROVIDER__NAME, __ADDRESS_LINES (JSON list), __POSTCODE, __PHONE, __PHONE_HOURS | letterhead |
 | COMPLAINTS_SECRETS_FILE | optional dotenv file holding the secrets above (and the codec keys); must be mode 0600 |
