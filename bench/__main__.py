@@ -97,6 +97,7 @@ async def run_lifecycle(server: DevServer, options: Options) -> dict[str, Any]:
         queues[lifecycle.IN_MEMORY_SENDS] = task_queue("life-s")
         queues[lifecycle.WITH_VISIBILITY] = task_queue("life-v")
         queues[lifecycle.WITH_PAYLOADS] = task_queue("life-c")
+    queues[lifecycle.REFERENCE] = task_queue("life-r")
     clients: dict[str, Client] = {}
     if options.encrypted:
         queues[lifecycle.ENCRYPTED] = task_queue("life-e")
@@ -110,7 +111,7 @@ async def run_lifecycle(server: DevServer, options: Options) -> dict[str, Any]:
                     address, queues[lifecycle.ENCRYPTED], folder / "encrypted", client=clients[lifecycle.ENCRYPTED]
                 )
             )
-        for kind in (lifecycle.BASELINE, lifecycle.WITH_VISIBILITY, lifecycle.WITH_PAYLOADS):
+        for kind in (lifecycle.BASELINE, lifecycle.WITH_VISIBILITY, lifecycle.WITH_PAYLOADS, lifecycle.REFERENCE):
             if kind in queues:
                 await stack.enter_async_context(baseline_worker(address, queues[kind]))
         if lifecycle.IN_MEMORY_SENDS in queues:
@@ -301,6 +302,19 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
 
     for backend, result in _ran(scenarios.get("lifecycle")):
         p, b = _get(result, "pipeline") or {}, _get(result, "baseline") or {}
+        ref = _get(result, "reference", "per_s")
+        if ref:
+            # Comparable across runs and versions: the reference is the same workflow every time.
+            rows.append(
+                Row(
+                    "lifecycle",
+                    backend,
+                    "cases/s vs the fixed reference",
+                    p.get("per_s"),
+                    ref,
+                    _ratio(p.get("per_s"), ref),
+                )
+            )
         r = Row("lifecycle", backend, "cases/s", p.get("per_s"), b.get("per_s"), _get(result, "ratio"), ">= 0.80")
         per_repeat = [_ratio(a, b) for a, b in zip(p.get("runs_per_s") or [], b.get("runs_per_s") or [])]
         target(r, f"lifecycle_ratio_{backend}", r.ratio, 0.80, True, repeats=per_repeat)
@@ -309,6 +323,7 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
             ("pipeline_in_memory_sends", "cases/s, pipeline with sends in memory"),
             ("baseline_with_visibility", "cases/s, baseline + case's visibility writes"),
             ("baseline_with_payloads", "cases/s, baseline carrying the case's payload sizes"),
+            ("reference", "cases/s, fixed reference workflow (3 activities, signal, 1)"),
         ):
             if kind in result:
                 rows.append(
@@ -526,6 +541,7 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
     result = scenarios.get("rush")
     if result and "error" not in result:
         setup = f"N={result['cases']:,}, {result['sms_per_second']:g} SMS/s, {result['email_per_second']:g} email/s"
+        setup += "" if result.get("paced", True) else ", UNPACED"
         r = Row("rush", setup, "drain s (T to last send)", result["drain_s"], None, None, "<= 1.2 x ideal")
         r.baseline, r.ratio = result["ideal_s"], result["drain_ratio"]
         target(r, "rush_drain_ratio", r.ratio, 1.2, False, inclusive=True)
@@ -652,6 +668,9 @@ def main(
     backends: Annotated[str | None, typer.Option(help="Dev-server stores for intake/lifecycle: memory,sqlite.")] = None,
     only: Annotated[str | None, typer.Option(help=f"Scenarios to run: {','.join(SCENARIOS)}.")] = None,
     rush_cases: Annotated[int | None, typer.Option(min=1, help="Cases due at one moment in the rush.")] = None,
+    rush_unpaced: Annotated[
+        bool, typer.Option("--rush-unpaced", help="Rush with the workers ignoring the vendors' rates (before v4).")
+    ] = False,
     rush_email_rate: Annotated[
         float | None, typer.Option(min=0.1, help="E-mails per second the SendGrid peer allows in the rush.")
     ] = None,
@@ -674,6 +693,7 @@ def main(
     ):
         if value is not None:
             setattr(options, name, value)
+    options.rush_paced = not rush_unpaced
     if workers:
         options.workers = tuple(int(w) for w in _csv(workers, None, "worker count"))
     if backends:

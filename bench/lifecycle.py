@@ -30,6 +30,7 @@ from temporalio.client import Client, WorkflowHandle
 from bench.infra import BenchError, IntakeTexts, cpu_seconds, is_asleep, round_the_clock_policy
 from bench.report import median, percentile, ratio
 from bench.shape import (
+    Phase,
     Shape,
     carrying,
     events_by_type,
@@ -84,9 +85,12 @@ class CaseRun:
         done = steps(self.events)  # parses every marker: once per case, not once per index
         return [done[i].completed_at if i < len(done) else None for i in step_indexes]
 
-    def sent_time(self, step_index: int) -> float | None:
-        done = steps(self.events)
-        return done[step_index].sent_at if step_index < len(done) else None
+    def acknowledgement(self) -> tuple[float | None, float | None]:
+        """(sent_at, recorded) of the case's first message, found by type: a regular activity
+        scheduled in the same task can come before its marker in history, so a position read
+        from the probe may name another step."""
+        first = next((s for s in steps(self.events) if s.activity_type == SEND_MESSAGE), None)
+        return (first.sent_at, first.completed_at) if first else (None, None)
 
 
 Starter = Callable[[], Awaitable[WorkflowHandle]]
@@ -212,10 +216,10 @@ async def run_batch(
     last = max(r.done_at for r in runs if r.done_at is not None)
     ack, ack_recorded, closure = [], [], []
     for r in runs:
-        acked, closed = r.completion_times(plan.ack_index, plan.closure_index)
+        (closed,) = r.completion_times(plan.closure_index)
+        sent, acked = r.acknowledgement()
         if acked is not None:
             ack_recorded.append(acked - r.intake_at)
-        sent = r.sent_time(plan.ack_index)
         if sent is not None:
             ack.append(sent - r.intake_at)
         if closed is not None and r.signalled_at is not None:
@@ -240,6 +244,10 @@ WITH_VISIBILITY = "baseline_with_visibility"  # the baseline plus the case's sta
 ENCRYPTED = "pipeline_encrypted"
 # The baseline carrying the case's payload sizes: pipeline / this is the work, this / baseline the bytes.
 WITH_PAYLOADS = "baseline_with_payloads"
+# A fixed no-op workflow, the same in every version and run (3 activities, a signal, 1 activity):
+# "pipeline / reference" compares versions measured on different days, which absolute rates cannot.
+REFERENCE = "reference"
+REFERENCE_SHAPE = Shape(phases=[Phase(activities=3), Phase(activities=1)])
 
 
 def summarise(results: dict[str, list[Batch]]) -> dict[str, object]:
@@ -305,6 +313,8 @@ async def compare(
             starters[kind] = pipeline_starter(clients.get(kind, client), queue, policy, IntakeTexts())
         elif kind == BASELINE:
             starters[kind] = baseline_starter(client, queue, plan.shape)
+        elif kind == REFERENCE:
+            starters[kind] = baseline_starter(client, queue, REFERENCE_SHAPE)
         elif kind == WITH_PAYLOADS:
             starters[kind] = baseline_starter(client, queue, carrying(plan.shape, payload_sizes(plan.probe_events)))
         elif kind == WITH_VISIBILITY:
@@ -313,14 +323,20 @@ async def compare(
             )
         else:
             raise ValueError(f"unknown kind {kind}")
+    plans = {
+        kind: Plan(shape=REFERENCE_SHAPE, ack_index=0, probe_events=[]) if kind == REFERENCE else plan
+        for kind in starters
+    }
     if warm_up:
         for kind in starters:
-            await run_batch(starters[kind], plan, min(concurrency, count), concurrency, limit_s)
+            await run_batch(starters[kind], plans[kind], min(concurrency, count), concurrency, limit_s)
     kinds = list(starters)
     results: dict[str, list[Batch]] = {kind: [] for kind in kinds}
     for number in range(repeat):
         for kind in kinds[number % len(kinds) :] + kinds[: number % len(kinds)]:
-            results[kind].append(await run_batch(starters[kind], plan, count, concurrency, limit_s, cpu.get(kind)))
+            results[kind].append(
+                await run_batch(starters[kind], plans[kind], count, concurrency, limit_s, cpu.get(kind))
+            )
     summary = summarise(results)
     summary |= {"cases_per_batch": count, "concurrency": concurrency}
     return summary

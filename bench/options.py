@@ -38,6 +38,7 @@ class Options:
     rush_cases: int = 2_000
     rush_sms_per_second: float = 10.0
     rush_email_per_second: float = 20.0
+    rush_paced: bool = True  # False: workers ignore the vendors' rates (the pre-v4 design, for comparison)
     # Sustained: complaints filed at each of these rates (a second) for this long, open loop.
     sustained_rates: tuple[float, ...] = (2, 4, 6, 8, 12)
     sustained_seconds: float = 60.0
