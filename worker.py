@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from contextlib import AsyncExitStack
 from datetime import timedelta
+from types import TracebackType
 
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -22,6 +24,7 @@ from activities.archive import CaseArchive
 from activities.billing import BillingActivities
 from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
 from activities.messaging import MessagingActivities
+from channels.rate_limits import VendorRateLimits
 from channels.registry import build_channels, describe_channels
 from channels.sendgrid_email import SendGridEmailChannel
 from channels.sent_log import SentLog
@@ -29,6 +32,7 @@ from channels.settings import ChannelSettings
 from codec.converter import EncryptionRequiredError
 from connection import connect
 from domain.models import ChannelKind
+from domain.vendor_queues import vendor_queues
 from ops import stores
 from ops.logs import configure_logging
 from settings import PipelineSettings
@@ -42,14 +46,56 @@ def workflow_runner_for(settings: PipelineSettings) -> WorkflowRunner:
     return workflow_runner(isolated=settings.workflow_sandbox == "isolated")
 
 
-def build_worker(client: Client, settings: PipelineSettings) -> Worker:
-    """The worker with every activity wired to its real dependencies (tests use this too)."""
+class CaseWorkers:
+    """The case queue's worker and the vendor queues' workers (domain.vendor_queues), run together.
+
+    Used like one `Worker`: `async with`, `run()`, `shutdown()`. Every process that runs cases runs
+    all of them: a v4 case whose send is retrying waits on its vendor's queue until one polls it.
+    """
+
+    def __init__(self, case_worker: Worker, vendor_workers: list[Worker]) -> None:
+        self.case_worker = case_worker
+        self.workers = [case_worker, *vendor_workers]
+        self._stack: AsyncExitStack | None = None
+
+    @property
+    def task_queue(self) -> str:
+        return self.case_worker.task_queue
+
+    async def __aenter__(self) -> CaseWorkers:
+        async with AsyncExitStack() as stack:
+            for worker in self.workers:
+                await stack.enter_async_context(worker)
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            await stack.__aexit__(exc_type, exc, tb)
+
+    async def run(self) -> None:
+        await asyncio.gather(*(worker.run() for worker in self.workers))
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(worker.shutdown() for worker in self.workers))
+
+
+def build_worker(client: Client, settings: PipelineSettings) -> CaseWorkers:
+    """The workers with every activity wired to its real dependencies (tests use this too)."""
     channel_settings = ChannelSettings(data_dir=settings.data_dir)
     channels = build_channels(channel_settings)
     log.info("channels: %s", describe_channels(channels))
     # The stores: SQLite files in the data folder, or one PostgreSQL database (COMPLAINTS_DATABASE_URL).
     sent_log = SentLog(stores.locate(settings, stores.SENT_MESSAGES))
-    messaging = MessagingActivities(channels, sent_log, provider=channel_settings.provider)
+    messaging = MessagingActivities(
+        channels,
+        sent_log,
+        provider=channel_settings.provider,
+        rate_limits=VendorRateLimits(channel_settings.rate_share()),
+    )
     assignment = CaseAssignmentActivities(client, settings.roster_file)
     # Staff notices go to the staff mailbox in the outbox (and the alerts folder, as JSON).
     email = channels.get(ChannelKind.EMAIL)
@@ -66,7 +112,7 @@ def build_worker(client: Client, settings: PipelineSettings) -> Worker:
         stores.locate(settings, stores.CASE_ARCHIVE),
         retention=timedelta(days=settings.archive_retention_days),
     )
-    return Worker(
+    case_worker = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[ComplaintCase],
@@ -82,6 +128,20 @@ def build_worker(client: Client, settings: PipelineSettings) -> Worker:
         ],
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
     )
+    rates = channel_settings.vendor_rates()
+    vendor_workers = [
+        Worker(
+            client,
+            task_queue=queue,
+            activities=[messaging.send_message],
+            # The server enforces this across every worker polling the queue (the vendor's account
+            # rate); the last poller's setting wins, so every worker sets the same one.
+            max_task_queue_activities_per_second=rates[channel],
+            graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
+        )
+        for channel, queue in vendor_queues(settings.task_queue).items()
+    ]
+    return CaseWorkers(case_worker, vendor_workers)
 
 
 def metrics_bind_address(settings: PipelineSettings) -> str | None:

@@ -8,7 +8,10 @@ Failures reach the workflow as `ApplicationError`s with a stable `type`:
 - `PermanentDeliveryError`, non-retryable: the workflow falls back to another channel;
 - `TransientDeliveryError`, retryable, `next_retry_delay` = the vendor's `Retry-After` if it gave one;
 - `MessageRenderError` / `ChannelNotConfigured`, non-retryable: a bug or a deploy problem, not a
-  vendor problem; retrying the same input cannot help.
+  vendor problem; retrying the same input cannot help;
+- `RateLimited`, retryable: a first attempt (local activity) found this worker's share of the
+  vendor's rate used up and called nothing; the case retries on the vendor's queue
+  (`channels.rate_limits`, `domain.vendor_queues`).
 Logs carry the case reference, message key, kind and channel only: no names, addresses or numbers.
 """
 
@@ -21,6 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from channels.base import MessageChannel, PermanentDeliveryError, ProviderDetails, TransientDeliveryError
+from channels.rate_limits import VendorRateLimits
 from channels.rendering import DEFAULT_PROVIDER, RenderError, render
 from channels.sent_log import SentLog
 from domain.models import ChannelKind, DeliveryReceipt, SendRequest
@@ -33,10 +37,12 @@ class MessagingActivities:
         sent_log: SentLog,
         *,
         provider: ProviderDetails = DEFAULT_PROVIDER,
+        rate_limits: VendorRateLimits | None = None,
     ) -> None:
         self._channels = dict(channels)
         self._sent_log = sent_log
         self._provider = provider
+        self._rate_limits = rate_limits or VendorRateLimits({})
 
     @activity.defn(name="send_message")
     async def send_message(self, request: SendRequest) -> DeliveryReceipt:
@@ -66,6 +72,15 @@ class MessagingActivities:
             activity.logger.error("%s cannot be rendered: %s", where, exc, extra=log_extra)
             raise ApplicationError(str(exc), type="MessageRenderError", non_retryable=True) from None
 
+        if self._rate_limits.limits(request.channel):
+            if not activity.info().is_local:
+                await self._rate_limits.take(request.channel)
+            elif not await self._rate_limits.try_take(request.channel):
+                raise ApplicationError(
+                    f"rate limited: this worker's share of the {request.channel.value} vendor's rate is used up; "
+                    "queued on the vendor's task queue",
+                    type="RateLimited",
+                )
         try:
             receipt = await asyncio.to_thread(channel.send, request, message)
         except PermanentDeliveryError as exc:

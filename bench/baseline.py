@@ -17,7 +17,7 @@ from temporalio import activity, workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from bench.shape import Shape
+    from bench.shape import PayloadSizes, Shape
 
 NOOP = "bench_noop"
 NOOP_LOCAL = "bench_noop_local"
@@ -27,13 +27,14 @@ STAGE = SearchAttributeKey.for_keyword("CaseStage")
 
 
 @activity.defn(name=NOOP)
-async def noop() -> None:
-    return None
+async def noop(ballast: str = "", answer_bytes: int = 0) -> str | None:
+    # Does nothing but hand back filler of the case's result size (the payload variant).
+    return "x" * answer_bytes if answer_bytes else None
 
 
 @activity.defn(name=NOOP_LOCAL)
-async def noop_local() -> None:
-    return None
+async def noop_local(answer_bytes: int = 0) -> str | None:
+    return "x" * answer_bytes if answer_bytes else None
 
 
 @workflow.defn(name="BaselineCase")
@@ -41,9 +42,11 @@ class BaselineCase:
     def __init__(self) -> None:
         self._signals = 0
         self._writes = 0
+        self._carry: PayloadSizes | None = None
 
     @workflow.run
-    async def run(self, shape: Shape) -> int:
+    async def run(self, shape: Shape) -> int | str:
+        self._carry = shape.carry
         consumed = 0
         for number, phase in enumerate(shape.phases):
             waits_for_signal = number < len(shape.phases) - 1
@@ -53,7 +56,11 @@ class BaselineCase:
                 if wake:
                     await workflow.sleep(shape.fired_timer_seconds)
                 for _ in range(local_activities):
-                    await workflow.execute_local_activity(NOOP_LOCAL, start_to_close_timeout=timedelta(seconds=30))
+                    await workflow.execute_local_activity(
+                        NOOP_LOCAL,
+                        args=[self._carry.local_result] if self._carry else [],
+                        start_to_close_timeout=timedelta(seconds=30),
+                    )
                 upserts = self._upsert(upserts, everything=False)
             for _ in range(phase.activities):
                 upserts = self._upsert(upserts, everything=False)
@@ -72,6 +79,8 @@ class BaselineCase:
                     )
                 except TimeoutError:
                     pass
+        if self._carry:
+            return "x" * self._carry.workflow_result
         return self._signals
 
     def _upsert(self, left: tuple[int, int], *, everything: bool) -> tuple[int, int]:
@@ -90,7 +99,13 @@ class BaselineCase:
         return attributes, memos
 
     async def _activity(self) -> None:
-        await workflow.execute_activity(NOOP, start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY)
+        carry = self._carry
+        await workflow.execute_activity(
+            NOOP,
+            args=["x" * carry.activity_input, carry.activity_result] if carry else [],
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RETRY,
+        )
 
     async def _activity_racing_a_timer(self) -> None:
         # As the case does: sleep until the next deadline unless the send finishes first.

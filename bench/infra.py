@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from datetime import time as clock_time
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio import client as temporal_client
@@ -152,17 +153,28 @@ class _AnswerSendsInMemory(temporal_worker.ActivityInboundInterceptor):
 # --- workers -----------------------------------------------------------------------------------
 
 
+async def encrypted_client(address: str) -> Client:
+    """A client whose payloads are encrypted as production's are (COMPLAINTS_CODEC_KEYS), with a
+    fresh key of the bench's own."""
+    from codec.converter import data_converter
+    from codec.keyring import CodecSettings, generate_key
+
+    codec = CodecSettings(keys=f"bench:{generate_key()}")
+    return await Client.connect(address, namespace="default", data_converter=data_converter(codec))
+
+
 @asynccontextmanager
 async def pipeline_worker(
-    address: str, queue: str, data_dir: Path, *, in_memory_sends: bool = False
-) -> AsyncIterator[Worker]:
-    """The real worker (build_worker, outbox channels) in this process, with its own connection."""
+    address: str, queue: str, data_dir: Path, *, in_memory_sends: bool = False, client: Client | None = None
+) -> AsyncIterator[Any]:
+    """The real worker (build_worker, outbox channels) in this process, with its own connection
+    (or `client`'s: the encrypted one)."""
     from worker import build_worker
 
     settings = PipelineSettings(
         temporal_address=address, task_queue=queue, data_dir=data_dir, graceful_shutdown_seconds=2
     )
-    client = await connect(settings)
+    client = client or await connect(settings)
     if in_memory_sends:
         client = Client(
             client.service_client,
@@ -223,7 +235,13 @@ def stop_all(workers: list[WorkerProcess]) -> None:
 
 
 def spawn_worker(
-    kind: str, address: str, queue: str, data_dir: Path, *, max_cached: int | None = None
+    kind: str,
+    address: str,
+    queue: str,
+    data_dir: Path,
+    *,
+    max_cached: int | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> WorkerProcess:
     """A worker process: the real `python worker.py` for the pipeline, `bench.baseline_worker` otherwise.
 
@@ -243,6 +261,7 @@ def spawn_worker(
     }
     if max_cached is not None:
         env["COMPLAINTS_MAX_CACHED_WORKFLOWS"] = str(max_cached)
+    env |= extra_env or {}
     log_file = data_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
     with open(log_file, "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)

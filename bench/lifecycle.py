@@ -5,8 +5,11 @@ no queries), and `customer_satisfied` is sent as soon as the introduction's send
 The baseline gets the same treatment with the shape read from a real case (bench.shape).
 
 Latencies come from the server's own event times (same host clock as the driver):
-- intake -> acknowledgement sent: driver clock before `parse_intake` to the acknowledgement send's
-  completion in history (its local-activity marker, or ActivityTaskCompleted for a retried send);
+- intake -> acknowledgement sent: driver clock before `parse_intake` to the acknowledgement's own
+  send time, its receipt's `sent_at` (the worker's clock as the channel returned, same host),
+  read from the send's result in history. The marker's event time, reported beside it as
+  "recorded", is later: the server stamps it when the whole first workflow task completes, with
+  both introduction sends in it;
 - customer_satisfied -> closure confirmation: driver clock before the signal RPC to the closure
   message's completion in history (the moment the case records it sent).
 """
@@ -26,7 +29,17 @@ from temporalio.client import Client, WorkflowHandle
 
 from bench.infra import BenchError, IntakeTexts, cpu_seconds, is_asleep, round_the_clock_policy
 from bench.report import median, percentile, ratio
-from bench.shape import Shape, events_by_type, is_local_activity, shape_of, steps, time_spent
+from bench.shape import (
+    Phase,
+    Shape,
+    carrying,
+    events_by_type,
+    is_local_activity,
+    payload_sizes,
+    shape_of,
+    steps,
+    time_spent,
+)
 from domain.models import ComplaintPolicy
 from starter import case_start_details, file_complaint, parse_intake
 
@@ -71,6 +84,13 @@ class CaseRun:
     def completion_times(self, *step_indexes: int) -> list[float | None]:
         done = steps(self.events)  # parses every marker: once per case, not once per index
         return [done[i].completed_at if i < len(done) else None for i in step_indexes]
+
+    def acknowledgement(self) -> tuple[float | None, float | None]:
+        """(sent_at, recorded) of the case's first message, found by type: a regular activity
+        scheduled in the same task can come before its marker in history, so a position read
+        from the probe may name another step."""
+        first = next((s for s in steps(self.events) if s.activity_type == SEND_MESSAGE), None)
+        return (first.sent_at, first.completed_at) if first else (None, None)
 
 
 Starter = Callable[[], Awaitable[WorkflowHandle]]
@@ -153,7 +173,9 @@ async def probe_pipeline(client: Client, queue: str, limit_s: float) -> Plan:
         await asyncio.sleep(0.1)
     await handle.signal(SATISFIED)
     summary = await asyncio.wait_for(handle.result(), timeout=limit_s)
-    kinds = [m.get("kind") for m in summary.get("state", {}).get("messages", [])]
+    # Since v4 the result is small (no state): the closed run's state is a query away.
+    state = summary.get("state") or await handle.query("case_state")
+    kinds = [m.get("kind") for m in state.get("messages", [])]
     if "introduction" not in kinds:
         raise BenchError(f"probe case {handle.id} closed without an introduction (sent: {kinds})")
     events = [e async for e in handle.fetch_history_events()]
@@ -166,7 +188,8 @@ async def probe_pipeline(client: Client, queue: str, limit_s: float) -> Plan:
 @dataclass
 class Batch:
     per_s: float
-    ack_s: list[float]
+    ack_s: list[float]  # to the receipt's sent_at
+    ack_recorded_s: list[float]  # to the marker's event time (the first task's completion)
     closure_s: list[float]
     events_per_case: float
     by_type: dict[str, int]
@@ -193,16 +216,20 @@ async def run_batch(
     cpu_ms = {label: 1000 * (cpu_seconds(pids) - cpu_before[label]) / count for label, pids in cpu.items()}
     first = min(r.intake_at for r in runs)
     last = max(r.done_at for r in runs if r.done_at is not None)
-    ack, closure = [], []
+    ack, ack_recorded, closure = [], [], []
     for r in runs:
-        acked, closed = r.completion_times(plan.ack_index, plan.closure_index)
+        (closed,) = r.completion_times(plan.closure_index)
+        sent, acked = r.acknowledgement()
         if acked is not None:
-            ack.append(acked - r.intake_at)
+            ack_recorded.append(acked - r.intake_at)
+        if sent is not None:
+            ack.append(sent - r.intake_at)
         if closed is not None and r.signalled_at is not None:
             closure.append(closed - r.signalled_at)
     return Batch(
         per_s=len(runs) / (last - first),
         ack_s=ack,
+        ack_recorded_s=ack_recorded,
         closure_s=closure,
         events_per_case=sum(len(r.events) for r in runs) / len(runs),
         by_type=events_by_type(runs[-1].events),
@@ -215,19 +242,32 @@ PIPELINE, BASELINE = "pipeline", "baseline"
 # Optional kinds that split the gap between the two (see docs/performance.md, "Attribution"):
 IN_MEMORY_SENDS = "pipeline_in_memory_sends"  # the pipeline with send_message answered in memory
 WITH_VISIBILITY = "baseline_with_visibility"  # the baseline plus the case's start attributes and upserts
+# What production runs (COMPLAINTS_CODEC_KEYS): the pipeline with every payload AES-GCM encrypted.
+ENCRYPTED = "pipeline_encrypted"
+# The baseline carrying the case's payload sizes: pipeline / this is the work, this / baseline the bytes.
+WITH_PAYLOADS = "baseline_with_payloads"
+# A fixed no-op workflow, the same in every version and run (3 activities, a signal, 1 activity):
+# "pipeline / reference" compares versions measured on different days, which absolute rates cannot.
+REFERENCE = "reference"
+REFERENCE_SHAPE = Shape(phases=[Phase(activities=3), Phase(activities=1)])
 
 
 def summarise(results: dict[str, list[Batch]]) -> dict[str, object]:
     def side(batches: list[Batch]) -> dict[str, object]:
         ack = [v for b in batches for v in b.ack_s]
+        ack_recorded = [v for b in batches for v in b.ack_recorded_s]
         closure = [v for b in batches for v in b.closure_s]
         return {
             "per_s": median([b.per_s for b in batches]),
             "runs_per_s": [b.per_s for b in batches],
             "ack_p50_s": percentile(ack, 50),
             "ack_p99_s": percentile(ack, 99),
+            "ack_recorded_p50_s": percentile(ack_recorded, 50),
+            "ack_recorded_p99_s": percentile(ack_recorded, 99),
             "closure_p50_s": percentile(closure, 50),
             "closure_p99_s": percentile(closure, 99),
+            "closure_p99_s_per_batch": [percentile(b.closure_s, 99) for b in batches],
+            "ack_p99_s_per_batch": [percentile(b.ack_s, 99) for b in batches],
             "events_per_case": median([b.events_per_case for b in batches]),
             # CPU milliseconds per case, by process group, while the batch ran.
             "cpu_ms_per_case": {
@@ -259,33 +299,46 @@ async def compare(
     limit_s: float,
     warm_up: bool = True,
     cpu: dict[str, CpuPids] | None = None,
+    clients: dict[str, Client] | None = None,
 ) -> dict[str, object]:
     """Batches of each kind side by side (`queues`: kind -> task queue), rotating which goes first.
 
-    `cpu`, per kind, names the processes whose CPU time each case is charged with.
+    `cpu`, per kind, names the processes whose CPU time each case is charged with; `clients`, per
+    kind, a client of its own (the encrypted kind's has the codec).
     """
     cpu = cpu or {}
+    clients = clients or {}
     policy = round_the_clock_policy()
     starters: dict[str, Starter] = {}
     for kind, queue in queues.items():
-        if kind in (PIPELINE, IN_MEMORY_SENDS):
-            starters[kind] = pipeline_starter(client, queue, policy, IntakeTexts())
+        if kind in (PIPELINE, IN_MEMORY_SENDS, ENCRYPTED):
+            starters[kind] = pipeline_starter(clients.get(kind, client), queue, policy, IntakeTexts())
         elif kind == BASELINE:
             starters[kind] = baseline_starter(client, queue, plan.shape)
+        elif kind == REFERENCE:
+            starters[kind] = baseline_starter(client, queue, REFERENCE_SHAPE)
+        elif kind == WITH_PAYLOADS:
+            starters[kind] = baseline_starter(client, queue, carrying(plan.shape, payload_sizes(plan.probe_events)))
         elif kind == WITH_VISIBILITY:
             starters[kind] = baseline_starter(
                 client, queue, plan.shape.model_copy(update={"with_visibility": True}), like_the_intake=True
             )
         else:
             raise ValueError(f"unknown kind {kind}")
+    plans = {
+        kind: Plan(shape=REFERENCE_SHAPE, ack_index=0, probe_events=[]) if kind == REFERENCE else plan
+        for kind in starters
+    }
     if warm_up:
         for kind in starters:
-            await run_batch(starters[kind], plan, min(concurrency, count), concurrency, limit_s)
+            await run_batch(starters[kind], plans[kind], min(concurrency, count), concurrency, limit_s)
     kinds = list(starters)
     results: dict[str, list[Batch]] = {kind: [] for kind in kinds}
     for number in range(repeat):
         for kind in kinds[number % len(kinds) :] + kinds[: number % len(kinds)]:
-            results[kind].append(await run_batch(starters[kind], plan, count, concurrency, limit_s, cpu.get(kind)))
+            results[kind].append(
+                await run_batch(starters[kind], plans[kind], count, concurrency, limit_s, cpu.get(kind))
+            )
     summary = summarise(results)
     summary |= {"cases_per_batch": count, "concurrency": concurrency}
     return summary

@@ -5,7 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCENARIOS = ("intake", "lifecycle", "open_cases", "time_skipping", "history", "scale_out", "cost", "inbound_flood")
+SCENARIOS = (
+    "intake",
+    "lifecycle",
+    "open_cases",
+    "time_skipping",
+    "history",
+    "scale_out",
+    "cost",
+    "rush",
+    "sustained",
+    "inbound_flood",
+)
 BACKENDS = ("memory", "sqlite")
 
 
@@ -23,6 +34,8 @@ class Options:
     # Lifecycle also runs the pipeline with sends answered in memory, and the baseline with the case's
     # visibility writes, to split the gap between pipeline and baseline (docs/performance.md).
     attribution: bool = True
+    # Lifecycle also runs the pipeline with payloads encrypted (what production runs), beside the plain one.
+    encrypted: bool = True
     open_cases: int = 10_000
     open_cases_backend: str = "memory"
     time_skipping_runs: int = 5
@@ -32,6 +45,15 @@ class Options:
     scale_out_backend: str = "memory"
     # Cost: the cases priced (bench.cost.CASES, the scripts of bench.time_skipping).
     cost_cases: tuple[str, ...] = ("closed_within_3_days", "eight_weeks_one_escalation", "eight_weeks_two_escalations")
+    # Rush: cases whose regular update falls due at one moment, and the vendors' rates (bench.rush).
+    rush_cases: int = 2_000
+    rush_sms_per_second: float = 10.0
+    rush_email_per_second: float = 20.0
+    rush_paced: bool = True  # False: workers ignore the vendors' rates (the pre-v4 design, for comparison)
+    # Sustained: complaints filed at each of these rates (a second) for this long, open loop.
+    sustained_rates: tuple[float, ...] = (2, 4, 6, 8, 12)
+    sustained_seconds: float = 60.0
+    sustained_settle_s: float = 90.0
     scenarios: tuple[str, ...] = SCENARIOS
     quick: bool = False
     # Hard ceiling on any single wait, so a stuck server or worker fails the scenario, not the machine.
@@ -54,6 +76,10 @@ class Options:
             time_skipping_runs=1,
             history_without_note=False,
             workers=(1, 2),
+            rush_cases=100,
+            sustained_rates=(2, 4),
+            sustained_seconds=5.0,
+            sustained_settle_s=30.0,
             quick=True,
             wait_limit_s=45.0,
             settle_s=0.3,

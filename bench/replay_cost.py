@@ -12,6 +12,8 @@ no sandbox at all.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +24,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunner
 
+from bench.report import build, machine
 from settings import REPO
 from workflows.complaint_case import ComplaintCase
 from workflows.sandbox import workflow_runner
@@ -53,6 +56,7 @@ def main(
         "acknowledged_introduced_and_closed"
     ),
     runs: Annotated[int, typer.Option(min=1)] = 100,
+    json_out: Annotated[Path | None, typer.Option(help="Also write the figures as JSON (bench/results/).")] = None,
 ) -> None:
     matches = sorted(p for p in HISTORIES.glob("*.json") if history in p.stem)
     if not matches:
@@ -63,8 +67,20 @@ def main(
         "no sandbox (reference only)": UnsandboxedWorkflowRunner(),
     }
     typer.echo(f"{matches[0].stem}: {runs} replays per mode")
+    found: dict[str, float] = {}
     for name, runner in modes.items():
-        typer.echo(f"  {name:28s} {asyncio.run(cpu_ms_per_case(matches[0], runner, runs)):6.1f} ms CPU per case")
+        found[name] = asyncio.run(cpu_ms_per_case(matches[0], runner, runs))
+        typer.echo(f"  {name:28s} {found[name]:6.1f} ms CPU per case")
+    if json_out:
+        document = {
+            "bench": "replay_cost",
+            "history": matches[0].name,
+            "runs": runs,
+            "cpu_ms_per_case": found,
+            "machine": machine() | {"loadavg_at_end": list(os.getloadavg())},
+            "build": build(),
+        }
+        json_out.write_text(json.dumps(document, indent=1) + "\n")
 
 
 if __name__ == "__main__":

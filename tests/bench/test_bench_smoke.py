@@ -30,6 +30,9 @@ def test_quick_bench_prints_the_table_and_a_json_line_with_every_scenario(tmp_pa
             "-m",
             "bench",
             "--quick",
+            # The rush at its smallest: the time to set it up does not grow with the cases.
+            "--rush-cases",
+            "20",
             "--workdir",
             str(tmp_path / "work"),
             "--json-out",
@@ -68,6 +71,12 @@ def test_quick_bench_prints_the_table_and_a_json_line_with_every_scenario(tmp_pa
             case["pipeline"]["actions_by_type"]["signal_workflow"]
             == case["baseline"]["actions_by_type"]["signal_workflow"]
         )
+    # rush: every update reached both vendors once, none refused for good, and the replay was seen.
+    rushed = document["scenarios"]["rush"]
+    assert rushed["cases"] == 20 and not rushed["timed_out"]
+    assert rushed["vendor"]["sms"]["accepted"] == rushed["vendor"]["email"]["accepted"] == 20
+    assert rushed["duplicates"] == rushed["cases_not_sent_on_both_channels"] == 0
+    assert rushed["replay"]["cases_woken"] == 20
     assert {t["name"] for t in document["targets"]} >= {
         "intake_ratio_memory",
         "lifecycle_ratio_memory",
@@ -77,6 +86,8 @@ def test_quick_bench_prints_the_table_and_a_json_line_with_every_scenario(tmp_pa
         "history_eight_weeks_one_escalation",
         "cost_actions_eight_weeks_one_escalation",
         "cost_history_kb_eight_weeks_one_escalation",
+        "rush_drain_ratio",
+        "rush_429_share",
     }
     assert document["machine"]["nproc"] >= 1
 

@@ -164,3 +164,36 @@ async def test_logs_carry_reference_and_key_but_no_customer_details(sent_log, ma
     ):
         assert private not in logged, private
     assert {getattr(r, "message_key", None) for r in caplog.records if r.name.startswith("temporalio")} >= {request.key}
+
+
+async def test_a_first_attempt_over_the_workers_rate_share_calls_no_vendor_and_is_retryable(sent_log, make_request):
+    import dataclasses
+
+    from channels.rate_limits import VendorRateLimits
+
+    channel = FakeChannel(ChannelKind.SMS)
+    acts = activities(sent_log, channel, rate_limits=VendorRateLimits({ChannelKind.SMS: 2}))
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, is_local=True)
+
+    for n in range(2):  # a second's burst
+        await env.run(acts.send_message, make_request(MessageKind.PROGRESS_UPDATE, ChannelKind.SMS, key=f"k{n}"))
+    with pytest.raises(ApplicationError) as refused:
+        await env.run(acts.send_message, make_request(MessageKind.PROGRESS_UPDATE, ChannelKind.SMS, key="k2"))
+
+    assert refused.value.type == "RateLimited" and not refused.value.non_retryable
+    assert [r.key for r, _ in channel.sent] == ["k0", "k1"]
+    assert sent_log.get("k2") is None
+
+
+async def test_a_regular_attempt_waits_for_the_workers_rate_share_instead_of_failing(sent_log, make_request):
+    from channels.rate_limits import VendorRateLimits
+
+    channel = FakeChannel(ChannelKind.SMS)
+    acts = activities(sent_log, channel, rate_limits=VendorRateLimits({ChannelKind.SMS: 50}))
+    env = ActivityEnvironment()  # not local: a retry the server already paced
+
+    for n in range(51):  # one more than the burst: it waits about 20 ms, then goes
+        await env.run(acts.send_message, make_request(MessageKind.PROGRESS_UPDATE, ChannelKind.SMS, key=f"k{n}"))
+
+    assert len(channel.sent) == 51

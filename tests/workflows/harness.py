@@ -11,7 +11,7 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +43,7 @@ from domain.models import (
     SendRequest,
 )
 from domain.reference import new_reference
+from domain.vendor_queues import vendor_queues
 from settings import load_policy, load_roster
 from starter import final_state
 from tests.workflows.case_handle import CaseHandle
@@ -217,7 +218,36 @@ async def running_case(
     handle = cast(CaseHandle, started)
     if before_worker is not None:
         await before_worker(handle)
-    async with Worker(
+    async with AsyncExitStack() as workers:
+        # Since v4 a retried send runs on its vendor's queue: the same recorded outbox answers it.
+        for queue in vendor_queues(task_queue).values():
+            await workers.enter_async_context(Worker(env.client, task_queue=queue, activities=[outbox.send_message]))
+        await workers.enter_async_context(
+            case_worker(env, task_queue, outbox, billing, tmp_path, roster, max_cached_workflows)
+        )
+        try:
+            yield Case(env=env, handle=handle, outbox=outbox, data_dir=tmp_path)
+        finally:
+            if record and os.environ.get(RECORD_HISTORIES):
+                await record_history(handle)
+            # The test server skips time for every workflow at once: a case left running would
+            # keep firing timers into the next test.
+            try:
+                await handle.terminate("test finished")
+            except RPCError:
+                pass  # the case had already closed
+
+
+def case_worker(
+    env: WorkflowEnvironment,
+    task_queue: str,
+    outbox: RecordingMessaging,
+    billing: FlakyBilling,
+    tmp_path: Path,
+    roster: Path | None,
+    max_cached_workflows: int,
+) -> Worker:
+    return Worker(
         env.client,
         task_queue=task_queue,
         workflows=[ComplaintCase],
@@ -233,15 +263,4 @@ async def running_case(
             billing.credit_invoice,
             CaseArchive(tmp_path / "archive.sqlite3").archive_case,
         ],
-    ):
-        try:
-            yield Case(env=env, handle=handle, outbox=outbox, data_dir=tmp_path)
-        finally:
-            if record and os.environ.get(RECORD_HISTORIES):
-                await record_history(handle)
-            # The test server skips time for every workflow at once: a case left running would
-            # keep firing timers into the next test.
-            try:
-                await handle.terminate("test finished")
-            except RPCError:
-                pass  # the case had already closed
+    )
