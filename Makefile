@@ -9,12 +9,14 @@ PEERS := tests/peers/node_modules/.installed
 
 venv: $(INSTALLED)
 
+# pip -qq: errors only. A machine's own pip configuration (an extra index folder that is not
+# there) otherwise prints a wall of "Location ... is ignored" warnings that are not this project's;
+# and setuptools warns about every editable install ("Please be careful with folders ..."): the
+# scripts run from this folder by design, so that note is noise on a first run.
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	# setuptools warns about every editable install ("Please be careful with folders ..."): the
-	# scripts run from this folder by design, so that note is noise on a first run.
-	PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install -qq --upgrade pip
+	PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(PY) -m pip install -qq -e '.[dev]'
 	touch $@
 
 # Stoplight Prism serves the vendors' own OpenAPI specs on loopback for the channel tests.
