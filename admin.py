@@ -69,6 +69,7 @@ from codec.keyring import CodecSettings
 from connection import connect, run_cli
 from domain import search_attributes as sa
 from domain.compliance_report import compliance_report, contact_details, handler_facts
+from domain.customer_loop import vendor_says
 from domain.formatting import local_label
 from domain.models import (
     INTAKE,
@@ -637,16 +638,18 @@ def status(
         for c in state.calls:
             calls.add_row(local_label(c.at), escape(c.by), _label(c.outcome), c.met or "", escape(c.note or ""))
         console.print(calls)
-    messages = Table("sent", "message", "channel", "status", "proof", "posted", "expected")
+    messages = Table("sent", "message", "channel", "status", "proof", "posted", "expected", "vendor says")
     for r in state.messages:
         messages.add_row(
             local_label(r.at),
-            r.kind.value,
+            r.kind.value
+            + (f" (again: {r.fallback_for.rsplit('/', 1)[-1][:3]} not delivered)" if r.fallback_for else ""),
             r.channel.value,
             escape(r.status),
             escape(r.provider_id or r.error or ""),
             local_label(r.dispatched_at) if r.dispatched_at else "",
             local_label(r.expected_delivery_at) if r.expected_delivery_at else "",
+            escape(vendor_says(r)),
         )
     console.print(messages)
     for reply in state.customer_replies[-5:]:

@@ -22,6 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.compliance_report import case_counts, case_outcome, handler_facts, outcome_clocks
+from domain.customer_loop import delivery_proof
 from domain.models import ArchiveReceipt, CaseRecord
 from ops import stores
 
@@ -211,7 +212,10 @@ def evidence_document(
         ],
         "counts": case_counts(outcome, record.recorded_at),
         "judged_at": record.recorded_at.isoformat(),
-        "messages": [json.loads(r.model_dump_json()) for r in state.messages],
+        "messages": [
+            json.loads(r.model_dump_json()) | ({"delivery_proof": proof} if (proof := delivery_proof(r)) else {})
+            for r in state.messages
+        ],
         "owners": [
             {
                 "handler": a.handler.id,

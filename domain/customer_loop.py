@@ -10,6 +10,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import datetime
 
+from domain.formatting import local_label
 from domain.models import (
     CaseState,
     ChannelKind,
@@ -170,3 +171,28 @@ def loop_facts(state: CaseState) -> dict[str, object]:
         **state.model_dump(mode="json", include={"sms_stopped_at", "asked_to_close_at"}),
         "ask_to_close_outstanding": ask_outstanding(state),
     }
+
+
+def delivery_proof(record: MessageRecord) -> dict[str, object] | None:
+    """What the vendor reported about a message, as the evidence record shows it. The case applies
+    only events whose signature the inbound service verified (it refuses the rest), so every status
+    recorded here is signed by the vendor."""
+    if record.delivery is None:
+        return None
+    return {
+        "status": record.delivery.value,
+        "reason": record.delivery_reason,
+        "event_id": record.delivery_event_id,
+        "vendor_at": record.delivery_at.isoformat() if record.delivery_at else None,
+        "signature": "verified",
+    }
+
+
+def vendor_says(record: MessageRecord) -> str:
+    """One line for `admin.py status`: what the vendor reported and when, e.g.
+    "bounced Mon 30 Nov 10:02 (550 5.1.1 mailbox unavailable), signed"."""
+    if record.delivery is None:
+        return ""
+    when = f" {local_label(record.delivery_at)}" if record.delivery_at else ""
+    reason = f" ({record.delivery_reason})" if record.delivery_reason else ""
+    return f"{record.delivery.value}{when}{reason}, signed"

@@ -13,12 +13,14 @@ from domain.customer_loop import (
     YES,
     ask_outstanding,
     delivery_problems,
+    delivery_proof,
     fallback_channel,
     from_customer,
     message_sequence,
     moves_forward,
     reply_meaning,
     unanswered_replies,
+    vendor_says,
 )
 from domain.models import (
     Call,
@@ -309,3 +311,26 @@ def test_a_reply_received_the_same_instant_as_the_owners_call_is_answered_by_it(
         customer_replies=[record(REPLY, at)],
     )
     assert unanswered_replies(state) == []
+
+
+def test_the_evidence_shows_a_bounce_with_its_event_vendor_time_and_verified_signature() -> None:
+    bounced = message(
+        delivery=DeliveryStatus.BOUNCED,
+        delivery_reason="550 5.1.1 mailbox unavailable",
+        delivery_event_id="sg-evt-1",
+        delivery_at=utc(2030, 2, 12, 10, 2),
+    )
+    assert delivery_proof(bounced) == {
+        "status": "bounced",
+        "reason": "550 5.1.1 mailbox unavailable",
+        "event_id": "sg-evt-1",
+        "vendor_at": "2030-02-12T10:02:00+00:00",
+        "signature": "verified",
+    }
+    # In February London is on UTC: the handler reads the vendor's own time.
+    assert vendor_says(bounced) == "bounced Tue 12 Feb 10:02 (550 5.1.1 mailbox unavailable), signed"
+
+
+def test_a_message_no_vendor_has_reported_on_has_no_proof_beyond_its_acceptance() -> None:
+    assert delivery_proof(message()) is None
+    assert vendor_says(message()) == ""

@@ -132,6 +132,10 @@ def test_a_bounced_acknowledgement_email_falls_back_to_a_letter(loop: Loop) -> N
     assert message(status, "acknowledgement", "email")["delivery"] == "bounced"
     assert message(status, "acknowledgement", "email")["delivery_reason"] == "550 5.1.1 unknown"
     assert message(status, "acknowledgement", "letter")["fallback_for"] == email["key"]
+    # The handler reads what the vendor said, signed, beside the letter that replaced it.
+    shown = loop.stack.run("admin.py", "status", reference)
+    assert shown.returncode == 0, shown.stderr
+    assert "bounced" in shown.stdout and "signed" in shown.stdout
 
 
 def test_an_undelivered_sms_introduction_falls_back_to_email(loop: Loop) -> None:
