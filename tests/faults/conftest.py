@@ -24,7 +24,7 @@ from ops import stores
 from ops.dev_server import DevServer
 from ops.stores import StoreLocation
 from settings import REPO
-from starter import file_complaint
+from starter import file_complaint, final_state
 from tests.faults.harness import (
     Processes,
     WorkerProcess,
@@ -172,7 +172,9 @@ class FaultStack:
             *(self.handle(r).signal(ComplaintCase.customer_satisfied) for r in by_signal),
         )
         summaries = await asyncio.wait_for(asyncio.gather(*(self.handle(r).result() for r in references)), timeout=120)
-        return {s.reference: s.state for s in summaries}
+        # Since v4 the result is small: each closed run's final state is a query away.
+        states = await asyncio.wait_for(asyncio.gather(*(final_state(self.client, s) for s in summaries)), timeout=120)
+        return {s.reference: state for s, state in zip(summaries, states, strict=True)}
 
 
 # --- running the scenarios side by side ----------------------------------------------------------
