@@ -55,6 +55,8 @@ class CaseBase:
     _timer_at: datetime | None
     _published: dict[str, object]
     _local_attempts: int
+    # v4: tasks launched and not yet run (see CaseSends._first_attempt).
+    _launching: int
     _local_first: bool
     _v3: bool
     _v4: bool

@@ -72,8 +72,10 @@ class CaseSends(CaseBase):
 
     def _launch(self, key: str, work: Awaitable[object]) -> asyncio.Task[None]:
         self._in_flight.add(key)
+        self._launching += 1
 
         async def run() -> None:
+            self._launching -= 1
             try:
                 await work
             except ActivityError as err:
@@ -221,6 +223,7 @@ class CaseSends(CaseBase):
         Counted while in flight, so the case publishes once all of a task's first attempts are done.
         """
         self._local_attempts += 1
+        counted = True
         try:
             return await workflow.execute_local_activity(
                 activity,  # type: ignore[arg-type]
@@ -230,9 +233,24 @@ class CaseSends(CaseBase):
                 result_type=result_type,
                 summary=summary,
             )
-        finally:
+        except FIRST_ATTEMPT_FAILED:
             self._local_attempts -= 1
+            counted = False
             self._wake()
+            if self._v4:
+                # The caller schedules a regular activity next, and activity ids are numbered in
+                # the order commands are issued. A first execution learns of each local activity's
+                # end in its own activation; a replay learns of all of one task's together, in
+                # sequence order. So a retry scheduled at once could take a number another local
+                # activity (say, the new owner's notice, started when the roster answered) took
+                # first the first time: a nondeterminism error on replay. Waiting until every
+                # first attempt launched so far has ended gives the same order both ways.
+                await workflow.wait_condition(lambda: not self._local_attempts and not self._launching)
+            raise
+        finally:
+            if counted:
+                self._local_attempts -= 1
+                self._wake()
 
     def _sent(self, key: str, kind: MessageKind, channel: ChannelKind, what: str, receipt: DeliveryReceipt) -> bool:
         state = self._state

@@ -122,6 +122,7 @@ class ComplaintCase(
         self._timer_at: datetime | None = None
         self._published: dict[str, object] = {}
         self._local_attempts = 0
+        self._launching = 0
         self._local_first = False  # set by run(): see LOCAL_FIRST_ATTEMPT
         self._v3 = False  # set by run(): see TRUTHFUL_CASE
         self._v4 = False  # set by run(): see CLOSED_LOOP
