@@ -32,7 +32,7 @@ from channels.settings import ChannelSettings
 from codec.converter import EncryptionRequiredError
 from connection import connect
 from domain.models import ChannelKind
-from domain.vendor_queues import vendor_queues
+from domain.vendor_queues import staff_queue, vendor_queues
 from ops import stores
 from ops.logs import configure_logging
 from settings import PipelineSettings
@@ -47,7 +47,7 @@ def workflow_runner_for(settings: PipelineSettings) -> WorkflowRunner:
 
 
 class CaseWorkers:
-    """The case queue's worker and the vendor queues' workers (domain.vendor_queues), run together.
+    """The case queue's worker and the vendor and staff queues' workers (domain.vendor_queues), run together.
 
     Used like one `Worker`: `async with`, `run()`, `shutdown()`. Every process that runs cases runs
     all of them: a v4 case whose send is retrying waits on its vendor's queue until one polls it.
@@ -90,11 +90,15 @@ def build_worker(client: Client, settings: PipelineSettings) -> CaseWorkers:
     log.info("channels: %s", describe_channels(channels))
     # The stores: SQLite files in the data folder, or one PostgreSQL database (COMPLAINTS_DATABASE_URL).
     sent_log = SentLog(stores.locate(settings, stores.SENT_MESSAGES))
+    # One set of buckets per process: the customers' sends and the staff notices share the e-mail rate.
+    rate_limits = VendorRateLimits(
+        channel_settings.rate_share(), staff_notices_per_second=channel_settings.staff_notice_share()
+    )
     messaging = MessagingActivities(
         channels,
         sent_log,
         provider=channel_settings.provider,
-        rate_limits=VendorRateLimits(channel_settings.rate_share()),
+        rate_limits=rate_limits,
     )
     assignment = CaseAssignmentActivities(client, settings.roster_file)
     # Staff notices go to the staff mailbox in the outbox (and the alerts folder, as JSON).
@@ -106,6 +110,7 @@ def build_worker(client: Client, settings: PipelineSettings) -> CaseWorkers:
         roster=settings.roster_file,
         # With SendGrid configured, staff notices are emailed through it; else the staff mailbox.
         email=email if isinstance(email, SendGridEmailChannel) else None,
+        rate_limits=rate_limits,
     )
     billing = BillingActivities(stores.locate(settings, stores.BILLING))
     archive = CaseArchive(
@@ -141,7 +146,15 @@ def build_worker(client: Client, settings: PipelineSettings) -> CaseWorkers:
         )
         for channel, queue in vendor_queues(settings.task_queue).items()
     ]
-    return CaseWorkers(case_worker, vendor_workers)
+    staff_worker = Worker(
+        client,
+        task_queue=staff_queue(settings.task_queue),
+        activities=[alerts.raise_internal_alert],
+        # Staff notices' share of the e-mail rate, across every worker (as the vendor queues above).
+        max_task_queue_activities_per_second=channel_settings.staff_notice_rate(),
+        graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
+    )
+    return CaseWorkers(case_worker, [*vendor_workers, staff_worker])
 
 
 def metrics_bind_address(settings: PipelineSettings) -> str | None:

@@ -1,5 +1,13 @@
 """Internal alerts and work notifications to staff: breaches, failed sends, a new case for its
-owner, reminders before a call is owed, work items for the post room."""
+owner, reminders before a call is owed, work items for the post room.
+
+Staff notices e-mailed through SendGrid share the customers' account, so they are paced below the
+customers (`channels.rate_limits.STAFF_SHARE`): a first attempt (local activity) that finds no staff
+token fails at once as retryable `RateLimited` without calling SendGrid, and the case retries it on
+the staff queue (`domain.vendor_queues.staff_queue`), which the server holds to that share; a
+regular attempt waits for a token per recipient. The alert's JSON file is written either way (by
+key, so the retry overwrites it). Staff mail to the outbox is not limited.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from channels.base import PermanentDeliveryError, TransientDeliveryError, header_safe, safe_file_stem
+from channels.rate_limits import VendorRateLimits
 from domain.models import AlertRequest, Handler
 from ops.private_files import private_dir, private_opener
 
@@ -40,10 +49,13 @@ class AlertActivities:
         roster: Path | list[Handler] | None = None,
         sender: str = "complaints-pipeline@outbox.invalid",
         email: StaffMailer | None = None,
+        rate_limits: VendorRateLimits | None = None,
     ) -> None:
         self._dir = alerts_dir
         # The configured email channel (SendGrid): staff notices go out as email too.
         self._email = email
+        # Only e-mail through the vendor is paced: the outbox has no rate to keep.
+        self._rate_limits = rate_limits if email is not None and rate_limits is not None else None
         # Staff mail, embedded default: one .eml per recipient and notice under <outbox>/staff/.
         self._staff_outbox = staff_outbox
         self._roster = roster
@@ -63,15 +75,31 @@ class AlertActivities:
             return []  # a broken roster must not lose the alert: the JSON file is still written
         return [h.email for h in roster if h.role is alert.to_role and (alert.to_handler in (None, h.id))]
 
-    def _mail_staff(self, alert: AlertRequest) -> list[str]:
-        if self._email is not None:
-            # At least once: a retried activity may email a notice twice (it is internal mail).
-            return [
-                self._email.send_staff_notice(
-                    to=address, subject=alert.subject, text=alert.detail, key=alert.key, reference=alert.reference
+    async def _email_staff(self, alert: AlertRequest, email: StaffMailer) -> None:
+        recipients = await asyncio.to_thread(self._recipients, alert)
+        limits = self._rate_limits if recipients else None
+        if limits is not None and limits.limits_staff_notices and activity.info().is_local:
+            if not await limits.try_take_staff_notices(len(recipients)):
+                raise ApplicationError(
+                    "rate limited: this worker's share of the staff notices' e-mail rate is used up; "
+                    "queued on the staff task queue",
+                    type="RateLimited",
                 )
-                for address in self._recipients(alert)
-            ]
+            limits = None  # every recipient's token is taken
+        for address in recipients:
+            if limits is not None and limits.limits_staff_notices:
+                await limits.take_staff_notice()
+            # At least once: a retried activity may email a notice twice (it is internal mail).
+            await asyncio.to_thread(
+                email.send_staff_notice,
+                to=address,
+                subject=alert.subject,
+                text=alert.detail,
+                key=alert.key,
+                reference=alert.reference,
+            )
+
+    def _write_staff_outbox(self, alert: AlertRequest) -> list[str]:
         if self._staff_outbox is None:
             return []
         written = []
@@ -104,7 +132,10 @@ class AlertActivities:
             handle.write(json.dumps(record, indent=2))
         tmp.replace(path)
         try:
-            await asyncio.to_thread(self._mail_staff, alert)
+            if self._email is not None:
+                await self._email_staff(alert, self._email)
+            else:
+                await asyncio.to_thread(self._write_staff_outbox, alert)
         except PermanentDeliveryError as exc:
             # A refused staff address must not retry for ever: the JSON file above is the alert.
             log.error("staff notice %s not emailed: %s", alert.key, exc.reason)

@@ -54,6 +54,7 @@ from bench.infra import (
 )
 from bench.options import Options
 from bench.report import percentile
+from channels.rate_limits import STAFF_SHARE
 from domain.models import (
     CaseInput,
     CaseState,
@@ -316,6 +317,9 @@ async def run(server: DevServer, options: Options) -> dict[str, Any]:
             cpu_s = cpu_seconds([fresh.pid, server.process.pid]) - cpu_before
             load_after = os.getloadavg()
             outcomes = await _bounded(n, lambda i: _outcome(client, inputs[i].reference, due))
+            # The owners' reminders are paced below the customers (STAFF_SHARE): they drain after
+            # the customers' messages, and must all arrive. Their 429s count in the total.
+            stats = await _staff_notices_delivered(url, n, limit_s=60 + 3 * n / (email_rate * STAFF_SHARE))
         finally:
             stop_all([fresh])
     found = _report(n, sms_rate, email_rate, due, stats, outcomes, started_s, slack_s, cpu_s, load_before, load_after)
@@ -342,6 +346,19 @@ async def _drained(url: str, n: int, limit_s: float) -> dict[str, Any]:
         await asyncio.sleep(0.5)
 
 
+async def _staff_notices_delivered(url: str, n: int, limit_s: float) -> dict[str, Any]:
+    """Wait until the e-mail vendor has taken an owner's reminder per case; what the peer saw, and
+    when the last arrived (`staff_notices_done_at`, time.time())."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        stats = peer_stats(url)
+        if stats["email"]["staff_notices"] >= n:
+            return stats | {"staff_notices_done_at": time.time()}
+        if time.monotonic() > deadline:
+            return stats | {"staff_notices_timed_out": True}
+        await asyncio.sleep(0.5)
+
+
 def _report(
     n: int,
     sms_rate: float,
@@ -360,7 +377,9 @@ def _report(
     drain_s = last - at
     ideal_s = max(n / sms_rate, n / email_rate)
     sends = stats["sms"]["accepted"] + stats["email"]["accepted"]
-    refused = stats["sms"]["too_many_requests"] + stats["email"]["too_many_requests"]
+    # Every 429 the account gave, the customers' and the staff notices' (counted apart by the peer).
+    staff_refused = stats["email"].get("staff_notices_too_many_requests", 0)
+    refused = stats["sms"]["too_many_requests"] + stats["email"]["too_many_requests"] + staff_refused
     woken = sorted((o["woken_at"] - due).total_seconds() for o in outcomes if o["woken_at"] is not None)
     return {
         "cases": n,
@@ -377,6 +396,13 @@ def _report(
         "sends": sends,
         "too_many_requests": refused,
         "too_many_requests_share": round(refused / sends, 4) if sends else None,
+        "staff_notices": stats["email"].get("staff_notices", 0),
+        "staff_notices_too_many_requests": staff_refused,
+        # To the half second (polled): notices are internal mail, paced to a small share.
+        "staff_notices_drain_s": round(stats["staff_notices_done_at"] - at, 1)
+        if "staff_notices_done_at" in stats
+        else None,
+        "staff_notices_timed_out": bool(stats.get("staff_notices_timed_out")),
         "duplicates": stats["sms"]["duplicates"] + stats["email"]["duplicates"],
         "cases_breached": sum(bool(o["breached"]) for o in outcomes),
         "cases_not_sent_on_both_channels": sum(o["both_channels"] is False for o in outcomes),

@@ -37,7 +37,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from channels.base import ProviderDetails
-from channels.rate_limits import HEADROOM
+from channels.rate_limits import HEADROOM, STAFF_SHARE
 from domain.models import ChannelKind
 from ops.secrets_file import secrets_file_source
 
@@ -163,15 +163,26 @@ class ChannelSettings(BaseSettings):
 
     def vendor_rates(self) -> dict[ChannelKind, float]:
         """The account-wide pace per vendor channel, under its rate by HEADROOM (for the vendor
-        queues' server-side limit)."""
-        return {ChannelKind.SMS: self.sms_per_second * HEADROOM, ChannelKind.EMAIL: self.email_per_second * HEADROOM}
+        queues' server-side limit); the customers' e-mail less the staff notices' share."""
+        return {
+            ChannelKind.SMS: self.sms_per_second * HEADROOM,
+            ChannelKind.EMAIL: self.email_per_second * HEADROOM * (1 - STAFF_SHARE),
+        }
+
+    def staff_notice_rate(self) -> float:
+        """The account-wide pace of staff notices (for the staff queue's server-side limit)."""
+        return self.email_per_second * HEADROOM * STAFF_SHARE
 
     def rate_share(self) -> dict[ChannelKind, float]:
         """This process's share, for the first attempts no queue limit reaches; only for channels
         served by a vendor (the outbox has no rate to keep)."""
         rates = {ChannelKind.SMS: self.sms_per_second if self.twilio_enabled else 0.0}
-        rates[ChannelKind.EMAIL] = self.email_per_second if self.sendgrid_enabled else 0.0
+        rates[ChannelKind.EMAIL] = self.email_per_second * (1 - STAFF_SHARE) if self.sendgrid_enabled else 0.0
         return {kind: rate * HEADROOM / self.send_workers for kind, rate in rates.items() if rate}
+
+    def staff_notice_share(self) -> float:
+        """This process's share of the staff notices' rate; 0 (not limited) without SendGrid."""
+        return self.staff_notice_rate() / self.send_workers if self.sendgrid_enabled else 0.0
 
     @property
     def sendgrid_enabled(self) -> bool:

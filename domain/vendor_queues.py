@@ -6,6 +6,10 @@ activity for a vendor channel runs on a queue of its own, `<case queue>-sms` / `
 whose pollers set `max_task_queue_activities_per_second` to the vendor's rate: the Temporal server
 then holds every worker, however many, to that rate. Letters have no vendor rate and stay on the
 case's queue. Pure: the workflow calls it with its own task queue.
+
+Staff notices share the e-mail account: since v4 a retried `raise_internal_alert` runs on
+`<case queue>-staff`, held to the staff notices' small share of the e-mail rate
+(`channels.rate_limits.STAFF_SHARE`), so a rush's reminders queue behind the customers' e-mails.
 """
 
 from __future__ import annotations
@@ -23,3 +27,8 @@ def vendor_queue(case_queue: str, channel: ChannelKind) -> str | None:
 def vendor_queues(case_queue: str) -> dict[ChannelKind, str]:
     """Every vendor queue a worker for `case_queue` must poll, or cases wait on them for ever."""
     return {channel: f"{case_queue}-{channel.value}" for channel in VENDOR_CHANNELS}
+
+
+def staff_queue(case_queue: str) -> str:
+    """The queue for retried staff alerts; every worker for `case_queue` must poll it too."""
+    return f"{case_queue}-staff"

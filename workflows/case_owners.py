@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         NotSatisfied,
     )
     from domain.next_action import owner_next_action
+    from domain.vendor_queues import staff_queue
 
 from workflows.case_base import CaseBase
 from workflows.case_constants import (
@@ -256,6 +257,9 @@ class CaseOwners(CaseBase):
         await workflow.execute_activity_method(
             AlertActivities.raise_internal_alert,
             alert,
+            # v4: the retry queues on the staff queue, which the server holds to the staff notices'
+            # share of the e-mail rate, so a rush's reminders wait behind the customers' e-mails.
+            task_queue=staff_queue(workflow.info().task_queue) if self._v4 else None,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=SETUP_RETRY,
             summary=summary,

@@ -4,7 +4,8 @@ to a rate, 429 with `Retry-After` above it, and every message counted by its key
     python -m tests.peers.rate_limited --port 0 --sms-per-second 10 --email-per-second 20
 
 prints `listening on http://127.0.0.1:PORT` once it answers. `GET /stats` is what it saw (accepted,
-429s and duplicates per vendor, first and last acceptance); `POST /reset` starts the counts afresh.
+429s and duplicates per vendor, staff notices and their 429s apart, first and last acceptance);
+`POST /reset` starts the counts afresh.
 
 - Twilio: `POST /2010-04-01/Accounts/{sid}/Messages.json` (form: To, Body, From or
   MessagingServiceSid) answers 201 with a message resource, or 429 with Twilio's error 20429. An SMS
@@ -64,7 +65,10 @@ class VendorCounts:
     # Notices to staff (a new owner, a reminder) share the account's rate but are not the
     # customers' messages the rush is measured by.
     staff_notices: int = 0
-    too_many_requests: int = 0
+    too_many_requests: int = 0  # refusals of customer messages
+    # Refusals of staff notices, apart: the notices are paced below the customers, and the rush's
+    # target (< 1 % refused) is on all the account's requests.
+    staff_notices_too_many_requests: int = 0
     duplicates: int = 0
     first_accepted_at: float | None = None  # time.time()
     last_accepted_at: float | None = None
@@ -75,6 +79,7 @@ class VendorCounts:
             "accepted": self.accepted,
             "staff_notices": self.staff_notices,
             "too_many_requests": self.too_many_requests,
+            "staff_notices_too_many_requests": self.staff_notices_too_many_requests,
             "duplicates": self.duplicates,
             "first_accepted_at": self.first_accepted_at,
             "last_accepted_at": self.last_accepted_at,
@@ -95,7 +100,10 @@ class RateLimitedVendors:
         wait = self.limits[vendor].take(time.monotonic())
         counts = self.counts[vendor]
         if wait:
-            counts.too_many_requests += 1
+            if staff:
+                counts.staff_notices_too_many_requests += 1
+            else:
+                counts.too_many_requests += 1
             return max(1.0, math.ceil(wait))
         if staff:
             counts.staff_notices += 1

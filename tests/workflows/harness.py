@@ -43,7 +43,7 @@ from domain.models import (
     SendRequest,
 )
 from domain.reference import new_reference
-from domain.vendor_queues import vendor_queues
+from domain.vendor_queues import staff_queue, vendor_queues
 from settings import load_policy, load_roster
 from starter import final_state
 from tests.workflows.case_handle import CaseHandle
@@ -196,11 +196,13 @@ async def running_case(
     billing: FlakyBilling | None = None,
     before_worker: Callable[[CaseHandle], Awaitable[None]] | None = None,
     record: bool = True,
+    alerts: AlertActivities | None = None,
     **customer: object,
 ) -> AsyncIterator[Case]:
     """`before_worker` runs once the case is started and before any worker has seen it: signals and
     updates it sends arrive together with the start, in the case's first workflow task."""
     outbox = outbox or RecordingMessaging()
+    alerts = alerts or staff_alerts(tmp_path, roster)
     billing = billing or FlakyBilling(BillingActivities(tmp_path / "billing.sqlite3"))
     task_queue = f"complaints-{uuid.uuid4()}"
     now = await env.get_current_time()
@@ -222,8 +224,12 @@ async def running_case(
         # Since v4 a retried send runs on its vendor's queue: the same recorded outbox answers it.
         for queue in vendor_queues(task_queue).values():
             await workers.enter_async_context(Worker(env.client, task_queue=queue, activities=[outbox.send_message]))
+        # And a retried staff alert on the staff queue: the same alerts folder and staff mailbox.
         await workers.enter_async_context(
-            case_worker(env, task_queue, outbox, billing, tmp_path, roster, max_cached_workflows)
+            Worker(env.client, task_queue=staff_queue(task_queue), activities=[alerts.raise_internal_alert])
+        )
+        await workers.enter_async_context(
+            case_worker(env, task_queue, outbox, billing, tmp_path, roster, max_cached_workflows, alerts)
         )
         try:
             yield Case(env=env, handle=handle, outbox=outbox, data_dir=tmp_path)
@@ -238,6 +244,13 @@ async def running_case(
                 pass  # the case had already closed
 
 
+def staff_alerts(tmp_path: Path, roster: Path | None) -> AlertActivities:
+    """The alerts folder and the staff mailbox in the outbox (no SendGrid: not rate limited)."""
+    return AlertActivities(
+        tmp_path / "alerts", staff_outbox=tmp_path / "outbox" / "staff", roster=roster or load_roster()
+    )
+
+
 def case_worker(
     env: WorkflowEnvironment,
     task_queue: str,
@@ -246,6 +259,7 @@ def case_worker(
     tmp_path: Path,
     roster: Path | None,
     max_cached_workflows: int,
+    alerts: AlertActivities,
 ) -> Worker:
     return Worker(
         env.client,
@@ -257,9 +271,7 @@ def case_worker(
             compute_case_deadlines,
             CaseAssignmentActivities(env.client, roster or load_roster()).assign_case_handler,
             outbox.send_message,
-            AlertActivities(
-                tmp_path / "alerts", staff_outbox=tmp_path / "outbox" / "staff", roster=roster or load_roster()
-            ).raise_internal_alert,
+            alerts.raise_internal_alert,
             billing.credit_invoice,
             CaseArchive(tmp_path / "archive.sqlite3").archive_case,
         ],
