@@ -25,7 +25,7 @@ from temporalio.exceptions import ApplicationError
 
 from channels.base import MessageChannel, PermanentDeliveryError, ProviderDetails, TransientDeliveryError
 from channels.rate_limits import VendorRateLimits
-from channels.rendering import DEFAULT_PROVIDER, RenderError, render
+from channels.rendering import DEFAULT_PROVIDER, FORMS_BY_CHANNEL, RenderError, render
 from channels.sent_log import SentLog
 from domain.models import ChannelKind, DeliveryReceipt, SendRequest
 
@@ -67,7 +67,7 @@ class MessagingActivities:
                 non_retryable=True,
             )
         try:
-            message = render(request, self._provider)
+            message = render(request, self._provider, FORMS_BY_CHANNEL[request.channel])
         except RenderError as exc:
             activity.logger.error("%s cannot be rendered: %s", where, exc, extra=log_extra)
             raise ApplicationError(str(exc), type="MessageRenderError", non_retryable=True) from None

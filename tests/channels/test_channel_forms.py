@@ -1,0 +1,78 @@
+"""Each channel is given only the forms it sends (`FORMS_BY_CHANNEL`, issue #15): what the customer
+receives must be byte for byte what it was when every form was rendered for every message."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from channels.letters import LetterRenderer
+from channels.outbox import OutboxChannel
+from channels.rendering import ALL_FORMS, FORMS_BY_CHANNEL, render
+from channels.sendgrid_email import SendGridEmailChannel
+from domain.models import ChannelKind, MessageKind
+
+SENT_AT = datetime(2026, 12, 29, 16, 30, tzinfo=UTC)
+CASES = [(kind, channel) for kind in MessageKind for channel in ChannelKind]
+
+
+def comparable(content: bytes) -> bytes:
+    """The bytes with what differs between two sends of the same message anyway: an email's random
+    MIME boundary, a PDF's creation time (the clock's second) and the file ID hashed from it."""
+    content = re.sub(rb"={15}\d+==", b"BOUNDARY", content)
+    content = re.sub(rb"/CreationDate \(D:\d+Z\)", b"/CreationDate ()", content)
+    return re.sub(rb"/ID \[<[0-9A-F]+><[0-9A-F]+>\]", b"/ID []", content)
+
+
+def outbox_file(tmp_path, name, request, message) -> bytes:
+    outbox = OutboxChannel(
+        request.channel,
+        tmp_path / name,
+        email_from="complaints@iss.example.com",
+        email_from_name="Infinity System Solutions",
+        email_reply_to="complaints@iss.example.com",
+        clock=lambda: SENT_AT,
+    )
+    receipt = outbox.send(request, message)
+    with open(receipt.provider_id, "rb") as written:
+        return comparable(written.read())
+
+
+@pytest.mark.parametrize(("kind", "channel"), CASES, ids=[f"{k.value}-{c.value}" for k, c in CASES])
+def test_the_outbox_writes_the_same_bytes_from_the_channels_forms(tmp_path, make_request, kind, channel):
+    request = make_request(kind, channel)
+    everything = outbox_file(tmp_path, "all", request, render(request))
+    assert outbox_file(tmp_path, "own", request, render(request, forms=FORMS_BY_CHANNEL[channel])) == everything
+
+
+@pytest.mark.parametrize("kind", list(MessageKind), ids=lambda kind: kind.value)
+def test_sendgrid_posts_the_same_body_from_the_email_forms(make_request, kind):
+    request = make_request(kind, ChannelKind.EMAIL)
+    sendgrid = SendGridEmailChannel(
+        "SG.test", email_from="complaints@iss.example.com", email_reply_to="complaints@iss.example.com"
+    )
+    body = sendgrid.build_mail(request, render(request)).get()
+    assert sendgrid.build_mail(request, render(request, forms=FORMS_BY_CHANNEL[ChannelKind.EMAIL])).get() == body
+
+
+@pytest.mark.parametrize("kind", list(MessageKind), ids=lambda kind: kind.value)
+def test_the_post_room_prints_the_same_letter_from_the_letter_forms(make_request, kind):
+    request = make_request(kind, ChannelKind.LETTER)
+    letters = LetterRenderer()
+    full = letters.render(request, render(request), dated=SENT_AT).content
+    assert (
+        letters.render(request, render(request, forms=FORMS_BY_CHANNEL[ChannelKind.LETTER]), dated=SENT_AT).content
+        == full
+    )
+
+
+def test_a_form_not_asked_for_is_left_empty_and_an_unknown_one_is_refused(make_request):
+    request = make_request(MessageKind.PROGRESS_UPDATE, ChannelKind.SMS)
+    message = render(request, forms=FORMS_BY_CHANNEL[ChannelKind.SMS])
+    assert message.sms == render(request).sms
+    assert (message.subject, message.text, message.html) == ("", "", "")
+    assert set().union(*FORMS_BY_CHANNEL.values()) == ALL_FORMS
+    with pytest.raises(ValueError, match="unknown message forms: pdf"):
+        render(request, forms={"pdf"})
