@@ -12,11 +12,15 @@ saving per message of each cut (min and median over the blocks), on the same mes
 - `ledger_record`: insert then read back and parse the receipt (before, `Store.insert_or_get`) /
   insert only (`SentLog.record` over `Store.insert_if_absent`); the same commit either way;
 - `twilio_logging`: a text through the Twilio channel at the rate-limited peer with Twilio's HTTP
-  client logging at INFO into the worker's JSON log (before) / at WARNING.
+  client logging at INFO into the worker's JSON log (before) / at WARNING;
+- `thread_hand_offs`: the whole `send_message` (vendor channels at the peer, the SQLite ledger), with
+  three hand-offs to a worker thread (before: look-up, send, record; rendering on the event loop) /
+  two (look-up with rendering, send with record).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -29,7 +33,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from temporalio import activity
+from temporalio.testing import ActivityEnvironment
 
+from activities.messaging import MessagingActivities
 from bench.message_cpu import message_mix, rate_limited_peer, vendor_channels
 from bench.report import build, machine
 from channels.rendering import FORMS_BY_CHANNEL, render
@@ -94,6 +101,38 @@ def ledger_steps(folder: Path) -> tuple[Step, Step]:
     return before, after
 
 
+def hand_off_steps(folder: Path, peer: str) -> tuple[Step, Step]:
+    """`send_message` as it was (three hand-offs) and as it is (two), on the same channels and ledger."""
+    messaging = MessagingActivities(vendor_channels(peer), SentLog.in_data_dir(folder))
+    env = ActivityEnvironment()
+    loop = asyncio.new_event_loop()
+    counter = iter(range(10**9))
+
+    async def three_hand_offs(request: SendRequest) -> DeliveryReceipt:
+        # The flow before issue #15's cut, on the activity's own parts (no rate share configured).
+        log_extra = {"case_reference": request.context.reference, "message_key": request.key}
+        previous = await asyncio.to_thread(messaging._sent_log.get, request.key)
+        if previous is not None:
+            raise RuntimeError("a new key was found in the ledger")
+        channel = messaging._channels[request.channel]
+        message = render(request, messaging._provider, FORMS_BY_CHANNEL[request.channel])
+        receipt = await asyncio.to_thread(channel.send, request, message)
+        recorded = await asyncio.to_thread(messaging._sent_log.record, receipt)
+        activity.logger.info("%s sent via %s", request.key, type(channel).__name__, extra=log_extra)
+        return recorded
+
+    def fresh(request: SendRequest) -> SendRequest:
+        return request.model_copy(update={"key": f"{request.key}:{next(counter)}"})
+
+    def before(request: SendRequest) -> object:
+        return loop.run_until_complete(env.run(three_hand_offs, fresh(request)))
+
+    def after(request: SendRequest) -> object:
+        return loop.run_until_complete(env.run(messaging.send_message, fresh(request)))
+
+    return before, after
+
+
 @app.command()
 def main(
     blocks: Annotated[int, typer.Option(min=2, help="Alternating blocks per way.")] = 20,
@@ -127,6 +166,8 @@ def main(
         # Per text (a message in the mix is a text half the time).
         cuts["twilio_logging"] = alternate(send_at(logging.INFO), send_at(logging.WARNING), texts, blocks)
         twilio_log.setLevel(logging.WARNING)
+        with tempfile.TemporaryDirectory(prefix="complaints-cpu-cuts-") as folder:
+            cuts["thread_hand_offs"] = alternate(*hand_off_steps(Path(folder), peer), requests, blocks)
     for name, figures in cuts.items():
         print(f"{name}: {json.dumps(figures)}")
     if json_out:
