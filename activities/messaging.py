@@ -61,8 +61,8 @@ class MessagingActivities:
         where = f"case {request.context.reference} message {request.key}"
 
         # Two hand-offs to a worker thread per send, not three: the ledger look-up with the rendering,
-        # then the vendor call with the ledger record. A hand-off costs wake-ups and, often, the other
-        # core's cold caches: about 0.15 ms of CPU per send here (issue #15, bench.message_cpu_cuts).
+        # then the vendor call with the ledger record. A hand-off costs thread wake-ups and, often, the
+        # other core's cold caches: 0.04-0.11 ms of CPU per send here (issue #15, bench.message_cpu_cuts).
         # The order is unchanged: look up, render, (rate share), send, record.
         previous, rendered = await asyncio.to_thread(self._look_up_and_render, request)
         if previous is not None:
