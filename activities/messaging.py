@@ -23,9 +23,15 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from channels.base import MessageChannel, PermanentDeliveryError, ProviderDetails, TransientDeliveryError
+from channels.base import (
+    MessageChannel,
+    PermanentDeliveryError,
+    ProviderDetails,
+    RenderedMessage,
+    TransientDeliveryError,
+)
 from channels.rate_limits import VendorRateLimits
-from channels.rendering import DEFAULT_PROVIDER, RenderError, render
+from channels.rendering import DEFAULT_PROVIDER, FORMS_BY_CHANNEL, RenderError, render
 from channels.sent_log import SentLog
 from domain.models import ChannelKind, DeliveryReceipt, SendRequest
 
@@ -54,7 +60,11 @@ class MessagingActivities:
         }
         where = f"case {request.context.reference} message {request.key}"
 
-        previous = await asyncio.to_thread(self._sent_log.get, request.key)
+        # Two hand-offs to a worker thread per send, not three: the ledger look-up with the rendering,
+        # then the vendor call with the ledger record. A hand-off costs thread wake-ups and, often, the
+        # other core's cold caches: 0.04-0.11 ms of CPU per send here (issue #15, bench.message_cpu_cuts).
+        # The order is unchanged: look up, render, (rate share), send, record.
+        previous, rendered = await asyncio.to_thread(self._look_up_and_render, request)
         if previous is not None:
             activity.logger.info("%s already sent; not sending again", where, extra=log_extra)
             return previous.model_copy(update={"duplicate": True})
@@ -66,11 +76,10 @@ class MessagingActivities:
                 type="ChannelNotConfigured",
                 non_retryable=True,
             )
-        try:
-            message = render(request, self._provider)
-        except RenderError as exc:
-            activity.logger.error("%s cannot be rendered: %s", where, exc, extra=log_extra)
-            raise ApplicationError(str(exc), type="MessageRenderError", non_retryable=True) from None
+        if isinstance(rendered, RenderError):
+            activity.logger.error("%s cannot be rendered: %s", where, rendered, extra=log_extra)
+            raise ApplicationError(str(rendered), type="MessageRenderError", non_retryable=True) from None
+        assert rendered is not None  # rendered whenever the channel is configured
 
         if self._rate_limits.limits(request.channel):
             if not activity.info().is_local:
@@ -82,7 +91,7 @@ class MessagingActivities:
                     type="RateLimited",
                 )
         try:
-            receipt = await asyncio.to_thread(channel.send, request, message)
+            recorded = await asyncio.to_thread(self._send_and_record, channel, request, rendered)
         except PermanentDeliveryError as exc:
             activity.logger.warning("%s refused permanently: %s", where, exc.reason, extra=log_extra)
             # `from None`: the vendor exception may quote the recipient, and causes are recorded
@@ -102,8 +111,26 @@ class MessagingActivities:
                 next_retry_delay=timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None,
             ) from None
 
-        # If this write fails the activity fails and is retried: that resend is the documented
-        # at-least-once gap, preferred to reporting a message as unsent that was sent.
-        recorded = await asyncio.to_thread(self._sent_log.record, receipt)
         activity.logger.info("%s sent via %s", where, type(channel).__name__, extra=log_extra)
         return recorded
+
+    def _look_up_and_render(
+        self, request: SendRequest
+    ) -> tuple[DeliveryReceipt | None, RenderedMessage | RenderError | None]:
+        """The receipt already recorded for the key, else the message in the forms its channel sends
+        (or why it cannot be written); nothing rendered for a channel this worker lacks."""
+        previous = self._sent_log.get(request.key)
+        if previous is not None or request.channel not in self._channels:
+            return previous, None
+        try:
+            return None, render(request, self._provider, FORMS_BY_CHANNEL[request.channel])
+        except RenderError as exc:
+            return None, exc
+
+    def _send_and_record(
+        self, channel: MessageChannel, request: SendRequest, message: RenderedMessage
+    ) -> DeliveryReceipt:
+        receipt = channel.send(request, message)
+        # If this write fails the activity fails and is retried: that resend is the documented
+        # at-least-once gap, preferred to reporting a message as unsent that was sent.
+        return self._sent_log.record(receipt)

@@ -46,7 +46,7 @@ class SentLog:
     def record(self, receipt: DeliveryReceipt) -> DeliveryReceipt:
         """Store the receipt; the first one recorded for a key wins and is returned."""
         stored = receipt.model_copy(update={"duplicate": False})
-        _, row = self._store.insert_or_get(
+        inserted = self._store.insert_if_absent(
             {
                 "key": stored.key,
                 "channel": stored.channel.value,
@@ -55,7 +55,14 @@ class SentLog:
                 "receipt": stored.model_dump_json(),
             }
         )
-        return DeliveryReceipt.model_validate_json(row.receipt)
+        if inserted:
+            # Committed (the same transaction and fsync as before); what it holds is `stored`, so
+            # it is not read back and parsed again.
+            return stored
+        first = self.get(stored.key)
+        if first is None:  # recorded by another attempt, then purged in between: nothing to compare
+            raise RuntimeError(f"sent-message ledger: {stored.key} conflicted but is not there")
+        return first
 
     def keys(self) -> list[str]:
         """Every message key recorded (for the fault tests' counts and the migration's checks)."""

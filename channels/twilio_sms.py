@@ -15,6 +15,7 @@ Reasons carry the status and Twilio code, never the number (Twilio's messages qu
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,12 @@ from channels.base import (
     utc_now,
 )
 from domain.models import ChannelKind, DeliveryReceipt, SendRequest
+
+# Twilio's HTTP client logs each request and response at INFO, ten lines a text (method and URL,
+# every header, the response's headers): at the worker's INFO level that was a third of a text's
+# logging and formatting CPU (issue #15), and noise beside our own line per send (key, kind,
+# channel). Its warnings and errors still pass.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 # Twilio error codes that mean "slow down" whatever the HTTP status says.
 TRANSIENT_TWILIO_CODES = frozenset({20429, 20500, 20503})

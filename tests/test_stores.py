@@ -95,3 +95,20 @@ def test_only_a_row_under_the_same_key_counts_as_already_there(store_at) -> None
     with pytest.raises(IntegrityError):
         store.insert_or_get(row | {"key": "k2", "channel": None})
     assert store.fetch({"key": "k2"}) is None
+
+
+def test_insert_if_absent_decides_by_the_key_alone(store_at) -> None:
+    """It reads nothing back after an insert, yet still tells a key's conflict (False) from
+    another constraint's failure (raised), and leaves the first row as it was."""
+    from sqlalchemy.exc import IntegrityError
+
+    location = store_at("ledger.sqlite3")
+    SentLog(location)  # migrated
+    store = stores.open_store(stores.SENT_MESSAGES, location)
+    row = {"key": "k1", "channel": "sms", "provider_id": "SM1", "sent_at": datetime.now(UTC), "receipt": "{}"}
+    assert store.insert_if_absent(row) is True
+    assert store.insert_if_absent(row | {"provider_id": "SM2"}) is False
+    assert store.fetch({"key": "k1"}).provider_id == "SM1"
+    with pytest.raises(IntegrityError):
+        store.insert_if_absent(row | {"key": "k2", "channel": None})
+    assert store.fetch({"key": "k2"}) is None

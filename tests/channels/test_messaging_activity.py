@@ -197,3 +197,33 @@ async def test_a_regular_attempt_waits_for_the_workers_rate_share_instead_of_fai
         await env.run(acts.send_message, make_request(MessageKind.PROGRESS_UPDATE, ChannelKind.SMS, key=f"k{n}"))
 
     assert len(channel.sent) == 51
+
+
+class LedgerWatchingChannel(FakeChannel):
+    """Notes what the ledger held for the key at the moment the vendor was called."""
+
+    def __init__(self, kind: ChannelKind, sent_log: SentLog, error: Exception | None = None) -> None:
+        super().__init__(kind, error)
+        self.sent_log = sent_log
+        self.ledger_at_send: list[DeliveryReceipt | None] = []
+
+    def send(self, request: SendRequest, message: RenderedMessage) -> DeliveryReceipt:
+        self.ledger_at_send.append(self.sent_log.get(request.key))
+        return super().send(request, message)
+
+
+async def test_the_ledger_records_a_send_after_the_vendor_accepted_it_and_only_then(sent_log, make_request):
+    """The vendor call and the ledger record share one hand-off to a worker thread (issue #15): the
+    record still follows an accepted send, and a refused one leaves nothing to answer a retry from."""
+    request = make_request(channel=ChannelKind.SMS)
+    refusing = LedgerWatchingChannel(ChannelKind.SMS, sent_log, TransientDeliveryError("Twilio answered 503"))
+    with pytest.raises(ApplicationError):
+        await ActivityEnvironment().run(activities(sent_log, refusing).send_message, request)
+    assert refusing.ledger_at_send == [None] and sent_log.get(request.key) is None
+
+    accepting = LedgerWatchingChannel(ChannelKind.SMS, sent_log)
+    receipt = await ActivityEnvironment().run(activities(sent_log, accepting).send_message, request)
+    assert accepting.ledger_at_send == [None]
+    assert receipt == sent_log.get(request.key) and receipt.provider_id == "fake-1" and not receipt.duplicate
+    [(_, message)] = accepting.sent
+    assert message.sms and message.subject == message.html == ""  # a text renders its own form only

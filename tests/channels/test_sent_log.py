@@ -101,3 +101,15 @@ def test_workers_racing_to_record_one_key_record_it_once(store_at):
     for n in range(rounds):
         stored = log.get(f"race-{n}").provider_id
         assert {a[n] for a in answers} == {stored}, f"round {n}: racers were told {[a[n] for a in answers]}"
+
+
+def test_a_recorded_receipt_is_what_the_ledger_then_holds(store_at):
+    """`record` no longer reads a receipt it inserted back: what it returns must still be, field for
+    field, what a later `get` (another worker's retry) finds, and never marked a duplicate."""
+    log = SentLog(store_at("ledger.sqlite3"))
+    sent = receipt("k1").model_copy(
+        update={"duplicate": True, "sent_at": datetime(2026, 12, 29, 16, 30, 5, 123456, UTC)}
+    )
+    recorded = log.record(sent)
+    assert recorded == log.get("k1") == sent.model_copy(update={"duplicate": False})
+    assert recorded.sent_at.tzinfo is not None

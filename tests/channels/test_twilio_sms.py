@@ -4,6 +4,8 @@ for what Prism cannot give (429, 5xx, Retry-After). Assertions are on what the c
 from __future__ import annotations
 
 import base64
+import json
+import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from urllib.parse import quote
@@ -201,3 +203,14 @@ def test_without_a_public_url_no_status_callback_is_asked_for(twilio_peer, make_
     send(twilio(twilio_peer.url), sms_request(make_request))
     [sent] = twilio_peer.requests
     assert "StatusCallback" not in sent.form
+
+
+def test_a_text_sent_at_info_level_logs_nothing_from_twilios_http_client(stub_peer, make_request, caplog):
+    """Twilio's client would write ten INFO lines per text (URL, headers, response headers) into
+    the worker's JSON log: CPU per message and noise (issue #15); the worker logs the send itself."""
+    body = json.dumps({"sid": "SM" + "0" * 32, "status": "queued"}).encode()
+    stub_peer.script(ScriptedResponse(201, body, {"Content-Type": "application/json"}))
+    with caplog.at_level(logging.INFO):
+        receipt = send(twilio(stub_peer.url), sms_request(make_request))
+    assert receipt.provider_id == "SM" + "0" * 32
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("twilio")] == []
