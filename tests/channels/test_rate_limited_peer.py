@@ -47,7 +47,6 @@ async def test_texts_over_the_rate_get_429_with_retry_after_and_a_resend_counts_
     assert refused.value.retry_after is not None and refused.value.retry_after >= 1
     assert peer.stats()["sms"] | {"first_accepted_at": None, "last_accepted_at": None} == {
         "accepted": 2,
-        "staff_notices": 0,
         "too_many_requests": 1,
         "staff_notices": 0,
         "staff_notices_too_many_requests": 0,
