@@ -26,19 +26,30 @@ async def worker_dies_before_temporal_hears_of_a_recorded_send(stack: FaultStack
     sendgrid_url = await asyncio.to_thread(PRISM.url, SENDGRID_SPEC, stack.processes.logs)
     host, port = stack.server.address.rsplit(":", 1)
     async with FreezableRelay(host, int(port)) as relay:
-        freeze = lambda message: relay.freeze()  # noqa: E731
+        proxies: list[OutageProxy] = []
+
+        def freeze(message: str) -> None:
+            relay.freeze()
+            # Nothing else reaches SendGrid until the kill: a second email accepted there but not
+            # yet in the ledger when the worker dies is the vendor-duplicate window test_ledger_gap
+            # documents, not what this test is about (seen on a loaded machine: the introduction's
+            # email, sent in the same workflow task, caught mid-send by the kill).
+            proxies[0].outage(3600)
+
         with OutageProxy(sendgrid_url, sendgrid_message_key, before_forwarding=freeze) as sendgrid:
+            proxies.append(sendgrid)
             stack.worker_env = vendor_env(sendgrid, None) | {"TEMPORAL_ADDRESS": relay.address}
             worker = await stack.start_worker("worker-0")
             [intake] = stack.intakes(1)
             reference = await stack.file(intake)
-            # The acknowledgement is the first email; the introduction's may follow it out before the
-            # kill, in the same workflow task (both are first attempts run as local activities).
+            # The acknowledgement is the first email; the introduction's, in the same workflow task,
+            # finds SendGrid down until the kill and goes by the retry.
             key = (await eventually(lambda: list(sendgrid.accepted()), timeout=60, what="SendGrid accepting"))[0]
             await eventually(
                 lambda: f"message {key} sent via" in worker.log_text(), timeout=30, what="the ledger recording it"
             )
             stack.processes.kill(worker.process)
+            sendgrid.outage(0)  # SendGrid answers again
 
             stack.worker_env = vendor_env(sendgrid, None)  # straight to the server from now on
             retry = await stack.start_worker("worker-1")
