@@ -34,19 +34,19 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from channels.base import ProviderDetails
 from channels.rate_limits import HEADROOM, STAFF_SHARE
 from domain.models import ChannelKind
-from ops.secrets_file import secrets_file_source
+from ops.secrets_file import SecretsFileSettings
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
 
-class ChannelSettings(BaseSettings):
+class ChannelSettings(SecretsFileSettings):
     model_config = SettingsConfigDict(
         env_prefix="COMPLAINTS_",
         env_nested_delimiter="__",
@@ -83,22 +83,6 @@ class ChannelSettings(BaseSettings):
     email_per_second: float = Field(default=50.0, gt=0, le=10_000)
     send_workers: int = Field(default=1, ge=1, le=1000)
     provider: ProviderDetails = Field(default_factory=ProviderDetails)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        # Read when the settings are built, not at import; refused if other users can read it.
-        secrets = secrets_file_source(settings_cls)
-        if secrets is not None:
-            sources.append(secrets)
-        return tuple(sources)
 
     @field_validator("email_from", "email_reply_to")
     @classmethod

@@ -33,9 +33,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from ops.secrets_file import check_private, secrets_file_source
+from ops.secrets_file import SecretsFileSettings, check_private
 
 KEY_BYTES = 32
 # The id travels in every payload's metadata and in operators' env files, so keep it to characters
@@ -168,7 +168,7 @@ def _file_entries(text: str) -> list[str]:
     return [line for line in lines if line]
 
 
-class CodecSettings(BaseSettings):
+class CodecSettings(SecretsFileSettings):
     """Payload encryption settings; nothing is read until an instance is made."""
 
     model_config = SettingsConfigDict(
@@ -265,19 +265,6 @@ class CodecSettings(BaseSettings):
     @property
     def plaintext_allowed(self) -> frozenset[str]:
         return frozenset(_env_entries(self.plaintext_allowed_cases))
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The codec keys may sit in COMPLAINTS_SECRETS_FILE beside the vendor keys; the environment wins.
-        secrets = secrets_file_source(settings_cls)
-        return (init_settings, env_settings) if secrets is None else (init_settings, env_settings, secrets)
 
     @model_validator(mode="after")
     def _build_keyring(self) -> CodecSettings:

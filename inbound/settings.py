@@ -19,12 +19,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from ops.secrets_file import secrets_file_source
+from ops.secrets_file import SecretsFileSettings
 
 
-class InboundSettings(BaseSettings):
+class InboundSettings(SecretsFileSettings):
     model_config = SettingsConfigDict(
         env_prefix="COMPLAINTS_",
         env_ignore_empty=True,
@@ -45,18 +45,6 @@ class InboundSettings(BaseSettings):
     forward_retry_first_seconds: float = Field(default=0.5, gt=0)
     forward_retry_max_seconds: float = Field(default=30, gt=0)
     forward_batch_size: int = Field(default=200, ge=1, le=5000)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        secrets = secrets_file_source(settings_cls)
-        return (init_settings, env_settings) if secrets is None else (init_settings, env_settings, secrets)
 
     @field_validator("public_base_url")
     @classmethod

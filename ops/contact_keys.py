@@ -13,9 +13,9 @@ import hmac
 
 import phonenumbers
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from ops.secrets_file import secrets_file_source
+from ops.secrets_file import SecretsFileSettings
 
 CONTACT_KEY_SECRET_VARIABLE = "COMPLAINTS_CONTACT_KEY_SECRET"
 
@@ -53,22 +53,10 @@ def contact_keys(secret: str, *, phone: str | None = None, email: str | None = N
     return [key for key in keys if key]
 
 
-class _ContactKeySettings(BaseSettings):
+class _ContactKeySettings(SecretsFileSettings):
     model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", env_ignore_empty=True, extra="ignore")
 
     contact_key_secret: SecretStr | None = None
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        secrets = secrets_file_source(settings_cls)
-        return (init_settings, env_settings) if secrets is None else (init_settings, env_settings, secrets)
 
 
 def configured_secret() -> str | None:

@@ -40,3 +40,20 @@ def secrets_file_source(settings_cls: type[BaseSettings]) -> PydanticBaseSetting
         raise SecretsFileError(f"{SECRETS_FILE_VARIABLE} names {path}, which is not a readable file")
     check_private(path, SECRETS_FILE_VARIABLE)
     return DotEnvSettingsSource(settings_cls, env_file=path)
+
+
+class SecretsFileSettings(BaseSettings):
+    """Settings read from the constructor, then the environment, then COMPLAINTS_SECRETS_FILE (the
+    environment wins over the file). Every settings class with a secret in it derives from this."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets = secrets_file_source(settings_cls)
+        return (init_settings, env_settings) if secrets is None else (init_settings, env_settings, secrets)
