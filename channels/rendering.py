@@ -30,7 +30,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from channels.base import ProviderDetails, RenderedMessage, header_safe, transliterate
-from domain.models import ChannelKind, IntervalUnit, MessageContext, MessageKind, SendRequest, UpdateSchedule
+from domain.models import CaseRole, ChannelKind, IntervalUnit, MessageContext, MessageKind, SendRequest, UpdateSchedule
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 LONDON = ZoneInfo("Europe/London")
@@ -154,6 +154,21 @@ def salutation(name: str, title: str | None = None) -> str:
     return " ".join(words)
 
 
+# Who a complaint goes to next, by the owner's role: the code's ladder (case handler, Customer
+# Service Manager, Head of Professional Services). None at the top: it can only be re-opened.
+_NEXT_LEVEL = {
+    None: "the Customer Service Manager",
+    CaseRole.CASE_HANDLER: "the Customer Service Manager",
+    CaseRole.CUSTOMER_SERVICE_MANAGER: "the Head of Professional Services",
+    CaseRole.HEAD_OF_PROFESSIONAL_SERVICES: None,
+}
+
+
+def _escalates_to(ctx: MessageContext) -> str | None:
+    """Whom a "not satisfied" goes to from here: never the manager who already owns the case."""
+    return _NEXT_LEVEL[ctx.handler.role if ctx.handler else None]
+
+
 def _salutation(ctx: MessageContext) -> str:
     return salutation(ctx.customer_name, ctx.customer_title)
 
@@ -234,6 +249,7 @@ def environment() -> SandboxedEnvironment:
         clip=clip,
         paragraphs=_paragraphs,
         salutation=_salutation,
+        escalates_to=_escalates_to,
     )
     return env
 

@@ -263,7 +263,7 @@ class CustomerLoop(CaseBase):
         if outstanding and how is not None and meaning == loop.NO:
             self._facts.append(
                 NotSatisfied(
-                    reason="The customer replied NO when asked to confirm the complaint is resolved.",
+                    reason="You replied NO when we asked you to confirm that your complaint is resolved.",
                     recorded_by="customer",
                     how=how,
                     said_at=reply.received_at,

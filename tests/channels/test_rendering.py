@@ -155,6 +155,18 @@ def test_closure_explains_how_to_reopen(make_request):
     assert "re-open" in message.sms
 
 
+@pytest.mark.parametrize("kind", [MessageKind.CLOSURE, MessageKind.ASK_TO_CLOSE])
+def test_not_satisfied_goes_one_level_up_never_to_the_manager_who_already_owns_it(make_request, handler, manager, kind):
+    by_handler = render(make_request(kind, handler=handler)).text
+    assert "to the Customer Service Manager" in by_handler and "to the Head" not in by_handler
+    by_manager = render(make_request(kind, handler=manager)).text
+    assert "to the Head of Professional Services" in by_manager
+    assert "to the Customer Service Manager" not in by_manager
+    head = manager.model_copy(update={"role": CaseRole.HEAD_OF_PROFESSIONAL_SERVICES})
+    at_the_top = render(make_request(kind, handler=head)).text
+    assert "to the Customer Service Manager" not in at_the_top and "to the Head" not in at_the_top
+
+
 @pytest.mark.parametrize(
     ("kind", "missing"),
     [
