@@ -75,17 +75,6 @@ class CaseClocks(CaseBase):
             }[step]
         return planned.at, planned.what, action
 
-    def _clock_checks(self, not_owed: Callable[[Milestone], bool]) -> list[tuple[datetime, str, Callable[[], None]]]:
-        """The warning at its share of each open clock, and the breach check at its due time."""
-        return [self._action(step) for step in case_plan.clock_checks(self._state, not_owed)]
-
-    def _reminders_due(self) -> list[tuple[datetime, str, str]]:
-        """The owner's reminders still to come: (when, key, what)."""
-        assert self._calendar is not None
-        scheduled = workflow.now() if self._v4 else None
-        reminders = case_plan.reminders_due(self._state, self._policy, self._calendar, raised_when_scheduled=scheduled)
-        return [(r.at, r.key, r.what) for r in reminders]
-
     def _remind(self, key: str, what: str) -> None:
         state = self._state
         state.reminded = [*state.reminded[-(KEPT_ALERTS - 1) :], key]
@@ -98,9 +87,6 @@ class CaseClocks(CaseBase):
                 to_handler=owner.id,
                 kind="reminder",
             )
-
-    def _adr_send_at(self, adr: Milestone) -> datetime:
-        return milestones.adr_send_at(self._state, self._policy, self._customer)
 
     def _eight_weeks(self) -> datetime:
         return milestones.eight_weeks(self._state)
