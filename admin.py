@@ -68,7 +68,7 @@ from codec.converter import EncryptionRequiredError
 from codec.keyring import CodecSettings
 from connection import connect, run_cli
 from domain import search_attributes as sa
-from domain.compliance_report import compliance_report, contact_details, handler_facts
+from domain.compliance_report import compliance_report, contact_details, handler_facts, outcome_from_memo
 from domain.customer_loop import vendor_says
 from domain.formatting import local_label
 from domain.models import (
@@ -777,7 +777,7 @@ def list_cases(
             local_label(received) if received else "",
             local_label(deadline) if deadline else "",
             w.status.name.lower() if w.status else "",
-            *([escape(str((memo.get("outcome") or {}).get("attention") or ""))] if attention else []),
+            *([escape(str((outcome_from_memo(memo) or {}).get("attention") or ""))] if attention else []),
         )
     console.print(table)
 
@@ -808,7 +808,7 @@ def report(
         # One paged listing; each page carries the cases' memos, so no per-case round trip. A
         # re-opened case has a run per period: its latest run's outcome holds the whole record.
         async for w in client.list_workflows(query, page_size=1000, rpc_timeout=_wait):
-            outcome = (await w.memo()).get("outcome")
+            outcome = outcome_from_memo(await w.memo())
             if outcome and (w.id not in latest or w.start_time > latest[w.id][0]):
                 latest[w.id] = (w.start_time, outcome)
         return [outcome for _, outcome in latest.values()]

@@ -9,7 +9,7 @@ and counts them with the same `case_counts`, so the report and the evidence cann
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -143,6 +143,47 @@ def case_outcome(state: CaseState, received_at: datetime, *, updates_met_counted
     }
     if updates_met_counted:
         outcome["updates_met"] = len(met)
+    return outcome
+
+
+# v5: the memo holds the outcome as top-level fields, one per clock, so each upsert carries only
+# the fields that changed (a weekly update rewrites three small fields, not the whole outcome).
+MEMO_CLOCK = "clock:"
+MEMO_FIELDS = ("received_at", "closed_at", "escalations", "attention", "updates_met")
+
+
+def outcome_memo_fields(outcome: dict[str, object]) -> dict[str, object]:
+    """The outcome as flat memo fields. A field that has no value is absent, never None: a None in
+    an upsert removes the field, so absent and removed read the same."""
+    fields = {name: outcome[name] for name in MEMO_FIELDS if outcome.get(name) is not None}
+    milestones = outcome.get("milestones")
+    if isinstance(milestones, dict):
+        fields |= {MEMO_CLOCK + name: entry for name, entry in milestones.items()}
+    return fields
+
+
+def memo_changes(published: dict[str, object], fields: dict[str, object]) -> dict[str, object | None]:
+    """What one memo upsert must carry to turn `published` into `fields`: each changed or new field,
+    and None for each field no longer there (a regular update now counted in `updates_met`)."""
+    changes: dict[str, object | None] = {k: v for k, v in fields.items() if published.get(k) != v}
+    changes |= {k: None for k in published if k not in fields}
+    return changes
+
+
+def outcome_from_memo(memo: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A case's outcome from its memo, in either form: the v5 flat fields, or the v1-v4 `outcome`
+    field. None when the memo has neither (a case whose first task has not run)."""
+    if memo.get("received_at") is None:
+        # The flat fields win: a v4 run that continued as new under v5 may still carry `outcome`.
+        return dict(memo["outcome"]) if isinstance(memo.get("outcome"), dict) else None
+    outcome: dict[str, Any] = {name: memo.get(name) for name in MEMO_FIELDS}
+    outcome["escalations"] = outcome["escalations"] or 0
+    outcome["updates_met"] = outcome["updates_met"] or 0
+    outcome["milestones"] = {
+        key.removeprefix(MEMO_CLOCK): entry
+        for key, entry in memo.items()
+        if key.startswith(MEMO_CLOCK) and entry is not None
+    }
     return outcome
 
 

@@ -60,6 +60,7 @@ class CaseBase:
     _local_first: bool
     _v3: bool
     _v4: bool
+    _v5: bool
     _closing: bool
     _roster_gap: bool
     _retrying: dict[str, asyncio.Task[None]]

@@ -22,6 +22,7 @@ __all__ = [
     "ADR_RIGHTS",
     "ADR_SEND_GRACE",
     "CLOSED_LOOP",
+    "DELTA_MEMO",
     "FALLBACK_ORDER",
     "FIRST_ATTEMPT",
     "FIRST_ATTEMPT_TIMEOUT",
@@ -56,6 +57,10 @@ TRUTHFUL_CASE = "truthful-case"
 # bounces falls back to the next channel; YES/NO/STOP replies; search attributes written only when
 # a value a person searches on changed. Decided with the v2 and v3 patches.
 CLOSED_LOOP = "closed-loop"
+# Since v5: the outcome memo is kept as one field per clock and upserted as a delta (only the
+# fields that changed), so a weekly update rewrites three small fields instead of the whole
+# outcome. Decided with the earlier patches.
+DELTA_MEMO = "delta-memo"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 KEPT_ALERTS = 50  # v3: the latest alert subjects and refusals a case carries
 

@@ -11,7 +11,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.archive import CaseArchive
     from domain import search_attributes as sa
-    from domain.compliance_report import case_outcome
+    from domain.compliance_report import case_outcome, memo_changes, outcome_memo_fields
     from domain.models import ArchiveReceipt, CaseRecord, CaseState
 
 from workflows.case_base import CaseBase
@@ -46,10 +46,25 @@ class CaseRecordKeeping(CaseBase):
         if updates:
             workflow.upsert_search_attributes(updates)
         outcome = self._outcome()
-        if outcome != self._published.get("memo"):
+        if self._v5:
+            self._publish_memo_fields(outcome)
+        elif outcome != self._published.get("memo"):
             # Outcomes ride in the memo so a compliance report reads them from one paged listing.
             workflow.upsert_memo({"outcome": outcome})
             self._published["memo"] = outcome
+
+    def _publish_memo_fields(self, outcome: dict[str, object]) -> None:
+        """v5: one memo field per clock, and an upsert carries only the fields that changed."""
+        published = self._published.get("memo_fields")
+        if not isinstance(published, dict):
+            # A continued run inherits the last run's memo: fields that no longer apply (and a v4
+            # run's whole `outcome`) go with the first upsert, so no reader meets a stale one.
+            published = dict(workflow.memo())
+        fields = outcome_memo_fields(outcome)
+        changes = memo_changes(published, fields)
+        if changes:
+            workflow.upsert_memo(changes)
+            self._published["memo_fields"] = fields
 
     def _outcome(self) -> dict[str, object]:
         return case_outcome(self._state, self._input.intake.received_at, updates_met_counted=self._v4)

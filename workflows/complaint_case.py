@@ -34,6 +34,7 @@ from workflows.case_constants import (
     ADR_RIGHTS,
     ADR_SEND_GRACE,
     CLOSED_LOOP,
+    DELTA_MEMO,
     FALLBACK_ORDER,
     FIRST_ATTEMPT,
     FIRST_ATTEMPT_TIMEOUT,
@@ -67,6 +68,7 @@ __all__ = [
     "ADR_RIGHTS",
     "ADR_SEND_GRACE",
     "CLOSED_LOOP",
+    "DELTA_MEMO",
     "FALLBACK_ORDER",
     "FIRST_ATTEMPT",
     "FIRST_ATTEMPT_FAILED",
@@ -126,6 +128,7 @@ class ComplaintCase(
         self._local_first = False  # set by run(): see LOCAL_FIRST_ATTEMPT
         self._v3 = False  # set by run(): see TRUTHFUL_CASE
         self._v4 = False  # set by run(): see CLOSED_LOOP
+        self._v5 = False  # set by run(): see DELTA_MEMO
         self._closing = False
         self._roster_gap = False  # an assignment's first attempt failed: the roster cannot answer
         # Sends that left their first attempt and are retrying: withdrawn if the case closes.
@@ -143,6 +146,7 @@ class ComplaintCase(
         self._local_first = workflow.patched(LOCAL_FIRST_ATTEMPT)
         self._v3 = self._local_first and workflow.patched(TRUTHFUL_CASE)
         self._v4 = self._v3 and workflow.patched(CLOSED_LOOP)
+        self._v5 = self._v4 and workflow.patched(DELTA_MEMO)
         if self._v3 and input.reference != workflow.info().workflow_id:
             # A reference is the customer's name for the case: one that is not this workflow's id
             # would send messages and write evidence under another case's reference.

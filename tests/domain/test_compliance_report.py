@@ -279,3 +279,60 @@ def test_a_v4_memo_counts_updates_already_met_and_the_report_reads_it_the_same()
     assert case_counts(counted, NOW) == case_counts(full, NOW)
     assert compliance_report([counted], NOW) == compliance_report([full], NOW)
     assert len(json.dumps(counted)) < len(json.dumps(full)) - 6 * 80
+
+
+def _memo_after(upserts: list[dict[str, object | None]]) -> dict[str, object]:
+    """The memo as the server keeps it: each upsert replaces its fields, a None removes one."""
+    memo: dict[str, object] = {}
+    for changes in upserts:
+        for key, value in changes.items():
+            if value is None:
+                memo.pop(key, None)
+            else:
+                memo[key] = value
+    return memo
+
+
+def test_a_v5_memo_carries_only_what_changed_and_reads_back_as_the_outcome() -> None:
+    import json
+
+    from domain.compliance_report import memo_changes, outcome_from_memo, outcome_memo_fields
+
+    received = NOW - timedelta(days=14)
+    opened = CaseState(
+        reference="CC-2026-ABCDEFGH",
+        milestones=[
+            Milestone(name="acknowledgement", due_at=NOW - timedelta(days=13), done_at=received),
+            Milestone(name="update_1", due_at=NOW - timedelta(days=1)),
+            Milestone(name="adr_rights", due_at=NOW + timedelta(days=42)),
+        ],
+    )
+    week_later = opened.model_copy(deep=True)
+    week_later.milestones[1].done_at = NOW - timedelta(days=1, minutes=5)  # met: now counted
+    week_later.milestones.append(Milestone(name="update_2", due_at=NOW + timedelta(days=6)))
+
+    first = outcome_memo_fields(case_outcome(opened, received, updates_met_counted=True))
+    second = outcome_memo_fields(case_outcome(week_later, received, updates_met_counted=True))
+    upserts = [memo_changes({}, first), memo_changes(first, second)]
+    # The week's upsert: the met update leaves, the count and the next update arrive; nothing else.
+    assert upserts[1] == {"clock:update_1": None, "updates_met": 1, "clock:update_2": second["clock:update_2"]}
+    assert len(json.dumps(upserts[1])) < len(json.dumps(first)) / 2
+    # No field is ever None in the fields themselves: None in an upsert means "remove".
+    assert None not in first.values() and "closed_at" not in first and "attention" not in first
+    memo = _memo_after(upserts)
+    expected = case_outcome(week_later, received, updates_met_counted=True)
+    assert outcome_from_memo(memo) == expected
+    assert compliance_report([outcome_from_memo(memo) or {}], NOW) == compliance_report([expected], NOW)
+    assert memo_changes(second, second) == {}
+
+
+def test_a_memo_reads_in_either_form_and_the_fields_win_over_an_inherited_outcome() -> None:
+    from domain.compliance_report import outcome_from_memo, outcome_memo_fields
+
+    state = CaseState(reference="CC-2026-ABCDEFGH", milestones=[Milestone(name="review", due_at=NOW)])
+    received = NOW - timedelta(days=3)
+    v4 = case_outcome(state, received, updates_met_counted=True)
+    assert outcome_from_memo({"outcome": v4}) == v4
+    assert outcome_from_memo({}) is None
+    stale = {"outcome": {**v4, "escalations": 7}}
+    assert outcome_from_memo(stale | outcome_memo_fields(v4)) == v4

@@ -197,6 +197,7 @@ async def running_case(
     before_worker: Callable[[CaseHandle], Awaitable[None]] | None = None,
     record: bool = True,
     alerts: AlertActivities | None = None,
+    memo: dict[str, object] | None = None,
     **customer: object,
 ) -> AsyncIterator[Case]:
     """`before_worker` runs once the case is started and before any worker has seen it: signals and
@@ -216,6 +217,7 @@ async def running_case(
         CaseInput(reference=reference, intake=intake, policy=policy or load_policy()),
         id=reference,
         task_queue=task_queue,
+        memo=memo,
     )
     handle = cast(CaseHandle, started)
     if before_worker is not None:

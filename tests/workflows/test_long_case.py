@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio.api.enums.v1 import EventType
 
+from domain.compliance_report import case_outcome, outcome_from_memo
 from domain.models import MessageKind, ProgressNote
 from settings import load_policy
 from tests.workflows.harness import running_case, server_at
@@ -54,3 +55,21 @@ async def test_a_year_long_case_continues_as_new_and_keeps_every_fact(tmp_path) 
         # No message went twice across the runs.
         assert all(count == 1 for count in case.outbox.deliveries.values())
         assert len({r.key for r in state.messages}) == len(state.messages)
+        # v5: the memo the report reads is the current outcome. The continued run inherited the
+        # last run's memo fields and removed the clocks it no longer lists (met updates, counted).
+        memo = await latest.memo()
+        assert outcome_from_memo(memo) == case_outcome(state, received, updates_met_counted=True)
+
+
+async def test_a_run_that_inherits_a_v4_memo_removes_its_outcome_with_the_first_upsert(tmp_path) -> None:
+    # What a v4 case that continues as new under v5 starts with: the whole outcome in one field.
+    stale = {"received_at": "2020-01-01T00:00:00+00:00", "escalations": 9, "milestones": {}, "updates_met": 0}
+    received = datetime(2030, 2, 12, 10, 0, tzinfo=UTC)
+    async with (
+        server_at(received) as env,
+        running_case(env, tmp_path, memo={"outcome": stale}, record=False) as case,
+    ):
+        state = await case.wait(timedelta(hours=1))
+        memo = await (await case.handle.describe()).memo()
+    assert "outcome" not in memo
+    assert outcome_from_memo(memo) == case_outcome(state, received, updates_met_counted=True)
