@@ -561,6 +561,20 @@ def rows_and_targets(scenarios: dict[str, Any]) -> tuple[list[Row], list[dict[st
                 )
             else:
                 rows.append(r)
+            v = found.get("pipeline_vendors") or {}
+            if v:
+                # The production configuration: the vendors' message ids in the receipts.
+                r = Row("cost", "vendors", f"actions/case: {label}", v.get("actions"), b.get("actions"))
+                r.ratio = _ratio(r.pipeline, r.baseline)
+                rows.append(r)
+                r = Row("cost", "vendors", f"history KB: {label}", _ratio(v.get("history_bytes"), 1024), kb[1])
+                r.ratio = _ratio(r.pipeline, r.baseline)
+                if eight_weeks:
+                    r.target = f"<= {cost.TARGET_HISTORY_BYTES // 1024}"
+                    limit = cost.TARGET_HISTORY_BYTES / 1024
+                    target(r, f"cost_history_kb_vendors_{case}", r.pipeline, limit, False, inclusive=True)
+                else:
+                    rows.append(r)
             for part in ("total", "actions", "active_storage", "retained_storage"):
                 mine = _get(p, "usd_per_1000_cases", part)
                 theirs = _get(b, "usd_per_1000_cases", part)

@@ -60,12 +60,14 @@ def test_quick_bench_prints_the_table_and_a_json_line_with_every_scenario(tmp_pa
     priced = document["scenarios"]["cost"]["cases"]
     assert set(priced) == set(document["options"]["cost_cases"])
     for case in priced.values():
-        for kind in ("pipeline", "baseline"):
+        for kind in ("pipeline", "baseline", "pipeline_vendors"):
             found = case[kind]
             assert found["actions"] == sum(found["actions_by_type"].values()) > 0
             assert found["actions_by_type"]["start_workflow"] == 1
             assert found["history_bytes"] == sum(found["bytes_by_event_type"].values())
             assert found["usd_per_1000_cases"]["total"] > 0
+        # The production configuration: the same case, only the receipts' ids differ.
+        assert case["pipeline_vendors"]["actions"] == case["pipeline"]["actions"]
         # Both were driven by the same signals.
         assert (
             case["pipeline"]["actions_by_type"]["signal_workflow"]
@@ -86,6 +88,7 @@ def test_quick_bench_prints_the_table_and_a_json_line_with_every_scenario(tmp_pa
         "history_eight_weeks_one_escalation",
         "cost_actions_eight_weeks_one_escalation",
         "cost_history_kb_eight_weeks_one_escalation",
+        "cost_history_kb_vendors_eight_weeks_one_escalation",
         "rush_drain_ratio",
         "rush_429_share",
     }
