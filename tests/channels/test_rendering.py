@@ -155,7 +155,7 @@ def test_closure_explains_how_to_reopen(make_request):
     assert "re-open" in message.sms
 
 
-@pytest.mark.parametrize("kind", [MessageKind.CLOSURE, MessageKind.ASK_TO_CLOSE])
+@pytest.mark.parametrize("kind", [MessageKind.CLOSURE, MessageKind.ASK_TO_CLOSE, MessageKind.INTRODUCTION])
 def test_not_satisfied_goes_one_level_up_never_to_the_manager_who_already_owns_it(make_request, handler, manager, kind):
     by_handler = render(make_request(kind, handler=handler)).text
     assert "to the Customer Service Manager" in by_handler and "to the Head" not in by_handler
