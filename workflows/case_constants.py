@@ -1,7 +1,5 @@
-"""The case's names, patches and retry policies: shared by every part of the workflow.
-
-Re-exported by `workflows.complaint_case`, where tests, the bench and scripts import them.
-"""
+"""The case's names, patches and retry policies: shared by every part of the workflow (import
+them from here)."""
 
 from __future__ import annotations
 
@@ -16,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.reach import FALLBACK_ORDER
 
 # The milestone names, the ADR letter's grace, the review's lead and the fallback order are the domain's; imported here so every part of the
-# workflow (and `workflows.complaint_case`, which re-exports all of these) finds them in one place.
+# workflow finds them in one place.
 __all__ = [
     "ACKNOWLEDGEMENT",
     "ADR_RIGHTS",

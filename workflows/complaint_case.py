@@ -35,22 +35,12 @@ from workflows.case_constants import (
     ADR_SEND_GRACE,
     CLOSED_LOOP,
     DELTA_MEMO,
-    FALLBACK_ORDER,
-    FIRST_ATTEMPT,
-    FIRST_ATTEMPT_TIMEOUT,
     INTRODUCTION,
-    KEPT_ALERTS,
     LOCAL_FIRST_ATTEMPT,
     REVIEW,
-    REVIEW_LEAD,
-    ROSTER_RETRY,
-    SATISFIED,
-    SEND_MESSAGE,
-    SEND_RETRY,
     SETUP_RETRY,
     TRUTHFUL_CASE,
 )
-from workflows.case_failures import FIRST_ATTEMPT_FAILED, _gave_up_for_good, _last_error, _Withdrawn
 from workflows.case_owners import CaseOwners
 from workflows.case_record import CaseRecordKeeping
 from workflows.case_sends import CaseSends
@@ -60,39 +50,6 @@ from workflows.customer_loop import CustomerLoop
 from workflows.handler_commands import HandlerCommands
 from workflows.handler_compensation import HandlerCompensation
 from workflows.handler_records import HandlerRecords
-from workflows.payloads import _decode, _refuse, _require
-
-# Imported from here by tests, the bench and the scripts: the names stay where they always were.
-__all__ = [
-    "ACKNOWLEDGEMENT",
-    "ADR_RIGHTS",
-    "ADR_SEND_GRACE",
-    "CLOSED_LOOP",
-    "DELTA_MEMO",
-    "FALLBACK_ORDER",
-    "FIRST_ATTEMPT",
-    "FIRST_ATTEMPT_FAILED",
-    "FIRST_ATTEMPT_TIMEOUT",
-    "INTRODUCTION",
-    "KEPT_ALERTS",
-    "LOCAL_FIRST_ATTEMPT",
-    "REVIEW",
-    "REVIEW_LEAD",
-    "ROSTER_RETRY",
-    "SATISFIED",
-    "SEND_MESSAGE",
-    "SEND_RETRY",
-    "SETUP_RETRY",
-    "TRUTHFUL_CASE",
-    "ComplaintCase",
-    # The module-level helpers that lived here before the split, for code written against them.
-    "_decode",
-    "_gave_up_for_good",
-    "_last_error",
-    "_refuse",
-    "_require",
-    "_Withdrawn",
-]
 
 
 @workflow.defn(name="ComplaintCase")

@@ -46,7 +46,7 @@ KEPT_EVENTS = 200  # vendor event ids remembered: a redelivery days later still 
 KEPT_REPLIES = 100
 # The replies' text a case carries (in every continue-as-new input and query answer), as for notes.
 KEPT_REPLY_TEXT = 100_000
-KEPT_REFUSALS = 50  # as the case's other refusals (complaint_case.KEPT_ALERTS)
+KEPT_REFUSALS = 50  # as the case's other refusals (case_constants.KEPT_ALERTS)
 HOW_SAID = {ChannelKind.SMS: HowSaid.SMS_REPLY, ChannelKind.EMAIL: HowSaid.EMAIL}
 
 
