@@ -5,9 +5,8 @@ Mon 11 Feb 2030, London on GMT (UTC), working hours 09:00-17:00 Monday to Friday
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
-from domain.calendar import WorkingCalendar
 from domain.case_plan import (
     REVIEW_LEAD,
     Reminder,
@@ -19,56 +18,25 @@ from domain.case_plan import (
     reminders_due,
 )
 from domain.models import (
-    CalendarSpec,
-    CaseDeadlines,
     CaseRole,
     CaseStage,
     CaseState,
     ComplaintPolicy,
     Customer,
     DeferredText,
-    Handler,
     MessageKind,
-    Milestone,
     UpdateSchedule,
 )
+from tests.domain.plan_cases import CALENDAR, OWNER, RECEIVED, plan_case, utc
 
-CALENDAR = WorkingCalendar.from_spec(CalendarSpec(), [], years=[2030])
 POLICY = ComplaintPolicy()
 CUSTOMER = Customer.model_validate({"name": "Alan Rees", "email": "alan@example.com"})
-OWNER = Handler(
-    id="amara.okafor", name="Amara Okafor", role=CaseRole.CASE_HANDLER, phone="+442079460101", email="a@example.com"
-)
-
-
-def utc(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2030, 2, day, hour, minute, tzinfo=UTC)
-
-
-RECEIVED = utc(11, 10)
 
 
 def case(**fields: object) -> CaseState:
-    """A case received Mon 11 Feb 10:00 with its four clocks, nothing done yet."""
-    state = CaseState(
-        reference="CC-2030-ABCDEFGH",
-        deadlines=CaseDeadlines(
-            acknowledgement_due=utc(12, 10),
-            introduction_due=utc(13, 10),
-            review_due=utc(14, 10),
-            adr_due=RECEIVED + timedelta(weeks=8),
-            calendar_subdivision="ENG",
-            holidays_version="test",
-            holidays=[date(2030, 4, 19)],
-        ),
-        milestones=[
-            Milestone(name="acknowledgement", due_at=utc(12, 10), warn_at=utc(12, 8)),
-            Milestone(name="introduction", due_at=utc(13, 10)),
-            Milestone(name="review", due_at=utc(14, 10)),
-            Milestone(name="adr_rights", due_at=RECEIVED + timedelta(weeks=8, hours=1)),
-        ],
-    )
-    return state.model_copy(update=fields)
+    """A case received Mon 11 Feb 10:00 with its four clocks, nothing done yet (the 8-week clock at
+    the hour London's clock change puts it)."""
+    return plan_case(adr_due_at=RECEIVED + timedelta(weeks=8, hours=1), **fields)
 
 
 def done(state: CaseState, *names: str) -> CaseState:

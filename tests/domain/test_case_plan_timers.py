@@ -7,9 +7,8 @@ working hours 09:00-17:00 Monday to Friday.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
-from domain.calendar import WorkingCalendar
 from domain.case_plan import (
     REVIEW_LEAD,
     PlannedStep,
@@ -22,19 +21,14 @@ from domain.case_plan import (
     reminders_due,
 )
 from domain.models import (
-    CalendarSpec,
-    CaseDeadlines,
-    CaseRole,
     CaseStage,
     CaseState,
     ComplaintPolicy,
     Customer,
-    Handler,
-    Milestone,
     UpdateSchedule,
 )
+from tests.domain.plan_cases import CALENDAR, MARK, OWNER, RECEIVED, plan_case, utc
 
-CALENDAR = WorkingCalendar.from_spec(CalendarSpec(), [], years=[2030])
 # The 8-week letter posted a day ahead of the mark, so the lead shows in the plan.
 POSTED_AHEAD = ComplaintPolicy(adr_notice_lead_hours=24)
 BY_EMAIL = Customer.model_validate({"name": "Alan Rees", "email": "alan@example.com"})
@@ -45,44 +39,11 @@ BY_LETTER = Customer.model_validate(
         "preferred_written_channel": "letter",
     }
 )
-OWNER = Handler(
-    id="amara.okafor", name="Amara Okafor", role=CaseRole.CASE_HANDLER, phone="+442079460101", email="a@example.com"
-)
-
-
-def utc(day: int, hour: int, minute: int = 0, month: int = 2) -> datetime:
-    return datetime(2030, month, day, hour, minute, tzinfo=UTC)
-
-
-RECEIVED = utc(11, 10)
-MARK = RECEIVED + timedelta(weeks=8)  # Mon 8 Apr 2030 10:00 UTC
 
 
 def case(*done: str, **fields: object) -> CaseState:
     """A case received Mon 11 Feb 10:00 with its four clocks; the named ones already met."""
-    milestones = [
-        Milestone(name="acknowledgement", due_at=utc(12, 10), warn_at=utc(12, 8)),
-        Milestone(name="introduction", due_at=utc(13, 10)),
-        Milestone(name="review", due_at=utc(14, 10)),
-        Milestone(name="adr_rights", due_at=MARK),
-    ]
-    for m in milestones:
-        if m.name in done:
-            m.done_at = utc(11, 11)
-    state = CaseState(
-        reference="CC-2030-ABCDEFGH",
-        deadlines=CaseDeadlines(
-            acknowledgement_due=utc(12, 10),
-            introduction_due=utc(13, 10),
-            review_due=utc(14, 10),
-            adr_due=MARK,
-            calendar_subdivision="ENG",
-            holidays_version="test",
-            holidays=[date(2030, 4, 19)],
-        ),
-        milestones=milestones,
-    )
-    return state.model_copy(update=fields)
+    return plan_case(*done, **fields)
 
 
 def customer_facing(plan: list[PlannedStep]) -> list[tuple[datetime, str, Step]]:
