@@ -100,10 +100,17 @@ class ComplaintCase(
         # Decided before anything else, in the run's first workflow task: asked later (after a
         # local activity), a replay could ask before the server tells it the marker exists, when a
         # query or a heartbeat had put the marker in the next task, and take the other path.
-        self._local_first = workflow.patched(LOCAL_FIRST_ATTEMPT)
-        self._v3 = self._local_first and workflow.patched(TRUTHFUL_CASE)
-        self._v4 = self._v3 and workflow.patched(CLOSED_LOOP)
-        self._v5 = self._v4 and workflow.patched(DELTA_MEMO)
+        # The newest patch is asked first: it implies every earlier one, so a case begun on v5
+        # records one patch marker instead of four (each marker brings a TemporalChangeVersion
+        # upsert: a visibility write and history bytes). A history from before v5 has no such
+        # marker and takes the earlier patches' decisions, in their order, as it always did.
+        self._v5 = workflow.patched(DELTA_MEMO)
+        if self._v5:
+            self._local_first = self._v3 = self._v4 = True
+        else:
+            self._local_first = workflow.patched(LOCAL_FIRST_ATTEMPT)
+            self._v3 = self._local_first and workflow.patched(TRUTHFUL_CASE)
+            self._v4 = self._v3 and workflow.patched(CLOSED_LOOP)
         if self._v3 and input.reference != workflow.info().workflow_id:
             # A reference is the customer's name for the case: one that is not this workflow's id
             # would send messages and write evidence under another case's reference.

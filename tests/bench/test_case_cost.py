@@ -46,6 +46,12 @@ async def test_an_eight_week_case_with_one_escalation_costs_at_most_31_actions(t
     # No reminder wakes of their own, no alert activities, no timer restarted by the escalation.
     assert actions["start_timer"] <= 10 and "schedule_activity" not in actions, actions
     assert actions["upsert_workflow_search_attributes"] == 5, actions
+    # v5: one patch marker, and so one TemporalChangeVersion upsert (a visibility write), not four.
+    patches = [e for e in runs[-1] if e.HasField("marker_recorded_event_attributes")]
+    patches = [e for e in patches if e.marker_recorded_event_attributes.marker_name == "core_patch"]
+    assert len(patches) == 1, patches
+    versions = cost._upserts(runs[-1]).get("TemporalChangeVersion", 0)
+    assert versions == 1, versions
     # 68 KB before v4 (the result carried the case's state, the memo listed every met update);
     # 40 KB under v4, when each of the 12 memo upserts rewrote the whole outcome (7.8 KB of memo).
     assert cost.history_bytes(runs[-1]) < 36 * 1024
