@@ -639,13 +639,6 @@ def test_status_shows_how_a_case_closed_when_not_by_the_customer() -> None:
 
 # --- every command that is one update on an open case ---------------------------------------------
 
-ROSTER_RHYS = Handler(
-    id="rhys.griffiths",
-    name="Rhys Griffiths",
-    role=CaseRole.CASE_HANDLER,
-    phone="+442079460102",
-    email="rhys.griffiths@infinity-solutions.example",
-)
 REQUEST = "0123abcd"
 
 
@@ -700,7 +693,7 @@ REQUEST = "0123abcd"
             ["reassign", REF, "--to", "rhys.griffiths", "--reason", "Amara on leave"],
             "reassign",
             "reassign",
-            ROSTER_RHYS,
+            RHYS,
             "reassigned to Rhys Griffiths (rhys.griffiths, Case Handler)",
         ),
         (
