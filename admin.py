@@ -74,7 +74,6 @@ from domain.formatting import local_label
 from domain.models import (
     INTAKE,
     AskToClose,
-    Call,
     CallMade,
     CallOutcome,
     CaseClosure,
@@ -97,7 +96,6 @@ from domain.models import (
     Reassignment,
     Satisfied,
     ScheduleAgreed,
-    UpdateSchedule,
     UpdatesPaused,
     field_errors,
 )
@@ -455,6 +453,32 @@ async def _update(
             f"{handle.id}: accepted and recorded; still in progress after {wait:g} s: the case will finish it. "
             f"`admin.py status {handle.id}` shows the outcome, or {again}: it applies once"
         ) from None
+
+
+# Overloaded as `_update` is, so each command gets what its update returns (a Call, a Handler, ...)
+# without a cast: the first for an async handler, the second for a sync one (add_note, ask_to_close).
+@overload
+def _apply(
+    reference: str,
+    command: str,
+    update: UpdateMethodMultiParam[[Any, Payload], Awaitable[T]],
+    payload: Payload,
+    request: str,
+) -> T: ...
+@overload
+def _apply(
+    reference: str, command: str, update: UpdateMethodMultiParam[[Any, Payload], T], payload: Payload, request: str
+) -> T: ...
+def _apply(reference: str, command: str, update: Any, payload: BaseModel, request: str) -> Any:
+    """One handler command on an open case, as typed: the update id comes from the command's name,
+    the reference, the payload and the request id, so running it again with the same request id
+    and text returns the first outcome instead of acting twice."""
+
+    async def action(client: Client) -> Any:
+        handle = await _open_case(client, reference)
+        return await _update(client, handle, update, payload, id=update_id(command, reference, payload, request))
+
+    return _run(action)
 
 
 async def _state(client: Client, handle: WorkflowHandle[Any, Any]) -> CaseState:
@@ -1064,13 +1088,7 @@ def note(
     payload = _payload(ProgressNote, text=text, author=author, for_customer=for_customer)
     request = _request_id(request_id)
 
-    async def action(client: Client) -> int:
-        handle = await _open_case(client, reference)
-        return await _update(
-            client, handle, ComplaintCase.add_note, payload, id=update_id("note", reference, payload, request)
-        )
-
-    count = _run(action)
+    count = _apply(reference, "note", ComplaintCase.add_note, payload, request)
     audience = "for the customer: it goes in the next regular update" if for_customer else "internal: never sent"
     typer.echo(f"{reference}: note {count} recorded ({audience})")
 
@@ -1124,17 +1142,7 @@ def schedule(
     )
     request = _request_id(request_id)
 
-    async def action(client: Client) -> Any:
-        handle = await _open_case(client, reference)
-        return await _update(
-            client,
-            handle,
-            ComplaintCase.change_update_schedule,
-            change,
-            id=update_id("schedule", reference, change, request),
-        )
-
-    agreed = _run(action)
+    agreed = _apply(reference, "schedule", ComplaintCase.change_update_schedule, change, request)
     how = "offered" if proposed else "agreed"
     typer.echo(
         f"{reference}: updates every {agreed.every} {agreed.unit.value.replace('_', ' ')} "
@@ -1155,17 +1163,8 @@ def deadlock(
     payload = _payload(Deadlock, reason=reason)
     request = _request_id(request_id)
 
-    async def action(client: Client) -> str:
-        handle = await _open_case(client, reference)
-        return await _update(
-            client,
-            handle,
-            ComplaintCase.declare_deadlock,
-            payload,
-            id=update_id("deadlock", reference, payload, request),
-        )
-
-    typer.echo(f"{reference}: {_run(action)}")
+    said = _apply(reference, "deadlock", ComplaintCase.declare_deadlock, payload, request)
+    typer.echo(f"{reference}: {said}")
 
 
 @app.command()
@@ -1186,17 +1185,7 @@ def compensate(
     # A credit is money: a retry after a timeout must find the first credit, never make a second.
     request = _request_id(request_id)
 
-    async def action(client: Client) -> Any:
-        handle = await _open_case(client, reference)
-        return await _update(
-            client,
-            handle,
-            ComplaintCase.record_compensation,
-            award,
-            id=update_id("compensate", reference, award, request),
-        )
-
-    compensation = _run(action)
+    compensation = _apply(reference, "compensate", ComplaintCase.record_compensation, award, request)
     typer.echo(f"{reference}: £{compensation.amount_gbp} credited to the next invoice ({compensation.credit_id})")
 
 
@@ -1222,13 +1211,7 @@ def call(
     _json_mode(as_json)
     request = _request_id(request_id, as_json=as_json)
 
-    async def action(client: Client) -> Call:
-        handle = await _open_case(client, reference)
-        return await _update(
-            client, handle, ComplaintCase.record_call, made, id=update_id("call", reference, made, request)
-        )
-
-    recorded = _run(action)
+    recorded = _apply(reference, "call", ComplaintCase.record_call, made, request)
     met = f"; it met the {recorded.met} clock" if recorded.met else ""
     line = f"{reference}: call recorded ({_label(recorded.outcome)}, by {recorded.by}){met}"
     _answer(as_json, reference, "call", recorded, line, request)
@@ -1278,13 +1261,7 @@ def agree(
     _json_mode(as_json)
     request = _request_id(request_id, as_json=as_json)
 
-    async def action(client: Client) -> UpdateSchedule:
-        handle = await _open_case(client, reference)
-        return await _update(
-            client, handle, ComplaintCase.record_agreement, agreed, id=update_id("agree", reference, agreed, request)
-        )
-
-    schedule_ = _run(action)
+    schedule_ = _apply(reference, "agree", ComplaintCase.record_agreement, agreed, request)
     line = (
         f"{reference}: updates every {schedule_.every} {_label(schedule_.unit)} at {schedule_.contact_time:%H:%M} "
         f"by {update_channel_label(agreed.channel).removesuffix(' (as agreed)')}, "
@@ -1315,13 +1292,7 @@ def pause_updates(
     _json_mode(as_json)
     request = _request_id(request_id, as_json=as_json)
 
-    async def action(client: Client) -> str:
-        handle = await _open_case(client, reference)
-        return await _update(
-            client, handle, ComplaintCase.pause_updates, pause, id=update_id("pause-updates", reference, pause, request)
-        )
-
-    said = _run(action)
+    said = _apply(reference, "pause-updates", ComplaintCase.pause_updates, pause, request)
     _answer(as_json, reference, "pause-updates", said, f"{reference}: {said}", request)
 
 
@@ -1420,18 +1391,8 @@ def ask_to_close(
     payload = _payload(AskToClose, recorded_by=_recorded_by(by))
     request = _request_id(request_id)
 
-    async def action(client: Client) -> str:
-        handle = await _open_case(client, reference)
-        # The workflow's `ask_to_close` update (v4) returns the channel it asked on.
-        return await _update(
-            client,
-            handle,
-            ComplaintCase.ask_to_close,
-            payload,
-            id=update_id("ask-to-close", reference, payload, request),
-        )
-
-    channel = _run(action)
+    # The workflow's `ask_to_close` update (v4) returns the channel it asked on.
+    channel = _apply(reference, "ask-to-close", ComplaintCase.ask_to_close, payload, request)
     typer.echo(f"{reference}: asked the customer to confirm by {channel}; a YES reply closes the case, NO escalates")
 
 
@@ -1508,13 +1469,7 @@ def reassign(
     _json_mode(as_json)
     request = _request_id(request_id, as_json=as_json)
 
-    async def action(client: Client) -> Handler:
-        handle = await _open_case(client, reference)
-        return await _update(
-            client, handle, ComplaintCase.reassign, move, id=update_id("reassign", reference, move, request)
-        )
-
-    owner = _run(action)
+    owner = _apply(reference, "reassign", ComplaintCase.reassign, move, request)
     line = f"{reference}: reassigned to {owner.name} ({owner.id}, {owner.role.title})"
     _answer(as_json, reference, "reassign", owner, line, request)
 
@@ -1572,13 +1527,7 @@ def close(
     _json_mode(as_json)
     request = _request_id(request_id, as_json=as_json)
 
-    async def action(client: Client) -> str:
-        handle = await _open_case(client, reference)
-        return await _update(
-            client, handle, ComplaintCase.close_case, closure, id=update_id("close", reference, closure, request)
-        )
-
-    said = _run(action)
+    said = _apply(reference, "close", ComplaintCase.close_case, closure, request)
     _answer(as_json, reference, "close", said, f"{reference}: {said.removeprefix(f'case {reference} ')}", request)
 
 

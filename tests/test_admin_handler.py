@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,7 @@ from domain.models import (
     CaseRole,
     CaseState,
     ChannelKind,
+    Compensation,
     ContactChange,
     Customer,
     Handler,
@@ -50,6 +52,7 @@ class Temporal:
 
     def __init__(self) -> None:
         self.connections = 0
+        self.opened: list[str] = []
         self.updates: list[tuple[str, Any, str | None]] = []
         self.signals: list[tuple[str, Any]] = []
         self.answer: Any = None
@@ -69,6 +72,7 @@ def temporal(monkeypatch: pytest.MonkeyPatch) -> Temporal:
             fake.signals.append((signal.__name__, arg))
 
     async def open_case(client: Any, reference: str) -> Handle:
+        fake.opened.append(reference)
         return Handle()
 
     async def update(client: Any, handle: Any, method: Any, payload: Any, id: str | None = None) -> Any:
@@ -631,3 +635,98 @@ def test_status_shows_how_a_case_closed_when_not_by_the_customer() -> None:
         "recorded_by": "amara.okafor",
     }
     assert admin.status_document(handled_state(), FILED)["closure"] is None
+
+
+# --- every command that is one update on an open case ---------------------------------------------
+
+REQUEST = "0123abcd"
+
+
+@pytest.mark.parametrize(
+    ("args", "handler", "command", "answer", "said"),
+    [
+        (["note", REF, "Engineer booked"], "add_note", "note", 3, "note 3 recorded (internal: never sent)"),
+        (
+            ["schedule", REF, "--every", "3d", "--at", "14:00"],
+            "change_update_schedule",
+            "schedule",
+            UpdateSchedule(every=3, unit=IntervalUnit.ELAPSED_DAYS, contact_time=time(14, 0)),
+            "updates every 3 elapsed days at 14:00 (agreed)",
+        ),
+        (["deadlock", REF], "declare_deadlock", "deadlock", "ADR letter sent", "ADR letter sent"),
+        (
+            ["compensate", REF, "--amount", "£25.00", "--reason", "Two missed visits"],
+            "record_compensation",
+            "compensate",
+            Compensation(amount_gbp=Decimal("25.00"), reason="Two missed visits", recorded_at=AT, credit_id="CR-7"),
+            "£25.00 credited to the next invoice (CR-7)",
+        ),
+        (
+            ["call", REF, "--outcome", "voicemail"],
+            "record_call",
+            "call",
+            Call(at=AT, outcome=CallOutcome.VOICEMAIL, by="sam.login"),
+            "call recorded (voicemail, by sam.login)",
+        ),
+        (
+            ["agree", REF, "--every", "7d", "--at", "14:00", "--channel", "sms"],
+            "record_agreement",
+            "agree",
+            UpdateSchedule(every=7, unit=IntervalUnit.ELAPSED_DAYS, contact_time=time(14, 0)),
+            "updates every 7 elapsed days at 14:00 by sms, as agreed with the customer (recorded by sam.login)",
+        ),
+        (
+            ["pause-updates", REF, "--until", "2026-12-14", "--reason", "Away"],
+            "pause_updates",
+            "pause-updates",
+            "regular updates paused",
+            "regular updates paused",
+        ),
+        (
+            ["ask-to-close", REF],
+            "ask_to_close",
+            "ask-to-close",
+            "sms",
+            "asked the customer to confirm by sms; a YES reply closes the case, NO escalates",
+        ),
+        (
+            ["reassign", REF, "--to", "rhys.griffiths", "--reason", "Amara on leave"],
+            "reassign",
+            "reassign",
+            RHYS,
+            "reassigned to Rhys Griffiths (rhys.griffiths, Case Handler)",
+        ),
+        (
+            ["close", REF, "--outcome", "no-response", "--reason", "No reply in 4 weeks"],
+            "close_case",
+            "close",
+            f"case {REF} closed: no response",
+            "closed: no response",
+        ),
+        # withdraw is close with its outcome filled in: the same update, under the same command name.
+        (
+            ["withdraw", REF, "--reason", "Sorted it with the bank"],
+            "close_case",
+            "close",
+            f"case {REF} closed: withdrawn",
+            "closed: withdrawn",
+        ),
+    ],
+)
+def test_each_handler_command_is_one_update_on_the_case_under_the_id_its_request_gives(
+    temporal: Temporal, args: list[str], handler: str, command: str, answer: Any, said: str
+) -> None:
+    """A retry with the same request id and text must reach Temporal under the same update id, or
+    it would act twice (a second credit, a second letter): the id is the command's name, the case,
+    what was sent and the request id, and the command opens the case it was given."""
+    temporal.answer = answer
+    result = run(*args, "--request-id", REQUEST)
+    assert result.exit_code == 0, result.output
+    assert temporal.opened == [REF]
+    [(method, payload, update)] = temporal.updates
+    assert method == handler
+    assert update == admin.update_id(command, REF, payload, REQUEST)
+    assert result.stdout.splitlines() == [
+        f"request id: {REQUEST} (to retry this exact command: --request-id {REQUEST})",
+        f"{REF}: {said}",
+    ]
