@@ -15,7 +15,12 @@ saving per message of each cut (min and median over the blocks), on the same mes
   client logging at INFO into the worker's JSON log (before) / at WARNING;
 - `thread_hand_offs`: the whole `send_message` (vendor channels at the peer, the SQLite ledger), with
   three hand-offs to a worker thread (before: look-up, send, record; rendering on the event loop) /
-  two (look-up with rendering, send with record).
+  two (look-up with rendering, send with record);
+- `sendgrid_transport` (per email): the mail posted by SendGrid's library (`client.mail.send.post`: a
+  new urllib opener, proxy scan and connection per email) / by the channel's kept-alive pool
+  (`channels.sendgrid_transport`); `sendgrid_transport_tls` the same over HTTPS (`bench.loopback_tls`);
+- `twilio_environment` (per text): Twilio's requests session reading the environment's proxy and
+  CA-bundle settings on every request / pinned when the channel was built (`channels.proxy_settings`).
 """
 
 from __future__ import annotations
@@ -35,12 +40,16 @@ from typing import Annotated
 import typer
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
+from twilio.http.http_client import TwilioHttpClient
 
 from activities.messaging import MessagingActivities
+from bench.loopback_tls import loopback_certificate, system_bundle_with, trusting
 from bench.message_cpu import message_mix, rate_limited_peer, vendor_channels
 from bench.report import build, machine
 from channels.rendering import FORMS_BY_CHANNEL, render
+from channels.sendgrid_email import SendGridEmailChannel
 from channels.sent_log import SentLog
+from channels.twilio_sms import TwilioSmsChannel
 from domain.models import ChannelKind, DeliveryReceipt, SendRequest
 from ops import stores
 from ops.logs import configure_logging
@@ -133,6 +142,37 @@ def hand_off_steps(folder: Path, peer: str) -> tuple[Step, Step]:
     return before, after
 
 
+def sendgrid_steps(peer: str, emails: list[SendRequest]) -> tuple[Step, Step]:
+    """The same mail, built by the channel, posted through the library or through the transport."""
+    channel = vendor_channels(peer)[ChannelKind.EMAIL]
+    assert isinstance(channel, SendGridEmailChannel)
+    rendered = {r.key: render(r, forms=FORMS_BY_CHANNEL[r.channel]) for r in emails}
+
+    def library(request: SendRequest) -> object:
+        body = channel.build_mail(request, rendered[request.key]).get()
+        return channel._client.client.mail.send.post(request_body=body, timeout=channel.timeout)
+
+    def transport(request: SendRequest) -> object:
+        return channel._transport.post(
+            channel.build_mail(request, rendered[request.key]).get(), timeout=channel.timeout
+        )
+
+    return library, transport
+
+
+def twilio_environment_steps(peer: str, texts: list[SendRequest]) -> tuple[Step, Step]:
+    """Two Twilio channels at the peer: one whose session reads the environment per request, as
+    requests does by default, and one as built (pinned)."""
+    per_request = vendor_channels(peer)[ChannelKind.SMS]
+    pinned = vendor_channels(peer)[ChannelKind.SMS]
+    assert isinstance(per_request, TwilioSmsChannel) and isinstance(per_request.http_client, TwilioHttpClient)
+    session = per_request.http_client.session
+    assert session is not None
+    session.trust_env, session.proxies, session.verify = True, {}, True
+    rendered = {r.key: render(r, forms=FORMS_BY_CHANNEL[r.channel]) for r in texts}
+    return (lambda r: per_request.send(r, rendered[r.key])), (lambda r: pinned.send(r, rendered[r.key]))
+
+
 @app.command()
 def main(
     blocks: Annotated[int, typer.Option(min=2, help="Alternating blocks per way.")] = 20,
@@ -168,6 +208,13 @@ def main(
         twilio_log.setLevel(logging.WARNING)
         with tempfile.TemporaryDirectory(prefix="complaints-cpu-cuts-") as folder:
             cuts["thread_hand_offs"] = alternate(*hand_off_steps(Path(folder), peer), requests, blocks)
+        emails = [r for r in requests if r.channel is ChannelKind.EMAIL]
+        cuts["sendgrid_transport"] = alternate(*sendgrid_steps(peer, emails), emails, blocks)
+        cuts["twilio_environment"] = alternate(*twilio_environment_steps(peer, texts), texts, blocks)
+    with tempfile.TemporaryDirectory(prefix="complaints-cpu-cuts-") as scratch:
+        tls = loopback_certificate(Path(scratch))
+        with rate_limited_peer(tls) as peer, trusting(system_bundle_with(tls[0], Path(scratch))):
+            cuts["sendgrid_transport_tls"] = alternate(*sendgrid_steps(peer, emails), emails, blocks)
     for name, figures in cuts.items():
         print(f"{name}: {json.dumps(figures)}")
     if json_out:
