@@ -19,6 +19,9 @@ saving per message of each cut (min and median over the blocks), on the same mes
 - `sendgrid_transport` (per email): the mail posted by SendGrid's library (`client.mail.send.post`: a
   new urllib opener, proxy scan and connection per email) / by the channel's kept-alive pool
   (`channels.sendgrid_transport`); `sendgrid_transport_tls` the same over HTTPS (`bench.loopback_tls`);
+- `ledger_statements`: the ledger's look-up and record with their SQL statements built per call
+  (`insert(table).values(**row)`, a `select ... where` per key) / built once per store with values
+  bound per call (`ops.stores.Store`); the same SQL, transaction and commit;
 - `twilio_environment` (per text): Twilio's requests session reading the environment's proxy and
   CA-bundle settings on every request / pinned when the channel was built (`channels.proxy_settings`).
 """
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import insert, select
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 from twilio.http.http_client import TwilioHttpClient
@@ -108,6 +112,37 @@ def ledger_steps(folder: Path) -> tuple[Step, Step]:
         return log.record(receipt(request))
 
     return before, after
+
+
+def ledger_statement_steps(folder: Path) -> tuple[Step, Step]:
+    """A new key looked up (absent), then recorded: the ledger's work for every new send."""
+    log = SentLog.in_data_dir(folder)
+    store = stores.open_store(stores.SENT_MESSAGES, log.path)
+    table = store.table
+    counter = iter(range(10**9))
+
+    def row(request: SendRequest) -> dict[str, object]:
+        receipt = DeliveryReceipt(
+            key=f"{request.key}:{next(counter)}", channel=request.channel, provider_id="SM1", sent_at=datetime.now(UTC)
+        )
+        fields = {"channel": receipt.channel.value, "provider_id": receipt.provider_id, "sent_at": receipt.sent_at}
+        return {"key": receipt.key, **fields, "receipt": receipt.model_dump_json()}
+
+    def built_per_call(request: SendRequest) -> object:
+        fresh = row(request)
+        with store.engine.connect() as conn:
+            if conn.execute(select(table).where(table.c.key == fresh["key"])).first() is not None:
+                raise RuntimeError("a new key was found in the ledger")
+        with store.engine.connect() as conn, conn.begin():
+            return conn.execute(insert(table).values(**fresh))
+
+    def built_once(request: SendRequest) -> object:
+        fresh = row(request)
+        if store.fetch({"key": fresh["key"]}) is not None:
+            raise RuntimeError("a new key was found in the ledger")
+        return store.insert_if_absent(fresh)
+
+    return built_per_call, built_once
 
 
 def hand_off_steps(folder: Path, peer: str) -> tuple[Step, Step]:
@@ -190,6 +225,8 @@ def main(
     )
     with tempfile.TemporaryDirectory(prefix="complaints-cpu-cuts-") as folder:
         cuts["ledger_record"] = alternate(*ledger_steps(Path(folder)), requests, blocks)
+    with tempfile.TemporaryDirectory(prefix="complaints-cpu-cuts-") as folder:
+        cuts["ledger_statements"] = alternate(*ledger_statement_steps(Path(folder)), requests, blocks)
     texts = [r for r in requests if r.channel is ChannelKind.SMS]
     twilio_log = logging.getLogger("twilio.http_client")
     with rate_limited_peer() as peer:
