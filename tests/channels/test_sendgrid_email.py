@@ -210,3 +210,22 @@ def test_concurrent_sends_through_one_channel_each_arrive_once(stub_peer, make_r
     assert sorted(sent.json()["personalizations"][0]["custom_args"]["message_key"] for sent in stub_peer.requests) == (
         sorted(keys)
     )
+
+
+def test_a_connection_dropped_before_the_answer_is_transient(make_request):
+    """SendGrid (or a proxy) closing the connection after reading the request: maybe sent, so the
+    activity's retry and the ledger decide; the reason names the socket's error, not the host."""
+    import socket
+    import threading
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def read_then_hang_up() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+
+        threading.Thread(target=read_then_hang_up, daemon=True).start()
+        channel = sendgrid(f"http://127.0.0.1:{server.getsockname()[1]}")
+        with pytest.raises(TransientDeliveryError, match="^SendGrid connection failed: RemoteDisconnected$"):
+            send(channel, make_request())
