@@ -1,4 +1,4 @@
-"""`python -m bench.message_cpu`: worker CPU per customer message, in both configurations.
+"""`python -m bench.message_cpu`: worker CPU per customer message, in each configuration.
 
     python -m bench.message_cpu --json-out bench/results/2026-11-30-message-cpu.json
     python -m bench.message_cpu --rounds 5 --top 15
@@ -13,6 +13,9 @@ to /dev/null here). Two configurations, each with the SQLite sent-message ledger
 - `vendor`: what production runs. SendGrid and Twilio through their official libraries, pointed at
   `tests.peers.rate_limited` in a child process (its CPU is not ours), with rates far above what is
   sent so nothing is refused;
+- `vendor-tls`: the same over HTTPS, as the vendors answer in production: the peer serves a
+  throwaway certificate the bench process trusts through the system's CA bundle plus it
+  (`bench.loopback_tls`), so the client's TLS (contexts, handshakes, encryption) is counted;
 - `outbox`: the laptop default (`make run`): `.eml` and `.sms.json` files, written atomically.
 
 The mix is every message kind by email and by SMS, each with its own key (a new send, never a
@@ -50,6 +53,7 @@ import typer
 from temporalio.testing import ActivityEnvironment
 
 from activities.messaging import MessagingActivities
+from bench.loopback_tls import loopback_certificate, system_bundle_with, trusting
 from bench.report import build, machine
 from channels.base import MessageChannel
 from channels.outbox import WIRE, OutboxChannel, build_email
@@ -119,18 +123,20 @@ def message_mix(round_number: int) -> list[SendRequest]:
 
 
 @contextmanager
-def rate_limited_peer() -> Iterator[str]:
-    """The vendors' peer in a child process, its rates far above what the bench sends."""
+def rate_limited_peer(tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """The vendors' peer in a child process, its rates far above what the bench sends; over HTTPS
+    with `tls` (certificate, key)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.peers.rate_limited", "--port", "0"]
-        + ["--sms-per-second", "100000", "--email-per-second", "100000"],
+        + ["--sms-per-second", "100000", "--email-per-second", "100000"]
+        + (["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []),
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        match = re.search(r"http://\S+", line)
+        match = re.search(r"https?://\S+", line)
         if not match:
             raise RuntimeError(f"the rate-limited peer did not start: {line!r}")
         yield match.group(0)
@@ -278,6 +284,11 @@ async def run(rounds: int, repeats: int, top: int, only: list[str]) -> list[dict
         if "vendor" in only:
             with rate_limited_peer() as peer:
                 results.append(await measure("vendor", vendor_channels(peer), folder / "vendor", rounds, repeats, top))
+        if "vendor-tls" in only:
+            tls = loopback_certificate(folder)
+            with rate_limited_peer(tls) as peer, trusting(system_bundle_with(tls[0], folder)):
+                channels = vendor_channels(peer)
+                results.append(await measure("vendor-tls", channels, folder / "vendor-tls", rounds, repeats, top))
         if "outbox" in only:
             outbox = folder / "outbox"
             results.append(await measure("outbox", outbox_channels(outbox), outbox, rounds, repeats, top))
@@ -289,7 +300,9 @@ def main(
     rounds: Annotated[int, typer.Option(min=1, help="Rounds of the mix (20 messages each) per repeat.")] = 10,
     repeats: Annotated[int, typer.Option(min=1, help="Measurements per configuration (min, median, max).")] = 5,
     top: Annotated[int, typer.Option(min=5, help="Functions to list by own time.")] = 20,
-    only: Annotated[str, typer.Option(help="Configurations, comma-separated: vendor,outbox.")] = "vendor,outbox",
+    only: Annotated[
+        str, typer.Option(help="Configurations, comma-separated: vendor,vendor-tls,outbox.")
+    ] = "vendor,vendor-tls,outbox",
     json_out: Annotated[Path | None, typer.Option(help="Also write the figures as JSON (bench/results/).")] = None,
 ) -> None:
     # As the worker logs (JSON lines at INFO, one per send), to a sink: formatting a send's log line

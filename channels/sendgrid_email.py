@@ -13,16 +13,17 @@ and `.headers`; the library never retries):
 - 429 and 5xx -> TransientDeliveryError, with `Retry-After` (seconds or HTTP date) or, failing
   that, SendGrid's own `X-RateLimit-Reset` (epoch seconds) as the back-off;
 - timeouts, refused or dropped connections -> TransientDeliveryError.
+
+The mail goes out through `channels.sendgrid_transport` (one kept-alive connection pool per
+channel), not the library's own per-request urllib opener: see there for why.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from urllib.error import URLError
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
@@ -39,6 +40,7 @@ from sendgrid.helpers.mail import (
     To,
 )
 from sendgrid.helpers.mail.exceptions import ApiKeyIncludedException
+from urllib3 import exceptions as transport_errors
 
 from channels.base import (
     Clock,
@@ -54,6 +56,7 @@ from channels.base import (
     utc_now,
 )
 from channels.reply_address import plus_address
+from channels.sendgrid_transport import MailSendTransport
 from domain.models import ChannelKind, DeliveryReceipt, SendRequest
 
 DEFAULT_HOST = "https://api.sendgrid.com"
@@ -142,6 +145,7 @@ class SendGridEmailChannel:
         self.timeout = timeout
         self.query_params = dict(query_params) if query_params else None
         self.clock = clock
+        self._transport = MailSendTransport(self._client.client, query_params=self.query_params)
 
     def __repr__(self) -> str:
         return f"SendGridEmailChannel(host={self.host!r}, email_from={self.email_from!r})"
@@ -206,19 +210,23 @@ class SendGridEmailChannel:
         return self._post(mail) or key
 
     def _post(self, mail: Mail) -> str | None:
-        body = mail.get()
         try:
-            # `SendGridAPIClient.send()` is this same call without a timeout or query string.
-            response = self._client.client.mail.send.post(
-                request_body=body, query_params=self.query_params, timeout=self.timeout
-            )
+            response = self._transport.post(mail.get(), timeout=self.timeout)
         except HTTPError as exc:
             raise classify_http_error(exc, self.clock()) from None
-        except TimeoutError:
+        except transport_errors.ReadTimeoutError:
             raise TransientDeliveryError(f"SendGrid timed out after {self.timeout:g}s") from None
-        except URLError as exc:
-            reason = exc.reason if isinstance(exc.reason, str) else type(exc.reason).__name__
-            raise TransientDeliveryError(f"SendGrid unreachable: {redact(str(reason))}") from None
-        except (ConnectionError, http.client.HTTPException) as exc:
-            raise TransientDeliveryError(f"SendGrid connection failed: {type(exc).__name__}") from None
+        except (transport_errors.ConnectTimeoutError, transport_errors.SSLError, transport_errors.ProxyError) as exc:
+            # Refused, no such host (both ConnectTimeoutErrors in urllib3), TLS or proxy trouble:
+            # named by the socket's own error, as urllib's URLError reason was.
+            raise TransientDeliveryError(f"SendGrid unreachable: {_cause_name(exc)}") from None
+        except transport_errors.HTTPError as exc:
+            # Dropped or garbled mid-exchange (urllib3's ProtocolError around the socket's error).
+            raise TransientDeliveryError(f"SendGrid connection failed: {_cause_name(exc)}") from None
         return header_lookup(response.headers, "X-Message-Id")
+
+
+def _cause_name(exc: BaseException) -> str:
+    """The underlying error's class (ConnectionRefusedError, gaierror, RemoteDisconnected): what the
+    reason said before; never its text, which can carry a host and port."""
+    return type(exc.__cause__ or exc.__context__ or exc).__name__

@@ -40,6 +40,7 @@ from channels.base import (
     require_e164,
     utc_now,
 )
+from channels.proxy_settings import pin_session_settings
 from domain.models import ChannelKind, DeliveryReceipt, SendRequest
 
 # Twilio's HTTP client logs each request and response at INFO, ten lines a text (method and URL,
@@ -47,6 +48,9 @@ from domain.models import ChannelKind, DeliveryReceipt, SendRequest
 # logging and formatting CPU (issue #15), and noise beside our own line per send (key, kind,
 # channel). Its warnings and errors still pass.
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+
+# Where `messages.create` posts in production (no region or edge is configured).
+TWILIO_API = "https://api.twilio.com"
 
 # Twilio error codes that mean "slow down" whatever the HTTP status says.
 TRANSIENT_TWILIO_CODES = frozenset({20429, 20500, 20503})
@@ -60,6 +64,8 @@ class LoopbackHttpClient(TwilioHttpClient):
     - `last_response`: the last response *this thread* received. `TwilioRestException` drops the
       headers, so `Retry-After` is read from here; per thread because activities send concurrently
       through one client.
+    - the environment's proxy and CA-bundle settings for the one host it sends to, read once here
+      instead of on every request (`channels.proxy_settings`: issue #15, CPU per text).
     """
 
     def __init__(self, base_url: str | None = None, *, timeout: float | None = 30.0, **kwargs: Any) -> None:
@@ -70,6 +76,8 @@ class LoopbackHttpClient(TwilioHttpClient):
                 raise ValueError("base_url must look like http://127.0.0.1:4010")
         self.base_url = base_url
         self._local = threading.local()
+        if self.session is not None:
+            pin_session_settings(self.session, base_url or TWILIO_API)
 
     @property
     def last_response(self) -> Response | None:

@@ -49,6 +49,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     event,
     insert,
@@ -357,6 +358,13 @@ class Store:
         self.table = TABLES[self.name]
         self._engine: Engine | None = None  # held: it keeps the shared engine alive while in use
         self._lock = threading.Lock()
+        # Built once, values bound per call: a statement built per call (`insert().values(**row)`,
+        # a `where` per key) costs its construction and cache key every time, about as much CPU as
+        # SQLite's own work for a ledger insert (issue #15, bench.message_cpu_cuts `ledger_statements`).
+        self._insert = insert(self.table)
+        self._select_by_key = select(self.table).where(
+            *(column == bindparam(f"pk_{column.name}") for column in self.table.primary_key.columns)
+        )
 
     @property
     def engine(self) -> Engine:
@@ -386,11 +394,11 @@ class Store:
         with self.engine.connect() as conn:
             try:
                 with conn.begin():
-                    conn.execute(insert(self.table).values(**row))
+                    conn.execute(self._insert, dict(row))
                 return True
             except sa_exc.IntegrityError as exc:
                 conflict = exc
-            stored = conn.execute(self._by_key(key)).first()
+            stored = conn.execute(self._select_by_key, self._key_params(key)).first()
             conn.rollback()
         if stored is None:
             raise conflict
@@ -410,10 +418,10 @@ class Store:
             conflict: sa_exc.IntegrityError | None = None
             try:
                 with conn.begin():
-                    conn.execute(insert(self.table).values(**row))
+                    conn.execute(self._insert, dict(row))
             except sa_exc.IntegrityError as exc:
                 conflict = exc
-            stored = conn.execute(self._by_key(key)).first()
+            stored = conn.execute(self._select_by_key, self._key_params(key)).first()
             conn.rollback()
         if stored is None:
             # Another constraint (a NOT NULL) fails the same way: only a row with this key makes a
@@ -421,8 +429,9 @@ class Store:
             raise conflict or RuntimeError(f"{self.table.name}: nothing stored under {key} after inserting it")
         return conflict is None, stored
 
-    def _by_key(self, key: Mapping[str, Any]) -> Any:
-        return select(self.table).where(*(self.table.c[name] == value for name, value in key.items()))
+    def _key_params(self, key: Mapping[str, Any]) -> dict[str, Any]:
+        """The values for `_select_by_key`: every primary-key column, by name."""
+        return {f"pk_{column.name}": key[column.name] for column in self.table.primary_key.columns}
 
     def reclaim_freed_space(self) -> None:
         """Make data just deleted from this store unreadable in the database's files.
@@ -454,7 +463,7 @@ class Store:
     def fetch(self, key: Mapping[str, Any]) -> Any:
         """The row with this primary key, or None."""
         with self.engine.connect() as conn:
-            return conn.execute(self._by_key(key)).first()
+            return conn.execute(self._select_by_key, self._key_params(key)).first()
 
 
 def open_store(name: str, location: StoreLocation, busy_timeout: float = 30.0) -> Store:

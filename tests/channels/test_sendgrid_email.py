@@ -14,7 +14,7 @@ from channels.base import PermanentDeliveryError, TransientDeliveryError
 from channels.rendering import render
 from channels.sendgrid_email import SendGridEmailChannel
 from domain.models import ChannelKind, MessageKind
-from tests.peers.peers import ScriptedResponse, free_port
+from tests.peers.peers import RecordingPeer, ScriptedResponse, free_port
 
 from .conftest import REFERENCE
 
@@ -184,3 +184,48 @@ async def test_staff_notices_are_emailed_through_sendgrid_when_it_is_configured(
     assert body["content"] == [{"type": "text/plain", "value": notice.detail}]
     assert body["headers"] == {"X-Case-Reference": REFERENCE, "X-Message-Key": notice.key}
     assert (tmp_path / "alerts" / f"{REFERENCE}_alert-001.json").exists()  # and the alert on file
+
+
+def test_emails_from_one_channel_share_one_kept_alive_connection(make_request):
+    """A new connection per email is a TCP and, in production, a TLS handshake per email (issue #15)."""
+    with RecordingPeer(keep_alive=True) as peer:
+        peer.script(*[ScriptedResponse(202)] * 3)
+        channel = sendgrid(peer.url)
+        for number in range(3):
+            send(channel, make_request(key=f"{REFERENCE}:acknowledgement:email:{number}"))
+    assert peer.statuses == [202, 202, 202]
+    assert len({sent.client_port for sent in peer.requests}) == 1
+
+
+def test_concurrent_sends_through_one_channel_each_arrive_once(stub_peer, make_request):
+    """The activity sends from worker threads at once, through the one channel and its pool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = [f"{REFERENCE}:progress_update:email:{number}" for number in range(12)]
+    stub_peer.script(*[ScriptedResponse(202, delay=0.05)] * len(keys))
+    channel = sendgrid(stub_peer.url)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        receipts = list(pool.map(lambda key: send(channel, make_request(key=key)), keys))
+    assert [receipt.key for receipt in receipts] == keys
+    assert sorted(sent.json()["personalizations"][0]["custom_args"]["message_key"] for sent in stub_peer.requests) == (
+        sorted(keys)
+    )
+
+
+def test_a_connection_dropped_before_the_answer_is_transient(make_request):
+    """SendGrid (or a proxy) closing the connection after reading the request: maybe sent, so the
+    activity's retry and the ledger decide; the reason names the socket's error, not the host."""
+    import socket
+    import threading
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def read_then_hang_up() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+
+        threading.Thread(target=read_then_hang_up, daemon=True).start()
+        channel = sendgrid(f"http://127.0.0.1:{server.getsockname()[1]}")
+        with pytest.raises(TransientDeliveryError, match="^SendGrid connection failed: RemoteDisconnected$"):
+            send(channel, make_request())

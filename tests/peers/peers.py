@@ -77,18 +77,22 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = 
 _OWN_HEADERS = ("content-length", "connection", "transfer-encoding", "date", "server")
 
 
-def reply(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
-    """Answer one request and close the connection: each peer call is one exchange."""
+def reply(
+    handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes, *, keep_alive: bool = False
+) -> None:
+    """Answer one request and close the connection: each peer call is one exchange (unless
+    `keep_alive`, for a test of a client that reuses its connection)."""
     handler.send_response(status)
     for name, value in headers.items():
         if name.lower() not in _OWN_HEADERS:
             handler.send_header(name, value)
     handler.send_header("Content-Length", str(len(body)))
-    handler.send_header("Connection", "close")
+    if not keep_alive:
+        handler.send_header("Connection", "close")
     handler.end_headers()
     if body:
         handler.wfile.write(body)
-    handler.close_connection = True
+    handler.close_connection = not keep_alive
 
 
 @dataclass
@@ -152,6 +156,7 @@ class RecordedRequest:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0  # the client's end of the connection: two requests on one share it
 
     @property
     def form(self) -> dict[str, list[str]]:
@@ -175,8 +180,11 @@ class RecordingPeer:
     """An HTTP server on 127.0.0.1 that records every request, then answers with the next scripted
     response if any, else by forwarding to `upstream` (e.g. Prism), else 404."""
 
-    def __init__(self, upstream: str | None = None) -> None:
+    def __init__(self, upstream: str | None = None, *, keep_alive: bool = False) -> None:
+        """`keep_alive`: answer HTTP/1.1 without `Connection: close`, so a client may send again on
+        the same connection (`RecordedRequest.client_port` tells)."""
         self.upstream = upstream
+        self.keep_alive = keep_alive
         self.requests: list[RecordedRequest] = []
         self.statuses: list[int] = []  # what the peer answered, in order
         self._script: list[ScriptedResponse] = []
@@ -201,6 +209,7 @@ class RecordingPeer:
                             query=parse_qs(parts.query),
                             headers={k: v for k, v in self.headers.items()},
                             body=body,
+                            client_port=self.client_address[1],
                         )
                     )
                     scripted = peer._script.pop(0) if peer._script else None
@@ -228,7 +237,7 @@ class RecordingPeer:
             def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 with peer._lock:
                     peer.statuses.append(status)
-                reply(self, status, headers, body)
+                reply(self, status, headers, body, keep_alive=peer.keep_alive)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 

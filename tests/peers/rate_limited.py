@@ -3,7 +3,8 @@ to a rate, 429 with `Retry-After` above it, and every message counted by its key
 
     python -m tests.peers.rate_limited --port 0 --sms-per-second 10 --email-per-second 20
 
-prints `listening on http://127.0.0.1:PORT` once it answers. `GET /stats` is what it saw (accepted,
+prints `listening on http://127.0.0.1:PORT` once it answers (`https://` with `--tls-cert` and
+`--tls-key`). `GET /stats` is what it saw (accepted,
 429s and duplicates per vendor, staff notices and their 429s apart, first and last acceptance);
 `POST /reset` starts the counts afresh.
 
@@ -26,6 +27,7 @@ import asyncio
 import hashlib
 import json
 import math
+import ssl
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -190,13 +192,13 @@ class RateLimitedVendors:
         return app
 
 
-async def serve(vendors: RateLimitedVendors, port: int) -> None:
+async def serve(vendors: RateLimitedVendors, port: int, tls: ssl.SSLContext | None = None) -> None:
     runner = web.AppRunner(vendors.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024, ssl_context=tls)
     await site.start()
     bound = runner.addresses[0][1]
-    print(f"listening on http://127.0.0.1:{bound}", flush=True)
+    print(f"listening on {'https' if tls else 'http'}://127.0.0.1:{bound}", flush=True)
     try:
         await asyncio.Event().wait()
     finally:
@@ -208,9 +210,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--sms-per-second", type=float, default=10.0)
     parser.add_argument("--email-per-second", type=float, default=20.0)
+    # HTTPS, as the vendors answer in production (the bench's `vendor-tls`: what TLS costs a client).
+    parser.add_argument("--tls-cert", help="PEM certificate chain; serve HTTPS with --tls-key")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = parser.parse_args()
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     try:
-        asyncio.run(serve(RateLimitedVendors(args.sms_per_second, args.email_per_second), args.port))
+        asyncio.run(serve(RateLimitedVendors(args.sms_per_second, args.email_per_second), args.port, tls))
     except KeyboardInterrupt:
         pass
 
