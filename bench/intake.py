@@ -26,6 +26,9 @@ from bench.options import Options
 from bench.report import median, ratio
 from bench.shape import Shape
 from domain.models import CaseInput
+from ops.contact_keys import configured_secret
+from ops.reference_registry import ReferenceRegistry
+from settings import PipelineSettings
 from starter import file_complaint, parse_intake
 
 VARIANTS = ("pipeline", "pipeline_no_intake_id", "baseline", "baseline_carrying_the_case")
@@ -53,6 +56,10 @@ async def run(client: Client, options: Options, server_pid: int | None = None) -
     texts = IntakeTexts()
     queues = {v: task_queue(f"intake-{v.replace('_', '-')}") for v in VARIANTS}
     tiny = Shape()
+    # As an intake system files (docs/intake.md): the registry of used references (the data folder's
+    # stores, as `file_complaint` defaults to) and the contact-key secret read once, not per complaint.
+    registry = ReferenceRegistry(PipelineSettings().data_dir)
+    contact_key_secret = configured_secret()
 
     def starter(variant: str) -> Callable[[], Awaitable[object]]:
         if variant == "baseline":
@@ -70,7 +77,14 @@ async def run(client: Client, options: Options, server_pid: int | None = None) -
 
         async def file_one() -> object:
             intake = parse_intake(texts.next(with_intake_id=with_id))
-            return await file_complaint(client, intake, policy=policy, task_queue=queues[variant])
+            return await file_complaint(
+                client,
+                intake,
+                policy=policy,
+                task_queue=queues[variant],
+                registry=registry,
+                contact_key_secret=contact_key_secret,
+            )
 
         return file_one
 

@@ -15,7 +15,7 @@ Temporal's own check are what remains (docs/security.md).
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,17 @@ class ReferenceUse:
 class ReferenceRegistry:
     def __init__(self, data_dir: Path) -> None:
         self._data = Path(data_dir)
+        # One read-only connection per store, opened once the store exists and then kept: an intake
+        # system files complaint after complaint, and opening a store (reading its schema) cost more
+        # than the look-up itself (issue #15). In autocommit mode each read sees every commit so far.
+        self._stores: dict[Path, sqlite3.Connection] = {}
+        self._lock = threading.Lock()  # file_complaint may be called from several threads
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._stores.values():
+                db.close()
+            self._stores.clear()
 
     def find(self, reference: str) -> ReferenceUse | None:
         archived = self._archive(reference)
@@ -78,18 +89,35 @@ class ReferenceRegistry:
     def _any_row(self, path: Path, query: str, args: tuple[str, ...]) -> bool:
         return bool(self._rows(path, query, args))
 
-    @staticmethod
-    def _rows(path: Path, query: str, args: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    def _rows(self, path: Path, query: str, args: tuple[str, ...]) -> list[tuple[Any, ...]]:
         # mode=ro: looking never creates or changes a store. A store that exists but cannot be read
         # is an error: better no case than a case that may reuse a reference.
-        try:
-            if not path.exists():
-                return []
-            with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)) as db:
+        with self._lock:
+            try:
+                db = self._stores.get(path)
+                if db is None:
+                    if not path.exists():
+                        return []
+                    db = sqlite3.connect(
+                        f"{path.resolve().as_uri()}?mode=ro",
+                        uri=True,
+                        timeout=30,
+                        isolation_level=None,
+                        check_same_thread=False,
+                    )
+                    self._stores[path] = db
                 return db.execute(query, args).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []
-            raise ReferenceRegistryError(f"cannot read {path}: {exc}") from None
-        except (OSError, sqlite3.Error) as exc:
-            raise ReferenceRegistryError(f"cannot read {path}: {exc}") from None
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return []
+                self._forget(path)
+                raise ReferenceRegistryError(f"cannot read {path}: {exc}") from None
+            except (OSError, sqlite3.Error) as exc:
+                self._forget(path)
+                raise ReferenceRegistryError(f"cannot read {path}: {exc}") from None
+
+    def _forget(self, path: Path) -> None:
+        """After a failure the store is opened afresh next time (it may have been replaced)."""
+        db = self._stores.pop(path, None)
+        if db is not None:
+            db.close()

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
@@ -127,6 +128,50 @@ async def test_an_intake_retried_after_retention_gets_its_archived_case_back(
 def test_the_registry_sees_nothing_in_an_empty_data_folder_and_creates_nothing(tmp_path: Path) -> None:
     assert ReferenceRegistry(tmp_path / "data").find("CC-2026-4F7K2QXY") is None
     assert not (tmp_path / "data").exists()
+
+
+def _sent(data: Path, reference: str) -> None:
+    receipt = DeliveryReceipt(
+        key=f"{reference}/001-acknowledgement-email", channel=ChannelKind.EMAIL, sent_at=datetime.now(UTC)
+    )
+    SentLog(data / "sent-messages.sqlite3").record(receipt)
+
+
+def test_one_registry_sees_every_use_recorded_after_it_first_looked(tmp_path: Path) -> None:
+    # An intake system keeps one registry for complaint after complaint: its kept connections must
+    # see a store that appears later, and each commit made after they were opened.
+    data = tmp_path / "data"
+    registry = ReferenceRegistry(data)
+    first, second = "CC-2026-4F7K2QXY", "CC-2026-9H3M7RTW"
+    assert registry.find(first) is None  # no store yet
+    _sent(data, first)
+    assert registry.find(first) is not None
+    assert registry.find(second) is None
+    _sent(data, second)
+    assert registry.find(second) is not None
+    registry.close()
+
+
+def test_the_registry_opens_each_store_once_however_many_references_it_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    data = tmp_path / "data"
+    _sent(data, "CC-2026-4F7K2QXY")
+    opened: list[str] = []
+    connect = sqlite3.connect
+
+    def counted(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        opened.append(str(args[0]))
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", counted)
+    registry = ReferenceRegistry(data)
+    for n in range(50):
+        registry.find(f"CC-2026-{n:08d}")
+    assert len(opened) == 1, opened  # the ledger; the archive and billing stores do not exist
+    registry.close()
 
 
 async def test_an_intake_filed_under_a_six_character_reference_is_found_after_the_widening(
