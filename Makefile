@@ -82,7 +82,7 @@ bench: $(INSTALLED)
 # cached verdict outlives a change to the tests.
 MUTMUT := $(VENV)/bin/mutmut
 mutation: $(INSTALLED)
-	@test -x $(MUTMUT) || PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(PY) -m pip install --quiet -e '.[dev,mutation]'
+	@test -x $(MUTMUT) || PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(PY) -m pip install -qq -e '.[dev,mutation]'
 	rm -rf mutants
 	mkdir -p mutants && $(MUTMUT) run --max-children 2 >mutants/run.log 2>&1 || { tail -n 30 mutants/run.log; exit 1; }
 	$(PY) -m ops.mutation_score

@@ -336,3 +336,6 @@ def test_a_memo_reads_in_either_form_and_the_fields_win_over_an_inherited_outcom
     assert outcome_from_memo({}) is None
     stale = {"outcome": {**v4, "escalations": 7}}
     assert outcome_from_memo(stale | outcome_memo_fields(v4)) == v4
+    # Every field reads back as it was written, set or not.
+    escalated = {**v4, "escalations": 2, "attention": "a send keeps failing", "closed_at": NOW.isoformat()}
+    assert outcome_from_memo(outcome_memo_fields(escalated)) == escalated
