@@ -205,3 +205,29 @@ def test_v4_the_weeks_update_waits_for_the_eight_week_letter_only_within_its_own
     after = owed.model_copy(update={"next_update_at": mark + timedelta(minutes=30)})
     plan = v3(after, now=mark - timedelta(days=1), closed_loop=True)
     assert (mark, Step.ADR_LETTER) in plan and (mark + timedelta(minutes=30), Step.REGULAR_UPDATE) in plan
+
+
+def test_v4_an_update_whose_working_hour_ends_exactly_at_the_mark_shares_the_letters_wake() -> None:
+    mark = RECEIVED + timedelta(weeks=8)  # Mon 8 Apr 11:00 London (BST)
+    owed = done(case(owner=OWNER), "acknowledgement", "introduction", "review")
+    # Due 10:00 London: on time until 11:00, the mark itself, so it may wait for the letter.
+    an_hour_before = owed.model_copy(update={"next_update_at": mark - timedelta(hours=1)})
+    plan = v3(an_hour_before, now=mark - timedelta(days=1), closed_loop=True)
+    assert (mark, Step.REGULAR_UPDATE) in plan and (mark, Step.ADR_LETTER) in plan
+
+
+def test_v4_plans_the_updates_reminder_in_the_wake_that_schedules_it() -> None:
+    state = done(case(owner=OWNER, next_update_at=utc(18, 10)), "acknowledgement", "introduction", "review")
+    # Scheduled Monday 12:00 for the call a week later: v4 reminds the owner then, v3 at 09:00 that day.
+    assert (utc(11, 12), Step.REMIND) in v3(state, now=utc(11, 12), closed_loop=True)
+    assert (utc(18, 9), Step.REMIND) in v3(state, now=utc(11, 12))
+
+
+def test_v4_never_reminds_later_than_before_when_the_update_is_scheduled_inside_the_lead() -> None:
+    # A day's lead; the update for Tue 10:00 is scheduled Mon 20:00, after Mon 10:00 when the
+    # reminder was owed: it goes at once, as before v4, not at 09:00 on the morning of the call.
+    day_ahead = ComplaintPolicy(reminder_lead_hours=24)
+    state = done(case(owner=OWNER, next_update_at=utc(12, 10)), "introduction")
+    [before_v4] = reminders_due(state, day_ahead, CALENDAR)
+    [v4] = reminders_due(state, day_ahead, CALENDAR, raised_when_scheduled=utc(11, 20))
+    assert v4.at == before_v4.at == utc(11, 10)

@@ -334,3 +334,31 @@ def test_the_evidence_shows_a_bounce_with_its_event_vendor_time_and_verified_sig
 def test_a_message_no_vendor_has_reported_on_has_no_proof_beyond_its_acceptance() -> None:
     assert delivery_proof(message()) is None
     assert vendor_says(message()) == ""
+
+
+def test_a_delivery_without_a_reason_reads_as_the_status_and_time_alone() -> None:
+    delivered = message(
+        delivery=DeliveryStatus.DELIVERED, delivery_event_id="sg-evt-2", delivery_at=utc(2030, 2, 12, 10, 2)
+    )
+    assert vendor_says(delivered) == "delivered Tue 12 Feb 10:02, signed"
+    assert delivery_proof(delivered) == {
+        "status": "delivered",
+        "reason": None,
+        "event_id": "sg-evt-2",
+        "vendor_at": "2030-02-12T10:02:00+00:00",
+        "signature": "verified",
+    }
+
+
+def test_a_status_recorded_without_the_vendors_time_is_shown_without_one() -> None:
+    # The model lets a record carry a status with no vendor time (the field is optional): the
+    # evidence and `admin.py status` show what is known rather than fail on what is not.
+    bounced = message(delivery=DeliveryStatus.BOUNCED, delivery_reason="550 5.1.1 mailbox unavailable")
+    assert vendor_says(bounced) == "bounced (550 5.1.1 mailbox unavailable), signed"
+    assert delivery_proof(bounced) == {
+        "status": "bounced",
+        "reason": "550 5.1.1 mailbox unavailable",
+        "event_id": None,
+        "vendor_at": None,
+        "signature": "verified",
+    }
