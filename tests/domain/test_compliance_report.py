@@ -339,3 +339,32 @@ def test_a_memo_reads_in_either_form_and_the_fields_win_over_an_inherited_outcom
     # Every field reads back as it was written, set or not.
     escalated = {**v4, "escalations": 2, "attention": "a send keeps failing", "closed_at": NOW.isoformat()}
     assert outcome_from_memo(outcome_memo_fields(escalated)) == escalated
+
+
+def test_a_v4_memo_names_each_update_it_counts_in_order() -> None:
+    from domain.compliance_report import outcome_clocks
+
+    counted = case(30) | {"updates_met": 3}
+    assert outcome_clocks(counted, NOW) == [
+        ("update (met, 1 of 3)", "update", "met"),
+        ("update (met, 2 of 3)", "update", "met"),
+        ("update (met, 3 of 3)", "update", "met"),
+    ]
+
+
+def test_a_v4_memo_counts_no_superseded_update_as_met() -> None:
+    from domain.compliance_report import case_counts
+
+    # Done on time, then replaced by a later clock: superseded in the report, whichever memo form.
+    replaced = Milestone(
+        name="update_1",
+        due_at=NOW - timedelta(days=7),
+        done_at=NOW - timedelta(days=8),
+        superseded_at=NOW - timedelta(days=6),
+    )
+    state = CaseState(reference="CC-2026-ABCDEFGH", milestones=[replaced])
+    received = NOW - timedelta(days=14)
+    counted = case_outcome(state, received, updates_met_counted=True)
+    assert counted["updates_met"] == 0
+    assert case_counts(counted, NOW) == case_counts(case_outcome(state, received), NOW)
+    assert case_counts(counted, NOW)["superseded"] == 1
