@@ -43,9 +43,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from datetime import time as clock_time
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -62,18 +59,13 @@ from channels.sendgrid_email import SendGridEmailChannel
 from channels.sent_log import SentLog
 from channels.twilio_sms import TwilioSmsChannel
 from domain.models import (
-    AdrScheme,
-    CaseRole,
     ChannelKind,
-    Handler,
     MessageContext,
     MessageKind,
-    PostalAddress,
-    Recipient,
     SendRequest,
-    UpdateSchedule,
 )
 from ops.logs import configure_logging
+from tests.channels.samples import HANDLER, RECIPIENT, context_fields
 
 app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_show_locals=False)
 
@@ -84,37 +76,13 @@ CHANNELS = (ChannelKind.EMAIL, ChannelKind.SMS)
 
 def message_mix(round_number: int) -> list[SendRequest]:
     """Every kind by email and by SMS, fully populated, keys unique to the round."""
-    handler = Handler(
-        id="h-017", name="Sam Patel", role=CaseRole.CASE_HANDLER, phone="+441495123456", email="sam@iss.example.com"
-    )
-    recipient = Recipient(
-        name="Jane O'Brien",
-        email="jane.obrien@example.com",
-        phone="+447700900123",
-        address=PostalAddress(lines=["Flat 2", "14 Bethcar Street", "Ebbw Vale"], postcode="NP23 6HN"),
-    )
-    context = MessageContext(
-        reference=REFERENCE,
-        customer_name="Jane O'Brien",
-        handler=handler,
-        received_at=datetime(2026, 11, 2, 9, 15, tzinfo=UTC),
-        introduction_due_at=datetime(2026, 11, 4, 9, 15, tzinfo=UTC),
-        acknowledgement={"Email": "jane.obrien@example.com", "Mobile": "07700 900123"},
-        schedule=UpdateSchedule(every=7, contact_time=clock_time(10, 0)),
-        next_update_at=datetime(2026, 12, 29, 16, 30, tzinfo=UTC),
-        progress_note="Our engineer found a fault at the exchange and has booked a repair.",
-        escalation_reason="You told us you were not satisfied with our response.",
-        adr_scheme=AdrScheme(),
-        adr_reason="eight_weeks",
-        compensation_gbp=Decimal("25.00"),
-        compensation_reason="Loss of broadband for 6 days.",
-    )
+    context = MessageContext(**context_fields(REFERENCE, HANDLER))
     return [
         SendRequest(
             key=f"{REFERENCE}:{kind.value}:{channel.value}:{round_number}",
             kind=kind,
             channel=channel,
-            recipient=recipient,
+            recipient=RECIPIENT,
             context=context,
         )
         for kind in MessageKind

@@ -8,24 +8,19 @@ set), where they fail: install it with `npm ci --prefix tests/peers`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
 
 import pytest
 
 from domain.models import (
-    AdrScheme,
     CaseRole,
     ChannelKind,
     Handler,
     MessageContext,
     MessageKind,
-    PostalAddress,
     Recipient,
     SendRequest,
-    UpdateSchedule,
 )
+from tests.channels.samples import HANDLER, RECIPIENT, context_fields
 from tests.peers.peers import (
     SENDGRID_SPEC,
     TWILIO_SPEC,
@@ -42,13 +37,7 @@ REFERENCE = "CMP-2026-000123"
 
 @pytest.fixture
 def handler() -> Handler:
-    return Handler(
-        id="h-017",
-        name="Sam Patel",
-        role=CaseRole.CASE_HANDLER,
-        phone="+441495123456",
-        email="sam.patel@iss.example.com",
-    )
+    return HANDLER.model_copy(deep=True)
 
 
 @pytest.fixture
@@ -64,12 +53,7 @@ def manager() -> Handler:
 
 @pytest.fixture
 def recipient() -> Recipient:
-    return Recipient(
-        name="Jane O'Brien",
-        email="jane.obrien@example.com",
-        phone="+447700900123",
-        address=PostalAddress(lines=["Flat 2", "14 Bethcar Street", "Ebbw Vale"], postcode="np23 6hn"),
-    )
+    return RECIPIENT.model_copy(deep=True)
 
 
 @pytest.fixture
@@ -85,23 +69,7 @@ def make_request(handler: Handler, recipient: Recipient) -> Callable[..., SendRe
         **context_overrides,
     ) -> SendRequest:
         kind = MessageKind(kind)
-        context: dict[str, Any] = {
-            "reference": REFERENCE,
-            "customer_name": "Jane O'Brien",
-            "handler": handler,
-            "received_at": datetime(2026, 11, 2, 9, 15, tzinfo=UTC),
-            # An acknowledgement sent inside the 48 hours the introduction is owed by.
-            "introduction_due_at": datetime(2026, 11, 4, 9, 15, tzinfo=UTC),
-            "acknowledgement": {"Email": "jane.obrien@example.com", "Mobile": "07700 900123"},
-            "schedule": UpdateSchedule(every=7, contact_time=datetime(2026, 1, 1, 10, 0).time()),
-            "next_update_at": datetime(2026, 12, 29, 16, 30, tzinfo=UTC),
-            "progress_note": "Our engineer found a fault at the exchange and has booked a repair.",
-            "escalation_reason": "You told us you were not satisfied with our response.",
-            "adr_scheme": AdrScheme(),
-            "adr_reason": "eight_weeks",
-            "compensation_gbp": Decimal("25.00"),
-            "compensation_reason": "Loss of broadband for 6 days.",
-        }
+        context = context_fields(REFERENCE, handler)
         context.update(context_overrides)
         return SendRequest(
             key=key or f"{REFERENCE}:{kind.value}:{ChannelKind(channel).value}:1",
