@@ -567,6 +567,17 @@ class DeferredText(Model):
     kind: MessageKind
     not_before: AwareDatetime
 
+    def withdrawn(self, reference: str, at: datetime, why: str) -> MessageRecord:
+        """The record of this text never sent: the case closed, or the customer said STOP, first."""
+        return MessageRecord(
+            key=f"{reference}/deferred-{self.kind.value}-sms",
+            kind=self.kind,
+            channel=ChannelKind.SMS,
+            status="withdrawn",
+            at=at,
+            error=why,
+        )
+
 
 class Reopening(Model):
     """A closed case the customer came back to: both periods are in the compliance record."""

@@ -9,7 +9,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.formatting import local_label
     from domain.message_context import MessageExtras
-    from domain.models import CaseStage, ChannelKind, MessageKind, MessageRecord, NotSatisfied, Satisfied
+    from domain.models import CaseStage, MessageKind, NotSatisfied, Satisfied
 
 from workflows.case_base import CaseBase
 from workflows.case_constants import ACKNOWLEDGEMENT, SATISFIED
@@ -87,14 +87,7 @@ class CustomerFacts(CaseBase):
         await workflow.wait_condition(lambda: not self._send_tasks)
         for text in state.deferred_texts:
             state.messages.append(
-                MessageRecord(
-                    key=f"{state.reference}/deferred-{text.kind.value}-sms",
-                    kind=text.kind,
-                    channel=ChannelKind.SMS,
-                    status="withdrawn",
-                    at=workflow.now(),
-                    error="the case closed before the quiet hours ended",
-                )
+                text.withdrawn(state.reference, workflow.now(), "the case closed before the quiet hours ended")
             )
         state.deferred_texts.clear()
         for later in self._facts:

@@ -286,13 +286,8 @@ class CustomerLoop(CaseBase):
                 continue
             # Its written copy went when it was held back for the quiet hours.
             state.messages.append(
-                MessageRecord(
-                    key=f"{state.reference}/deferred-{text.kind.value}-sms",
-                    kind=text.kind,
-                    channel=ChannelKind.SMS,
-                    status="withdrawn",
-                    at=workflow.now(),
-                    error="the customer replied STOP before the quiet hours ended",
+                text.withdrawn(
+                    state.reference, workflow.now(), "the customer replied STOP before the quiet hours ended"
                 )
             )
         self._deliver(MessageKind.TEXTS_STOPPED, [self._written_channel()])
