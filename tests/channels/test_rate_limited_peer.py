@@ -7,13 +7,12 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 
 from channels.base import RenderedMessage, TransientDeliveryError
 from channels.sendgrid_email import SendGridEmailChannel
 from channels.twilio_sms import TwilioSmsChannel
 from domain.models import ChannelKind, MessageKind
-from tests.peers.rate_limited import RateLimitedVendors, VendorLimit
+from tests.peers.rate_limited import RateLimitedVendors, VendorLimit, listening
 
 ACCOUNT = "AC" + "0" * 32
 MESSAGE = RenderedMessage(subject="Update on your complaint", text="text", html="<p>text</p>", sms="sms")
@@ -24,12 +23,8 @@ async def vendors() -> AsyncIterator[tuple[RateLimitedVendors, str]]:
     # A rate so low that the bucket cannot refill during the test: what passes is the burst.
     peer = RateLimitedVendors(sms_per_second=0.01, email_per_second=0.01)
     peer.limits = {vendor: VendorLimit(0.01, burst=2) for vendor in peer.limits}
-    runner = web.AppRunner(peer.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield peer, f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with listening(peer) as url:
+        yield peer, url
 
 
 async def test_texts_over_the_rate_get_429_with_retry_after_and_a_resend_counts_as_a_duplicate(vendors, make_request):

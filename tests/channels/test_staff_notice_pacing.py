@@ -8,7 +8,6 @@ import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -17,7 +16,7 @@ from channels.rate_limits import HEADROOM, STAFF_SHARE, VendorRateLimits
 from channels.sendgrid_email import SendGridEmailChannel
 from channels.settings import ChannelSettings
 from domain.models import AlertRequest, CaseRole, ChannelKind
-from tests.peers.rate_limited import RateLimitedVendors, VendorLimit
+from tests.peers.rate_limited import RateLimitedVendors, VendorLimit, listening
 
 from .conftest import REFERENCE
 
@@ -27,12 +26,8 @@ async def vendors() -> AsyncIterator[tuple[RateLimitedVendors, str]]:
     # A rate so low that the bucket cannot refill during the test: what passes is the burst.
     peer = RateLimitedVendors(sms_per_second=0.01, email_per_second=0.01)
     peer.limits = {vendor: VendorLimit(0.01, burst=1) for vendor in peer.limits}
-    runner = web.AppRunner(peer.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield peer, f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with listening(peer) as url:
+        yield peer, url
 
 
 def sendgrid(url: str) -> SendGridEmailChannel:

@@ -30,6 +30,8 @@ import math
 import ssl
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
@@ -192,17 +194,25 @@ class RateLimitedVendors:
         return app
 
 
-async def serve(vendors: RateLimitedVendors, port: int, tls: ssl.SSLContext | None = None) -> None:
+@asynccontextmanager
+async def listening(
+    vendors: RateLimitedVendors, port: int = 0, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[str]:
+    """The peer on loopback (`port` 0: any free port) for as long as the block runs; yields its URL."""
     runner = web.AppRunner(vendors.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024, ssl_context=tls)
-    await site.start()
-    bound = runner.addresses[0][1]
-    print(f"listening on {'https' if tls else 'http'}://127.0.0.1:{bound}", flush=True)
     try:
-        await asyncio.Event().wait()
+        site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024, ssl_context=tls)
+        await site.start()
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+async def serve(vendors: RateLimitedVendors, port: int, tls: ssl.SSLContext | None = None) -> None:
+    async with listening(vendors, port, tls) as url:
+        print(f"listening on {url}", flush=True)
+        await asyncio.Event().wait()
 
 
 def main() -> None:
