@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import cast
 
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -244,6 +245,16 @@ async def running_case(
                 await handle.terminate("test finished")
             except RPCError:
                 pass  # the case had already closed
+
+
+async def queues_retried_on(handle: WorkflowHandle, activity: str) -> list[str]:
+    """The task queue of each regular (retried) attempt of `activity` the case scheduled."""
+    return [
+        e.activity_task_scheduled_event_attributes.task_queue.name
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == activity
+    ]
 
 
 def staff_alerts(tmp_path: Path, roster: Path | None) -> AlertActivities:

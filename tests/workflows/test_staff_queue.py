@@ -6,14 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import activity
-from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 
 from activities.alerts import AlertActivities
 from domain.models import AlertRequest
 from settings import load_roster
 from tests.workflows.dates import PLAIN_TUESDAY
-from tests.workflows.harness import running_case, server_at
+from tests.workflows.harness import queues_retried_on, running_case, server_at
 
 
 class StaffRateUsedUp(AlertActivities):
@@ -31,12 +30,7 @@ async def test_a_rate_limited_owner_notice_is_retried_on_the_staff_queue_and_del
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, alerts=alerts) as case:
         await case.wait(timedelta(minutes=5))
         case_queue = (await case.handle.describe()).task_queue
-        queues = [
-            e.activity_task_scheduled_event_attributes.task_queue.name
-            async for e in case.handle.fetch_history_events()
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-            and e.activity_task_scheduled_event_attributes.activity_type.name == "raise_internal_alert"
-        ]
+        queues = await queues_retried_on(case.handle, "raise_internal_alert")
 
     # The new owner's notice, at least, was retried there, and reached the staff mailbox.
     assert queues and set(queues) == {f"{case_queue}-staff"}
