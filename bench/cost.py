@@ -23,10 +23,9 @@ from unittest import mock
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import History, HistoryEvent
 
-from bench.infra import BenchError, baseline_worker_for, task_queue
+from bench.infra import BenchError, baseline_worker_for, task_queue, vendor_env, vendor_peer
 from bench.options import Options
 from bench.report import ratio
-from bench.rush import vendor_env, vendor_peer
 from bench.shape import event_name, events_by_type, shape_of
 from bench.time_skipping import baseline_case, pipeline_case_runs, test_server
 from settings import REPO, PipelineSettings

@@ -344,3 +344,65 @@ def _proc_status(pid: int) -> dict[str, float]:
         if key in ("VmRSS", "VmHWM"):
             values[key] = float(rest.split()[0])  # kB
     return values
+
+
+# --- the vendors' peer ----------------------------------------------------------------------------
+
+TWILIO_ACCOUNT = "AC" + "b" * 32
+
+
+@contextmanager
+def vendor_peer(
+    folder: Path, sms_per_second: float, email_per_second: float, tls: tuple[Path, Path] | None = None
+) -> Iterator[str]:
+    """`tests/peers/rate_limited.py` in a process of its own, its log in `folder`; yields its URL.
+    Over HTTPS with `tls` (certificate, key)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "vendor-peer.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.peers.rate_limited",
+                "--sms-per-second",
+                f"{sms_per_second:g}",
+                "--email-per-second",
+                f"{email_per_second:g}",
+                *(["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []),
+            ],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "listening on " not in log.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"vendor peer did not start: {log.read_text()[-500:]}")
+            time.sleep(0.1)
+        yield log.read_text().split("listening on ", 1)[1].split()[0]
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def vendor_env(url: str, sms_per_second: float, email_per_second: float) -> dict[str, str]:
+    """The worker's settings for real Twilio and SendGrid clients pointed at the peer."""
+    return {
+        "COMPLAINTS_TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT,
+        "COMPLAINTS_TWILIO_AUTH_TOKEN": "bench-token",
+        "COMPLAINTS_TWILIO_FROM_NUMBER": "+447700900000",
+        "COMPLAINTS_TWILIO_BASE_URL": url,
+        "COMPLAINTS_SENDGRID_API_KEY": "SG.bench",
+        "COMPLAINTS_SENDGRID_HOST": url,
+        "COMPLAINTS_EMAIL_FROM": "complaints@iss.example.com",
+        "COMPLAINTS_SMS_PER_SECOND": f"{sms_per_second:g}",
+        "COMPLAINTS_EMAIL_PER_SECOND": f"{email_per_second:g}",
+        "COMPLAINTS_SEND_WORKERS": "1",
+    }

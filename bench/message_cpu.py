@@ -35,8 +35,6 @@ import os
 import pstats
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -50,6 +48,7 @@ import typer
 from temporalio.testing import ActivityEnvironment
 
 from activities.messaging import MessagingActivities
+from bench.infra import vendor_peer
 from bench.loopback_tls import loopback_certificate, system_bundle_with, trusting
 from bench.report import build, machine
 from channels.base import MessageChannel
@@ -94,23 +93,8 @@ def message_mix(round_number: int) -> list[SendRequest]:
 def rate_limited_peer(tls: tuple[Path, Path] | None = None) -> Iterator[str]:
     """The vendors' peer in a child process, its rates far above what the bench sends; over HTTPS
     with `tls` (certificate, key)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.peers.rate_limited", "--port", "0"]
-        + ["--sms-per-second", "100000", "--email-per-second", "100000"]
-        + (["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r"https?://\S+", line)
-        if not match:
-            raise RuntimeError(f"the rate-limited peer did not start: {line!r}")
-        yield match.group(0)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with tempfile.TemporaryDirectory() as folder, vendor_peer(Path(folder), 100_000, 100_000, tls) as url:
+        yield url
 
 
 def vendor_channels(peer: str) -> dict[ChannelKind, MessageChannel]:

@@ -27,12 +27,8 @@ import asyncio
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
@@ -50,6 +46,8 @@ from bench.infra import (
     spawn_worker,
     stop_all,
     task_queue,
+    vendor_env,
+    vendor_peer,
     wait_until_polling,
 )
 from bench.options import Options
@@ -66,11 +64,9 @@ from domain.models import (
 )
 from domain.reference import new_reference
 from ops.dev_server import DevServer
-from settings import REPO
 
 UPDATE = MessageKind.PROGRESS_UPDATE
 SENDS_PER_CASE = 2  # the update by SMS, then its written follow-up by email
-TWILIO_ACCOUNT = "AC" + "b" * 32
 HOUR = timedelta(hours=1)
 
 
@@ -151,63 +147,10 @@ def case_due_at(
 # --- the vendors --------------------------------------------------------------------------------
 
 
-@contextmanager
-def vendor_peer(folder: Path, sms_per_second: float, email_per_second: float) -> Iterator[str]:
-    """`tests/peers/rate_limited.py` in a process of its own; yields its URL."""
-    folder.mkdir(parents=True, exist_ok=True)
-    log = folder / "vendor-peer.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.peers.rate_limited",
-                "--sms-per-second",
-                f"{sms_per_second:g}",
-                "--email-per-second",
-                f"{email_per_second:g}",
-            ],
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=os.environ | {"PYTHONUNBUFFERED": "1"},
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while "listening on " not in log.read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise BenchError(f"vendor peer did not start: {log.read_text()[-500:]}")
-            time.sleep(0.1)
-        yield log.read_text().split("listening on ", 1)[1].split()[0]
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def peer_stats(url: str, reset: bool = False) -> dict[str, Any]:
     request = urllib.request.Request(f"{url}/{'reset' if reset else 'stats'}", method="POST" if reset else "GET")
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
-
-
-def vendor_env(url: str, sms_per_second: float, email_per_second: float) -> dict[str, str]:
-    """The worker's settings for real Twilio and SendGrid clients pointed at the peer."""
-    return {
-        "COMPLAINTS_TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT,
-        "COMPLAINTS_TWILIO_AUTH_TOKEN": "bench-token",
-        "COMPLAINTS_TWILIO_FROM_NUMBER": "+447700900000",
-        "COMPLAINTS_TWILIO_BASE_URL": url,
-        "COMPLAINTS_SENDGRID_API_KEY": "SG.bench",
-        "COMPLAINTS_SENDGRID_HOST": url,
-        "COMPLAINTS_EMAIL_FROM": "complaints@iss.example.com",
-        "COMPLAINTS_SMS_PER_SECOND": f"{sms_per_second:g}",
-        "COMPLAINTS_EMAIL_PER_SECOND": f"{email_per_second:g}",
-        "COMPLAINTS_SEND_WORKERS": "1",
-    }
 
 
 # --- the rush -----------------------------------------------------------------------------------
