@@ -33,7 +33,7 @@ from channels.base import (
 from channels.rate_limits import VendorRateLimits
 from channels.rendering import DEFAULT_PROVIDER, FORMS_BY_CHANNEL, RenderError, render
 from channels.sent_log import SentLog
-from domain.models import ChannelKind, DeliveryReceipt, SendRequest
+from domain.models import CaseReceipt, ChannelKind, DeliveryReceipt, SendRequest
 
 
 class MessagingActivities:
@@ -51,7 +51,7 @@ class MessagingActivities:
         self._rate_limits = rate_limits or VendorRateLimits({})
 
     @activity.defn(name="send_message")
-    async def send_message(self, request: SendRequest) -> DeliveryReceipt:
+    async def send_message(self, request: SendRequest) -> DeliveryReceipt | CaseReceipt:
         log_extra = {
             "case_reference": request.context.reference,
             "message_key": request.key,
@@ -67,7 +67,7 @@ class MessagingActivities:
         previous, rendered = await asyncio.to_thread(self._look_up_and_render, request)
         if previous is not None:
             activity.logger.info("%s already sent; not sending again", where, extra=log_extra)
-            return previous.model_copy(update={"duplicate": True})
+            return _answer(request, previous.model_copy(update={"duplicate": True}))
 
         channel = self._channels.get(request.channel)
         if channel is None:
@@ -112,7 +112,7 @@ class MessagingActivities:
             ) from None
 
         activity.logger.info("%s sent via %s", where, type(channel).__name__, extra=log_extra)
-        return recorded
+        return _answer(request, recorded)
 
     def _look_up_and_render(
         self, request: SendRequest
@@ -134,3 +134,8 @@ class MessagingActivities:
         # If this write fails the activity fails and is retried: that resend is the documented
         # at-least-once gap, preferred to reporting a message as unsent that was sent.
         return self._sent_log.record(receipt)
+
+
+def _answer(request: SendRequest, receipt: DeliveryReceipt) -> DeliveryReceipt | CaseReceipt:
+    """The receipt in the form the case asked for: a v6 case records only what it did not know."""
+    return receipt.for_case() if request.case_receipt else receipt

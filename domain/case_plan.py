@@ -110,13 +110,15 @@ def planned_v3(
     closing: bool,
     roster_gap: bool,
     closed_loop: bool = False,
+    reminders_from_now: bool = False,
 ) -> list[PlannedStep]:
     """v3: the same steps, in the order a customer must receive them, with superseded clocks
     closed and the 8-week letter at the mark. Nothing is planned while the case is closing.
 
     `closed_loop` (v4) shares wakes: the week's update waits for the 8-week letter when the mark
     falls inside the update's own clock, and an update's reminder goes when the update is scheduled
-    (see `reminders_due`)."""
+    (see `reminders_due`). `reminders_from_now` (v6): no reminder is due before `now`, so one whose
+    lead has passed goes at the next working moment, not at once."""
     plan: list[PlannedStep] = []
     if closing:
         return plan
@@ -152,7 +154,13 @@ def planned_v3(
             plan.append(PlannedStep(update_at, "send the regular update", Step.REGULAR_UPDATE))
         if adr_at is not None:
             plan.append(PlannedStep(adr_at, "send the ADR-rights letter (8 weeks)", Step.ADR_LETTER))
-        for reminder in reminders_due(state, policy, calendar, raised_when_scheduled=now if closed_loop else None):
+        for reminder in reminders_due(
+            state,
+            policy,
+            calendar,
+            raised_when_scheduled=now if closed_loop else None,
+            not_before=now if reminders_from_now else None,
+        ):
             plan.append(PlannedStep(reminder.at, f"remind the owner: {reminder.what}", Step.REMIND, reminder=reminder))
         for text in state.deferred_texts:
             what = f"text the {text.kind.value.replace('_', ' ')} (after the quiet hours)"
@@ -186,13 +194,19 @@ def reminders_due(
     calendar: WorkingCalendar,
     *,
     raised_when_scheduled: datetime | None = None,
+    not_before: datetime | None = None,
 ) -> list[Reminder]:
     """The owner is reminded ahead of each phone contact owed: the introduction and each
     regular update (policy `reminder_lead_hours`), in working hours, once each.
 
     `raised_when_scheduled` (v4: now): a regular update's reminder goes as soon as the update is
     scheduled, in the wake that scheduled it, rather than in a wake of its own `reminder_lead_hours`
-    ahead; still before the call, and in working hours as before."""
+    ahead; still before the call, and in working hours as before.
+
+    `not_before` (v6: now): a reminder whose time has already passed (a lead longer than the time
+    left before the call, as with an update agreed at 20:00 for 10:00 the next day and a 20-hour
+    lead) is moved to the next working moment, if that is still before the call, instead of going at
+    once; before v6 it went at once, at night."""
     lead = timedelta(hours=policy.reminder_lead_hours)
     if state.owner is None or not lead:
         return []
@@ -221,6 +235,8 @@ def reminders_due(
     # In working hours: a 10:00 update is reminded at 09:00, not at 06:00.
     timely = []
     for (when, key, what), call_at in zip(due, calls, strict=True):
+        if not_before is not None:
+            when = max(when, not_before)
         at_work = calendar.next_working_moment(when)
         timely.append(Reminder(at_work if at_work < call_at else when, key, what))
     return [d for d in timely if d.key not in state.reminded]

@@ -426,14 +426,35 @@ class SendRequest(Model):
     channel: ChannelKind
     recipient: Recipient
     context: MessageContext
+    # v6: the case wants a `CaseReceipt` back, not the whole `DeliveryReceipt`. Left out of the
+    # payload when false, so a worker of an earlier release (whose models refuse unknown fields)
+    # still runs the sends of cases begun before v6.
+    case_receipt: bool = Field(default=False, exclude_if=lambda wanted: not wanted)
 
 
 class DeliveryReceipt(Model):
+    """A send as the worker's sent ledger keeps it (and as cases begun before v6 record it)."""
+
     key: str
     channel: ChannelKind
     provider_id: str | None = None  # vendor message id, or the outbox/post-room file
     sent_at: AwareDatetime
     duplicate: bool = False  # the key had already been accepted: nothing was sent again
+
+    def for_case(self) -> CaseReceipt:
+        return CaseReceipt(provider_id=self.provider_id)
+
+
+class CaseReceipt(Model):
+    """A send as a v6 case records it in history: the vendor's message id (or the outbox or
+    post-room file), the one thing the case did not know before it sent. The key and channel are
+    the case's own, and the case times the send by its own clock; the sent ledger keeps the rest."""
+
+    # A whole receipt (from a worker that answers every case that way) reads as its provider id:
+    # this is recorded data the case decodes on every replay, so nothing in it may fail the case.
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    provider_id: str | None = None
 
 
 class DeliveryStatus(StrEnum):

@@ -61,6 +61,7 @@ class CaseBase:
     _v3: bool
     _v4: bool
     _v5: bool
+    _v6: bool
     _closing: bool
     _roster_gap: bool
     _retrying: dict[str, asyncio.Task[None]]

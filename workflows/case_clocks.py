@@ -50,6 +50,7 @@ class CaseClocks(CaseBase):
             closing=self._closing,
             roster_gap=self._roster_gap,
             closed_loop=self._v4,
+            reminders_from_now=self._v6,
         )
         return [self._action(step) for step in steps]
 

@@ -26,6 +26,7 @@ __all__ = [
     "FIRST_ATTEMPT_TIMEOUT",
     "INTRODUCTION",
     "KEPT_ALERTS",
+    "LEAN_RECEIPTS",
     "LOCAL_FIRST_ATTEMPT",
     "REVIEW",
     "REVIEW_LEAD",
@@ -59,6 +60,13 @@ CLOSED_LOOP = "closed-loop"
 # fields that changed), so a weekly update rewrites three small fields instead of the whole
 # outcome. Decided with the earlier patches.
 DELTA_MEMO = "delta-memo"
+# Since v6: a send's result in history is the vendor's id alone (`CaseReceipt`), not the whole
+# receipt: the case knows the key and channel it asked for and records the send at its own clock
+# (since v3), so the rest was about 200 bytes per message the case never read. And an owner's
+# reminder is never raised before the wake that plans it: one whose lead had already passed (a long
+# `reminder_lead_hours`, an update agreed in the evening) waited for the next working moment
+# instead of going at once, at night. Decided with the earlier patches.
+LEAN_RECEIPTS = "lean-receipts"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 KEPT_ALERTS = 50  # v3: the latest alert subjects and refusals a case carries
 

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.contact import next_phone_moment, phone_allowed
     from domain.message_context import MessageExtras, message_context
     from domain.models import (
+        CaseReceipt,
         CaseRole,
         CaseStage,
         ChannelKind,
@@ -154,12 +155,15 @@ class CaseSends(CaseBase):
         """
         state = self._state
         key = f"{state.reference}/{sequence:03d}-{kind.value}-{channel.value}"
-        request = SendRequest(key=key, kind=kind, channel=channel, recipient=self._recipient(), context=context)
+        request = SendRequest(
+            key=key, kind=kind, channel=channel, recipient=self._recipient(), context=context, case_receipt=self._v6
+        )
         what = f"{kind.value.replace('_', ' ')} by {channel.value}"
+        receipt_type = CaseReceipt if self._v6 else DeliveryReceipt
         if self._local_first:
             try:
                 receipt = await self._first_attempt(
-                    SEND_MESSAGE, request, summary=f"Send the {what}", result_type=DeliveryReceipt
+                    SEND_MESSAGE, request, summary=f"Send the {what}", result_type=receipt_type
                 )
                 return self._sent(key, kind, channel, what, receipt)
             except FIRST_ATTEMPT_FAILED as err:
@@ -181,7 +185,7 @@ class CaseSends(CaseBase):
                     start_to_close_timeout=timedelta(seconds=60),
                     schedule_to_close_timeout=max(min(window, remaining), timedelta(seconds=61)),
                     retry_policy=SEND_RETRY,
-                    result_type=DeliveryReceipt,
+                    result_type=receipt_type,
                     summary=f"Send the {what}",
                     task_queue=queue,
                 )
@@ -252,7 +256,9 @@ class CaseSends(CaseBase):
                 self._local_attempts -= 1
                 self._wake()
 
-    def _sent(self, key: str, kind: MessageKind, channel: ChannelKind, what: str, receipt: DeliveryReceipt) -> bool:
+    def _sent(
+        self, key: str, kind: MessageKind, channel: ChannelKind, what: str, receipt: DeliveryReceipt | CaseReceipt
+    ) -> bool:
         state = self._state
         if state.attention and state.attention.startswith(what):
             state.attention = None
@@ -261,7 +267,8 @@ class CaseSends(CaseBase):
             kind=kind,
             channel=channel,
             status="sent",
-            at=receipt.sent_at,
+            # Before v3 the sender's clock; since v3 the case's own, set below (v6 asks for no other).
+            at=receipt.sent_at if isinstance(receipt, DeliveryReceipt) else workflow.now(),
             provider_id=receipt.provider_id,
         )
         self._tagged(record)

@@ -36,6 +36,7 @@ from workflows.case_constants import (
     CLOSED_LOOP,
     DELTA_MEMO,
     INTRODUCTION,
+    LEAN_RECEIPTS,
     LOCAL_FIRST_ATTEMPT,
     REVIEW,
     SETUP_RETRY,
@@ -86,6 +87,7 @@ class ComplaintCase(
         self._v3 = False  # set by run(): see TRUTHFUL_CASE
         self._v4 = False  # set by run(): see CLOSED_LOOP
         self._v5 = False  # set by run(): see DELTA_MEMO
+        self._v6 = False  # set by run(): see LEAN_RECEIPTS
         self._closing = False
         self._roster_gap = False  # an assignment's first attempt failed: the roster cannot answer
         # Sends that left their first attempt and are retrying: withdrawn if the case closes.
@@ -104,7 +106,8 @@ class ComplaintCase(
         # records one patch marker instead of four (each marker brings a TemporalChangeVersion
         # upsert: a visibility write and history bytes). A history from before v5 has no such
         # marker and takes the earlier patches' decisions, in their order, as it always did.
-        self._v5 = workflow.patched(DELTA_MEMO)
+        self._v6 = workflow.patched(LEAN_RECEIPTS)
+        self._v5 = self._v6 or workflow.patched(DELTA_MEMO)
         if self._v5:
             self._local_first = self._v3 = self._v4 = True
         else:

@@ -12,7 +12,7 @@ from activities.messaging import MessagingActivities
 from channels.base import PermanentDeliveryError, ProviderDetails, RenderedMessage, TransientDeliveryError
 from channels.outbox import OutboxChannel
 from channels.sent_log import SentLog
-from domain.models import ChannelKind, DeliveryReceipt, MessageKind, SendRequest
+from domain.models import CaseReceipt, ChannelKind, DeliveryReceipt, MessageKind, SendRequest
 
 from .conftest import REFERENCE
 
@@ -56,6 +56,36 @@ async def test_the_same_key_twice_sends_once(sent_log, make_request):
     assert (first.duplicate, second.duplicate) == (False, True)
     assert first.provider_id == second.provider_id == "fake-1"
     assert sent_log.get(request.key) == first
+
+
+async def test_a_v6_case_gets_the_vendors_id_alone_and_the_ledger_keeps_the_whole_receipt(sent_log, make_request):
+    channel = FakeChannel(ChannelKind.EMAIL)
+    acts = activities(sent_log, channel)
+    request = make_request(MessageKind.ACKNOWLEDGEMENT).model_copy(update={"case_receipt": True})
+    env = ActivityEnvironment()
+
+    first = await env.run(acts.send_message, request)
+    again = await env.run(acts.send_message, request)
+
+    # What goes into the case's history: the one thing it did not know before sending.
+    assert first == again == CaseReceipt(provider_id="fake-1")
+    assert len(channel.sent) == 1
+    assert sent_log.get(request.key) == DeliveryReceipt(
+        key=request.key, channel=ChannelKind.EMAIL, provider_id="fake-1", sent_at=NOW
+    )
+
+
+def test_a_send_for_a_case_begun_before_v6_reads_as_it_did_to_an_earlier_worker(make_request):
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    converter = pydantic_data_converter.payload_converter
+    request = make_request(MessageKind.ACKNOWLEDGEMENT)
+    [before_v6, v6] = converter.to_payloads([request, request.model_copy(update={"case_receipt": True})])
+    # An earlier release's models refuse unknown fields: the flag is only there when a v6 case set it.
+    assert b"case_receipt" not in before_v6.data and b'"case_receipt":true' in v6.data
+    # And a whole receipt, from a worker that answers every case that way, reads as its vendor id.
+    whole = converter.to_payloads([DeliveryReceipt(key="k", channel=ChannelKind.SMS, provider_id="SM1", sent_at=NOW)])
+    assert converter.from_payloads(whole, [CaseReceipt]) == [CaseReceipt(provider_id="SM1")]
 
 
 async def test_the_same_key_twice_writes_one_outbox_file(tmp_path, sent_log, make_request):

@@ -231,3 +231,42 @@ def test_v4_never_reminds_later_than_before_when_the_update_is_scheduled_inside_
     [before_v4] = reminders_due(state, day_ahead, CALENDAR)
     [v4] = reminders_due(state, day_ahead, CALENDAR, raised_when_scheduled=utc(11, 20))
     assert v4.at == before_v4.at == utc(11, 10)
+
+
+# --- v6: a reminder never goes before the wake that plans it -------------------------------------
+
+
+def test_v6_a_reminder_whose_lead_has_passed_waits_for_the_working_day_not_the_night() -> None:
+    # A 20-hour lead; the update for Tue 10:00 is agreed on Mon 20:00, after Mon 14:00 when the
+    # reminder was owed. Before v6 it went at once, at 20:00; since v6 at 09:00, still before the call.
+    long_lead = ComplaintPolicy(reminder_lead_hours=20)
+    state = done(case(owner=OWNER, next_update_at=utc(12, 10)), "introduction")
+    [before_v6] = reminders_due(state, long_lead, CALENDAR, raised_when_scheduled=utc(11, 20))
+    [v6] = reminders_due(state, long_lead, CALENDAR, raised_when_scheduled=utc(11, 20), not_before=utc(11, 20))
+    assert before_v6.at == utc(11, 14) and v6.at == utc(12, 9)
+    # The plan wakes for it then, and in a working hour the reminder still goes at once.
+    owed = done(state, "acknowledgement", "review")
+    plan = planned_v3(
+        owed,
+        long_lead,
+        CALENDAR,
+        CUSTOMER,
+        utc(11, 20),
+        in_flight=set(),
+        closing=False,
+        roster_gap=False,
+        closed_loop=True,
+        reminders_from_now=True,
+    )
+    assert [s.at for s in plan if s.step is Step.REMIND] == [utc(12, 9)]
+    [at_work] = reminders_due(state, long_lead, CALENDAR, raised_when_scheduled=utc(11, 15), not_before=utc(11, 15))
+    assert at_work.at == utc(11, 15)
+
+
+def test_v6_an_introduction_reminder_owed_before_a_night_filing_waits_for_the_morning() -> None:
+    # Filed Mon 20:00 with a 72-hour lead (the policy's longest): the call is owed by Wed 20:00.
+    longest = ComplaintPolicy(reminder_lead_hours=72)
+    state = case(owner=OWNER)
+    intro = state.milestone("introduction")
+    [v6] = reminders_due(state, longest, CALENDAR, not_before=utc(11, 20))
+    assert v6.at == utc(12, 9) < intro.due_at

@@ -32,6 +32,7 @@ from activities.case_setup import CaseAssignmentActivities, compute_case_deadlin
 from channels.rendering import render
 from domain.models import (
     CaseInput,
+    CaseReceipt,
     CaseState,
     CaseSummary,
     ChannelKind,
@@ -65,7 +66,7 @@ class RecordingMessaging:
     deliveries: Counter[str] = field(default_factory=Counter)
 
     @activity.defn(name="send_message")
-    async def send_message(self, request: SendRequest) -> DeliveryReceipt:
+    async def send_message(self, request: SendRequest) -> DeliveryReceipt | CaseReceipt:
         # The real templates render every message, so a context the workflow builds wrong fails here.
         render(request)
         if request.channel in self.rejected:
@@ -79,12 +80,13 @@ class RecordingMessaging:
             raise ApplicationError(f"{request.channel.value} provider unavailable", type="TransientDeliveryError")
         self.deliveries[request.key] += 1
         self.delivered[request.key] = request
-        return DeliveryReceipt(
+        receipt = DeliveryReceipt(
             key=request.key,
             channel=request.channel,
             provider_id=f"fake-{len(self.delivered)}",
             sent_at=datetime.now(UTC),
         )
+        return receipt.for_case() if request.case_receipt else receipt  # as the real activity answers
 
     def received(self, kind: MessageKind, channel: ChannelKind | None = None) -> list[SendRequest]:
         return [r for r in self.delivered.values() if r.kind is kind and (channel is None or r.channel is channel)]

@@ -4,12 +4,14 @@ about half the billable actions (issue #15), and every customer and owner still 
 from __future__ import annotations
 
 import json
+from datetime import time
 
 from temporalio.api.enums.v1 import EventType
 
 from domain.formatting import local_label
-from domain.models import CaseStage, MessageKind, NotSatisfied
-from tests.workflows.dates import DAY, PLAIN_TUESDAY, WEEK
+from domain.models import CaseStage, MessageKind, NotSatisfied, ScheduleAgreed
+from settings import load_policy
+from tests.workflows.dates import DAY, HOUR, MINUTE, PLAIN_TUESDAY, WEEK, utc
 from tests.workflows.harness import running_case, server_at
 from workflows.complaint_case import ComplaintCase
 
@@ -46,6 +48,46 @@ async def test_each_update_is_reminded_to_the_owner_in_the_wake_that_schedules_i
         # No wake of their own, and the alerts were first attempts inside the tasks that raised them.
         assert not [s for s in timer_summaries(history) if "remind the owner" in s]
         assert not [e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+
+
+async def test_an_update_agreed_in_the_evening_is_reminded_in_the_morning_not_at_night(tmp_path) -> None:
+    # A 20-hour lead (the policy allows up to 72): the reminder for a Tuesday 10:00 update is owed
+    # at 14:00 on the Monday, before the handler records the agreement at 20:00 that evening.
+    policy = load_policy().model_copy(update={"reminder_lead_hours": 20})
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, policy=policy) as case:
+        await case.wait(6 * DAY + 10 * HOUR)  # Mon 18 Feb 20:00
+        daily = ScheduleAgreed(every=1, contact_time=time(10, 0), recorded_by="amara.okafor")
+        await case.handle.execute_update(ComplaintCase.record_agreement, daily)
+        state = await case.wait(MINUTE)
+        assert state.next_update_at == utc(2030, 2, 19, 10)
+        due = local_label(state.next_update_at)
+        assert not [r for r in reminders(tmp_path) if due in r]  # not at night
+        await case.wait(13 * HOUR)  # Tue 09:01
+        assert [r for r in reminders(tmp_path) if due in r]  # at the start of the working day, before the call
+
+
+def send_results(history) -> list[dict]:
+    """What each send's first attempt left in history (its local-activity marker's result)."""
+    results = []
+    for event in history.events:
+        details = event.marker_recorded_event_attributes.details
+        if "result" not in details or event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+            continue
+        if json.loads(details["data"].payloads[0].data)["activity_type"] == "send_message":
+            results.append(json.loads(details["result"].payloads[0].data))
+    return results
+
+
+async def test_a_case_records_each_sends_vendor_id_and_nothing_it_already_knew(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        state = await case.wait(HOUR)
+        history = await case.handle.fetch_history()
+    results = send_results(history)
+    # The key and channel are the case's own and it times the send by its own clock (v6: about
+    # 200 bytes a message less); the evidence still has every message's vendor id.
+    assert results and all(set(r) == {"provider_id"} for r in results)
+    sent = [m.provider_id for m in state.messages if m.status == "sent"]
+    assert sorted(r["provider_id"] for r in results) == sorted(sent)
 
 
 async def test_an_escalation_keeps_the_timer_the_case_was_already_waiting_on(tmp_path) -> None:
