@@ -124,6 +124,10 @@ class AlertActivities:
 
     @activity.defn(name="raise_internal_alert")
     async def raise_internal_alert(self, alert: AlertRequest) -> str:
+        """Write the alert to the alerts folder and tell the staff; the file's name is the result.
+
+        The name, not the whole path: the result is kept in the case's history (and shown in the
+        Web UI) for every alert, and the folder is this worker's setting, not the case's."""
         private_dir(self._dir)  # alerts quote case details: 0700 folder, 0600 files
         path = self._dir / f"{alert.key.replace('/', '_')}.json"
         record = alert.model_dump(mode="json") | {"raised_at": datetime.now(UTC).isoformat()}
@@ -142,4 +146,4 @@ class AlertActivities:
         except TransientDeliveryError as exc:
             raise ApplicationError(exc.reason, type="TransientDeliveryError") from None
         log.warning("alert for %s to %s: %s", alert.reference, alert.to_role.value, alert.subject)
-        return str(path)
+        return path.name

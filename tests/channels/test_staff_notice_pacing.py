@@ -92,6 +92,16 @@ async def test_staff_notices_to_the_outbox_are_not_limited(tmp_path):
     assert len(list((tmp_path / "staff").rglob("*.eml"))) == 3
 
 
+async def test_an_alerts_result_names_its_file_without_the_workers_folders(tmp_path):
+    alerts = AlertActivities(tmp_path / "alerts", staff_outbox=tmp_path / "staff")
+
+    result = await local_attempt().run(alerts.raise_internal_alert, reminder(1))
+
+    # Kept in the case's history for every alert: the name finds it in the alerts folder.
+    assert "/" not in result and str(tmp_path) not in result
+    assert (tmp_path / "alerts" / result).is_file()
+
+
 async def test_the_rush_peer_counts_refused_staff_notices_apart_from_customers(vendors, tmp_path):
     peer, url = vendors
     alerts = AlertActivities(tmp_path / "alerts", email=sendgrid(url))  # unpaced: the peer refuses
