@@ -62,7 +62,7 @@ CLOSED_LOOP = "closed-loop"
 DELTA_MEMO = "delta-memo"
 # Since v6: a send's result in history is the vendor's id alone (`CaseReceipt`), not the whole
 # receipt: the case knows the key and channel it asked for and records the send at its own clock
-# (since v3), so the rest was about 200 bytes per message the case never read. And an owner's
+# (since v3), so the rest was about 120 bytes per message the case never read. And an owner's
 # reminder is never raised before the wake that plans it: one whose lead had already passed (a long
 # `reminder_lead_hours`, an update agreed in the evening) waited for the next working moment
 # instead of going at once, at night. Decided with the earlier patches.

@@ -84,7 +84,7 @@ async def test_a_case_records_each_sends_vendor_id_and_nothing_it_already_knew(t
         history = await case.handle.fetch_history()
     results = send_results(history)
     # The key and channel are the case's own and it times the send by its own clock (v6: about
-    # 200 bytes a message less); the evidence still has every message's vendor id.
+    # 120 bytes a message less); the evidence still has every message's vendor id.
     assert results and all(set(r) == {"provider_id"} for r in results)
     sent = [m.provider_id for m in state.messages if m.status == "sent"]
     assert sorted(r["provider_id"] for r in results) == sorted(sent)
