@@ -145,9 +145,10 @@ class _AnswerSendsInMemory(temporal_worker.ActivityInboundInterceptor):
         if activity.info().activity_type != "send_message":
             return await super().execute_activity(input)
         request = input.args[0]
-        return DeliveryReceipt(
+        receipt = DeliveryReceipt(
             key=request.key, channel=request.channel, provider_id="in-memory", sent_at=datetime.now(UTC)
         )
+        return receipt.for_case() if request.case_receipt else receipt  # as the real activity answers
 
 
 # --- workers -----------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ The baseline gets the same treatment with the shape read from a real case (bench
 
 Latencies come from the server's own event times (same host clock as the driver):
 - intake -> acknowledgement sent: driver clock before `parse_intake` to the acknowledgement's own
-  send time, its receipt's `sent_at` (the worker's clock as the channel returned, same host),
-  read from the send's result in history. The marker's event time, reported beside it as
+  send time, read from history: its receipt's `sent_at` (the worker's clock as the channel
+  returned, same host) for a case begun before v6, its first attempt's own completion
+  (`complete_time` in the marker) since (`bench.shape.Step`). The marker's event time, reported beside it as
   "recorded", is later: the server stamps it when the whole first workflow task completes, with
   both introduction sends in it;
 - customer_satisfied -> closure confirmation: driver clock before the signal RPC to the closure
@@ -30,6 +31,7 @@ from temporalio.client import Client, WorkflowHandle
 from bench.infra import BenchError, IntakeTexts, cpu_seconds, is_asleep, round_the_clock_policy
 from bench.report import median, percentile, ratio
 from bench.shape import (
+    SEND_MESSAGE,
     Phase,
     Shape,
     carrying,
@@ -44,7 +46,6 @@ from domain.models import ComplaintPolicy
 from starter import case_start_details, file_complaint, parse_intake
 
 SATISFIED = "customer_satisfied"
-SEND_MESSAGE = "send_message"
 CLOSE_EVENTS = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,

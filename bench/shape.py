@@ -16,6 +16,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
+SEND_MESSAGE = "send_message"  # the customer-message activity (activities.messaging)
 
 
 class Phase(BaseModel):
@@ -143,8 +144,12 @@ class Step(BaseModel):
     activity_type: str
     local: bool
     completed_at: float | None  # epoch seconds: the completion (local: when it was recorded)
-    # A send's own moment (its DeliveryReceipt's `sent_at`, the worker's clock as the channel
-    # returned), when the result is readable (not encrypted by the codec): epoch seconds.
+    # A send's own moment, when its history is readable (not encrypted by the codec): epoch seconds.
+    # Cases begun before v6: the DeliveryReceipt's `sent_at` (the worker's clock as the channel
+    # returned). Since v6 the receipt is the vendor's id alone: a first attempt's own completion,
+    # `complete_time` in its marker (within 2 ms of the ledger's `sent_at` on one host, where the
+    # marker's event time is the whole task's completion, 40-60 ms later); a retried send's
+    # completion event.
     sent_at: float | None = None
 
 
@@ -186,22 +191,30 @@ def steps(events: list[HistoryEvent]) -> list[Step]:
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             index = scheduled.get(event.activity_task_completed_event_attributes.scheduled_event_id)
             if index is not None:
-                found[index].completed_at = _seconds(event)
-                found[index].sent_at = _sent_at(event.activity_task_completed_event_attributes.result.payloads)
+                step = found[index]
+                step.completed_at = _seconds(event)
+                step.sent_at = _sent_at(event.activity_task_completed_event_attributes.result.payloads)
+                if step.sent_at is None and step.activity_type == SEND_MESSAGE:
+                    step.sent_at = step.completed_at
         elif is_local_activity(event):
             data = _marker_data(event)
             failed = event.marker_recorded_event_attributes.HasField("failure")
-            found.append(
-                Step(
-                    activity_type=str(data.get("activity_type", "?")),
-                    local=True,
-                    completed_at=None if failed else _seconds(event),
-                    sent_at=None
-                    if failed
-                    else _sent_at(event.marker_recorded_event_attributes.details["result"].payloads),
-                )
-            )
+            step = Step(activity_type=str(data.get("activity_type", "?")), local=True, completed_at=None)
+            if not failed:
+                step.completed_at = _seconds(event)
+                step.sent_at = _sent_at(event.marker_recorded_event_attributes.details["result"].payloads)
+                if step.sent_at is None and step.activity_type == SEND_MESSAGE:
+                    step.sent_at = _completed_locally(data)
+            found.append(step)
     return found
+
+
+def _completed_locally(data: dict) -> float | None:
+    """When a local activity completed, from its marker's own data (`complete_time`)."""
+    done = data.get("complete_time")
+    if not isinstance(done, dict) or "seconds" not in done:
+        return None
+    return int(done["seconds"]) + int(done.get("nanos", 0)) / 1e9
 
 
 def _seconds(event: HistoryEvent) -> float:

@@ -5,8 +5,9 @@ A closed loop (lifecycle: a fixed number in flight) slows its own arrivals when 
 and so hides queueing; intake systems do not wait. Here each step files `rate` complaints a second
 for `seconds`, each at its scheduled moment (a late filing is counted late, not postponed), through
 the real intake path, to the real `python worker.py` in its own process. Each case's latency is from
-just before `parse_intake` to its acknowledgement's own send time (its receipt's `sent_at`, read
-from history) and to the introduction's; per step: p50, p90, p99 and max, the rate achieved (cases
+just before `parse_intake` to its acknowledgement's own send time (read from history: its
+receipt's `sent_at` before v6, its first attempt's `complete_time` since; see `bench.shape.Step`)
+and to the introduction's; per step: p50, p90, p99 and max, the rate achieved (cases
 acknowledged / the step's length) and how many were still not acknowledged when the step's wait
 ran out. The knee is the first step whose p99 is over `KNEE_P99_S` or which falls behind.
 """
@@ -31,12 +32,11 @@ from bench.infra import (
 )
 from bench.options import Options
 from bench.report import percentile
-from bench.shape import steps
+from bench.shape import SEND_MESSAGE, steps
 from domain.models import ComplaintPolicy
 from ops.dev_server import DevServer
 from starter import file_complaint, parse_intake
 
-SEND_MESSAGE = "send_message"
 KNEE_P99_S = 2.0  # an acknowledgement later than this at p99 is queueing, not work
 
 
