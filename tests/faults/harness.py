@@ -430,6 +430,17 @@ async def workers_in_history(client: Client, reference: str) -> set[int]:
     return pids
 
 
+async def polling_workers(client: Client, task_queue: str) -> set[int]:
+    """The worker processes (pids) the server has seen polling `task_queue` for workflow tasks."""
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue))
+    )
+    return {int(p.identity.split("@")[0]) for p in described.pollers if p.identity.split("@")[0].isdigit()}
+
+
 async def interruptions(client: Client, reference: str) -> Counter[str]:
     """What faults left in a case's history: timed-out workflow tasks and activity attempts."""
     seen: Counter[str] = Counter()

@@ -16,6 +16,7 @@ from tests.faults.harness import (
     delivery_problems,
     eventually,
     outbox_files,
+    polling_workers,
     problems_before_closure,
 )
 
@@ -37,7 +38,6 @@ async def server_restarted_mid_batch(stack: FaultStack) -> None:
         await eventually(
             lambda: any(outbox_files(stack.outbox, r) for r in references), timeout=60, what="a first send"
         )
-        before = [len(w.log_text()) for w in workers]
         await asyncio.to_thread(stack.server.stop)  # SIGTERM, as a host shutting down would
         assert stack.server.process.returncode is not None
         await asyncio.sleep(DOWN_FOR)
@@ -63,11 +63,16 @@ async def server_restarted_mid_batch(stack: FaultStack) -> None:
     # No worker was killed here, so no rewrite is excused: every file must be written once.
     problems = delivery_problems(final, stack.data_dir, writes)
     assert problems == []
-    # Both workers reconnected by themselves: each did work on the restarted server.
-    for worker, offset in zip(workers, before):
-        assert worker.alive()
-        after = worker.log_text()[offset:]
-        assert "sent via" in after, f"{worker.log.name} did nothing after the restart:\n{after[-2000:]}"
+    # Both workers reconnected by themselves: the restarted server, which remembers no poller from
+    # before, has seen each of them poll. Which of them got the work after the restart is the
+    # server's choice (one can take it all while the other's polls back off), so that is not tested.
+    assert all(w.alive() for w in workers)
+    pids = {w.process.pid for w in workers}
+
+    async def both_polling() -> bool:
+        return pids <= await polling_workers(stack.client, stack.task_queue)
+
+    await eventually(both_polling, timeout=60, what="both workers polling the restarted server")
 
 
 @pytest.mark.fault_scenario.with_args(server_restarted_mid_batch, server_db=True)
