@@ -258,7 +258,19 @@ def test_v6_a_reminder_whose_lead_has_passed_waits_for_the_working_day_not_the_n
         closed_loop=True,
         reminders_from_now=True,
     )
-    assert [s.at for s in plan if s.step is Step.REMIND] == [utc(12, 9)]
+    assert [p.at for p in plan if p.step is Step.REMIND] == [utc(12, 9)]
+    plan_before_v6 = planned_v3(
+        owed,
+        long_lead,
+        CALENDAR,
+        CUSTOMER,
+        utc(11, 20),
+        in_flight=set(),
+        closing=False,
+        roster_gap=False,
+        closed_loop=True,
+    )
+    assert [p.at for p in plan_before_v6 if p.step is Step.REMIND] == [utc(11, 14)]
     [at_work] = reminders_due(state, long_lead, CALENDAR, raised_when_scheduled=utc(11, 15), not_before=utc(11, 15))
     assert at_work.at == utc(11, 15)
 

@@ -17,13 +17,19 @@ from domain.models import (
     INTAKE,
     CalendarSpec,
     CaseClosure,
+    CaseReceipt,
     CaseRole,
     CaseState,
+    ChannelKind,
     ClosureOutcome,
     ComplaintIntake,
     ContactCorrection,
     Customer,
+    DeferredText,
+    DeliveryReceipt,
     DeliveryStatus,
+    MessageKind,
+    MessageRecord,
     Milestone,
     PostalAddress,
     QuietHours,
@@ -301,3 +307,28 @@ def test_field_errors_give_one_line_per_problem_with_its_path() -> None:
         "postcode: String should have at least 2 characters",
     ]
     assert field_errors(ValueError("the roster file is missing")) == ["the roster file is missing"]
+
+
+def test_a_v6_case_keeps_of_a_receipt_the_vendors_id_alone() -> None:
+    receipt = DeliveryReceipt(
+        key="CC-2026-ABCDEFGH/001-acknowledgement-email",
+        channel=ChannelKind.EMAIL,
+        provider_id="SG.1",
+        sent_at=datetime(2026, 12, 1, 10, 30, tzinfo=UTC),
+    )
+    assert receipt.for_case() == CaseReceipt(provider_id="SG.1")
+    # Recorded data: a whole receipt in history reads as its vendor id, never as an error.
+    assert CaseReceipt.model_validate_json(receipt.model_dump_json()) == CaseReceipt(provider_id="SG.1")
+
+
+def test_a_text_held_for_the_quiet_hours_and_never_sent_is_recorded_as_withdrawn() -> None:
+    held = DeferredText(kind=MessageKind.PROGRESS_UPDATE, not_before=datetime(2026, 12, 2, 8, tzinfo=UTC))
+    at = datetime(2026, 12, 1, 21, tzinfo=UTC)
+    assert held.withdrawn("CC-2026-ABCDEFGH", at, "the customer texted STOP") == MessageRecord(
+        key="CC-2026-ABCDEFGH/deferred-progress_update-sms",
+        kind=MessageKind.PROGRESS_UPDATE,
+        channel=ChannelKind.SMS,
+        status="withdrawn",
+        at=at,
+        error="the customer texted STOP",
+    )
