@@ -1114,6 +1114,20 @@ def _contact_time(text: str | None) -> time | None:
     return time(int(match[1]), int(match[2] or 0))  # ValueError names an hour or minute out of range
 
 
+def _interval_options(every: str, at: str | None) -> tuple[int, IntervalUnit, time | None]:
+    """`--every` and `--at` as `schedule` and `agree` take them; exits 2 naming the one that is wrong."""
+    try:
+        number, unit = parse_interval(every)
+    except ValueError as exc:
+        typer.echo(f"invalid: --every: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        return number, unit, _contact_time(at)
+    except ValueError as exc:
+        typer.echo(f"invalid: --at: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def schedule(
     reference: str,
@@ -1127,16 +1141,7 @@ def schedule(
     """Record the update interval and contact time the customer agreed; messages then say "as agreed".
     With --proposed the new schedule is offered, and messages never call it agreed."""
     _check_reference(reference)
-    try:
-        number, unit = parse_interval(every)
-    except ValueError as exc:
-        typer.echo(f"invalid: --every: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        contact = _contact_time(at)
-    except ValueError as exc:
-        typer.echo(f"invalid: --at: {exc}", err=True)
-        raise typer.Exit(2) from None
+    number, unit, contact = _interval_options(every, at)
     change = _payload(
         ContactScheduleChange, every=number, unit=unit, contact_time=contact, customer_agreed=not proposed
     )
@@ -1240,16 +1245,7 @@ def agree(
 ) -> None:
     """Record the update schedule the customer agreed; messages then say "as agreed on <date>"."""
     _check_reference(reference)
-    try:
-        number, unit = parse_interval(every)
-    except ValueError as exc:
-        typer.echo(f"invalid: --every: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        contact = _contact_time(at)
-    except ValueError as exc:
-        typer.echo(f"invalid: --at: {exc}", err=True)
-        raise typer.Exit(2) from None
+    number, unit, contact = _interval_options(every, at)
     agreed = _payload(
         ScheduleAgreed,
         every=number,

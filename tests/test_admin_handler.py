@@ -184,6 +184,21 @@ def test_a_schedule_that_cannot_be_read_is_refused_before_connecting(
     refused_before_connecting(run("agree", REF, *args), temporal, starts)
 
 
+@pytest.mark.parametrize(
+    ("args", "starts"),
+    [
+        (["--every", "weekly", "--at", "14:00"], "invalid: --every: "),
+        (["--every", "7d", "--at", "2pm"], "invalid: --at: "),
+        (["--every", "7d", "--at", "25:00"], "invalid: --at: "),
+        (["--every", "3x"], "invalid: --every: "),
+    ],
+)
+def test_a_schedule_change_that_cannot_be_read_is_refused_before_connecting(
+    temporal: Temporal, args: list[str], starts: str
+) -> None:
+    refused_before_connecting(run("schedule", REF, *args), temporal, starts)
+
+
 # --- pause-updates --------------------------------------------------------------------------------
 
 
