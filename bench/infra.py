@@ -228,11 +228,16 @@ def stop_all(workers: list[WorkerProcess]) -> None:
         if worker.process.poll() is None:
             worker.process.send_signal(signal.SIGTERM)
     for worker in workers:
-        try:
-            worker.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait()
+        wait_or_kill(worker.process, 30)
+
+
+def wait_or_kill(process: subprocess.Popen, timeout: float) -> None:
+    """Wait for a process told to stop; SIGKILL it if it is still there after `timeout` seconds."""
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def spawn_worker(
@@ -386,11 +391,7 @@ def vendor_peer(
         yield log.read_text().split("listening on ", 1)[1].split()[0]
     finally:
         process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        wait_or_kill(process, 10)
 
 
 def vendor_env(url: str, sms_per_second: float, email_per_second: float) -> dict[str, str]:

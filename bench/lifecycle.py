@@ -31,7 +31,6 @@ from temporalio.client import Client, WorkflowHandle
 from bench.infra import BenchError, IntakeTexts, cpu_seconds, is_asleep, round_the_clock_policy
 from bench.report import median, percentile, ratio
 from bench.shape import (
-    SEND_MESSAGE,
     Phase,
     Shape,
     carrying,
@@ -44,6 +43,7 @@ from bench.shape import (
 )
 from domain.models import ComplaintPolicy
 from starter import case_start_details, file_complaint, parse_intake
+from workflows.case_constants import SEND_MESSAGE
 
 SATISFIED = "customer_satisfied"
 CLOSE_EVENTS = {

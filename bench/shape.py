@@ -15,8 +15,9 @@ from pydantic import BaseModel, Field
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
+from workflows.case_constants import SEND_MESSAGE
+
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
-SEND_MESSAGE = "send_message"  # the customer-message activity (activities.messaging)
 
 
 class Phase(BaseModel):

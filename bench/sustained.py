@@ -32,10 +32,11 @@ from bench.infra import (
 )
 from bench.options import Options
 from bench.report import percentile
-from bench.shape import SEND_MESSAGE, steps
+from bench.shape import steps
 from domain.models import ComplaintPolicy
 from ops.dev_server import DevServer
 from starter import file_complaint, parse_intake
+from workflows.case_constants import SEND_MESSAGE
 
 KNEE_P99_S = 2.0  # an acknowledgement later than this at p99 is queueing, not work
 

@@ -64,7 +64,7 @@ DELTA_MEMO = "delta-memo"
 # receipt: the case knows the key and channel it asked for and records the send at its own clock
 # (since v3), so the rest was about 120 bytes per message the case never read. And an owner's
 # reminder is never raised before the wake that plans it: one whose lead had already passed (a long
-# `reminder_lead_hours`, an update agreed in the evening) waited for the next working moment
+# `reminder_lead_hours`, an update agreed in the evening) waits for the next working moment
 # instead of going at once, at night. Decided with the earlier patches.
 LEAN_RECEIPTS = "lean-receipts"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message

@@ -102,7 +102,7 @@ class ComplaintCase(
         # Decided before anything else, in the run's first workflow task: asked later (after a
         # local activity), a replay could ask before the server tells it the marker exists, when a
         # query or a heartbeat had put the marker in the next task, and take the other path.
-        # The newest patch is asked first: it implies every earlier one, so a case begun on v5
+        # The newest patch is asked first: it implies every earlier one, so a case begun on v5 or later
         # records one patch marker instead of four (each marker brings a TemporalChangeVersion
         # upsert: a visibility write and history bytes). A history from before v5 has no such
         # marker and takes the earlier patches' decisions, in their order, as it always did.
