@@ -83,6 +83,14 @@ def test_introduction_sets_expectations(make_request):
     assert "8 weeks" in text
 
 
+def test_an_introduction_after_a_schedule_was_agreed_keeps_to_it_instead_of_offering_one(make_request, manager):
+    # An escalation's new owner introduces themselves to a customer who already agreed a schedule.
+    text = render(make_request(MessageKind.INTRODUCTION, handler=manager, schedule_agreed_at=AGREED)).text
+    assert "3 working days" not in text and "I will offer you a contact time" not in text
+    assert "As agreed with you on" in text and "every 7 days at around 10:00" in text
+    assert "8 weeks" in text
+
+
 def test_update_schedule_states_interval_contact_time_and_next_update(make_request):
     message = render(make_request(MessageKind.UPDATE_SCHEDULE))
     assert "every 7 days" in message.text
