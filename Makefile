@@ -70,7 +70,7 @@ clean:
 # Record the scenario tests' histories for the replay test: make histories VERSION=v2
 VERSION ?= v1
 histories: $(INSTALLED)
-	COMPLAINTS_RECORD_HISTORIES=$(VERSION) $(PY) -m pytest tests/workflows/test_complaint_case.py tests/workflows/test_truthful_case.py tests/workflows/test_customer_loop.py tests/workflows/test_shared_wakes.py tests/workflows/test_staff_queue.py -q
+	COMPLAINTS_RECORD_HISTORIES=$(VERSION) $(PY) -m pytest tests/workflows/test_complaint_case.py tests/workflows/test_truthful_case.py tests/workflows/test_customer_loop.py tests/workflows/test_shared_wakes.py tests/workflows/test_staff_queue.py tests/workflows/test_reply_notice.py -q
 
 # The benchmark suite against a same-shape baseline (several minutes); see docs/performance.md.
 bench: $(INSTALLED)

@@ -70,7 +70,7 @@ from connection import connect, run_cli
 from domain import search_attributes as sa
 from domain.compliance_report import compliance_report, contact_details, handler_facts, outcome_from_memo
 from domain.customer_loop import vendor_says
-from domain.formatting import local_label
+from domain.formatting import local_label, mask_sender
 from domain.models import (
     INTAKE,
     AskToClose,
@@ -1390,14 +1390,6 @@ def ask_to_close(
     # The workflow's `ask_to_close` update (v4) returns the channel it asked on.
     channel = _apply(reference, "ask-to-close", ComplaintCase.ask_to_close, payload, request)
     typer.echo(f"{reference}: asked the customer to confirm by {channel}; a YES reply closes the case, NO escalates")
-
-
-def mask_sender(sender: str) -> str:
-    """Enough of a number or address for staff to recognise, not enough to copy from a screen."""
-    if "@" in sender:
-        local, _, domain = sender.partition("@")
-        return f"{local[:1]}***@{domain}"
-    return f"{sender[:3]}{'*' * max(len(sender) - 6, 0)}{sender[-3:]}" if len(sender) > 6 else "***"
 
 
 @app.command()

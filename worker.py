@@ -37,6 +37,7 @@ from ops import stores
 from ops.logs import configure_logging
 from settings import PipelineSettings
 from workflows.complaint_case import ComplaintCase
+from workflows.reply_notice import CustomerReplyNotice
 from workflows.sandbox import workflow_runner
 
 log = logging.getLogger("worker")
@@ -120,7 +121,8 @@ def build_worker(client: Client, settings: PipelineSettings) -> CaseWorkers:
     case_worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ComplaintCase],
+        # The cases, and the notice the inbound service starts for a reply no open case took.
+        workflows=[ComplaintCase, CustomerReplyNotice],
         workflow_runner=workflow_runner_for(settings),
         max_cached_workflows=settings.max_cached_workflows,
         activities=[

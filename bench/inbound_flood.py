@@ -98,6 +98,7 @@ async def _through_inbound(client: Client, count: int, folder: Path, limit_s: fl
         archive=CaseArchive(folder / "archive.sqlite3"),
         sealed=at_rest.seal,
         contact_key_secret=None,
+        notice_queue=None,  # delivery events only: no reply goes unmatched
         concurrency=CONCURRENCY,
     )
     now = int(time.time())

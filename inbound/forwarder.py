@@ -10,22 +10,33 @@ Where each item goes:
 - an e-mail reply: the case its plus-address or subject names; a sender's address hash if it names
   none; an SMS reply: the one open case whose `CustomerContactKeys` holds the sender's number hash.
   No open case, or several: the unmatched list, for staff. A closed case: its archive addenda, and
-  the unmatched list too, since nobody is watching a closed case.
+  the unmatched list too, since nobody is watching a closed case. Either way a `CustomerReplyNotice`
+  workflow tells the Customer Service Managers (`workflows/reply_notice.py`): the list alone is read
+  only when someone thinks to.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.archive import CaseArchive
 from domain import search_attributes as sa
 from domain.models import ChannelKind, CustomerReply, DeliveryEvent
+from domain.reply_notices import notice_workflow_id, unmatched_reply_notice
 from inbound.queue import (
     ARCHIVED,
     CUSTOMER_REPLY,
@@ -42,6 +53,8 @@ log = logging.getLogger("complaints.inbound")
 # The workflow's names for these (workflows/complaint_case.py): part of the contract.
 DELIVERY_EVENT_SIGNAL = "delivery_event"
 CUSTOMER_REPLY_SIGNAL = "customer_reply"
+# workflows/reply_notice.py, run by the workers of the cases' task queue.
+REPLY_NOTICE_WORKFLOW = "CustomerReplyNotice"
 
 # Statuses that mean "the server cannot be reached now": retry the whole batch later.
 _OUTAGE = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
@@ -49,6 +62,19 @@ _OUTAGE = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatus
 
 class TemporalUnavailable(Exception):
     """Temporal did not answer: nothing was settled, the batch is retried after a back-off."""
+
+
+@contextmanager
+def _outage_is_unavailable() -> Iterator[None]:
+    """A call to the server that could not reach it raises `TemporalUnavailable`; others pass through."""
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status in _OUTAGE:
+            raise TemporalUnavailable(exc.message) from None
+        raise
+    except RuntimeError as exc:  # the SDK's "failed client connect" and the like
+        raise TemporalUnavailable(str(exc)) from None
 
 
 class Forwarder:
@@ -60,6 +86,7 @@ class Forwarder:
         archive: CaseArchive | None,
         sealed: Callable[[str], str],
         contact_key_secret: str | None,
+        notice_queue: str | None,
         batch_size: int = 200,
         concurrency: int = 32,
         retry_first: float = 0.5,
@@ -71,6 +98,8 @@ class Forwarder:
         self._archive = archive
         self._seal = sealed
         self._secret = contact_key_secret
+        # The workers' task queue, where the notice of an unmatched reply runs; None: no notice.
+        self._notice_queue = notice_queue
         self._batch_size = batch_size
         self._concurrency = concurrency
         self._retry_first = retry_first
@@ -152,17 +181,14 @@ class Forwarder:
 
     async def _signal(self, client: Client, reference: str, name: str, arg: object) -> bool:
         """True if the case took the signal; False if it is not open (closed, or never existed)."""
-        try:
-            await client.get_workflow_handle(reference).signal(name, arg)
-            return True
-        except RPCError as exc:
-            if exc.status is RPCStatusCode.NOT_FOUND:
-                return False
-            if exc.status in _OUTAGE:
-                raise TemporalUnavailable(exc.message) from None
-            raise
-        except RuntimeError as exc:  # the SDK's "failed client connect" and the like
-            raise TemporalUnavailable(str(exc)) from None
+        with _outage_is_unavailable():
+            try:
+                await client.get_workflow_handle(reference).signal(name, arg)
+                return True
+            except RPCError as exc:
+                if exc.status is RPCStatusCode.NOT_FOUND:
+                    return False
+                raise
 
     async def _forward_event(self, client: Client, item: QueuedItem, event: DeliveryEvent) -> None:
         reference = event.message_key.split("/", 1)[0]
@@ -174,19 +200,46 @@ class Forwarder:
             await self._settle(item, ORPHANED, f"no case {reference} in Temporal or the archive", reference)
 
     async def _forward_reply(self, client: Client, item: QueuedItem, reply: CustomerReply) -> None:
-        reference, why_not = item.reference, ""
+        reference, why_not, closed = item.reference, "", False
         if reference is None:
             reference, why_not = await self._open_case_of(client, reply)
         if reference is not None:
             if await self._signal(client, reference, CUSTOMER_REPLY_SIGNAL, reply):
                 await self._settle(item, SIGNALLED, f"signalled {reference}", reference)
                 return
-            if await self._append_to_archive(reference, item):
+            closed = await self._append_to_archive(reference, item)
+            if closed:
                 why_not = f"case {reference} is closed (the reply is kept in its archive record)"
             else:
                 why_not = f"it names {reference}, which is not an open case"
         await asyncio.to_thread(self._queue.add_unmatched, reply, why_not)
+        await self._tell_the_managers(client, item, reply, closed_case=reference if closed else None, why=why_not)
         await self._settle(item, UNMATCHED, why_not, reference)
+
+    async def _tell_the_managers(
+        self, client: Client, item: QueuedItem, reply: CustomerReply, *, closed_case: str | None, why: str
+    ) -> None:
+        """Start the reply's notice; once per item, however often a crash makes us settle it again."""
+        if self._notice_queue is None:
+            return
+        notice = unmatched_reply_notice(item.item_id, reply, closed_case=closed_case, why=why)
+        try:
+            with _outage_is_unavailable():
+                await client.start_workflow(
+                    REPLY_NOTICE_WORKFLOW,
+                    notice,
+                    id=notice_workflow_id(item.item_id),
+                    task_queue=self._notice_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    static_summary=notice.subject,
+                    # Searching a closed case's reference in the Web UI finds the reply beside the case.
+                    search_attributes=TypedSearchAttributes(
+                        [SearchAttributePair(sa.CASE_REFERENCE, closed_case)] if closed_case else []
+                    ),
+                )
+        except WorkflowAlreadyStartedError:
+            pass  # started before a crash kept this item from being marked: the notice is on its way
 
     async def _open_case_of(self, client: Client, reply: CustomerReply) -> tuple[str | None, str]:
         """The one open case whose contact keys hold the sender's, or (None, why not)."""
@@ -200,14 +253,8 @@ class Forwarder:
         if key is None:
             return None, "the sender is not a phone number"
         query = f"{sa.CUSTOMER_CONTACT_KEYS.name} = '{key}' AND ExecutionStatus = 'Running'"
-        try:
+        with _outage_is_unavailable():
             found = [wf.id async for wf in client.list_workflows(query, limit=3)]
-        except RPCError as exc:
-            if exc.status in _OUTAGE:
-                raise TemporalUnavailable(exc.message) from None
-            raise
-        except RuntimeError as exc:
-            raise TemporalUnavailable(str(exc)) from None
         if len(found) == 1:
             return found[0], ""
         if not found:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 import admin
 from codec.at_rest import AtRest
 from codec.keyring import CodecSettings
+from domain.formatting import mask_sender
 from domain.models import CaseState, ChannelKind, CustomerReply, CustomerReplyRecord
 from inbound.queue import InboundQueue
 from ops import stores
@@ -70,4 +71,4 @@ def test_no_unmatched_replies_says_so(data_dir: Path) -> None:
 
 
 def test_an_address_is_masked_to_its_first_letter_and_domain() -> None:
-    assert admin.mask_sender("ann.customer@example.com") == "a***@example.com"
+    assert mask_sender("ann.customer@example.com") == "a***@example.com"

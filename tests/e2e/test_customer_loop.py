@@ -199,6 +199,47 @@ def test_a_no_reply_by_email_escalates(loop: Loop) -> None:
     assert (reply["channel"], reply["meaning"]) == ("email", "no")
 
 
+def email_reply(loop: Loop, reference: str, address: str, text: str) -> None:
+    form = {
+        "from": f"Gwen Pritchard <{address}>",
+        "to": f"complaints+{reference}@iss.example.com",
+        "subject": f"Re: complaint {reference}",
+        "text": text,
+        "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example.com>\n",
+    }
+    posted = requests.post(f"{loop.url}/webhooks/sendgrid/inbound", data=form, headers=basic_auth(), timeout=30)
+    assert posted.status_code == 200
+
+
+def staff_notices(loop: Loop, to: str) -> list[str]:
+    """The subjects in a person's staff mailbox (data/outbox/staff/<address>/)."""
+    from email import message_from_bytes
+
+    found = []
+    for path in (loop.stack.data_dir / "outbox" / "staff").rglob("*.eml"):
+        mail = message_from_bytes(path.read_bytes())
+        if mail["To"] == to:
+            found.append(str(mail["Subject"]))
+    return found
+
+
+def test_a_reply_after_the_case_closed_reaches_the_customer_service_manager(loop: Loop) -> None:
+    # The closure invites it ("reply to this email ... we will re-open your case"): a person must read it.
+    address = f"customer-{uuid.uuid4().hex[:8]}@example.com"
+    reference = loop.file(phone=None, email=address)
+    ask_to_close(loop, reference)
+    email_reply(loop, reference, address, "YES")
+    loop.stack.wait_for(reference, lambda d: d["stage"] == "closed")
+
+    email_reply(loop, reference, address, "Sorry, it has stopped working again since last night.")
+    subject = f"{reference}: the customer replied after the case closed"
+    loop.stack.eventually(
+        lambda: subject in staff_notices(loop, "sian.evans@infinity-solutions.example"),
+        timeout=60,
+        what="the notice in the Customer Service Manager's staff mailbox",
+    )
+
+
 def test_a_reply_that_matches_no_open_case_lands_in_the_unmatched_list(loop: Loop) -> None:
     stranger = unique_mobile()
     form = {"MessageSid": f"SM{uuid.uuid4().hex}", "From": stranger, "Body": "Who do I talk to about my bill?"}

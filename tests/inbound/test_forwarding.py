@@ -23,14 +23,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.archive import CaseArchive
 from codec.at_rest import AtRest
 from codec.converter import data_converter
 from codec.keyring import CodecSettings
 from domain import search_attributes as sa
-from domain.models import ChannelKind, CustomerReply, DeliveryEvent, DeliveryStatus, Vendor
+from domain.models import AlertRequest, ChannelKind, CustomerReply, DeliveryEvent, DeliveryStatus, Vendor
 from domain.reference import new_reference
+from domain.reply_notices import notice_workflow_id
 from inbound.app import build_app
 from inbound.forwarder import Forwarder
 from inbound.queue import ARCHIVED, SIGNALLED, UNMATCHED, InboundQueue
@@ -39,6 +41,8 @@ from ops.dev_server import DevServer, start_dev_server
 from tests.inbound.signing import events_body, sendgrid_event
 
 SECRET = "contact-key-secret-for-tests"
+# No worker polls it here: a notice started on it stays running, its input there to read.
+NOTICE_QUEUE = "complaints-notices-nobody-runs"
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +74,7 @@ def forwarder_for(queue: InboundQueue, server: DevServer, archive: CaseArchive, 
         archive=archive,
         sealed=at_rest.seal,
         contact_key_secret=SECRET,
+        notice_queue=NOTICE_QUEUE,
         retry_first=0.2,
         retry_max=1.0,
         **kw,
@@ -183,13 +188,55 @@ async def test_replies_no_single_open_case_claims_land_in_the_unmatched_list(
     assert first in listed["SM-two"].reason and second in listed["SM-two"].reason
     assert queue.state_of("twilio-sms:SM-two") == UNMATCHED
     assert await signals(temporal, first) == [] and await signals(temporal, second) == []
+    # Each is put in front of the Customer Service Managers: the list alone is read only when someone thinks to.
+    for item_id in ("twilio-sms:SM-nobody", "twilio-sms:SM-two"):
+        notice = await notice_of(temporal, item_id)
+        assert notice.subject == "A customer's reply matched no open case" and notice.reference == "unmatched"
+    assert "who is this?" in (await notice_of(temporal, "twilio-sms:SM-nobody")).detail
 
 
-async def test_an_event_for_a_closed_case_is_appended_beside_its_archived_record(
-    temporal, dev_server, queue, archive, at_rest
+async def test_a_reply_to_a_closed_case_is_kept_with_its_record_and_the_managers_are_told_once(
+    temporal, dev_server, queue, archive, at_rest, tmp_path
 ) -> None:
+    reference = await closed_case(temporal, archive)
+    reply = sms_reply("SM-after", text="It is broken again").model_copy(update={"channel": ChannelKind.EMAIL})
+    queue.accept([("email:<after@mail.example.com>", reply, reference)])
+    assert await forwarder_for(queue, dev_server, archive, at_rest).forward_due() == 1
+
+    assert queue.state_of("email:<after@mail.example.com>") == UNMATCHED
+    [(kind, _, _)] = archive.addenda(reference)
+    assert kind == "customer_reply"
+    notice = await notice_of(temporal, "email:<after@mail.example.com>")
+    assert notice.subject == f"{reference}: the customer replied after the case closed"
+    assert "It is broken again" in notice.detail and f"not-satisfied {reference}" in notice.detail
+    handle = temporal.get_workflow_handle(notice_workflow_id("email:<after@mail.example.com>"))
+    described = await handle.describe()
+    assert described.task_queue == NOTICE_QUEUE
+    assert described.typed_search_attributes.get(sa.CASE_REFERENCE) == reference  # found beside the case
+
+    # Forwarded again (a crash before the row was marked, here a second queue holding it): no second notice.
+    again = InboundQueue(tmp_path / "again.sqlite3", at_rest)
+    again.accept([("email:<after@mail.example.com>", reply, reference)])
+    assert await forwarder_for(again, dev_server, archive, at_rest).forward_due() == 1
+    assert again.state_of("email:<after@mail.example.com>") == UNMATCHED
+    runs = [wf async for wf in temporal.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert len(runs) == 1
+
+
+async def test_a_reply_an_open_case_takes_raises_no_notice(temporal, dev_server, queue, archive, at_rest) -> None:
     reference = await open_case(temporal)
-    await temporal.get_workflow_handle(reference).terminate(reason="closed for the test")
+    queue.accept([("email:<open@mail.example.com>", sms_reply("SM-open"), reference)])
+    assert await forwarder_for(queue, dev_server, archive, at_rest).forward_due() == 1
+    assert queue.state_of("email:<open@mail.example.com>") == SIGNALLED
+    with pytest.raises(RPCError) as raised:
+        await temporal.get_workflow_handle(notice_workflow_id("email:<open@mail.example.com>")).describe()
+    assert raised.value.status is RPCStatusCode.NOT_FOUND
+
+
+async def closed_case(client: Client, archive: CaseArchive) -> str:
+    """A case that has ended, with the record it archived as it closed."""
+    reference = await open_case(client)
+    await client.get_workflow_handle(reference).terminate(reason="closed for the test")
     archive._store.insert_if_absent(  # the record as the case wrote it when it closed
         {
             "reference": reference,
@@ -199,6 +246,22 @@ async def test_an_event_for_a_closed_case_is_appended_beside_its_archived_record
             "purged_at": None,
         }
     )
+    return reference
+
+
+async def notice_of(client: Client, item_id: str) -> AlertRequest:
+    """The notice the forwarder started for an inbound item, as its workflow's input."""
+    history = await client.get_workflow_handle(notice_workflow_id(item_id)).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert started.workflow_type.name == "CustomerReplyNotice"
+    [notice] = await client.data_converter.decode(started.input.payloads, [AlertRequest])
+    return notice
+
+
+async def test_an_event_for_a_closed_case_is_appended_beside_its_archived_record(
+    temporal, dev_server, queue, archive, at_rest
+) -> None:
+    reference = await closed_case(temporal, archive)
     queue.accept([("sendgrid:ev-late", bounce(reference, "ev-late"), reference)])
     assert await forwarder_for(queue, dev_server, archive, at_rest).forward_due() == 1
     assert queue.state_of("sendgrid:ev-late") == ARCHIVED

@@ -19,9 +19,12 @@ from temporalio.worker import Replayer
 
 from domain.models import CaseInput, CaseSummary
 from workflows.complaint_case import ComplaintCase
+from workflows.reply_notice import CustomerReplyNotice
 from workflows.sandbox import workflow_runner
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*/*.json"))
+# The notice of a reply no open case took (workflows/reply_notice.py), by the release that recorded it.
+NOTICE_HISTORIES = sorted((Path(__file__).parent.parent / "histories" / "reply-notice").glob("*/*.json"))
 
 
 def load(path: Path, text: str | None = None) -> WorkflowHistory:
@@ -48,6 +51,7 @@ def replayer(*workflows: type, isolated: bool = True) -> Replayer:
 
 def test_there_are_recorded_histories_to_replay() -> None:
     assert len(HISTORIES) >= 10
+    assert len(NOTICE_HISTORIES) >= 2
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -55,6 +59,12 @@ def test_there_are_recorded_histories_to_replay() -> None:
 async def test_recorded_case_replays_on_current_code(path: Path, isolated: bool) -> None:
     # Both sandboxes: tests run "isolated"; worker.py's default imports the workflow's modules once.
     await replayer(ComplaintCase, isolated=isolated).replay_workflow(load(path))
+
+
+@pytest.mark.parametrize("path", NOTICE_HISTORIES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+async def test_recorded_reply_notice_replays_on_current_code(path: Path) -> None:
+    history = WorkflowHistory.from_json("reply-notice", path.read_text())
+    await replayer(CustomerReplyNotice).replay_workflow(history)
 
 
 @pytest.mark.parametrize("path", [p for p in HISTORIES if p.parent.name != "v1"], ids=lambda p: p.stem)
