@@ -78,7 +78,8 @@ def test_escalation_names_the_new_owner_and_role(make_request, manager):
 
 
 def test_introduction_sets_expectations(make_request):
-    text = render(make_request(MessageKind.INTRODUCTION)).text
+    # The first owner's introduction, before any schedule is offered at 3 working days.
+    text = render(make_request(MessageKind.INTRODUCTION, schedule=None)).text
     assert "3 working days" in text
     assert "8 weeks" in text
 
@@ -89,6 +90,16 @@ def test_an_introduction_after_a_schedule_was_agreed_keeps_to_it_instead_of_offe
     assert "3 working days" not in text and "I will offer you a contact time" not in text
     assert "As agreed with you on" in text and "every 7 days at around 10:00" in text
     assert "8 weeks" in text
+
+
+def test_an_introduction_after_a_schedule_was_offered_keeps_to_it_without_claiming_agreement(make_request, manager):
+    # An escalation's new owner, after the 3-working-day offer the customer has not answered: the
+    # offer is not made again, and the schedule is not called agreed.
+    text = render(make_request(MessageKind.INTRODUCTION, handler=manager)).text
+    assert "3 working days" not in text and "I will offer you a contact time" not in text
+    assert "agreed" not in text
+    assert "I will update you every 7 days at around 10:00" in text
+    assert "if that time or how often does not suit you, tell me and I will change it" in text
 
 
 def test_update_schedule_states_interval_contact_time_and_next_update(make_request):
