@@ -8,7 +8,8 @@ Where each item goes:
 - a delivery event: its case (the reference is the message key's first part); if the case has
   closed, the case archive's addenda; if neither knows the reference, it is kept as "orphaned".
 - an e-mail reply: the case its plus-address or subject names; a sender's address hash if it names
-  none; an SMS reply: the one open case whose `CustomerContactKeys` holds the sender's number hash.
+  none; an SMS reply: the one open case whose `CustomerContactKeys` holds the sender's number hash
+  (with none open, the one closed case that holds it).
   No open case, or several: the unmatched list, for staff. A closed case: its archive addenda, and
   the unmatched list too, since nobody is watching a closed case. Either way a `CustomerReplyNotice`
   workflow tells the Customer Service Managers (`workflows/reply_notice.py`): the list alone is read
@@ -201,8 +202,9 @@ class Forwarder:
 
     async def _forward_reply(self, client: Client, item: QueuedItem, reply: CustomerReply) -> None:
         reference, why_not, closed = item.reference, "", False
+        named = reference is not None
         if reference is None:
-            reference, why_not = await self._open_case_of(client, reply)
+            reference, why_not = await self._case_of_sender(client, reply)
         if reference is not None:
             if await self._signal(client, reference, CUSTOMER_REPLY_SIGNAL, reply):
                 await self._settle(item, SIGNALLED, f"signalled {reference}", reference)
@@ -210,8 +212,10 @@ class Forwarder:
             closed = await self._append_to_archive(reference, item)
             if closed:
                 why_not = f"case {reference} is closed (the reply is kept in its archive record)"
-            else:
+            elif named:
                 why_not = f"it names {reference}, which is not an open case"
+            else:
+                why_not = f"the sender's contact details are those of case {reference}, which is not open"
         await asyncio.to_thread(self._queue.add_unmatched, reply, why_not)
         await self._tell_the_managers(client, item, reply, closed_case=reference if closed else None, why=why_not)
         await self._settle(item, UNMATCHED, why_not, reference)
@@ -241,8 +245,10 @@ class Forwarder:
         except WorkflowAlreadyStartedError:
             pass  # started before a crash kept this item from being marked: the notice is on its way
 
-    async def _open_case_of(self, client: Client, reply: CustomerReply) -> tuple[str | None, str]:
-        """The one open case whose contact keys hold the sender's, or (None, why not)."""
+    async def _case_of_sender(self, client: Client, reply: CustomerReply) -> tuple[str | None, str]:
+        """The one open case whose contact keys hold the sender's; with none open, the one closed
+        case that holds them (its reply goes beside its record, and its notice names it); else
+        (None, why not)."""
         if self._secret is None:
             return None, "no case reference in it, and no COMPLAINTS_CONTACT_KEY_SECRET to look the sender up"
         key = (
@@ -252,14 +258,20 @@ class Forwarder:
         )
         if key is None:
             return None, "the sender is not a phone number"
-        query = f"{sa.CUSTOMER_CONTACT_KEYS.name} = '{key}' AND ExecutionStatus = 'Running'"
+        holds = f"WorkflowType = 'ComplaintCase' AND {sa.CUSTOMER_CONTACT_KEYS.name} = '{key}'"
         with _outage_is_unavailable():
-            found = [wf.id async for wf in client.list_workflows(query, limit=3)]
-        if len(found) == 1:
-            return found[0], ""
-        if not found:
-            return None, "no open case has this sender's contact details"
-        return None, f"{len(found)} open cases have this sender's contact details: {', '.join(sorted(found))}"
+            found = [wf.id async for wf in client.list_workflows(f"{holds} AND ExecutionStatus = 'Running'", limit=3)]
+            if len(found) > 1:
+                return None, f"{len(found)} open cases have this sender's contact details: {', '.join(sorted(found))}"
+            if found:
+                return found[0], ""
+            # A re-opened case has a run per period: one case, however many runs.
+            ended = {wf.id async for wf in client.list_workflows(f"{holds} AND ExecutionStatus != 'Running'", limit=20)}
+        if len(ended) == 1:
+            return ended.pop(), ""
+        if ended:
+            return None, f"no open case has this sender's contact details; closed cases {', '.join(sorted(ended))} do"
+        return None, "no open case has this sender's contact details"
 
     async def _append_to_archive(self, reference: str, item: QueuedItem) -> bool:
         if self._archive is None or not await asyncio.to_thread(self._archive.holds, reference):

@@ -223,6 +223,41 @@ async def test_a_reply_to_a_closed_case_is_kept_with_its_record_and_the_managers
     assert len(runs) == 1
 
 
+async def test_a_text_from_the_customer_of_a_closed_case_is_kept_with_that_case_and_the_notice_names_it(
+    temporal, dev_server, queue, archive, at_rest
+) -> None:
+    number = f"+4477009{uuid.uuid4().int % 100000:05d}"
+    key = phone_key(SECRET, number)
+    reference = await closed_case(temporal, archive, contact_keys=[key])
+    await eventually(lambda: _visible(temporal, f"{sa.CUSTOMER_CONTACT_KEYS.name} = '{key}'", 1))
+    queue.accept([("twilio-sms:SM-again", sms_reply("SM-again", number, "It's gone off again"), None)])
+    assert await forwarder_for(queue, dev_server, archive, at_rest).forward_due() == 1
+
+    assert queue.state_of("twilio-sms:SM-again") == UNMATCHED
+    [(kind, _, _)] = archive.addenda(reference)
+    assert kind == "customer_reply"
+    notice = await notice_of(temporal, "twilio-sms:SM-again")
+    assert notice.subject == f"{reference}: the customer replied after the case closed"
+    assert "--how sms-reply" in notice.detail
+
+
+async def test_a_text_matching_several_closed_cases_names_them_for_the_managers(
+    temporal, dev_server, queue, archive, at_rest
+) -> None:
+    number = f"+4477009{uuid.uuid4().int % 100000:05d}"
+    key = phone_key(SECRET, number)
+    first = await closed_case(temporal, archive, contact_keys=[key])
+    second = await closed_case(temporal, archive, contact_keys=[key])
+    await eventually(lambda: _visible(temporal, f"{sa.CUSTOMER_CONTACT_KEYS.name} = '{key}'", 2))
+    queue.accept([("twilio-sms:SM-which", sms_reply("SM-which", number, "Still broken"), None)])
+    assert await forwarder_for(queue, dev_server, archive, at_rest).forward_due() == 1
+
+    assert archive.addenda(first) == [] and archive.addenda(second) == []  # which one is a person's call
+    notice = await notice_of(temporal, "twilio-sms:SM-which")
+    assert notice.subject == "A customer's reply matched no open case"
+    assert first in notice.detail and second in notice.detail
+
+
 async def test_a_reply_an_open_case_takes_raises_no_notice(temporal, dev_server, queue, archive, at_rest) -> None:
     reference = await open_case(temporal)
     queue.accept([("email:<open@mail.example.com>", sms_reply("SM-open"), reference)])
@@ -233,9 +268,9 @@ async def test_a_reply_an_open_case_takes_raises_no_notice(temporal, dev_server,
     assert raised.value.status is RPCStatusCode.NOT_FOUND
 
 
-async def closed_case(client: Client, archive: CaseArchive) -> str:
+async def closed_case(client: Client, archive: CaseArchive, *, contact_keys: list[str] | None = None) -> str:
     """A case that has ended, with the record it archived as it closed."""
-    reference = await open_case(client)
+    reference = await open_case(client, contact_keys=contact_keys)
     await client.get_workflow_handle(reference).terminate(reason="closed for the test")
     archive._store.insert_if_absent(  # the record as the case wrote it when it closed
         {
