@@ -69,7 +69,7 @@ class CaseAssignmentActivities:
             # Ties go to the roster's order, so the choice is explainable to a manager.
             chosen = min(candidates, key=lambda h: loads[h.id])
             listing = ", ".join(f"{h.id}={loads[h.id]}" for h in candidates)
-            reason = f"least open cases among {request.role.title}s ({listing})"
+            reason = f"least open cases among {request.role.plural} ({listing})"
         log.info("case %s assigned to %s: %s", request.reference, chosen.id, reason)
         return Assignment(handler=chosen, reason=reason, assigned_at=now)
 

@@ -226,6 +226,15 @@ class CaseRole(StrEnum):
             "head_of_professional_services": "Head of Professional Services",
         }[self.value]
 
+    @property
+    def plural(self) -> str:
+        """The role in the plural, as the assignment reason reads: "among the Heads of Professional Services"."""
+        return {
+            "case_handler": "Case Handlers",
+            "customer_service_manager": "Customer Service Managers",
+            "head_of_professional_services": "Heads of Professional Services",
+        }[self.value]
+
 
 class IntervalUnit(StrEnum):
     ELAPSED_DAYS = "elapsed_days"

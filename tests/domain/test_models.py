@@ -221,6 +221,12 @@ def test_roles_have_the_titles_the_code_uses() -> None:
         "Customer Service Manager",
         "Head of Professional Services",
     ]
+    # "Head of Professional Servicess" was in the record of every case escalated to that level.
+    assert [role.plural for role in CaseRole] == [
+        "Case Handlers",
+        "Customer Service Managers",
+        "Heads of Professional Services",
+    ]
 
 
 @pytest.mark.parametrize(
