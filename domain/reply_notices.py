@@ -12,6 +12,7 @@ workflow's input: its wording can change between releases without touching any h
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from domain.formatting import LONDON, local_label, mask_sender
@@ -86,6 +87,42 @@ def unmatched_reply_notice(item_id: str, reply: CustomerReply, *, closed_case: s
         kind="work",
         subject=subject,
         detail=detail,
+    )
+
+
+def notice_hour(received_at: datetime) -> tuple[datetime, datetime]:
+    """The clock hour a reply was received in (UTC): the flood guard counts replies per hour."""
+    start = received_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return start, start + timedelta(hours=1)
+
+
+def flood_workflow_id(hour_start: datetime) -> str:
+    """One flood notice per hour, however many replies past the cap arrive in it."""
+    return f"reply-notice-flood-{hour_start.astimezone(UTC):%Y%m%d%H}"
+
+
+def flood_notice(hour_start: datetime, per_hour: int) -> AlertRequest:
+    """Past `per_hour` unmatched replies in one hour, the managers get this instead of one each:
+    a flood (texts from many numbers, e-mails quoting closed cases' references) must not fill their
+    inboxes, nor queue ahead of the breach alerts and owner notices on the staff queue."""
+    start = local_label(hour_start)
+    return AlertRequest(
+        key=f"unmatched/flood-{hour_start.astimezone(UTC):%Y%m%d%H}",
+        reference="unmatched",
+        to_role=READER,
+        kind="alert",
+        subject=f"More than {per_hour} customer replies reached no open case in the hour from {start}",
+        detail="\n".join(
+            [
+                f"More than {per_hour} replies received in the hour from {start} reached no open case. The first "
+                f"{per_hour} were sent to you one by one; the rest are not, so that a flood (spam texts, mail "
+                "quoting old references) does not bury the other notices.",
+                "",
+                "Read them all with `admin.py replies --unmatched` (newest first), and act on each as its own notice "
+                "would have said: a reply to a closed case is re-opened with `admin.py not-satisfied REF ...`.",
+                "If it is a flood, tell the on-call engineer: the inbound service's log names each reply.",
+            ]
+        ),
     )
 
 

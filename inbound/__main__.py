@@ -63,6 +63,7 @@ async def serve(settings: InboundSettings, pipeline: PipelineSettings) -> None:
         contact_key_secret=secret,
         # The notice of a reply no open case took runs on the workers' queue (they send staff mail).
         notice_queue=pipeline.task_queue,
+        notices_per_hour=settings.reply_notices_per_hour,
         batch_size=settings.forward_batch_size,
         retry_first=settings.forward_retry_first_seconds,
         retry_max=settings.forward_retry_max_seconds,

@@ -37,7 +37,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.archive import CaseArchive
 from domain import search_attributes as sa
 from domain.models import ChannelKind, CustomerReply, DeliveryEvent
-from domain.reply_notices import notice_workflow_id, unmatched_reply_notice
+from domain.reply_notices import (
+    flood_notice,
+    flood_workflow_id,
+    notice_hour,
+    notice_workflow_id,
+    unmatched_reply_notice,
+)
 from inbound.queue import (
     ARCHIVED,
     CUSTOMER_REPLY,
@@ -88,6 +94,7 @@ class Forwarder:
         sealed: Callable[[str], str],
         contact_key_secret: str | None,
         notice_queue: str | None,
+        notices_per_hour: int = 30,
         batch_size: int = 200,
         concurrency: int = 32,
         retry_first: float = 0.5,
@@ -101,6 +108,8 @@ class Forwarder:
         self._secret = contact_key_secret
         # The workers' task queue, where the notice of an unmatched reply runs; None: no notice.
         self._notice_queue = notice_queue
+        # Past this many unmatched replies received in one hour, one notice for the rest of it.
+        self._notices_per_hour = notices_per_hour
         self._batch_size = batch_size
         self._concurrency = concurrency
         self._retry_first = retry_first
@@ -223,16 +232,22 @@ class Forwarder:
     async def _tell_the_managers(
         self, client: Client, item: QueuedItem, reply: CustomerReply, *, closed_case: str | None, why: str
     ) -> None:
-        """Start the reply's notice; once per item, however often a crash makes us settle it again."""
+        """Start the reply's notice; once per item, however often a crash makes us settle it again.
+        Past the hour's cap, the hour's one flood notice instead (started once)."""
         if self._notice_queue is None:
             return
         notice = unmatched_reply_notice(item.item_id, reply, closed_case=closed_case, why=why)
+        workflow_id = notice_workflow_id(item.item_id)
+        start, end = notice_hour(reply.received_at)
+        if await asyncio.to_thread(self._queue.unmatched_between, start, end) > self._notices_per_hour:
+            notice, workflow_id = flood_notice(start, self._notices_per_hour), flood_workflow_id(start)
+            closed_case = None  # the hour's notice is about no one case
         try:
             with _outage_is_unavailable():
                 await client.start_workflow(
                     REPLY_NOTICE_WORKFLOW,
                     notice,
-                    id=notice_workflow_id(item.item_id),
+                    id=workflow_id,
                     task_queue=self._notice_queue,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

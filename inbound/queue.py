@@ -168,6 +168,13 @@ class InboundQueue:
         except sa_exc.IntegrityError:
             pass  # already listed: the row was forwarded twice
 
+    def unmatched_between(self, start: datetime, end: datetime) -> int:
+        """How many listed replies were received in [start, end): the notices' flood guard."""
+        table = stores.unmatched_replies
+        with self._store.engine.connect() as conn:
+            query = select(func.count()).where(table.c.received_at >= start, table.c.received_at < end)
+            return int(conn.execute(query).scalar_one())
+
     def unmatched(self, limit: int = 500) -> list[UnmatchedReply]:
         table = stores.unmatched_replies
         with self._store.engine.connect() as conn:

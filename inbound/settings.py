@@ -9,6 +9,7 @@
 | COMPLAINTS_TWILIO_AUTH_TOKEN | the Twilio account's auth token: checks `X-Twilio-Signature` |
 | COMPLAINTS_CONTACT_KEY_SECRET | the HMAC secret of `CustomerContactKeys` (the starter's, the admin script's) |
 | COMPLAINTS_WEBHOOK_TOLERANCE_SECONDS | how old a signed SendGrid event batch may be (default 300) |
+| COMPLAINTS_REPLY_NOTICES_PER_HOUR | replies no open case took that are emailed to the managers one by one per hour (default 30); past it, one notice for the rest of the hour |
 | COMPLAINTS_SECRETS_FILE | optional dotenv file holding the secrets above (mode 0600); the environment wins |
 
 A route whose secret is not configured answers 503 to everything: never "accept unverified".
@@ -45,6 +46,9 @@ class InboundSettings(SecretsFileSettings):
     forward_retry_first_seconds: float = Field(default=0.5, gt=0)
     forward_retry_max_seconds: float = Field(default=30, gt=0)
     forward_batch_size: int = Field(default=200, ge=1, le=5000)
+    # The managers are emailed each reply no open case took, up to this many received in one hour;
+    # past it, one notice for the rest of that hour (a flood must not bury the breach alerts).
+    reply_notices_per_hour: int = Field(default=30, ge=1, le=10000)
 
     @field_validator("public_base_url")
     @classmethod

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from domain.models import CaseRole, ChannelKind, CustomerReply
-from domain.reply_notices import QUOTED, notice_workflow_id, unmatched_reply_notice
+from domain.reply_notices import (
+    QUOTED,
+    flood_notice,
+    flood_workflow_id,
+    notice_hour,
+    notice_workflow_id,
+    unmatched_reply_notice,
+)
 
 REFERENCE = "CC-2026-T7MH3PQR"
 EMAIL = CustomerReply(
@@ -72,3 +79,23 @@ def test_a_long_reply_is_quoted_in_part_and_points_to_the_whole() -> None:
 def test_an_empty_reply_still_reads() -> None:
     empty = EMAIL.model_copy(update={"text": "  "})
     assert "> (no text)" in unmatched_reply_notice("e", empty, closed_case=REFERENCE, why="closed").detail
+
+
+def test_the_flood_guard_counts_by_the_clock_hour_a_reply_was_received_in() -> None:
+    assert notice_hour(datetime(2026, 7, 1, 9, 59, 59, tzinfo=UTC)) == (
+        datetime(2026, 7, 1, 9, 0, tzinfo=UTC),
+        datetime(2026, 7, 1, 10, 0, tzinfo=UTC),
+    )
+    assert notice_hour(datetime(2026, 7, 1, 10, 0, tzinfo=UTC))[0] == datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+
+
+def test_past_the_cap_one_notice_covers_the_rest_of_the_hour() -> None:
+    hour = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+    notice = flood_notice(hour, 30)
+    # 09:00 UTC is 10:00 on a UK clock in July.
+    assert notice.subject == "More than 30 customer replies reached no open case in the hour from Wed 01 Jul 10:00"
+    assert "admin.py replies --unmatched" in notice.detail and "not-satisfied" in notice.detail
+    assert notice.to_role is CaseRole.CUSTOMER_SERVICE_MANAGER and notice.to_email is None
+    assert flood_workflow_id(hour) == flood_workflow_id(hour.replace(minute=0)) == "reply-notice-flood-2026070109"
+    assert flood_workflow_id(hour) != flood_workflow_id(datetime(2026, 7, 1, 10, 0, tzinfo=UTC))
+    assert flood_notice(hour, 30).key != flood_notice(datetime(2026, 7, 1, 10, 0, tzinfo=UTC), 30).key

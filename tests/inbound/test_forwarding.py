@@ -32,7 +32,7 @@ from codec.keyring import CodecSettings
 from domain import search_attributes as sa
 from domain.models import AlertRequest, ChannelKind, CustomerReply, DeliveryEvent, DeliveryStatus, Vendor
 from domain.reference import new_reference
-from domain.reply_notices import notice_workflow_id
+from domain.reply_notices import flood_workflow_id, notice_workflow_id
 from inbound.app import build_app
 from inbound.forwarder import Forwarder
 from inbound.queue import ARCHIVED, SIGNALLED, UNMATCHED, InboundQueue
@@ -256,6 +256,39 @@ async def test_a_text_matching_several_closed_cases_names_them_for_the_managers(
     notice = await notice_of(temporal, "twilio-sms:SM-which")
     assert notice.subject == "A customer's reply matched no open case"
     assert first in notice.detail and second in notice.detail
+
+
+async def test_past_the_hours_cap_the_managers_get_one_notice_for_the_rest_not_one_each(
+    temporal, dev_server, queue, archive, at_rest
+) -> None:
+    # A flood (spam texts, mail quoting old references) must not fill the managers' inboxes, nor
+    # queue ahead of the breach alerts on the staff queue.
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=uuid.uuid4().int % 10000)
+    replies = [
+        sms_reply(f"SM-flood-{n}", f"+4477009{uuid.uuid4().int % 100000:05d}", "WIN A PRIZE").model_copy(
+            update={"received_at": hour + timedelta(minutes=n)}
+        )
+        for n in range(4)
+    ]
+    queue.accept([(f"twilio-sms:{r.reply_id}", r, None) for r in replies])
+    forwarder = forwarder_for(queue, dev_server, archive, at_rest, notices_per_hour=2, concurrency=1)
+    assert await forwarder.forward_due() == 4
+
+    assert len(queue.unmatched()) >= 4  # every one is still listed
+    notified = []
+    for reply in replies:
+        try:
+            await notice_of(temporal, f"twilio-sms:{reply.reply_id}")
+            notified.append(reply.reply_id)
+        except RPCError as exc:
+            assert exc.status is RPCStatusCode.NOT_FOUND
+    assert len(notified) == 2
+    flood = temporal.get_workflow_handle(flood_workflow_id(hour))
+    history = await flood.fetch_history()
+    [notice] = await temporal.data_converter.decode(
+        history.events[0].workflow_execution_started_event_attributes.input.payloads, [AlertRequest]
+    )
+    assert notice.subject.startswith("More than 2 customer replies reached no open case in the hour from")
 
 
 async def test_a_reply_an_open_case_takes_raises_no_notice(temporal, dev_server, queue, archive, at_rest) -> None:
