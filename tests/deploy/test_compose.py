@@ -383,6 +383,8 @@ def test_the_inbound_service_runs_beside_the_workers_on_the_shared_stores(config
     assert env["COMPLAINTS_DATABASE_URL"] == environment(config["services"]["worker"])["COMPLAINTS_DATABASE_URL"]
     # On the compose network (ui-proxy forwards /webhooks/* to it); published on loopback only.
     assert env["COMPLAINTS_INBOUND_HOST"] == "0.0.0.0" and env["COMPLAINTS_INBOUND_PORT"] == "8090"
+    # It starts the notice of a reply no open case took on the queue the workers poll.
+    assert env["COMPLAINTS_TASK_QUEUE"] == environment(config["services"]["worker"])["COMPLAINTS_TASK_QUEUE"]
     assert _published(inbound) == [("127.0.0.1", "8090")]
     # Unset vendor secrets reach it empty: that route then answers 503, never "accept unverified".
     for name in (
