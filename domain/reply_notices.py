@@ -110,7 +110,6 @@ def flood_notice(hour_start: datetime, per_hour: int) -> AlertRequest:
         key=f"unmatched/flood-{hour_start.astimezone(UTC):%Y%m%d%H}",
         reference="unmatched",
         to_role=READER,
-        kind="alert",
         subject=f"More than {per_hour} customer replies reached no open case in the hour from {start}",
         detail="\n".join(
             [

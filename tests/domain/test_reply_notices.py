@@ -37,6 +37,47 @@ def test_a_reply_to_a_closed_case_says_which_case_and_how_to_reopen_it_as_the_cu
     assert "--how email --said-at 2026-07-01T10:30" in notice.detail
 
 
+def test_what_the_manager_reads_about_a_reply_to_a_closed_case() -> None:
+    notice = unmatched_reply_notice("email:<a1@mail.example.com>", EMAIL, closed_case=REFERENCE, why="closed")
+    assert notice.detail == (
+        "The customer replied by email on Wed 01 Jul 10:30 about case CC-2026-T7MH3PQR, which is closed.\n"
+        "\n"
+        "> It is broken again.\n"
+        "> No internet since Friday.\n"
+        "\n"
+        "From g***@example.com. No case is waiting for this reply: this notice is the only alert for it, and it "
+        "is also on `admin.py replies --unmatched`.\n"
+        "\n"
+        "What to do:\n"
+        "- If they are not satisfied after all, record it: `admin.py not-satisfied CC-2026-T7MH3PQR --reason "
+        '"..." --how email --said-at 2026-07-01T10:30`. That re-opens the case (within the re-open window after '
+        "it closed) and escalates it, and the customer is told.\n"
+        "- If they ask something else, answer them; a new complaint is filed as a new case.\n"
+        "- If it needs nothing (a thank-you), there is nothing to do."
+    )
+
+
+def test_what_the_manager_reads_about_a_reply_no_case_took() -> None:
+    notice = unmatched_reply_notice(
+        "twilio-sms:SM1", TEXT, closed_case=None, why="no open case has this sender's contact details"
+    )
+    assert notice.detail == (
+        "A reply by text message on Wed 01 Jul 10:30 reached no open case: no open case has this sender's "
+        "contact details.\n"
+        "\n"
+        "> still waiting\n"
+        "\n"
+        "From +44*******123. No case is waiting for this reply: this notice is the only alert for it, and it is "
+        "also on `admin.py replies --unmatched`.\n"
+        "\n"
+        "What to do:\n"
+        "- Find the sender's case (`admin.py list`, `admin.py status REF`) and act on the reply there "
+        "(`satisfied` or `not-satisfied` with --how sms-reply --said-at 2026-07-01T10:30, or `note`), or "
+        "contact them.\n"
+        "- A new complaint is filed as a new case; a reply from someone who is not a complainant needs no case."
+    )
+
+
 def test_a_reply_no_case_took_says_why_and_masks_the_sender() -> None:
     why = "no open case has this sender's contact details"
     notice = unmatched_reply_notice("twilio-sms:SM1", TEXT, closed_case=None, why=why)
@@ -66,14 +107,19 @@ def test_each_inbound_item_has_one_notice_and_one_alert_key() -> None:
     assert notice_workflow_id("twilio-sms:SM1") == notice_workflow_id("twilio-sms:SM1") != notice_workflow_id("x")
     # A Message-ID may hold any character: the workflow id holds none of them.
     assert notice_workflow_id("email:<a/b c@x>").removeprefix("reply-notice-").isalnum()
+    assert len(notice_workflow_id("x")) == len("reply-notice-") + 16 and len(first.key) == len("unmatched/reply-") + 16
+
+
+def quoted(text: str) -> str:
+    reply = EMAIL.model_copy(update={"text": text})
+    notice = unmatched_reply_notice("email:<a1@mail.example.com>", reply, closed_case=REFERENCE, why="closed")
+    return next(line for line in notice.detail.splitlines() if line.startswith("> "))
 
 
 def test_a_long_reply_is_quoted_in_part_and_points_to_the_whole() -> None:
-    long = EMAIL.model_copy(update={"text": "word " * 1000})
-    notice = unmatched_reply_notice("email:<a1@mail.example.com>", long, closed_case=REFERENCE, why="closed")
-    quoted = next(line for line in notice.detail.splitlines() if line.startswith("> "))
-    assert len(quoted) < QUOTED + 100
-    assert quoted.endswith("(the whole reply: `admin.py replies --unmatched`)")
+    cut = "x" * (QUOTED - 1) + " " + "y" * 10  # the cut falls just after a space
+    assert quoted(cut) == "> " + "x" * (QUOTED - 1) + " [...] (the whole reply: `admin.py replies --unmatched`)"
+    assert quoted("x" * QUOTED) == "> " + "x" * QUOTED  # exactly the limit: quoted whole
 
 
 def test_an_empty_reply_still_reads() -> None:
@@ -82,7 +128,7 @@ def test_an_empty_reply_still_reads() -> None:
 
 
 def test_the_flood_guard_counts_by_the_clock_hour_a_reply_was_received_in() -> None:
-    assert notice_hour(datetime(2026, 7, 1, 9, 59, 59, tzinfo=UTC)) == (
+    assert notice_hour(datetime(2026, 7, 1, 9, 59, 59, 999999, tzinfo=UTC)) == (
         datetime(2026, 7, 1, 9, 0, tzinfo=UTC),
         datetime(2026, 7, 1, 10, 0, tzinfo=UTC),
     )
@@ -94,7 +140,16 @@ def test_past_the_cap_one_notice_covers_the_rest_of_the_hour() -> None:
     notice = flood_notice(hour, 30)
     # 09:00 UTC is 10:00 on a UK clock in July.
     assert notice.subject == "More than 30 customer replies reached no open case in the hour from Wed 01 Jul 10:00"
-    assert "admin.py replies --unmatched" in notice.detail and "not-satisfied" in notice.detail
+    assert notice.detail == (
+        "More than 30 replies received in the hour from Wed 01 Jul 10:00 reached no open case. The first 30 were "
+        "sent to you one by one; the rest are not, so that a flood (spam texts, mail quoting old references) does "
+        "not bury the other notices.\n"
+        "\n"
+        "Read them all with `admin.py replies --unmatched` (newest first), and act on each as its own notice would "
+        "have said: a reply to a closed case is re-opened with `admin.py not-satisfied REF ...`.\n"
+        "If it is a flood, tell the on-call engineer: the inbound service's log names each reply."
+    )
+    assert (notice.key, notice.reference, notice.kind) == ("unmatched/flood-2026070109", "unmatched", "alert")
     assert notice.to_role is CaseRole.CUSTOMER_SERVICE_MANAGER and notice.to_email is None
     assert flood_workflow_id(hour) == flood_workflow_id(hour.replace(minute=0)) == "reply-notice-flood-2026070109"
     assert flood_workflow_id(hour) != flood_workflow_id(datetime(2026, 7, 1, 10, 0, tzinfo=UTC))

@@ -1,0 +1,29 @@
+"""How times and senders read to staff."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from domain.formatting import local_label, mask_sender
+
+
+def test_a_moment_reads_as_the_uk_wall_clock() -> None:
+    assert local_label(datetime(2026, 7, 1, 9, 30, tzinfo=UTC)) == "Wed 01 Jul 10:30"  # BST
+    assert local_label(datetime(2026, 12, 1, 9, 30, tzinfo=UTC)) == "Tue 01 Dec 09:30"  # GMT
+
+
+@pytest.mark.parametrize(
+    ("sender", "masked"),
+    [
+        ("ann.customer@example.com", "a***@example.com"),
+        ("@example.com", "***@example.com"),
+        ("+447700900123", "+44*******123"),
+        ("1234567", "123*567"),  # the shortest number with anything hidden
+        ("123456", "***"),  # too short to show any of it
+        ("", "***"),
+    ],
+)
+def test_a_sender_is_masked_enough_to_recognise_not_to_copy(sender: str, masked: str) -> None:
+    assert mask_sender(sender) == masked
