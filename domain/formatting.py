@@ -16,6 +16,6 @@ def local_label(moment: datetime, zone: str = LONDON) -> str:
 def mask_sender(sender: str) -> str:
     """Enough of a number or address for staff to recognise, not enough to copy from a screen."""
     if "@" in sender:
-        local, _, domain = sender.partition("@")
+        local, _, domain = sender.rpartition("@")  # a quoted local part may hold an "@" of its own
         return f"{local[:1]}***@{domain}"
     return f"{sender[:3]}{'*' * max(len(sender) - 6, 0)}{sender[-3:]}" if len(sender) > 6 else "***"

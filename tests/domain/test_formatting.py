@@ -19,6 +19,7 @@ def test_a_moment_reads_as_the_uk_wall_clock() -> None:
     [
         ("ann.customer@example.com", "a***@example.com"),
         ("@example.com", "***@example.com"),
+        ('"ann@home"@example.com', '"***@example.com'),  # the domain is after the last "@"
         ("+447700900123", "+44*******123"),
         ("1234567", "123*567"),  # the shortest number with anything hidden
         ("123456", "***"),  # too short to show any of it

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from domain.models import CaseRole, ChannelKind, CustomerReply
 from domain.reply_notices import (
@@ -154,3 +154,20 @@ def test_past_the_cap_one_notice_covers_the_rest_of_the_hour() -> None:
     assert flood_workflow_id(hour) == flood_workflow_id(hour.replace(minute=0)) == "reply-notice-flood-2026070109"
     assert flood_workflow_id(hour) != flood_workflow_id(datetime(2026, 7, 1, 10, 0, tzinfo=UTC))
     assert flood_notice(hour, 30).key != flood_notice(datetime(2026, 7, 1, 10, 0, tzinfo=UTC), 30).key
+
+
+def test_the_hour_is_named_in_utc_whatever_the_machines_zone(monkeypatch) -> None:  # noqa: ANN001
+    # Two inbound hosts in different zones must agree on the hour's one flood notice.
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/London")
+    time.tzset()
+    try:
+        summer = datetime(2026, 7, 1, 9, 30, tzinfo=UTC)  # 10:30 on the London clock
+        start, _ = notice_hour(summer)
+        assert (start.hour, start.utcoffset()) == (9, timedelta(0))
+        assert flood_workflow_id(start) == "reply-notice-flood-2026070109"
+        assert flood_notice(start, 30).key == "unmatched/flood-2026070109"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
