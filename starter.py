@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -46,6 +46,7 @@ from domain.models import (
     NotSatisfied,
     field_errors,
 )
+from domain.ownership import can_reopen
 from domain.reference import legacy_reference_for_intake, new_reference, reference_for_intake
 from ops import stores
 from ops.contact_keys import configured_secret, contact_keys
@@ -208,9 +209,8 @@ async def reopen_case(
     [summary] = await client.data_converter.decode(
         ended.workflow_execution_completed_event_attributes.result.payloads, [CaseSummary]
     )
-    window = timedelta(weeks=case_input.policy.reopen_window_weeks)
     now = now or datetime.now(UTC)
-    if now > summary.closed_at + window:
+    if not can_reopen(now, summary.closed_at, case_input.policy):
         raise CannotReopen(
             f"case {reference} closed on {summary.closed_at:%d %b %Y}, more than "
             f"{case_input.policy.reopen_window_weeks} weeks ago: file a new complaint"

@@ -25,6 +25,7 @@ class MessageExtras(TypedDict, total=False):
     duplicate_of: str | None
     confirmed_how: str | None
     confirmed_at: datetime | None
+    reopen_by: datetime | None
 
 
 def details_held(customer: Customer, intake: ComplaintIntake) -> dict[str, str]:

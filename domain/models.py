@@ -417,6 +417,10 @@ class MessageContext(Model):
     # Closure: how the customer confirmed it, and when.
     confirmed_how: str | None = None
     confirmed_at: AwareDatetime | None = None
+    # Closure, v7: the last day a customer not satisfied after all re-opens the case (the policy's
+    # re-open window). Left out of the payload when None, so a worker of an earlier release (whose
+    # models refuse unknown fields) still renders every other message.
+    reopen_by: AwareDatetime | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class Recipient(Model):

@@ -5,6 +5,7 @@ function changes the `CaseState` it is given, and nothing else.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from domain import policy as clocks
 from domain.calendar import WorkingCalendar
@@ -20,6 +21,19 @@ from domain.models import (
     NotSatisfied,
     Reopening,
 )
+
+
+def reopen_by(closed_at: datetime, policy: ComplaintPolicy) -> datetime:
+    """The day a closed case can still be re-opened on: what the closure tells the customer ("contact
+    us by 25 January 2027"), `reopen_window_weeks` after it closed."""
+    return closed_at + timedelta(weeks=policy.reopen_window_weeks)
+
+
+def can_reopen(now: datetime, closed_at: datetime, policy: ComplaintPolicy) -> bool:
+    """Whether a customer not satisfied after closure re-opens the case: until the end of the
+    `reopen_by` day on the policy's clock, since the closure names a date, not a time."""
+    zone = ZoneInfo(policy.calendar.timezone)
+    return now.astimezone(zone).date() <= reopen_by(closed_at, policy).astimezone(zone).date()
 
 
 def first_owner_role(state: CaseState, policy: ComplaintPolicy, customer: Customer) -> CaseRole:

@@ -62,6 +62,7 @@ class CaseBase:
     _v4: bool
     _v5: bool
     _v6: bool
+    _v7: bool
     _closing: bool
     _roster_gap: bool
     _retrying: dict[str, asyncio.Task[None]]

@@ -28,6 +28,7 @@ __all__ = [
     "KEPT_ALERTS",
     "LEAN_RECEIPTS",
     "LOCAL_FIRST_ATTEMPT",
+    "REOPEN_WINDOW",
     "REVIEW",
     "REVIEW_LEAD",
     "ROSTER_RETRY",
@@ -67,6 +68,11 @@ DELTA_MEMO = "delta-memo"
 # `reminder_lead_hours`, an update agreed in the evening) waits for the next working moment
 # instead of going at once, at night. Decided with the earlier patches.
 LEAN_RECEIPTS = "lean-receipts"
+# Since v7: the closure tells the customer until when the case is re-opened ("please contact us by
+# 25 January 2027"), the policy's `reopen_window_weeks` after closing: "we will re-open your case"
+# with no date was untrue for a customer back after the window, whom the handler must ask to file a
+# new complaint. Decided with the earlier patches.
+REOPEN_WINDOW = "reopen-window"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 KEPT_ALERTS = 50  # v3: the latest alert subjects and refusals a case carries
 

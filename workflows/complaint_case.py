@@ -38,6 +38,7 @@ from workflows.case_constants import (
     INTRODUCTION,
     LEAN_RECEIPTS,
     LOCAL_FIRST_ATTEMPT,
+    REOPEN_WINDOW,
     REVIEW,
     SETUP_RETRY,
     TRUTHFUL_CASE,
@@ -88,6 +89,7 @@ class ComplaintCase(
         self._v4 = False  # set by run(): see CLOSED_LOOP
         self._v5 = False  # set by run(): see DELTA_MEMO
         self._v6 = False  # set by run(): see LEAN_RECEIPTS
+        self._v7 = False  # set by run(): see REOPEN_WINDOW
         self._closing = False
         self._roster_gap = False  # an assignment's first attempt failed: the roster cannot answer
         # Sends that left their first attempt and are retrying: withdrawn if the case closes.
@@ -106,7 +108,8 @@ class ComplaintCase(
         # records one patch marker instead of four (each marker brings a TemporalChangeVersion
         # upsert: a visibility write and history bytes). A history from before v5 has no such
         # marker and takes the earlier patches' decisions, in their order, as it always did.
-        self._v6 = workflow.patched(LEAN_RECEIPTS)
+        self._v7 = workflow.patched(REOPEN_WINDOW)
+        self._v6 = self._v7 or workflow.patched(LEAN_RECEIPTS)
         self._v5 = self._v6 or workflow.patched(DELTA_MEMO)
         if self._v5:
             self._local_first = self._v3 = self._v4 = True

@@ -10,6 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.formatting import local_label
     from domain.message_context import MessageExtras
     from domain.models import CaseStage, MessageKind, NotSatisfied, Satisfied
+    from domain.ownership import reopen_by
 
 from workflows.case_base import CaseBase
 from workflows.case_constants import ACKNOWLEDGEMENT, SATISFIED
@@ -109,7 +110,7 @@ class CustomerFacts(CaseBase):
                 "confirmed_how": state.confirmation.how.value,
                 "confirmed_at": state.confirmation.said_at or state.closed_at,
             }
-        self._deliver(MessageKind.CLOSURE, [self._written_channel()], **confirmed)
+        self._deliver(MessageKind.CLOSURE, [self._written_channel()], **(confirmed | self._reopening()))
 
     async def _close(self) -> None:
         state = self._state
@@ -117,4 +118,9 @@ class CustomerFacts(CaseBase):
         state.closed_at = workflow.now()
         state.next_update_at = None
         self._facts.clear()
-        self._deliver(MessageKind.CLOSURE, [self._written_channel()])
+        self._deliver(MessageKind.CLOSURE, [self._written_channel()], **self._reopening())
+
+    def _reopening(self) -> MessageExtras:
+        """v7: the closure says until when the customer can have the case re-opened."""
+        closed_at = self._state.closed_at
+        return {"reopen_by": reopen_by(closed_at, self._policy)} if self._v7 and closed_at else {}

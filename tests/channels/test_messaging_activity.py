@@ -88,6 +88,18 @@ def test_a_send_for_a_case_begun_before_v6_reads_as_it_did_to_an_earlier_worker(
     assert converter.from_payloads(whole, [CaseReceipt]) == [CaseReceipt(provider_id="SM1")]
 
 
+def test_a_closure_of_a_case_begun_before_v7_reads_as_it_did_to_an_earlier_worker(make_request):
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    converter = pydantic_data_converter.payload_converter
+    request = make_request(MessageKind.CLOSURE)
+    v7 = request.model_copy(update={"context": request.context.model_copy(update={"reopen_by": NOW})})
+    [before_v7, after] = converter.to_payloads([request, v7])
+    # An earlier release's models refuse unknown fields: the date is only there when a v7 case set it.
+    assert b"reopen_by" not in before_v7.data and b'"reopen_by":' in after.data
+    assert converter.from_payloads([after], [SendRequest]) == [v7]
+
+
 async def test_the_same_key_twice_writes_one_outbox_file(tmp_path, sent_log, make_request):
     outbox = OutboxChannel(ChannelKind.SMS, tmp_path / "outbox")
     acts = activities(sent_log, outbox)

@@ -174,6 +174,28 @@ def test_closure_explains_how_to_reopen(make_request):
     assert "re-open" in message.sms
 
 
+def test_closure_says_until_when_the_case_is_reopened(make_request):
+    # v7: "we will re-open your case" with no date was untrue for a customer back after the window.
+    reopen_by = datetime(2027, 1, 25, 17, 26, tzinfo=UTC)
+    message = render(make_request(MessageKind.CLOSURE, reopen_by=reopen_by))
+    assert "please contact us by 25 January 2027 quoting your case reference" in message.text
+    assert "After that date we will look at it as a new complaint." in message.text
+    assert "If the problem comes back by 25 January 2027, call" in message.sms
+    for outcome in ("withdrawn", "no_response"):
+        text = render(make_request(MessageKind.CLOSURE, reopen_by=reopen_by, closure_outcome=outcome)).text
+        assert "by 25 January 2027" in text
+    # Closed for good, or handled elsewhere: no re-opening is promised, so no date either.
+    for outcome in ("duplicate", "referred_to_adr"):
+        closed = render(make_request(MessageKind.CLOSURE, reopen_by=reopen_by, closure_outcome=outcome))
+        assert "2027" not in closed.text and "2027" not in closed.sms
+
+
+def test_a_closure_without_the_date_keeps_its_earlier_words(make_request):
+    # Cases begun before v7 close as they always did.
+    message = render(make_request(MessageKind.CLOSURE))
+    assert "please contact us quoting your case reference" in message.text and "new complaint" not in message.text
+
+
 @pytest.mark.parametrize("kind", [MessageKind.CLOSURE, MessageKind.ASK_TO_CLOSE, MessageKind.INTRODUCTION])
 def test_not_satisfied_goes_one_level_up_never_to_the_manager_who_already_owns_it(make_request, handler, manager, kind):
     by_handler = render(make_request(kind, handler=handler)).text

@@ -23,7 +23,7 @@ from domain.models import (
     Satisfied,
     UpdateSchedule,
 )
-from domain.ownership import first_owner_role, new_introduction_clock, reopen
+from domain.ownership import can_reopen, first_owner_role, new_introduction_clock, reopen, reopen_by
 
 CALENDAR = WorkingCalendar.from_spec(CalendarSpec(), [], years=[2030])
 SENIOR_FOR_VULNERABLE = ComplaintPolicy(vulnerable_owner_role=CaseRole.CUSTOMER_SERVICE_MANAGER)
@@ -141,3 +141,18 @@ def test_a_case_without_an_adr_clock_reopens() -> None:
     state.milestones = state.milestones[:1]
     reopen(state, ComplaintPolicy(), CALENDAR, NotSatisfied(reason="still down"), utc(3, 8, 10), pauses_kept=True)
     assert state.stage is CaseStage.REOPENED and state.milestone("adr_rights") is None
+
+
+def test_the_closure_names_the_day_the_reopen_window_ends() -> None:
+    closed = datetime(2030, 2, 12, 15, 30, tzinfo=UTC)
+    assert reopen_by(closed, ComplaintPolicy()) == datetime(2030, 4, 9, 15, 30, tzinfo=UTC)  # 8 weeks
+    assert reopen_by(closed, ComplaintPolicy(reopen_window_weeks=2)) == datetime(2030, 2, 26, 15, 30, tzinfo=UTC)
+
+
+def test_a_customer_back_on_the_named_day_reopens_until_midnight_on_the_uk_clock() -> None:
+    # Closed Tue 12 Feb 15:30 GMT; the window ends Tue 9 Apr, in British Summer Time by then.
+    closed, policy = datetime(2030, 2, 12, 15, 30, tzinfo=UTC), ComplaintPolicy()
+    assert can_reopen(datetime(2030, 4, 9, 15, 31, tzinfo=UTC), closed, policy)  # later that day
+    assert can_reopen(datetime(2030, 4, 9, 22, 59, tzinfo=UTC), closed, policy)  # 23:59 BST
+    assert not can_reopen(datetime(2030, 4, 9, 23, 0, tzinfo=UTC), closed, policy)  # 00:00 BST, the 10th
+    assert can_reopen(closed, closed, policy)

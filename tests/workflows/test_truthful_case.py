@@ -514,6 +514,16 @@ async def test_a_customer_back_within_eight_weeks_of_closure_reopens_the_same_ca
         await reopened.terminate("test finished")
 
 
+async def test_the_closure_tells_the_customer_until_when_the_case_is_reopened(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(DAY)
+        await case.handle.signal(ComplaintCase.customer_satisfied)
+        closed = await case.wait(MINUTE)
+    [closure] = case.outbox.received(MessageKind.CLOSURE)
+    assert closed.closed_at is not None
+    assert closure.context.reopen_by == closed.closed_at + 8 * WEEK  # the policy's window
+
+
 async def test_a_customer_back_after_the_reopen_window_is_told_to_file_a_new_complaint(tmp_path) -> None:
     import starter
 
