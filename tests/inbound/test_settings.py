@@ -47,3 +47,13 @@ def test_a_public_url_with_a_query_is_refused(monkeypatch) -> None:
     monkeypatch.setenv("COMPLAINTS_PUBLIC_BASE_URL", "https://complaints.example.com/?a=1")
     with pytest.raises(ValidationError, match="public_base_url"):
         InboundSettings()
+
+
+def test_the_managers_get_up_to_30_reply_notices_an_hour_unless_set(monkeypatch) -> None:
+    assert InboundSettings().reply_notices_per_hour == 30
+    monkeypatch.setenv("COMPLAINTS_REPLY_NOTICES_PER_HOUR", "5")
+    assert InboundSettings().reply_notices_per_hour == 5
+    # Zero would silence every reply behind one hourly notice: refused, by name.
+    monkeypatch.setenv("COMPLAINTS_REPLY_NOTICES_PER_HOUR", "0")
+    with pytest.raises(ValidationError, match="reply_notices_per_hour"):
+        InboundSettings()
