@@ -220,20 +220,20 @@ class CaseRole(StrEnum):
     # Shadows str.title on purpose: templates and the workflow read `role.title` as the role's name.
     @property
     def title(self) -> str:  # type: ignore[override]
-        return {
-            "case_handler": "Case Handler",
-            "customer_service_manager": "Customer Service Manager",
-            "head_of_professional_services": "Head of Professional Services",
-        }[self.value]
+        return _ROLE_NAMES[self.value][0]
 
     @property
     def plural(self) -> str:
         """The role in the plural, as the assignment reason reads: "among the Heads of Professional Services"."""
-        return {
-            "case_handler": "Case Handlers",
-            "customer_service_manager": "Customer Service Managers",
-            "head_of_professional_services": "Heads of Professional Services",
-        }[self.value]
+        return _ROLE_NAMES[self.value][1]
+
+
+# Each role's name, singular and plural (not derivable: "Head of ..." becomes "Heads of ...").
+_ROLE_NAMES = {
+    "case_handler": ("Case Handler", "Case Handlers"),
+    "customer_service_manager": ("Customer Service Manager", "Customer Service Managers"),
+    "head_of_professional_services": ("Head of Professional Services", "Heads of Professional Services"),
+}
 
 
 class IntervalUnit(StrEnum):

@@ -49,12 +49,11 @@ def unmatched_reply_notice(item_id: str, reply: CustomerReply, *, closed_case: s
     quoted = "\n".join(f"> {line}" for line in text.splitlines())
     sender = mask_sender(reply.sender)
     if closed_case is not None:
-        reference = closed_case
-        subject = f"{reference}: the customer replied after the case closed"
-        opening = f"The customer replied by {by} on {received} about case {reference}, which is closed."
+        subject = f"{closed_case}: the customer replied after the case closed"
+        opening = f"The customer replied by {by} on {received} about case {closed_case}, which is closed."
         todo = [
             "If they are not satisfied after all, record it: "
-            f'`admin.py not-satisfied {reference} --reason "..." {_said(reply)}`. That re-opens the case '
+            f'`admin.py not-satisfied {closed_case} --reason "..." {_said(reply)}`. That re-opens the case '
             "(within the re-open window after it closed) and escalates it, and the customer is told.",
             "If they ask something else, answer them; a new complaint is filed as a new case.",
             "If it needs nothing (a thank-you), there is nothing to do.",
@@ -96,9 +95,14 @@ def notice_hour(received_at: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(hours=1)
 
 
+def _hour_name(hour_start: datetime) -> str:
+    """ "2026070109": the hour in UTC, so hosts in any zone name it alike."""
+    return f"{hour_start.astimezone(UTC):%Y%m%d%H}"
+
+
 def flood_workflow_id(hour_start: datetime) -> str:
     """One flood notice per hour, however many replies past the cap arrive in it."""
-    return f"reply-notice-flood-{hour_start.astimezone(UTC):%Y%m%d%H}"
+    return f"reply-notice-flood-{_hour_name(hour_start)}"
 
 
 def flood_notice(hour_start: datetime, per_hour: int) -> AlertRequest:
@@ -107,7 +111,7 @@ def flood_notice(hour_start: datetime, per_hour: int) -> AlertRequest:
     inboxes, nor queue ahead of the breach alerts and owner notices on the staff queue."""
     start = local_label(hour_start)
     return AlertRequest(
-        key=f"unmatched/flood-{hour_start.astimezone(UTC):%Y%m%d%H}",
+        key=f"unmatched/flood-{_hour_name(hour_start)}",
         reference="unmatched",
         to_role=READER,
         subject=f"More than {per_hour} customer replies reached no open case in the hour from {start}",

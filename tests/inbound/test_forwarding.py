@@ -203,9 +203,7 @@ async def test_a_reply_to_a_closed_case_is_kept_with_its_record_and_the_managers
     queue.accept([("email:<after@mail.example.com>", reply, reference)])
     assert await forwarder_for(queue, dev_server, archive, at_rest).forward_due() == 1
 
-    assert queue.state_of("email:<after@mail.example.com>") == UNMATCHED
-    [(kind, _, _)] = archive.addenda(reference)
-    assert kind == "customer_reply"
+    assert_kept_with_the_closed_case(queue, archive, "email:<after@mail.example.com>", reference)
     notice = await notice_of(temporal, "email:<after@mail.example.com>")
     assert notice.subject == f"{reference}: the customer replied after the case closed"
     assert "It is broken again" in notice.detail and f"not-satisfied {reference}" in notice.detail
@@ -233,9 +231,7 @@ async def test_a_text_from_the_customer_of_a_closed_case_is_kept_with_that_case_
     queue.accept([("twilio-sms:SM-again", sms_reply("SM-again", number, "It's gone off again"), None)])
     assert await forwarder_for(queue, dev_server, archive, at_rest).forward_due() == 1
 
-    assert queue.state_of("twilio-sms:SM-again") == UNMATCHED
-    [(kind, _, _)] = archive.addenda(reference)
-    assert kind == "customer_reply"
+    assert_kept_with_the_closed_case(queue, archive, "twilio-sms:SM-again", reference)
     notice = await notice_of(temporal, "twilio-sms:SM-again")
     assert notice.subject == f"{reference}: the customer replied after the case closed"
     assert "--how sms-reply" in notice.detail
@@ -315,6 +311,13 @@ async def closed_case(client: Client, archive: CaseArchive, *, contact_keys: lis
         }
     )
     return reference
+
+
+def assert_kept_with_the_closed_case(queue: InboundQueue, archive: CaseArchive, item_id: str, reference: str) -> None:
+    """On the unmatched list, and the only item beside the closed case's archived record."""
+    assert queue.state_of(item_id) == UNMATCHED
+    [(kind, _, _)] = archive.addenda(reference)
+    assert kind == "customer_reply"
 
 
 async def notice_of(client: Client, item_id: str) -> AlertRequest:
