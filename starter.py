@@ -46,7 +46,7 @@ from domain.models import (
     NotSatisfied,
     field_errors,
 )
-from domain.ownership import can_reopen
+from domain.ownership import can_reopen, reopen_by
 from domain.reference import legacy_reference_for_intake, new_reference, reference_for_intake
 from ops import stores
 from ops.contact_keys import configured_secret, contact_keys
@@ -158,6 +158,18 @@ class CannotReopen(Exception):
     """The case cannot be re-opened (beyond the window, or it ended another way): one line why."""
 
 
+def _too_late_to_reopen(reference: str, closed_at: datetime, policy: ComplaintPolicy, said_at: datetime | None) -> str:
+    """The refusal, with the last day the closure named, on the policy's clock."""
+    zone = ZoneInfo(policy.calendar.timezone)
+    why = (
+        f"case {reference} closed on {closed_at.astimezone(zone):%d %b %Y} and could be re-opened until the end "
+        f"of {reopen_by(closed_at, policy).astimezone(zone):%d %b %Y} ({policy.reopen_window_weeks} weeks)"
+    )
+    if said_at is not None:
+        why += f"; the customer said this on {said_at.astimezone(zone):%d %b %Y}"
+    return why + ": file a new complaint"
+
+
 async def final_state(client: Client, summary: CaseSummary, *, archive: CaseArchive | None = None) -> CaseState:
     """A closed case's final state: its result's until v4; since v4 (a small result) the compliance
     record it archived as it closed, when `archive` holds that closing, else a query on the closed
@@ -209,12 +221,11 @@ async def reopen_case(
     [summary] = await client.data_converter.decode(
         ended.workflow_execution_completed_event_attributes.result.payloads, [CaseSummary]
     )
-    now = now or datetime.now(UTC)
-    if not can_reopen(now, summary.closed_at, case_input.policy):
-        raise CannotReopen(
-            f"case {reference} closed on {summary.closed_at:%d %b %Y}, more than "
-            f"{case_input.policy.reopen_window_weeks} weeks ago: file a new complaint"
-        )
+    # The closure told the customer "contact us by <date>": when they said it decides, not when a
+    # handler got to it (the managers' notice of a reply gives its time for --said-at).
+    told_at = fact.said_at or now or datetime.now(UTC)
+    if not can_reopen(told_at, summary.closed_at, case_input.policy):
+        raise CannotReopen(_too_late_to_reopen(reference, summary.closed_at, case_input.policy, fact.said_at))
     closed = await final_state(client, summary)
     try:
         await client.start_workflow(

@@ -21,6 +21,7 @@ from domain.models import (
     CompensationAward,
     ContactScheduleChange,
     Deadlock,
+    HowSaid,
     MessageKind,
     NotSatisfied,
     ProgressNote,
@@ -532,13 +533,47 @@ async def test_a_customer_back_after_the_reopen_window_is_told_to_file_a_new_com
         await case.handle.signal(ComplaintCase.customer_satisfied)
         closed = await case.wait(MINUTE)
         await env.sleep(9 * WEEK)
-        with pytest.raises(starter.CannotReopen, match="more than 8 weeks ago: file a new complaint"):
+        last_day = (closed.closed_at + 8 * WEEK).astimezone(LONDON)
+        with pytest.raises(starter.CannotReopen) as refused:
             await starter.reopen_case(
                 env.client, closed.reference, NotSatisfied(reason="Late"), now=await env.get_current_time()
             )
+        # The refusal names the day the closure gave the customer, and what to do instead.
+        assert str(refused.value) == (
+            f"case {closed.reference} closed on {closed.closed_at.astimezone(LONDON):%d %b %Y} and could be "
+            f"re-opened until the end of {last_day:%d %b %Y} (8 weeks): file a new complaint"
+        )
         # Nothing was started: the case's latest run is still the one that closed.
         history = await env.client.get_workflow_handle(closed.reference).fetch_history()
         assert history.events[-1].HasField("workflow_execution_completed_event_attributes")
+
+
+async def test_a_customer_who_wrote_on_the_last_day_reopens_the_case_even_when_it_is_recorded_later(
+    tmp_path,
+) -> None:
+    # The closure said "contact us by <date>": the customer's words decide, not when a handler
+    # gets to them (the managers' notice of a reply gives its time as --said-at).
+    import starter
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(DAY)
+        await case.handle.signal(ComplaintCase.customer_satisfied)
+        closed = await case.wait(MINUTE)
+        last_day = (closed.closed_at + 8 * WEEK).astimezone(LONDON).date()
+        said_at = datetime.combine(last_day, time(21, 30), LONDON)  # an e-mail that evening
+        await env.sleep(9 * WEEK)  # read the next week
+        told = NotSatisfied(reason="The fault is back", recorded_by="amara", how=HowSaid.EMAIL, said_at=said_at)
+        with pytest.raises(starter.CannotReopen) as refused:
+            late = told.model_copy(update={"said_at": said_at + DAY})
+            await starter.reopen_case(env.client, closed.reference, late, now=await env.get_current_time())
+        assert f"the customer said this on {(said_at + DAY):%d %b %Y}" in str(refused.value)
+        outcome = await starter.reopen_case(env.client, closed.reference, told, now=await env.get_current_time())
+        assert outcome == "re-opened"
+        reopened = env.client.get_workflow_handle(closed.reference)
+        state = await reopened.query(ComplaintCase.case_state)
+        [period] = state.reopenings
+        assert period.reason == "The fault is back"
+        await reopened.terminate("test finished")
 
 
 @pytest.mark.parametrize(
