@@ -122,10 +122,17 @@ def message_sequence(key: str) -> int | None:
     return int(number) if number.isdigit() else None
 
 
-def ask_outstanding(state: CaseState) -> bool:
-    """The customer was asked to confirm by reply and has not answered YES or NO since."""
+def ask_outstanding(state: CaseState, *, lapses_at_escalation: bool = True) -> bool:
+    """The customer was asked to confirm by reply and has not answered YES or NO since.
+
+    `lapses_at_escalation` (v8): nor has the case escalated since (not satisfied, a NO, a
+    re-opening), so a YES to a request made before it cannot close the escalated case. False only
+    for the histories of cases begun before v8, which decided without it.
+    """
     asked = state.asked_to_close_at
     if asked is None:
+        return False
+    if lapses_at_escalation and any(e.at >= asked for e in state.escalations):
         return False
     return not any(
         r.from_customer and r.meaning in (YES, NO) and r.received_at >= asked for r in state.customer_replies

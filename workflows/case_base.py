@@ -63,6 +63,7 @@ class CaseBase:
     _v5: bool
     _v6: bool
     _v7: bool
+    _v8: bool
     _closing: bool
     _roster_gap: bool
     _retrying: dict[str, asyncio.Task[None]]

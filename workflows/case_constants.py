@@ -28,6 +28,7 @@ __all__ = [
     "KEPT_ALERTS",
     "LEAN_RECEIPTS",
     "LOCAL_FIRST_ATTEMPT",
+    "ASK_LAPSES",
     "REOPEN_WINDOW",
     "REVIEW",
     "REVIEW_LEAD",
@@ -73,6 +74,11 @@ LEAN_RECEIPTS = "lean-receipts"
 # with no date was untrue for a customer back after the window, whom the handler must ask to file a
 # new complaint. Decided with the earlier patches.
 REOPEN_WINDOW = "reopen-window"
+# Since v8: a request to confirm by reply ("reply YES if resolved") lapses when the customer is
+# not satisfied after it (a handler's record, a NO, a re-opening): the case has escalated since, so
+# a later YES to the old request must not close it behind the new owner's back. A new request
+# after the escalation can be answered as before. Decided with the earlier patches.
+ASK_LAPSES = "ask-lapses"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 KEPT_ALERTS = 50  # v3: the latest alert subjects and refusals a case carries
 

@@ -33,6 +33,7 @@ from workflows.case_constants import (
     ACKNOWLEDGEMENT,
     ADR_RIGHTS,
     ADR_SEND_GRACE,
+    ASK_LAPSES,
     CLOSED_LOOP,
     DELTA_MEMO,
     INTRODUCTION,
@@ -108,7 +109,8 @@ class ComplaintCase(
         # records one patch marker instead of four (each marker brings a TemporalChangeVersion
         # upsert: a visibility write and history bytes). A history from before v5 has no such
         # marker and takes the earlier patches' decisions, in their order, as it always did.
-        self._v7 = workflow.patched(REOPEN_WINDOW)
+        self._v8 = workflow.patched(ASK_LAPSES)
+        self._v7 = self._v8 or workflow.patched(REOPEN_WINDOW)
         self._v6 = self._v7 or workflow.patched(LEAN_RECEIPTS)
         self._v5 = self._v6 or workflow.patched(DELTA_MEMO)
         if self._v5:

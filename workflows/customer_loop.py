@@ -227,7 +227,7 @@ class CustomerLoop(CaseBase):
             return  # the vendor delivered the same reply again
         meaning = loop.reply_meaning(reply.text)
         own = loop.from_customer(reply, self._customer)
-        outstanding = loop.ask_outstanding(state)  # before this reply answers it
+        outstanding = loop.ask_outstanding(state, lapses_at_escalation=self._v8)  # before this reply answers it
         record = CustomerReplyRecord(
             reply_id=reply.reply_id,
             channel=reply.channel,

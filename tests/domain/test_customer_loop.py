@@ -32,6 +32,7 @@ from domain.models import (
     CustomerReply,
     CustomerReplyRecord,
     DeliveryStatus,
+    Escalation,
     Handler,
     MessageKind,
     MessageRecord,
@@ -188,6 +189,21 @@ def test_an_ask_to_close_is_outstanding_until_the_customer_answers_yes_or_no_aft
     state.customer_replies.append(record(NO, asked.replace(hour=13)))
     assert not ask_outstanding(state)
     assert not ask_outstanding(CaseState(reference=REF))
+
+
+def test_an_ask_to_close_lapses_when_the_case_escalates_after_it() -> None:
+    asked = utc(2030, 2, 20, 10)
+
+    def escalated(at: datetime) -> Escalation:
+        return Escalation(at=at, reason="Line still drops", from_handler="a", to_handler="b", level=1)
+
+    state = CaseState(reference=REF, asked_to_close_at=asked, escalations=[escalated(asked.replace(hour=9))])
+    assert ask_outstanding(state)  # escalated before the ask: the ask stands
+    state.escalations.append(escalated(asked))
+    assert not ask_outstanding(state)  # the same moment counts: nothing answers an ask that lapsed
+    assert ask_outstanding(state, lapses_at_escalation=False)  # a case begun before v8 decided so
+    state.asked_to_close_at = asked.replace(hour=11)  # asked again after the escalation
+    assert ask_outstanding(state)
 
 
 def test_a_reply_is_unanswered_until_the_owner_calls_notes_or_the_case_acts_on_it() -> None:

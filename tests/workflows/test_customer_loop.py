@@ -25,6 +25,7 @@ from domain.models import (
     HowSaid,
     MessageKind,
     MessageRecord,
+    NotSatisfied,
     Vendor,
 )
 from domain.next_action import owner_next_action
@@ -228,6 +229,33 @@ async def test_no_escalates(tmp_path) -> None:
         assert escalation.recorded_by == "customer" and escalation.how == "email"
         assert "replied NO" in escalation.reason
         assert case.outbox.received(MessageKind.ESCALATION)
+
+
+async def test_a_yes_to_a_request_made_before_the_customer_said_not_satisfied_closes_nothing(tmp_path) -> None:
+    # Asked to confirm, then the customer phoned to say the line still drops: escalated. A "Yes"
+    # arriving later answers the old request, which the escalation ended (v8).
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(DAY)
+        await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+        await case.wait(MINUTE)
+        await case.handle.signal(
+            ComplaintCase.customer_not_satisfied,
+            NotSatisfied(reason="Line still drops", recorded_by="amara.okafor", how=HowSaid.PHONE),
+        )
+        state = await case.wait(HOUR)
+        assert state.escalation_level == 1
+        await customer_says(case, "Yes", reply_id="SM1")
+        state = await case.wait(HOUR)
+        assert state.stage is not CaseStage.CLOSED and state.confirmation is None
+        assert case.outbox.received(MessageKind.CLOSURE) == []
+        [reply] = state.customer_replies
+        assert reply.meaning == "yes" and reply.from_customer  # kept for the new owner to read
+        # A new request after the escalation can be answered.
+        await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="sian.evans"))
+        await case.wait(MINUTE)
+        await customer_says(case, "YES", reply_id="SM2")
+        _, final = await case.closed()
+        assert final.confirmation is not None and final.confirmation.recorded_by == "customer"
 
 
 async def test_yes_from_another_number_or_without_an_ask_is_only_a_reply(tmp_path) -> None:
