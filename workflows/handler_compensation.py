@@ -123,7 +123,9 @@ class HandlerCompensation(CaseBase):
             amount_gbp=amount, reason=reason, recorded_at=recorded_at or workflow.now(), credit_id=receipt.credit_id
         )
         self._state.compensations.append(compensation)
-        if self._state.stage is not CaseStage.CLOSED:
+        # v8: a credit that lands after the customer confirmed (billing was down) is still told to
+        # them: the closure could not say it had been credited, and nothing else would.
+        if self._state.stage is not CaseStage.CLOSED or self._v8:
             self._deliver(
                 MessageKind.COMPENSATION,
                 [self._written_channel()],

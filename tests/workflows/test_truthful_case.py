@@ -287,6 +287,27 @@ async def test_a_billing_outage_never_holds_the_command_or_the_case_and_credits_
         await case.handle.result()
 
 
+async def test_a_credit_that_lands_after_the_case_closed_is_still_told_to_the_customer(tmp_path) -> None:
+    # The customer confirmed while billing was down: the credit goes through the next day, and the
+    # customer hears of it then (v8), after the closure, which could not say it had been credited.
+    billing = FlakyBilling(BillingActivities(tmp_path / "billing.sqlite3"), down_until=PLAIN_TUESDAY + DAY)
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, billing=billing) as case:
+        await case.wait(HOUR)
+        award = CompensationAward(amount_gbp=Decimal("25.00"), reason="Two missed engineer visits")
+        await asyncio.wait_for(case.handle.execute_update(ComplaintCase.record_compensation, award), 30)
+        await case.handle.signal(ComplaintCase.customer_satisfied)
+        state = await case.wait(HOUR)
+        assert state.stage is CaseStage.CLOSED and case.outbox.received(MessageKind.COMPENSATION) == []
+        _, final = await case.closed()
+        [credited] = final.compensations
+        [told] = case.outbox.received(MessageKind.COMPENSATION)
+        assert told.context.compensation_gbp == Decimal("25.00")
+        kinds = [m.kind for m in final.messages if m.status == "sent"]
+        assert kinds.index(MessageKind.CLOSURE) < kinds.index(MessageKind.COMPENSATION)
+        [record] = [m for m in final.messages if m.kind is MessageKind.COMPENSATION]
+        assert record.at >= PLAIN_TUESDAY + DAY and credited.credit_id
+
+
 # --- 13. letters are dispatched, then delivered ------------------------------------------------
 
 
