@@ -15,6 +15,7 @@ class MessageExtras(TypedDict, total=False):
     handler: Handler | None
     progress_note: str | None
     escalation_reason: str | None
+    escalation_top: bool
     adr_reason: str | None
     deadlock_reason: str | None
     introduction_due_at: datetime | None

@@ -396,6 +396,9 @@ class MessageContext(Model):
     next_update_at: AwareDatetime | None = None
     progress_note: str | None = None
     escalation_reason: str | None = None
+    # Escalation: the owner is already at the top of the ladder, so the case is re-opened with them,
+    # not escalated. Left out of the payload when false (an earlier release's worker refuses it).
+    escalation_top: bool = Field(default=False, exclude_if=lambda top: not top)
     adr_scheme: AdrScheme | None = None
     adr_reason: str | None = None  # "eight_weeks" or "deadlock"
     # Why the provider reached deadlock, in the handler's words (deadlock letters only).

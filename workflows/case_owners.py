@@ -151,8 +151,11 @@ class CaseOwners(CaseBase):
         )
         state.escalations.append(escalation)
         state.stage = CaseStage.REOPENED
-        # A new owner gets a fresh introduction clock; the 8-week clock runs on untouched.
-        self._new_introduction_clock(now)
+        top = previous is not None and state.escalation_level + 1 >= len(ladder)
+        if not (top and self._v8):
+            # A new owner gets a fresh introduction clock; the 8-week clock runs on untouched. At the
+            # top of the ladder (v8) the owner stays, already introduced: no clock is owed.
+            self._new_introduction_clock(now)
         if state.escalation_level + 1 < len(ladder) or previous is None:
             if state.escalation_level + 1 < len(ladder):
                 state.escalation_level += 1
@@ -165,7 +168,9 @@ class CaseOwners(CaseBase):
             state.assignments.append(
                 Assignment(handler=previous, reason="re-opened at the top of the escalation ladder", assigned_at=now)
             )
-            self._deliver(MessageKind.ESCALATION, [self._written_channel()], escalation_reason=fact.reason)
+            self._deliver(
+                MessageKind.ESCALATION, [self._written_channel()], escalation_reason=fact.reason, escalation_top=True
+            )
 
     def _reopen(self, fact: NotSatisfied) -> None:
         """The customer came back within the re-open window: the same case re-opened (see

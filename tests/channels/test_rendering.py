@@ -77,6 +77,17 @@ def test_escalation_names_the_new_owner_and_role(make_request, manager):
     assert "now owned by Rhian Evans, Customer Service Manager" in message.text
 
 
+def test_a_not_satisfied_answer_at_the_top_of_the_ladder_is_not_called_an_escalation(make_request, manager):
+    # The owner is already the most senior level: "escalated to <the same person>" would be untrue.
+    message = render(make_request(MessageKind.ESCALATION, handler=manager, escalation_top=True))
+    for form in (message.subject, message.text, message.html, message.sms):
+        assert "escalated" not in form
+    assert "re-opened" in message.subject and "Rhian Evans" in message.subject
+    assert "stays with Rhian Evans, Customer Service Manager" in message.text
+    assert "no more senior level in our complaints process" in message.text
+    assert "re-opened" in message.sms and "Rhian Evans" in message.sms
+
+
 def test_introduction_sets_expectations(make_request):
     # The first owner's introduction, before any schedule is offered at 3 working days.
     text = render(make_request(MessageKind.INTRODUCTION, schedule=None)).text

@@ -193,6 +193,14 @@ async def test_not_satisfied_twice_climbs_the_escalation_ladder(
         assert state.escalation_level == 2
         assert state.owner.role is CaseRole.HEAD_OF_PROFESSIONAL_SERVICES
         assert len(state.escalations) == 3
+        # Told as a re-opening with the same person, not "escalated to" them (v8), and no new
+        # introduction is owed by someone the customer already knows.
+        assert [m.context.escalation_top for m in case.outbox.received(MessageKind.ESCALATION)] == [False, False, True]
+        assert [m.name for m in state.milestones if m.name.startswith("introduction")] == [
+            "introduction",
+            "introduction_2",
+            "introduction_3",
+        ]
         # The 8-week clock runs from first receipt, untouched by re-opening.
         assert state.milestone("adr_rights").due_at == state.deadlines.adr_due + HOUR
 
