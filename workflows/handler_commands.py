@@ -50,6 +50,10 @@ class HandlerCommands(CaseBase):
         state = self._state
         if self._v3 and change.customer_agreed:
             state.schedule_agreed_at = workflow.now()
+        elif self._v8:
+            # Only offered (`schedule --proposed`): the customer has not agreed this one, so no
+            # message may call it agreed, whatever they agreed before.
+            state.schedule_agreed_at = None
         current = state.schedule or self._policy.updates
         state.schedule = UpdateSchedule(
             every=change.every,

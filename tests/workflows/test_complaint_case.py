@@ -140,6 +140,20 @@ async def test_unresolved_after_three_working_days_gets_offered_schedule_then_re
         assert "goodwill" not in everything
         assert await case.handle.describe()  # still open: updates go on until the customer is satisfied
 
+        # A new rhythm only offered (`schedule --proposed`) is not what the customer agreed (v8):
+        # the schedule message and the updates after it do not call it agreed.
+        await case.handle.execute_update(
+            ComplaintCase.change_update_schedule,
+            ContactScheduleChange(every=2, unit=IntervalUnit.ELAPSED_DAYS, contact_time=time(16, 0)),
+        )
+        state = await case.wait(5 * DAY)
+        assert state.schedule_agreed_at is None
+        offered = case.outbox.received(MessageKind.UPDATE_SCHEDULE, ChannelKind.EMAIL)[-1]
+        assert offered.context.schedule_agreed_at is None
+        assert (
+            case.outbox.received(MessageKind.PROGRESS_UPDATE, ChannelKind.EMAIL)[-1].context.schedule_agreed_at is None
+        )
+
 
 async def test_a_case_the_worker_never_keeps_in_memory_still_keeps_every_clock(
     tmp_path,
