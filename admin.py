@@ -1218,6 +1218,8 @@ def call(
 
     recorded = _apply(reference, "call", ComplaintCase.record_call, made, request)
     met = f"; it met the {recorded.met} clock" if recorded.met else ""
+    if recorded.not_met:
+        met = f"; it does not meet the introduction clock: {recorded.not_met}"
     line = f"{reference}: call recorded ({_label(recorded.outcome)}, by {recorded.by}){met}"
     _answer(as_json, reference, "call", recorded, line, request)
 

@@ -564,6 +564,9 @@ class Call(Model):
     note: str | None = None
     # The clock it met, if it reached the customer while one was owed.
     met: str | None = None
+    # v8: why a call that reached the customer met no introduction still owed (someone other than
+    # the owner called). Left out when None, so earlier releases still read the record.
+    not_met: str | None = Field(default=None, exclude_if=lambda why: why is None)
 
 
 class ContactChange(Model):

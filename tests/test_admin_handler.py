@@ -114,6 +114,16 @@ def test_a_reached_call_is_recorded_with_who_made_it_and_the_clock_it_met(tempor
     )
 
 
+def test_a_colleagues_call_says_why_it_is_not_the_introduction(temporal: Temporal) -> None:
+    why = "the introduction is owed by the case's owner, rhys.griffiths"
+    temporal.answer = Call(at=AT, outcome=CallOutcome.REACHED, by="amara.okafor", not_met=why)
+    result = run("call", REF, "--outcome", "reached", "--by", "amara.okafor")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        f"{REF}: call recorded (reached, by amara.okafor); it does not meet the introduction clock: {why}"
+    )
+
+
 def test_no_answer_is_typed_with_a_dash_and_by_defaults_to_the_login_name(temporal: Temporal) -> None:
     temporal.answer = Call(at=AT, outcome=CallOutcome.NO_ANSWER, by="sam.login")
     assert run("call", REF, "--outcome", "no-answer").exit_code == 0

@@ -41,12 +41,20 @@ class HandlerRecords(CaseBase):
         state, now = self._state, workflow.now()
         call = Call(at=now, outcome=made.outcome, by=made.recorded_by, note=made.note)
         intro = self._current_introduction()
-        if (
+        owed = (
             made.outcome is CallOutcome.REACHED
             and intro is not None
             and intro.done_at is None
             and intro.superseded_at is None
-        ):
+        )
+        owner = state.owner.id if state.owner else None
+        if owed and self._v8 and made.recorded_by != owner:
+            # v8: "your case handler will contact you ... to introduce themselves": the written
+            # follow-up signs as the owner, so only the owner's own call can be that introduction.
+            call.not_met = (
+                f"the introduction is owed by the case's owner, {owner}" if owner else "the case has no owner yet"
+            )
+        elif owed and intro is not None:
             intro.done_at = now
             call.met = intro.name
             if intro.name not in self._in_flight:

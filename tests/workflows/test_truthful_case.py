@@ -401,13 +401,15 @@ async def test_a_call_that_reaches_the_customer_meets_the_introduction_and_the_w
     # Thursday 20:00: the introduction is owed by Saturday 20:00, planned for Friday 09:00.
     async with server_at(utc(2030, 2, 14, 20, 0)) as env, running_case(env, tmp_path) as case:
         await case.wait(30 * MINUTE)
+        owner = (await case.state()).owner
+        assert owner is not None
         missed = await case.handle.execute_update(
-            ComplaintCase.record_call, CallMade(outcome=CallOutcome.NO_ANSWER, recorded_by="amara.okafor")
+            ComplaintCase.record_call, CallMade(outcome=CallOutcome.NO_ANSWER, recorded_by=owner.id)
         )
         assert missed.met is None
         call = await case.handle.execute_update(
             ComplaintCase.record_call,
-            CallMade(outcome=CallOutcome.REACHED, recorded_by="amara.okafor", note="Agreed to write"),
+            CallMade(outcome=CallOutcome.REACHED, recorded_by=owner.id, note="Agreed to write"),
         )
         assert call.met == "introduction"
         state = await case.wait(MINUTE)
@@ -418,6 +420,29 @@ async def test_a_call_that_reaches_the_customer_meets_the_introduction_and_the_w
         assert written.channel is ChannelKind.EMAIL
         await case.wait(DAY)
         assert len(case.outbox.received(MessageKind.INTRODUCTION)) == 1
+
+
+async def test_a_call_by_someone_other_than_the_owner_is_not_the_owners_introduction(tmp_path) -> None:
+    from domain.models import CallMade, CallOutcome
+
+    # The written follow-up signs as the owner ("My name is ..."): a colleague's call cannot be it.
+    # Thursday 20:00: the written introduction waits for Friday 09:00, so it is still owed.
+    async with server_at(utc(2030, 2, 14, 20, 0)) as env, running_case(env, tmp_path) as case:
+        await case.wait(30 * MINUTE)
+        owner = (await case.state()).owner
+        assert owner is not None
+        someone_else = "amara.okafor" if owner.id != "amara.okafor" else "rhys.griffiths"
+        colleague = await case.handle.execute_update(
+            ComplaintCase.record_call, CallMade(outcome=CallOutcome.REACHED, recorded_by=someone_else)
+        )
+        assert colleague.met is None
+        assert colleague.not_met == f"the introduction is owed by the case's owner, {owner.id}"
+        state = await case.wait(MINUTE)
+        assert state.milestone("introduction").done_at is None and len(state.calls) == 1
+        own = await case.handle.execute_update(
+            ComplaintCase.record_call, CallMade(outcome=CallOutcome.REACHED, recorded_by=owner.id)
+        )
+        assert own.met == "introduction" and own.not_met is None
 
 
 async def test_an_agreed_schedule_says_so_and_a_pause_holds_updates_but_not_the_eight_week_letter(tmp_path) -> None:
