@@ -84,6 +84,7 @@ from domain.models import (
     ChannelKind,
     ClosureOutcome,
     CompensationAward,
+    ComplaintIntake,
     ContactCorrection,
     ContactScheduleChange,
     Customer,
@@ -508,21 +509,41 @@ async def _state(client: Client, handle: WorkflowHandle[Any, Any]) -> CaseState:
         ) from None
 
 
-async def _filed_customer(client: Client, handle: WorkflowHandle[Any, Any]) -> Customer | None:
-    """The customer as filed: the intake is in the first event of the case's run (a run that
+async def _filed_intake(client: Client, handle: WorkflowHandle[Any, Any]) -> ComplaintIntake | None:
+    """The complaint as filed: the intake is in the first event of the case's run (a run that
     continued as new carries the same intake), so no query or worker is needed to read it."""
 
-    async def first_event() -> Customer | None:
+    async def first_event() -> ComplaintIntake | None:
         async for event in handle.fetch_history_events(page_size=1, rpc_timeout=_wait):
             payloads = event.workflow_execution_started_event_attributes.input.payloads
             if not payloads:
                 return None
             case_input: CaseInput
             [case_input] = await client.data_converter.decode(payloads, [CaseInput])
-            return case_input.intake.customer
+            return case_input.intake
         return None
 
     return await asyncio.wait_for(first_event(), _wait.total_seconds())
+
+
+async def _filed_customer(client: Client, handle: WorkflowHandle[Any, Any]) -> Customer | None:
+    intake = await _filed_intake(client, handle)
+    return intake.customer if intake is not None else None
+
+
+async def _check_duplicate_of(client: Client, handle: WorkflowHandle[Any, Any], duplicate_of: str) -> None:
+    """A duplicate's closure tells the customer their complaint is handled under `duplicate_of`
+    and that they will hear of it only there: true only of an open case for the same account."""
+    try:
+        original = await _open_case(client, duplicate_of)
+    except Refused as exc:
+        raise Refused(f"--duplicate-of: {exc}: the customer would be told it is handled there") from None
+    this, that = await _filed_intake(client, handle), await _filed_intake(client, original)
+    if this is not None and that is not None and this.account_number != that.account_number:
+        raise Refused(
+            f"--duplicate-of: {duplicate_of} is account {that.account_number}'s complaint, this case is account "
+            f"{this.account_number}'s: a duplicate is the same customer's complaint; nothing was changed"
+        )
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -1517,7 +1538,14 @@ def close(
     _json_mode(as_json)
     request = _request_id(request_id, as_json=as_json)
 
-    said = _apply(reference, "close", ComplaintCase.close_case, closure, request)
+    async def action(client: Client) -> str:
+        handle = await _open_case(client, reference)
+        if closure.duplicate_of is not None:
+            await _check_duplicate_of(client, handle, closure.duplicate_of)
+        update = update_id("close", reference, closure, request)
+        return await _update(client, handle, ComplaintCase.close_case, closure, id=update)
+
+    said = _run(action)
     _answer(as_json, reference, "close", said, f"{reference}: {said.removeprefix(f'case {reference} ')}", request)
 
 

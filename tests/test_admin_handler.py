@@ -615,7 +615,13 @@ def test_with_json_sent_but_not_applied_keeps_stdout_empty(temporal: Temporal, m
 # --- close ----------------------------------------------------------------------------------------
 
 
-def test_a_duplicate_is_closed_naming_the_case_it_is_handled_under(temporal: Temporal) -> None:
+def test_a_duplicate_is_closed_naming_the_case_it_is_handled_under(
+    temporal: Temporal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def same_account(client: Any, handle: Any, duplicate_of: str) -> None:
+        temporal.opened.append(duplicate_of)  # tests/e2e/test_handler_commands.py checks it for real
+
+    monkeypatch.setattr(admin, "_check_duplicate_of", same_account)
     temporal.answer = f"case {REF} closed: duplicate"
     result = run("close", REF, "--outcome", "duplicate", "--duplicate-of", "CC-2026-4F7K2R", "--reason", "Filed twice")
     assert result.exit_code == 0, result.output

@@ -262,3 +262,46 @@ def test_withdraw_closes_as_withdrawn_and_terminate_archives_the_record_first(st
     record = json.loads(done_json(admin("evidence", stopped)))
     assert record["reference"] == stopped
     refused(admin("note", stopped, "too late"), "refused: case")
+
+
+def test_a_duplicate_is_closed_only_under_an_open_case_for_the_same_account(stack: Stack) -> None:
+    # The closure tells the customer "we will keep you updated under <that reference> only".
+    original = stack.file(fresh_example(), **ALL_HOURS)
+    other_account = json.loads(fresh_example())
+    other_account["account_number"] = "ISS-300001"
+    strangers = stack.file(json.dumps(other_account), **ALL_HOURS)
+    reference = stack.file(fresh_example(), **ALL_HOURS)
+    for case in (original, strangers, reference):
+        stack.wait_for(case, lambda d: d["owner_id"] is not None and d["stage"] != "received")
+
+    def close_as_duplicate_of(target: str) -> subprocess.CompletedProcess[str]:
+        return stack.run(
+            "admin.py", "--wait", "30", "close", reference, "--outcome", "duplicate", "--reason", "Filed twice",
+            "--duplicate-of", target,
+        )  # fmt: skip
+
+    refused(close_as_duplicate_of("CC-2026-XXXXXXXX"), "refused: --duplicate-of: no case CC-2026-XXXXXXXX was found")
+    refused(close_as_duplicate_of(strangers), f"refused: --duplicate-of: {strangers} is account ISS-300001's")
+    assert stack.status(reference)["closure"] is None  # nothing changed
+    assert done(close_as_duplicate_of(original)) == f"{reference}: closed: duplicate"
+    closed = stack.wait_for(reference, lambda d: d["stage"] == "closed")
+    assert closed["closure"]["duplicate_of"] == original
+    # A closed case cannot be where the customer hears of it.
+    another = stack.file(fresh_example(), **ALL_HOURS)
+    stack.wait_for(another, lambda d: d["owner_id"] is not None and d["stage"] != "received")
+    refused(
+        stack.run(
+            "admin.py",
+            "--wait",
+            "30",
+            "close",
+            another,
+            "--outcome",
+            "duplicate",
+            "--reason",
+            "Filed twice",
+            "--duplicate-of",
+            reference,
+        ),  # fmt: skip
+        f"refused: --duplicate-of: case {reference} is closed",
+    )
