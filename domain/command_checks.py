@@ -71,6 +71,17 @@ def note_refusal(state: CaseState, policy: ComplaintPolicy, note: ProgressNote, 
     return None
 
 
+def updates_stopped_refusal(state: CaseState, what: str) -> Refusal | None:
+    """In deadlock no regular update goes again: a command about updates would promise one."""
+    if state.stage is CaseStage.DEADLOCK:
+        return Refusal(
+            "UpdatesStopped",
+            f"case {state.reference} is in deadlock and regular updates have stopped: {what}; "
+            "write to the customer directly if they need to know something",
+        )
+    return None
+
+
 def deadlock_refusal(state: CaseState, in_flight: set[str], *, v3: bool) -> Refusal | None:
     """v3 records deadlock at any point once; before v3 only while the ADR letter had not gone."""
     if v3:

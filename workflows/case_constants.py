@@ -77,8 +77,11 @@ REOPEN_WINDOW = "reopen-window"
 # Since v8: a request to confirm by reply ("reply YES if resolved") lapses when the customer is
 # not satisfied after it (a handler's record, a NO, a re-opening): the case has escalated since, so
 # a later YES to the old request must not close it behind the new owner's back. A new request
-# after the escalation can be answered as before. And a compensation credit that lands after the
-# case closed (billing was down) is still told to the customer. Decided with the earlier patches.
+# after the escalation can be answered as before. With it, other truths the record could not keep:
+# a compensation credit that lands after the case closed is still told to the customer; a schedule
+# only offered after an agreed one is not called agreed; only the owner's own call is their
+# introduction; at the top of the ladder the owner stays without a new introduction clock; and
+# deadlock after the 8-week letter sends the deadlock letter. Decided with the earlier patches.
 ASK_LAPSES = "ask-lapses"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 KEPT_ALERTS = 50  # v3: the latest alert subjects and refusals a case carries

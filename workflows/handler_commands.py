@@ -42,6 +42,8 @@ class HandlerCommands(CaseBase):
         _require(note, ProgressNote)
         self._refuse_if_closed()
         _refuse(command_checks.note_refusal(self._state, self._policy, note, bounded=self._v3))
+        if note.for_customer:
+            _refuse(command_checks.updates_stopped_refusal(self._state, "no update will carry a note for the customer"))
 
     @workflow.update(name="change_update_schedule")
     async def change_update_schedule(self, change: ContactScheduleChange) -> UpdateSchedule:
@@ -71,6 +73,7 @@ class HandlerCommands(CaseBase):
     def _validate_schedule(self, change: ContactScheduleChange) -> None:
         _require(change, ContactScheduleChange)
         self._refuse_if_closed()
+        _refuse(command_checks.updates_stopped_refusal(self._state, "there is no update schedule to change"))
         if self._v3 and change.contact_time is not None:
             self._refuse_a_contact_time_at_night(change.contact_time)
 
@@ -107,7 +110,17 @@ class HandlerCommands(CaseBase):
         state.notes.append(Note(at=now, author="deadlock", text=deadlock.reason))
         self._wake()
         if state.adr_letter_sent_at is not None or ADR_RIGHTS in self._in_flight:
-            return "deadlock recorded; the ADR-rights letter had already gone, so it is not sent again"
+            if not self._v8:
+                return "deadlock recorded; the ADR-rights letter had already gone, so it is not sent again"
+            # v8: the 8-week letter promised more updates, and they stop now: the customer gets the
+            # deadlock letter the Code names. The 8-week clock was met by that letter; this one has none.
+            self._deliver(
+                MessageKind.ADR_RIGHTS,
+                [self._written_channel()],
+                adr_reason="deadlock",
+                deadlock_reason=deadlock.reason,
+            )
+            return "deadlock recorded; the deadlock letter is being sent (the ADR rights went at 8 weeks)"
         self._deliver(
             MessageKind.ADR_RIGHTS,
             [self._written_channel()],

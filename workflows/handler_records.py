@@ -89,6 +89,7 @@ class HandlerRecords(CaseBase):
     def _validate_agreement(self, agreed: ScheduleAgreed) -> None:
         _require(agreed, ScheduleAgreed)
         self._refuse_if_closed()
+        _refuse(command_checks.updates_stopped_refusal(self._state, "there are no updates to agree a schedule for"))
         _refuse(
             command_checks.agreement_refusal(
                 self._policy, self._customer, agreed, texts_stopped=not self._texts_allowed()
@@ -111,6 +112,7 @@ class HandlerRecords(CaseBase):
     def _validate_pause(self, pause: UpdatesPaused) -> None:
         _require(pause, UpdatesPaused)
         self._refuse_if_closed()
+        _refuse(command_checks.updates_stopped_refusal(self._state, "there are no updates to pause"))
         today = local_date(workflow.now(), self._policy.calendar.timezone)
         _refuse(command_checks.pause_refusal(self._policy, pause, today))
 

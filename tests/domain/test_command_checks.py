@@ -18,6 +18,7 @@ from domain.command_checks import (
     note_refusal,
     pause_refusal,
     reassign_refusal,
+    updates_stopped_refusal,
 )
 from domain.models import (
     CaseClosure,
@@ -213,3 +214,14 @@ def test_a_case_at_the_top_of_the_ladder_is_reassigned_only_at_that_level() -> N
             "to: cara.dunn is a Customer Service Manager; this case is at Head of Professional Services level "
             "(escalate with not-satisfied instead)",
         )
+
+
+def test_commands_about_updates_are_refused_in_deadlock_saying_updates_have_stopped() -> None:
+    state = CaseState(reference="CC-2030-AAAAAAAA", stage=CaseStage.INVESTIGATING)
+    assert updates_stopped_refusal(state, "there are no updates to pause") is None
+    state.stage = CaseStage.DEADLOCK
+    assert updates_stopped_refusal(state, "there are no updates to pause") == Refusal(
+        "UpdatesStopped",
+        "case CC-2030-AAAAAAAA is in deadlock and regular updates have stopped: there are no updates to pause; "
+        "write to the customer directly if they need to know something",
+    )

@@ -237,16 +237,49 @@ async def test_a_command_sent_before_the_case_opens_waits_for_it_and_never_fails
 # --- 11. deadlock at any point -----------------------------------------------------------------
 
 
-async def test_deadlock_after_the_eight_week_letter_stops_the_updates_without_a_second_letter(tmp_path) -> None:
+async def test_deadlock_after_the_eight_week_letter_stops_the_updates_and_tells_the_customer(tmp_path) -> None:
+    # The 8-week letter promised "we will keep updating you": at deadlock the updates stop, so the
+    # customer gets the deadlock letter the Code names (v8; before, nothing told them).
+    from channels.rendering import render
+
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         await case.wait(8 * WEEK + DAY)
+        adr_done = (await case.state()).milestone("adr_rights").done_at
         result = await case.handle.execute_update(ComplaintCase.declare_deadlock, Deadlock(reason="No agreement"))
-        assert "not sent again" in result
+        assert result == "deadlock recorded; the deadlock letter is being sent (the ADR rights went at 8 weeks)"
         updates_before = len(case.outbox.received(MessageKind.PROGRESS_UPDATE))
         state = await case.wait(4 * WEEK)
         assert state.stage is CaseStage.DEADLOCK and state.next_update_at is None
         assert len(case.outbox.received(MessageKind.PROGRESS_UPDATE)) == updates_before
-        assert len(case.outbox.received(MessageKind.ADR_RIGHTS)) == 1
+        [eight_weeks, deadlock] = case.outbox.received(MessageKind.ADR_RIGHTS)
+        assert eight_weeks.context.adr_reason == "eight_weeks"
+        assert deadlock.context.adr_reason == "deadlock" and deadlock.context.deadlock_reason == "No agreement"
+        text = render(deadlock).text
+        assert "reached deadlock" in text and "We will not send you further regular updates" in text
+        assert state.milestone("adr_rights").done_at == adr_done  # the 8-week clock was met once
+        # Nothing a handler does now may promise an update that will not come.
+        from temporalio.client import WorkflowUpdateFailedError
+
+        from domain.models import ScheduleAgreed
+
+        refusals = [
+            case.handle.execute_update(
+                ComplaintCase.add_note, ProgressNote(author="amara.okafor", text="Engineer booked", for_customer=True)
+            ),
+            case.handle.execute_update(
+                ComplaintCase.record_agreement,
+                ScheduleAgreed(every=7, contact_time=time(10, 0), recorded_by="amara.okafor"),
+            ),
+            case.handle.execute_update(ComplaintCase.change_update_schedule, ContactScheduleChange(every=3)),
+        ]
+        for refusal in refusals:
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await refusal
+            assert "is in deadlock and regular updates have stopped" in str(refused.value.cause)
+        # An internal note is still kept.
+        await case.handle.execute_update(
+            ComplaintCase.add_note, ProgressNote(author="amara.okafor", text="Closed file")
+        )
 
 
 async def test_deadlock_before_the_review_leaves_no_past_deadline_behind(tmp_path) -> None:
