@@ -531,6 +531,19 @@ async def _filed_customer(client: Client, handle: WorkflowHandle[Any, Any]) -> C
     return intake.customer if intake is not None else None
 
 
+async def _check_said_at(client: Client, handle: WorkflowHandle[Any, Any], said_at: datetime | None) -> None:
+    """The customer cannot have said it before they complained: a mistyped year would otherwise go
+    into the customer's closure letter ("Thank you for confirming by phone on 5 May 2019")."""
+    if said_at is None:
+        return
+    intake = await _filed_intake(client, handle)
+    if intake is not None and said_at < intake.received_at:
+        raise Refused(
+            f"--said-at: {said_at.astimezone(LONDON):%d %b %Y %H:%M} is before the complaint was received "
+            f"({intake.received_at.astimezone(LONDON):%d %b %Y %H:%M}, UK time); nothing was changed"
+        )
+
+
 async def _check_duplicate_of(client: Client, handle: WorkflowHandle[Any, Any], duplicate_of: str) -> None:
     """A duplicate's closure tells the customer their complaint is handled under `duplicate_of`
     and that they will hear of it only there: true only of an open case for the same account."""
@@ -1033,6 +1046,7 @@ def satisfied(
 
     async def action(client: Client) -> None:
         handle = await _open_case(client, reference)
+        await _check_said_at(client, handle, answer.said_at)
         await handle.signal(ComplaintCase.customer_satisfied, answer, rpc_timeout=_wait)
 
     _run(action)
@@ -1070,7 +1084,8 @@ def not_satisfied(
     )
 
     async def action(client: Client) -> str:
-        await _any_case(client, reference)  # an unknown reference is refused as such
+        handle = await _any_case(client, reference)  # an unknown reference is refused as such
+        await _check_said_at(client, handle, fact.said_at)
         try:
             return await asyncio.wait_for(reopen_case(client, reference, fact), _wait.total_seconds())
         except CannotReopen as exc:

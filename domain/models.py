@@ -586,6 +586,9 @@ class Escalation(Model):
     # Who recorded the customer's "not satisfied", and how the customer said it (since v3).
     recorded_by: str | None = None
     how: str | None = None
+    # When the customer said it, if the handler gave it (`--said-at`): it decides a re-opening, so
+    # the record keeps it. Left out when None, so earlier releases still read the record.
+    said_at: AwareDatetime | None = Field(default=None, exclude_if=lambda when: when is None)
 
 
 class CaseDeadlines(Model):

@@ -56,6 +56,7 @@ class Temporal:
         self.updates: list[tuple[str, Any, str | None]] = []
         self.signals: list[tuple[str, Any]] = []
         self.answer: Any = None
+        self.intake: Any = None  # the case's intake as filed, where a command reads it
 
 
 @pytest.fixture
@@ -79,8 +80,12 @@ def temporal(monkeypatch: pytest.MonkeyPatch) -> Temporal:
         fake.updates.append((method.__name__, payload, id))
         return fake.answer
 
+    async def filed_intake(client: Any, handle: Any) -> Any:
+        return fake.intake
+
     monkeypatch.setattr(admin, "connect", connect)
     monkeypatch.setattr(admin, "_open_case", open_case)
+    monkeypatch.setattr(admin, "_filed_intake", filed_intake)
     monkeypatch.setattr(admin, "_update", update)
     return fake
 
@@ -766,3 +771,19 @@ def test_each_handler_command_is_one_update_on_the_case_under_the_id_its_request
         f"request id: {REQUEST} (to retry this exact command: --request-id {REQUEST})",
         f"{REF}: {said}",
     ]
+
+
+def test_a_said_at_before_the_complaint_was_received_is_refused_and_nothing_is_sent(temporal: Temporal) -> None:
+    # A mistyped year would go into the customer's closure: "Thank you for confirming on 5 May 2019".
+    from types import SimpleNamespace
+
+    temporal.intake = SimpleNamespace(received_at=datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    result = run("satisfied", REF, "--how", "phone", "--by", "amara.okafor", "--said-at", "2019-05-05T12:00")
+    assert result.exit_code == 1 and temporal.signals == []
+    assert result.stderr == (
+        "refused: --said-at: 05 May 2019 12:00 is before the complaint was received "
+        "(30 Nov 2026 09:00, UK time); nothing was changed\n"
+    )
+    assert (
+        run("satisfied", REF, "--how", "phone", "--by", "amara.okafor", "--said-at", "2026-11-30T09:30").exit_code == 0
+    )

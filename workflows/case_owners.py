@@ -148,6 +148,7 @@ class CaseOwners(CaseBase):
             level=state.escalation_level,
             recorded_by=fact.recorded_by,
             how=fact.how.value if fact.how else None,
+            said_at=fact.said_at,
         )
         state.escalations.append(escalation)
         state.stage = CaseStage.REOPENED

@@ -222,11 +222,12 @@ async def test_no_escalates(tmp_path) -> None:
         await case.wait(DAY)
         channel = await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
         assert channel == "email"
-        await customer_says(case, "NO", sender="Gwen.Pritchard@EXAMPLE.com", reply_id="<a1@mail.example.com>")
+        said_at = await customer_says(case, "NO", sender="Gwen.Pritchard@EXAMPLE.com", reply_id="<a1@mail.example.com>")
         state = await case.wait(HOUR)
         assert state.stage is not CaseStage.CLOSED and state.escalation_level == 1
         [escalation] = state.escalations
         assert escalation.recorded_by == "customer" and escalation.how == "email"
+        assert escalation.said_at == said_at  # when they said it, kept with the escalation
         assert "replied NO" in escalation.reason
         assert case.outbox.received(MessageKind.ESCALATION)
 
