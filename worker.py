@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 
 from temporalio.client import Client
@@ -84,8 +85,13 @@ class CaseWorkers:
         await asyncio.gather(*(worker.shutdown() for worker in self.workers))
 
 
-def build_worker(client: Client, settings: PipelineSettings) -> CaseWorkers:
-    """The workers with every activity wired to its real dependencies (tests use this too)."""
+def build_worker(
+    client: Client, settings: PipelineSettings, *, clock: Callable[[], Awaitable[datetime]] | None = None
+) -> CaseWorkers:
+    """The workers with every activity wired to its real dependencies (tests use this too).
+
+    `clock`: what a text is judged by against the quiet hours; the wall clock unless given. On a
+    time-skipping server pass its own (`env.get_current_time`), or texts follow the real night."""
     channel_settings = ChannelSettings(data_dir=settings.data_dir)
     channels = build_channels(channel_settings)
     log.info("channels: %s", describe_channels(channels))
@@ -100,6 +106,7 @@ def build_worker(client: Client, settings: PipelineSettings) -> CaseWorkers:
         sent_log,
         provider=channel_settings.provider,
         rate_limits=rate_limits,
+        clock=clock,
     )
     assignment = CaseAssignmentActivities(client, settings.roster_file)
     # Staff notices go to the staff mailbox in the outbox (and the alerts folder, as JSON).

@@ -9,6 +9,10 @@ Failures reach the workflow as `ApplicationError`s with a stable `type`:
 - `TransientDeliveryError`, retryable, `next_retry_delay` = the vendor's `Retry-After` if it gave one;
 - `MessageRenderError` / `ChannelNotConfigured`, non-retryable: a bug or a deploy problem, not a
   vendor problem; retrying the same input cannot help;
+- `QuietHours`, retryable and benign: a text outside the policy's quiet hours (08:00-20:00 UK time)
+  is not sent, whichever path brought it here (a fallback, a retry that ran into the evening);
+  `next_retry_delay` = the time until the quiet hours allow it, so the server holds it until then.
+  Nothing is recorded in the sent log: the text has not gone;
 - `RateLimited`, retryable: a first attempt (local activity) found this worker's share of the
   vendor's rate used up and called nothing; the case retries on the vendor's queue
   (`channels.rate_limits`, `domain.vendor_queues`).
@@ -18,10 +22,11 @@ Logs carry the case reference, message key, kind and channel only: no names, add
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from channels.base import (
     MessageChannel,
@@ -33,7 +38,9 @@ from channels.base import (
 from channels.rate_limits import VendorRateLimits
 from channels.rendering import DEFAULT_PROVIDER, FORMS_BY_CHANNEL, RenderError, render
 from channels.sent_log import SentLog
-from domain.models import CaseReceipt, ChannelKind, DeliveryReceipt, SendRequest
+from domain.contact import QUIET_HOURS_REFUSAL, next_phone_moment
+from domain.formatting import local_label
+from domain.models import CaseReceipt, ChannelKind, DeliveryReceipt, SendRequest, TextHours
 
 
 class MessagingActivities:
@@ -44,11 +51,15 @@ class MessagingActivities:
         *,
         provider: ProviderDetails = DEFAULT_PROVIDER,
         rate_limits: VendorRateLimits | None = None,
+        clock: Callable[[], Awaitable[datetime]] | None = None,
     ) -> None:
         self._channels = dict(channels)
         self._sent_log = sent_log
         self._provider = provider
         self._rate_limits = rate_limits or VendorRateLimits({})
+        # The quiet hours are the customer's wall clock's. A time-skipping server's clock runs
+        # ahead of it, so tests and the bench on one pass the server's (`env.get_current_time`).
+        self._clock = clock or _wall_clock
 
     @activity.defn(name="send_message")
     async def send_message(self, request: SendRequest) -> DeliveryReceipt | CaseReceipt:
@@ -81,6 +92,12 @@ class MessagingActivities:
             raise ApplicationError(str(rendered), type="MessageRenderError", non_retryable=True) from None
         assert rendered is not None  # rendered whenever the channel is configured
 
+        if request.text_hours is not None:
+            # Before the vendor and the rate share: a text held for the quiet hours costs neither.
+            held = quiet_hours_refusal(request.text_hours, await self._clock())
+            if held is not None:
+                activity.logger.info("%s held for the quiet hours: %s", where, held, extra=log_extra)
+                raise held
         if self._rate_limits.limits(request.channel):
             if not activity.info().is_local:
                 await self._rate_limits.take(request.channel)
@@ -134,6 +151,26 @@ class MessagingActivities:
         # If this write fails the activity fails and is retried: that resend is the documented
         # at-least-once gap, preferred to reporting a message as unsent that was sent.
         return self._sent_log.record(receipt)
+
+
+async def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def quiet_hours_refusal(hours: TextHours, now: datetime) -> ApplicationError | None:
+    """The send's answer to a text outside the quiet hours (None while they allow it).
+
+    Retryable, with `next_retry_delay` up to the first moment they allow it, so the server holds
+    the text and sends it then; benign, so the SDK does not log or count it as a failure."""
+    allowed_at = next_phone_moment(now, hours.quiet_hours, hours.timezone)
+    if allowed_at <= now:
+        return None
+    return ApplicationError(
+        f"quiet hours: this text waits until {local_label(allowed_at, hours.timezone)} UK time",
+        type=QUIET_HOURS_REFUSAL,
+        next_retry_delay=allowed_at - now,
+        category=ApplicationErrorCategory.BENIGN,
+    )
 
 
 def _answer(request: SendRequest, receipt: DeliveryReceipt) -> DeliveryReceipt | CaseReceipt:

@@ -261,7 +261,7 @@ async def run(options: Options) -> dict[str, object]:
     async with test_server() as env:
         pq, bq = task_queue("cost-p"), task_queue("cost-b")
         settings = PipelineSettings(task_queue=pq, data_dir=options.workdir / "cost", graceful_shutdown_seconds=1)
-        async with build_worker(env.client, settings), baseline_worker_for(env.client, bq):
+        async with build_worker(env.client, settings, clock=env.get_current_time), baseline_worker_for(env.client, bq):
             for case in options.cost_cases:
                 _, runs = await pipeline_case_runs(env, pq, case)
                 # The baseline takes the shape of the run that closed (as the history scenario does).
@@ -283,7 +283,7 @@ async def run(options: Options) -> dict[str, object]:
             mock.patch.dict(os.environ, vendor_env(url, VENDOR_RATE, VENDOR_RATE)),
         ):
             settings = PipelineSettings(task_queue=vq, data_dir=folder, graceful_shutdown_seconds=1)
-            async with build_worker(env.client, settings):
+            async with build_worker(env.client, settings, clock=env.get_current_time):
                 for case in options.cost_cases:
                     _, runs = await pipeline_case_runs(env, vq, case)
                     found[case]["pipeline_vendors"] = cost_of(runs, retention)

@@ -50,7 +50,7 @@ async def profile(script: str, top: int, folder: Path, only: str | None = None, 
     async with test_server() as env:
         warm_queue = task_queue("profile-warm")
         settings = PipelineSettings(task_queue=warm_queue, data_dir=folder / "warm", graceful_shutdown_seconds=1)
-        async with build_worker(env.client, settings):
+        async with build_worker(env.client, settings, clock=env.get_current_time):
             await pipeline_case(env, warm_queue, script)
             # Without the profiler: this process's CPU (worker, its threads, and the small driver)
             # for a whole case, per customer message: section 3's "worker CPU per message".
@@ -86,7 +86,7 @@ async def profile(script: str, top: int, folder: Path, only: str | None = None, 
         main = cProfile.Profile()
         queue = task_queue("profile")
         settings = PipelineSettings(task_queue=queue, data_dir=folder / "profiled", graceful_shutdown_seconds=1)
-        async with build_worker(env.client, settings):
+        async with build_worker(env.client, settings, clock=env.get_current_time):
             main.enable()
             began = time.perf_counter()
             wall, events = await pipeline_case(env, queue, script)

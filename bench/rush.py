@@ -93,7 +93,7 @@ async def template_case(folder: Path, policy: ComplaintPolicy) -> tuple[Complain
     async with test_server() as env:
         queue = task_queue("rush-template")
         settings = PipelineSettings(task_queue=queue, data_dir=folder, graceful_shutdown_seconds=1)
-        async with build_worker(env.client, settings):
+        async with build_worker(env.client, settings, clock=env.get_current_time):
             now = await advance_to_a_working_morning(env)
             data = json.loads(IntakeTexts().next(with_intake_id=False))
             data["received_at"] = now.isoformat()

@@ -188,8 +188,8 @@ async def run(options: Options) -> dict[str, object]:
             interceptors=[InMemorySends()],
         )
         async with (
-            build_worker(env.client, settings),
-            build_worker(fake_client, faked),
+            build_worker(env.client, settings, clock=env.get_current_time),
+            build_worker(fake_client, faked, clock=env.get_current_time),
             baseline_worker_for(env.client, bq),
         ):
             history: dict[str, object] = {}

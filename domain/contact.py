@@ -40,6 +40,15 @@ def next_phone_moment(moment: datetime, quiet: QuietHours, timezone_name: str) -
     raise ValueError("quiet hours leave no moment to phone in a year")
 
 
+# The `type` of the send's refusal of a text outside the quiet hours: retryable, and not a failure.
+QUIET_HOURS_REFUSAL = "QuietHours"
+
+
+def text_wait(moment: datetime, quiet: QuietHours, timezone_name: str) -> timedelta:
+    """How long a text ready at `moment` waits for the quiet hours: zero while they allow it."""
+    return next_phone_moment(moment, quiet, timezone_name) - moment
+
+
 def local_date(moment: datetime, timezone_name: str) -> date:
     """The calendar date at `moment` on the wall clocks of `timezone_name`."""
     return moment.astimezone(ZoneInfo(timezone_name)).date()

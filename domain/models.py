@@ -434,6 +434,14 @@ class Recipient(Model):
     large_print: bool = False
 
 
+class TextHours(Model):
+    """When a text may reach the customer: the case's quiet hours on its calendar's clock. A text
+    carries them to the send itself, the one place every path to the customer's phone meets."""
+
+    quiet_hours: QuietHours
+    timezone: str
+
+
 class SendRequest(Model):
     """One message on one channel. `key` is stable across retries: the idempotency key."""
 
@@ -446,6 +454,10 @@ class SendRequest(Model):
     # payload when false, so a worker of an earlier release (whose models refuse unknown fields)
     # still runs the sends of cases begun before v6.
     case_receipt: bool = Field(default=False, exclude_if=lambda wanted: not wanted)
+    # A text only: the send refuses it outside these hours, and it waits on the server until they
+    # allow it. Left out of the payload when unset (every email and letter), so a worker of an
+    # earlier release still runs them.
+    text_hours: TextHours | None = Field(default=None, exclude_if=lambda hours: hours is None)
 
 
 class DeliveryReceipt(Model):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, TemporalError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
+
+with workflow.unsafe.imports_passed_through():
+    from domain.contact import QUIET_HOURS_REFUSAL
 
 from workflows.case_constants import SEND_RETRY
 
@@ -28,6 +32,18 @@ def _gave_up_for_good(err: Exception) -> bool:
     cause = err.cause if isinstance(err, ActivityError) else err
     if isinstance(cause, ApplicationError):
         return cause.non_retryable or cause.type in (SEND_RETRY.non_retryable_error_types or [])
+    return False
+
+
+def _held_for_quiet_hours(err: Exception) -> bool:
+    """The send held a text back for the quiet hours: nothing failed, the text waits for them.
+
+    A retry window that ran out on the refusal carries it as the last attempt's failure."""
+    cause: BaseException | None = err
+    while isinstance(cause, TemporalError):
+        if isinstance(cause, ApplicationError):
+            return cause.type == QUIET_HOURS_REFUSAL
+        cause = cause.cause
     return False
 
 

@@ -16,7 +16,7 @@ from temporalio.exceptions import CancelledError as TemporalCancelledError
 with workflow.unsafe.imports_passed_through():
     from domain import milestones, reach
     from domain import policy as clocks
-    from domain.contact import next_phone_moment, phone_allowed
+    from domain.contact import next_phone_moment, phone_allowed, text_wait
     from domain.message_context import MessageExtras, message_context
     from domain.models import (
         CaseReceipt,
@@ -30,12 +30,19 @@ with workflow.unsafe.imports_passed_through():
         MessageRecord,
         Recipient,
         SendRequest,
+        TextHours,
     )
     from domain.vendor_queues import vendor_queue
 
 from workflows.case_base import CaseBase
 from workflows.case_constants import ADR_RIGHTS, FIRST_ATTEMPT, FIRST_ATTEMPT_TIMEOUT, SEND_MESSAGE, SEND_RETRY
-from workflows.case_failures import FIRST_ATTEMPT_FAILED, _gave_up_for_good, _last_error, _Withdrawn
+from workflows.case_failures import (
+    FIRST_ATTEMPT_FAILED,
+    _gave_up_for_good,
+    _held_for_quiet_hours,
+    _last_error,
+    _Withdrawn,
+)
 
 
 class CaseSends(CaseBase):
@@ -112,7 +119,10 @@ class CaseSends(CaseBase):
                 channel: ChannelKind | None = planned
                 while channel is not None and channel not in tried:
                     tried.add(channel)
-                    if await self._send_once(kind, channel, sequence, message, task_key):
+                    # A planned text with its written copy still to come need not wait for the
+                    # morning (v3 defers such texts): see `_text_after_quiet_hours`.
+                    written_follows = self._v3 and channel is ChannelKind.SMS and position < len(plan) - 1
+                    if await self._send_once(kind, channel, sequence, message, task_key, written_follows):
                         delivered.append(channel)
                         reached.append(self._reaches_customer_at(self._state.messages[-1], milestone))
                         break
@@ -145,21 +155,40 @@ class CaseSends(CaseBase):
             )
 
     async def _send_once(
-        self, kind: MessageKind, channel: ChannelKind, sequence: int, context: MessageContext, task_key: str = ""
+        self,
+        kind: MessageKind,
+        channel: ChannelKind,
+        sequence: int,
+        context: MessageContext,
+        task_key: str = "",
+        written_follows: bool = False,
     ) -> bool:
         """One message on one channel: a first attempt inside the workflow task, then retries.
 
         Retries run in two windows: if the first (attention_after_minutes) ends still failing, the
         case is flagged for attention (so the Web UI shows it) and a second window carries on to the
         ceiling with the same key, so a message the vendor already accepted is never sent twice.
+
+        A text carries the quiet hours, and the send refuses it outside them (whichever path
+        brought it there: a fallback at night, a retry that ran into the evening). Such a refusal
+        is no failure: the text waits on the server until the quiet hours allow it, and the night
+        counts against neither window. With `written_follows` it is held back instead, as if at
+        planning (`_text_after_quiet_hours`), and the written copy goes now.
         """
         state = self._state
         key = f"{state.reference}/{sequence:03d}-{kind.value}-{channel.value}"
         request = SendRequest(
-            key=key, kind=kind, channel=channel, recipient=self._recipient(), context=context, case_receipt=self._v6
+            key=key,
+            kind=kind,
+            channel=channel,
+            recipient=self._recipient(),
+            context=context,
+            case_receipt=self._v6,
+            text_hours=self._text_hours() if channel is ChannelKind.SMS else None,
         )
         what = f"{kind.value.replace('_', ' ')} by {channel.value}"
         receipt_type = CaseReceipt if self._v6 else DeliveryReceipt
+        night = timedelta(0)  # how long the quiet hours hold this text back
         if self._local_first:
             try:
                 receipt = await self._first_attempt(
@@ -169,9 +198,15 @@ class CaseSends(CaseBase):
             except FIRST_ATTEMPT_FAILED as err:
                 if _gave_up_for_good(err):
                     return self._failed(key, kind, channel, what, _last_error(err))
+                if _held_for_quiet_hours(err):
+                    if written_follows:
+                        return self._text_after_quiet_hours(kind)
+                    # The regular activity below waits on the server until the quiet hours allow.
+                    night = self._wait_for_quiet_hours(kind)
                 # A vendor hiccup: the regular activity below retries it where on-call can see it.
-        give_up_at = workflow.now() + timedelta(minutes=self._policy.send_retry_ceiling_minutes)
-        window = timedelta(minutes=self._policy.attention_after_minutes)
+        attention_after = timedelta(minutes=self._policy.attention_after_minutes)
+        give_up_at = workflow.now() + night + timedelta(minutes=self._policy.send_retry_ceiling_minutes)
+        window = night + attention_after
         if self._v3 and task_key in self._send_tasks:
             self._retrying[task_key] = self._send_tasks[task_key]
         # v4: retries queue on the vendor's own task queue, which the server holds to its rate.
@@ -210,6 +245,18 @@ class CaseSends(CaseBase):
                 if isinstance(err, asyncio.CancelledError):
                     raise
                 reason = _last_error(err)
+                if _held_for_quiet_hours(err):
+                    # A retry that ran into the quiet hours: the window (too short to hold the text
+                    # until morning) ended on the refusal. Not failing, waiting.
+                    if state.attention and state.attention.startswith(what):
+                        state.attention = None
+                        self._publish()
+                    if written_follows:
+                        return self._text_after_quiet_hours(kind)
+                    night = self._wait_for_quiet_hours(kind)
+                    give_up_at += night
+                    window = night + attention_after
+                    continue
                 # A window that ran out ends as the last attempt's failure with retry state TIMEOUT.
                 window_ran_out = err.retry_state is RetryState.TIMEOUT or isinstance(err.cause, TimeoutError)
                 if not (window_ran_out and workflow.now() < give_up_at):
@@ -286,6 +333,34 @@ class CaseSends(CaseBase):
         state.messages.append(record)
         self._count("complaints_messages", "Customer messages", channel=channel.value, status="sent")
         return True
+
+    def _text_hours(self) -> TextHours:
+        return TextHours(quiet_hours=self._policy.quiet_hours, timezone=self._policy.calendar.timezone)
+
+    def _wait_for_quiet_hours(self, kind: MessageKind) -> timedelta:
+        """How long a text the send refused waits for the quiet hours (the server holds it).
+
+        It goes then, so a copy of the same message held back when it was planned (v3: a night-time
+        introduction whose written copy was refused fell back to this text) is dropped: the customer
+        gets it once."""
+        state = self._state
+        if any(t.kind is kind for t in state.deferred_texts):
+            state.deferred_texts = [t for t in state.deferred_texts if t.kind is not kind]
+            self._wake()
+        return text_wait(workflow.now(), self._policy.quiet_hours, self._policy.calendar.timezone)
+
+    def _text_after_quiet_hours(self, kind: MessageKind) -> bool:
+        """A planned text the send refused for the quiet hours, its written copy still to go (a
+        retry that ran into the evening): held back as `_deliver` holds one planned at night. The
+        written copy goes now and can meet the clock; the text goes when the quiet hours allow."""
+        now = workflow.now()
+        self._state.deferred_texts.append(
+            DeferredText(
+                kind=kind, not_before=next_phone_moment(now, self._policy.quiet_hours, self._policy.calendar.timezone)
+            )
+        )
+        self._wake()
+        return False
 
     def _post_room_work_item(self, record: MessageRecord) -> None:
         """Needs the printer cannot meet (braille, audio, easy read): the post room gets a work item."""

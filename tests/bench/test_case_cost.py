@@ -24,7 +24,7 @@ async def test_an_eight_week_case_with_one_escalation_costs_at_most_31_actions(t
     async with time_skipping.test_server() as env:
         queue = task_queue("case-cost")
         settings = PipelineSettings(task_queue=queue, data_dir=tmp_path, graceful_shutdown_seconds=1)
-        async with build_worker(env.client, settings):
+        async with build_worker(env.client, settings, clock=env.get_current_time):
             _, runs = await time_skipping.pipeline_case_runs(env, queue, "eight_weeks_one_escalation")
             started = runs[-1][0].workflow_execution_started_event_attributes
             reference = json.loads(started.input.payloads[0].data)["reference"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,15 @@ from activities.messaging import MessagingActivities
 from channels.base import PermanentDeliveryError, ProviderDetails, RenderedMessage, TransientDeliveryError
 from channels.outbox import OutboxChannel
 from channels.sent_log import SentLog
-from domain.models import CaseReceipt, ChannelKind, DeliveryReceipt, MessageKind, SendRequest
+from domain.models import (
+    CaseReceipt,
+    ChannelKind,
+    DeliveryReceipt,
+    MessageKind,
+    QuietHours,
+    SendRequest,
+    TextHours,
+)
 
 from .conftest import REFERENCE
 
@@ -269,3 +278,61 @@ async def test_the_ledger_records_a_send_after_the_vendor_accepted_it_and_only_t
     assert receipt == sent_log.get(request.key) and receipt.provider_id == "fake-1" and not receipt.duplicate
     [(_, message)] = accepting.sent
     assert message.sms and message.subject == message.html == ""  # a text renders its own form only
+
+
+# --- texts and the quiet hours (08:00-20:00 UK time) ---------------------------------------------
+
+
+def _at(hour: int, minute: int = 0) -> Callable[[], Awaitable[datetime]]:
+    """A clock stopped at `hour`:`minute` on a Tuesday (GMT, so UTC is UK time)."""
+
+    async def clock() -> datetime:
+        return datetime(2026, 12, 29, hour, minute, tzinfo=UTC)
+
+    return clock
+
+
+def _text(make_request, key: str = "k-text") -> SendRequest:
+    hours = TextHours(quiet_hours=QuietHours(), timezone="Europe/London")
+    return make_request(MessageKind.ASK_TO_CLOSE, ChannelKind.SMS, key=key).model_copy(update={"text_hours": hours})
+
+
+async def test_a_text_at_night_is_not_sent_and_waits_until_eight(sent_log, make_request):
+    channel = FakeChannel(ChannelKind.SMS)
+    acts = activities(sent_log, channel, clock=_at(21, 32))
+    request = _text(make_request)
+
+    with pytest.raises(ApplicationError) as held:
+        await ActivityEnvironment().run(acts.send_message, request)
+
+    assert held.value.type == "QuietHours" and not held.value.non_retryable
+    assert held.value.next_retry_delay == timedelta(hours=10, minutes=28)  # 21:32 to 08:00
+    assert held.value.message == "quiet hours: this text waits until Wed 30 Dec 08:00 UK time"
+    assert channel.sent == [] and sent_log.get(request.key) is None  # the ledger says nothing went
+
+
+async def test_a_text_by_day_is_sent(sent_log, make_request):
+    channel = FakeChannel(ChannelKind.SMS)
+    request = _text(make_request)
+    receipt = await ActivityEnvironment().run(activities(sent_log, channel, clock=_at(8, 0)).send_message, request)
+    assert [r.key for r, _ in channel.sent] == [request.key] and sent_log.get(request.key) == receipt
+
+
+async def test_a_text_already_sent_is_answered_from_the_ledger_at_night_and_not_sent_again(sent_log, make_request):
+    channel = FakeChannel(ChannelKind.SMS)
+    request = _text(make_request)
+    first = await ActivityEnvironment().run(activities(sent_log, channel, clock=_at(19, 59)).send_message, request)
+    again = await ActivityEnvironment().run(activities(sent_log, channel, clock=_at(20, 1)).send_message, request)
+    assert again.duplicate and again.provider_id == first.provider_id and len(channel.sent) == 1
+
+
+async def test_emails_and_letters_carry_no_quiet_hours_and_go_at_any_hour(sent_log, make_request):
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    channel = FakeChannel(ChannelKind.EMAIL)
+    request = make_request(MessageKind.ACKNOWLEDGEMENT)
+    # Left out of the payload: a worker of the previous release still decodes every email and letter.
+    [payload] = pydantic_data_converter.payload_converter.to_payloads([request])
+    assert b"text_hours" not in payload.data
+    await ActivityEnvironment().run(activities(sent_log, channel, clock=_at(23, 30)).send_message, request)
+    assert len(channel.sent) == 1

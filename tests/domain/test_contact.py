@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.contact import local_date, local_moment, next_phone_moment, phone_allowed
+from domain.contact import local_date, local_moment, next_phone_moment, phone_allowed, text_wait
 from domain.models import QuietHours
 
 LONDON = ZoneInfo("Europe/London")
@@ -139,3 +139,9 @@ def machine_far_ahead(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_the_day_to_phone_on_is_londons_not_the_machines(machine_far_ahead: None) -> None:
     late_start = QuietHours(start=time(11), end=time(20))
     assert next_phone_moment(london(2026, 11, 30, 10, 30), late_start, UK) == london(2026, 11, 30, 11)
+
+
+def test_a_text_ready_at_night_waits_until_eight_and_one_by_day_not_at_all() -> None:
+    assert text_wait(london(2026, 11, 30, 21, 32), QUIET, UK) == timedelta(hours=10, minutes=28)
+    assert text_wait(london(2026, 11, 30, 8, 0), QUIET, UK) == timedelta(0)
+    assert text_wait(london(2026, 12, 24, 20, 0), QUIET, UK) == timedelta(hours=36)  # not on Christmas Day

@@ -29,6 +29,7 @@ from activities.alerts import AlertActivities
 from activities.archive import CaseArchive
 from activities.billing import BillingActivities
 from activities.case_setup import CaseAssignmentActivities, compute_case_deadlines
+from activities.messaging import quiet_hours_refusal
 from channels.rendering import render
 from domain.models import (
     CaseInput,
@@ -55,7 +56,10 @@ from workflows.sandbox import workflow_runner
 
 @dataclass
 class RecordingMessaging:
-    """The customer's inbox, phone and letterbox, as seen by the test."""
+    """The customer's inbox, phone and letterbox, as seen by the test.
+
+    Texts keep the quiet hours as the real `send_message` does (`quiet_hours_refusal`), on the test
+    server's clock (`running_case` sets `clock`): a text refused at night waits on the server."""
 
     rejected: set[ChannelKind] = field(default_factory=set)
     # channel -> how many attempts of each message fail before it goes through
@@ -64,11 +68,20 @@ class RecordingMessaging:
     down_until: dict[ChannelKind, datetime] = field(default_factory=dict)
     delivered: dict[str, SendRequest] = field(default_factory=dict)
     deliveries: Counter[str] = field(default_factory=Counter)
+    # The server's clock; every text refused for the quiet hours, and when
+    clock: Callable[[], Awaitable[datetime]] | None = None
+    held: list[tuple[str, datetime]] = field(default_factory=list)
 
     @activity.defn(name="send_message")
     async def send_message(self, request: SendRequest) -> DeliveryReceipt | CaseReceipt:
         # The real templates render every message, so a context the workflow builds wrong fails here.
         render(request)
+        if request.text_hours is not None and self.clock is not None:
+            now = await self.clock()
+            held = quiet_hours_refusal(request.text_hours, now)
+            if held is not None:
+                self.held.append((request.key, now))
+                raise held
         if request.channel in self.rejected:
             raise ApplicationError(
                 f"{request.channel.value} recipient rejected", type="PermanentDeliveryError", non_retryable=True
@@ -206,6 +219,7 @@ async def running_case(
     """`before_worker` runs once the case is started and before any worker has seen it: signals and
     updates it sends arrive together with the start, in the case's first workflow task."""
     outbox = outbox or RecordingMessaging()
+    outbox.clock = outbox.clock or env.get_current_time
     alerts = alerts or staff_alerts(tmp_path, roster)
     billing = billing or FlakyBilling(BillingActivities(tmp_path / "billing.sqlite3"))
     task_queue = f"complaints-{uuid.uuid4()}"

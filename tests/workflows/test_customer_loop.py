@@ -355,6 +355,26 @@ async def test_an_ask_to_close_at_night_is_texted_when_the_quiet_hours_end(tmp_p
         assert sent(state, MessageKind.ASK_TO_CLOSE, ChannelKind.SMS).at >= utc(2030, 2, 13, 8, 0)
 
 
+async def test_an_ask_retried_into_the_evening_waits_until_eight_instead_of_going_at_night(tmp_path) -> None:
+    # Asked at 19:51 with Twilio down for 90 minutes: the retries run into the quiet hours at 20:00.
+    asked_at, eight = utc(2030, 2, 12, 19, 51), utc(2030, 2, 13, 8, 0)
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(asked_at - await env.get_current_time())
+        case.outbox.down_until = {ChannelKind.SMS: asked_at + 90 * MINUTE}
+        channel = await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+        assert channel == "sms"
+        state = await case.wait(eight - await env.get_current_time() - MINUTE)
+        assert case.outbox.received(MessageKind.ASK_TO_CLOSE) == []
+        assert case.outbox.held  # the send itself refused it at night
+        assert state.attention is None  # waiting for the morning is not failing
+        state = await case.wait(2 * MINUTE)
+        [ask] = case.outbox.received(MessageKind.ASK_TO_CLOSE)
+        assert ask.channel is ChannelKind.SMS
+        assert eight <= sent(state, MessageKind.ASK_TO_CLOSE, ChannelKind.SMS).at < eight + MINUTE
+        assert [m.status for m in state.messages if m.kind is MessageKind.ASK_TO_CLOSE] == ["sent"]
+        assert not [a for a in state.alerts if "ask to close" in a]
+
+
 async def test_stop_at_night_sends_the_waiting_ask_by_email_and_withdraws_the_waiting_texts(tmp_path) -> None:
     # 02:00 on a Saturday: the 48 hours end before Monday, so the introduction goes by e-mail at
     # once and its text waits for 08:00.

@@ -7,24 +7,30 @@ worked out by hand and written down.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
 
 from domain import search_attributes as sa
 from domain.models import (
     CaseInput,
+    CaseReceipt,
     CaseStage,
     ChannelKind,
     CompensationAward,
     ContactScheduleChange,
     Deadlock,
+    DeliveryReceipt,
     HowSaid,
     MessageKind,
     NotSatisfied,
     ProgressNote,
+    SendRequest,
     UpdateSchedule,
 )
 from settings import load_policy
@@ -118,6 +124,98 @@ async def test_no_text_outside_the_quiet_hours_floor(received: datetime, first_t
         assert first_text <= record.at < first_text + MINUTE
         local = record.at.astimezone(LONDON)
         assert 8 <= local.hour < 20 and (local.month, local.day) != (12, 25)
+
+
+async def test_a_text_the_fallback_reaches_at_night_waits_until_eight(tmp_path) -> None:
+    # 23:30 on a Friday; the e-mail address refuses everything and there is no postal address, so
+    # the acknowledgement and the introduction fall back to the text: at 08:00, not at once.
+    received, eight = utc(2030, 3, 15, 23, 30), utc(2030, 3, 16, 8, 0)
+    outbox = RecordingMessaging(rejected={ChannelKind.EMAIL})
+    async with server_at(received) as env, running_case(env, tmp_path, outbox=outbox, address=None) as case:
+        await case.wait(eight - await env.get_current_time() - MINUTE)
+        assert outbox.received(MessageKind.ACKNOWLEDGEMENT) == outbox.received(MessageKind.INTRODUCTION) == []
+        assert {key.split("/")[-1] for key, _ in outbox.held} == {"001-acknowledgement-sms"}  # refused at night
+        state = await case.wait(2 * MINUTE)
+
+        texts = [m for m in state.messages if m.channel is ChannelKind.SMS]
+        # The introduction follows the acknowledgement, by day: its text first, as planned.
+        assert [(m.kind, m.status) for m in texts] == [
+            (MessageKind.ACKNOWLEDGEMENT, "sent"),
+            (MessageKind.INTRODUCTION, "sent"),
+        ]
+        assert all(eight <= m.at < eight + MINUTE for m in texts)
+        assert state.deferred_texts == []
+        for name in ("acknowledgement", "introduction"):
+            clock = state.milestone(name)
+            assert eight <= clock.done_at < eight + MINUTE and clock.met and not clock.breached
+        # The wait is no failure: nobody is told a text failed, and nothing needs attention.
+        assert not [a for a in state.alerts if "by sms failed" in a or "could not be delivered" in a]
+        assert state.attention is None
+
+
+@dataclass
+class RefusingIntroductionEmails(RecordingMessaging):
+    """The mailbox takes the acknowledgement, then refuses everything (it filled up)."""
+
+    @activity.defn(name="send_message")
+    async def send_message(self, request: SendRequest) -> DeliveryReceipt | CaseReceipt:
+        if request.kind is MessageKind.INTRODUCTION and request.channel is ChannelKind.EMAIL:
+            raise ApplicationError("mailbox full", type="PermanentDeliveryError", non_retryable=True)
+        return await super().send_message(request)
+
+
+async def test_a_night_introduction_whose_email_is_refused_is_texted_once_at_eight(tmp_path) -> None:
+    # 02:00 on a Saturday: the introduction goes in writing at once and its text is held for 08:00.
+    # The e-mail is refused and there is no postal address, so the fallback is the text as well:
+    # one text at 08:00, not two.
+    received, eight = utc(2030, 3, 16, 2, 0), utc(2030, 3, 16, 8, 0)
+    outbox = RefusingIntroductionEmails()
+    async with server_at(received) as env, running_case(env, tmp_path, outbox=outbox, address=None) as case:
+        state = await case.wait(5 * MINUTE)
+        assert state.deferred_texts == []  # the fallback text takes the held-back one's place
+        state = await case.wait(eight - await env.get_current_time() - MINUTE)
+        assert outbox.received(MessageKind.INTRODUCTION, ChannelKind.SMS) == []
+        state = await case.wait(2 * MINUTE)
+        [text] = outbox.received(MessageKind.INTRODUCTION, ChannelKind.SMS)
+        [record] = [m for m in state.messages if m.kind is MessageKind.INTRODUCTION and m.channel is ChannelKind.SMS]
+        assert record.key == text.key and record.status == "sent" and eight <= record.at < eight + MINUTE
+        intro = state.milestone("introduction")
+        assert intro.done_at == record.at and intro.met and not intro.breached
+
+
+async def test_an_update_whose_text_retries_into_the_evening_goes_in_writing_now_and_by_text_at_eight(
+    tmp_path,
+) -> None:
+    from domain.models import ScheduleAgreed
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(4 * DAY)
+        await case.handle.execute_update(
+            ComplaintCase.record_agreement,
+            ScheduleAgreed(every=7, contact_time=time(19, 50), recorded_by="amara.okafor"),
+        )
+        state = await case.state()
+        due = state.next_update_at  # 19:50 (GMT: UTC is UK time); by text, then in writing
+        assert due is not None and due.astimezone(LONDON).time() == time(19, 50)
+        # Twilio is down for 90 minutes from the update: its retries run into the quiet hours.
+        case.outbox.down_until = {ChannelKind.SMS: due + 90 * MINUTE}
+        state = await case.wait(due + HOUR - await env.get_current_time())
+        [email] = case.outbox.received(MessageKind.PROGRESS_UPDATE, ChannelKind.EMAIL)
+        [record] = [m for m in state.messages if m.key == email.key]
+        assert due + 10 * MINUTE <= record.at < due + 30 * MINUTE  # not held until the text can go
+        assert case.outbox.received(MessageKind.PROGRESS_UPDATE, ChannelKind.SMS) == []
+        assert [t.kind for t in state.deferred_texts] == [MessageKind.PROGRESS_UPDATE]
+        assert state.attention is None and not [m for m in state.messages if m.status == "failed"]
+        update = state.milestone("update_1")
+        assert update.done_at == record.at and update.met
+
+        eight = (due + DAY).replace(hour=8, minute=0)
+        await case.wait(eight - await env.get_current_time() - MINUTE)
+        assert case.outbox.received(MessageKind.PROGRESS_UPDATE, ChannelKind.SMS) == []
+        state = await case.wait(2 * MINUTE)
+        [text] = case.outbox.received(MessageKind.PROGRESS_UPDATE, ChannelKind.SMS)
+        [record] = [m for m in state.messages if m.key == text.key]
+        assert eight <= record.at < eight + MINUTE
 
 
 async def test_a_contact_time_at_night_is_refused(tmp_path) -> None:
