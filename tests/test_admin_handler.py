@@ -373,7 +373,9 @@ def test_not_satisfied_with_a_case_that_cannot_reopen_is_refused_in_one_line(
     temporal: Temporal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def reopen_case(client: Any, reference: str, fact: NotSatisfied) -> str:
-        raise CannotReopen(f"case {reference} closed on 01 Sep 2026 and could be re-opened until the end of 27 Oct 2026 (8 weeks): file a new complaint")
+        raise CannotReopen(
+            f"case {reference} closed on 01 Sep 2026 and could be re-opened until the end of 27 Oct 2026 (8 weeks): file a new complaint"
+        )
 
     async def any_case(client: Any, reference: str) -> None:
         return None
@@ -382,7 +384,10 @@ def test_not_satisfied_with_a_case_that_cannot_reopen_is_refused_in_one_line(
     monkeypatch.setattr(admin, "_any_case", any_case)
     result = run("not-satisfied", REF, "--reason", "Late")
     assert result.exit_code == 1 and result.stdout == ""
-    assert result.stderr == f"refused: case {REF} closed on 01 Sep 2026 and could be re-opened until the end of 27 Oct 2026 (8 weeks): file a new complaint\n"
+    assert (
+        result.stderr
+        == f"refused: case {REF} closed on 01 Sep 2026 and could be re-opened until the end of 27 Oct 2026 (8 weeks): file a new complaint\n"
+    )
 
 
 # --- what status and the evidence show ------------------------------------------------------------
