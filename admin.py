@@ -220,15 +220,13 @@ def _invalid(exc: ValidationError) -> typer.Exit:
 
 
 def _payload(model: type[Payload], **fields: Any) -> Payload:
-    try:
-        return model(**fields)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+    return _checked_input(model, fields)
 
 
 def _checked_input(model: type[Payload], data: dict[str, Any]) -> Payload:
-    """A person's input read like the intake reads it: email-validator and phonenumbers run only
-    with the INTAKE context, and only here, so the case records plain, already-checked data."""
+    """A person's input read like the intake reads it: email-validator, phonenumbers and the
+    one-line rule for text customers' messages quote run only with the INTAKE context, and only
+    here, so the case records plain, already-checked data."""
     try:
         return model.model_validate(data, context=INTAKE)
     except ValidationError as exc:

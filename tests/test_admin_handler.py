@@ -134,6 +134,20 @@ def test_a_login_name_that_cannot_be_found_asks_for_by(temporal: Temporal, monke
     refused_before_connecting(run("call", REF, "--outcome", "reached"), temporal, "invalid: --by: ")
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["not-satisfied", REF, "--reason", "Still no engineer\nBcc: attacker@evil.example", "--by", "amara.okafor"],
+        ["deadlock", REF, "--reason", "No agreement\r\nTo: other@evil.example"],
+        ["compensate", REF, "--amount", "25.00", "--reason", "Two missed visits\x1b[2J"],
+    ],
+)
+def test_a_reason_the_customers_letter_quotes_is_refused_with_a_line_break(
+    temporal: Temporal, command: list[str]
+) -> None:
+    refused_before_connecting(run(*command), temporal, "invalid: reason: must be one line")
+
+
 # --- agree ----------------------------------------------------------------------------------------
 
 
