@@ -57,3 +57,31 @@ def test_the_managers_get_up_to_30_reply_notices_an_hour_unless_set(monkeypatch)
     monkeypatch.setenv("COMPLAINTS_REPLY_NOTICES_PER_HOUR", "0")
     with pytest.raises(ValidationError, match="reply_notices_per_hour"):
         InboundSettings()
+
+
+def test_behind_a_proxy_a_twilio_token_without_the_public_url_is_refused_at_start(monkeypatch) -> None:
+    # Listening beyond loopback (compose: Caddy in front), the URL the service sees is never the one
+    # Twilio signed: without the public URL every text would be refused with 403.
+    monkeypatch.setenv("COMPLAINTS_INBOUND_HOST", "0.0.0.0")
+    monkeypatch.setenv("COMPLAINTS_TWILIO_AUTH_TOKEN", "12345678901234567890123456789012")
+    monkeypatch.setenv("COMPLAINTS_PUBLIC_BASE_URL", "")  # as compose passes it when unset
+    with pytest.raises(ValidationError, match="twilio_auth_token") as refused:
+        InboundSettings()
+    assert "COMPLAINTS_PUBLIC_BASE_URL" in str(refused.value)
+    assert "1234567890" not in str(refused.value)  # the token is never echoed
+
+    monkeypatch.setenv("COMPLAINTS_PUBLIC_BASE_URL", "https://complaints.example.com")
+    assert InboundSettings().public_base_url == "https://complaints.example.com"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_on_loopback_a_twilio_token_alone_checks_against_the_url_of_the_request(monkeypatch, host: str) -> None:
+    # `make run` and the tests post signed requests straight to the service: the URL is the signed one.
+    monkeypatch.setenv("COMPLAINTS_INBOUND_HOST", host)
+    monkeypatch.setenv("COMPLAINTS_TWILIO_AUTH_TOKEN", "12345678901234567890123456789012")
+    assert InboundSettings().public_base_url is None
+
+
+def test_behind_a_proxy_without_twilio_the_public_url_is_not_needed(monkeypatch) -> None:
+    monkeypatch.setenv("COMPLAINTS_INBOUND_HOST", "0.0.0.0")
+    assert InboundSettings().twilio_auth_token is None
