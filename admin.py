@@ -105,6 +105,7 @@ from ops import stores
 from ops.contact_keys import configured_secret, contact_keys
 from ops.purge import DataStores
 from ops.purge import purge_expired as purge_data
+from ops.secrets_file import WeakSecretError
 from settings import ConfigError, PipelineSettings, load_roster
 from starter import CannotReopen, final_state, reopen_case
 from workflows.complaint_case import ComplaintCase
@@ -199,6 +200,9 @@ def _run(action: Callable[[Client], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
     except Unreachable as exc:
         typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    except WeakSecretError as exc:  # COMPLAINTS_CONTACT_KEY_SECRET, read when a command needs it
+        typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
     except Pending as exc:
         typer.echo(str(exc), err=_pending_to_stderr)

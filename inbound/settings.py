@@ -5,9 +5,9 @@
 | COMPLAINTS_INBOUND_HOST / COMPLAINTS_INBOUND_PORT | where it listens (default 127.0.0.1:8090) |
 | COMPLAINTS_PUBLIC_BASE_URL | the https URL the vendors reach it at (e.g. `https://complaints.example.com`); Twilio signatures are checked against it, and the worker puts it in SMS status callbacks. Unset: the URL each request was made to; refused with COMPLAINTS_TWILIO_AUTH_TOKEN when the service listens beyond loopback (behind a proxy, as in compose), where that is never the URL Twilio signed |
 | COMPLAINTS_SENDGRID_WEBHOOK_PUBLIC_KEY | the Event Webhook's verification key (base64 DER, from SendGrid's Mail Settings) |
-| COMPLAINTS_SENDGRID_INBOUND_SECRET | the password in the Inbound Parse URL's basic auth (`https://inbound:SECRET@host/webhooks/sendgrid/inbound`) |
+| COMPLAINTS_SENDGRID_INBOUND_SECRET | the password in the Inbound Parse URL's basic auth (`https://inbound:SECRET@host/webhooks/sendgrid/inbound`); at least 16 characters |
 | COMPLAINTS_TWILIO_AUTH_TOKEN | the Twilio account's auth token: checks `X-Twilio-Signature` |
-| COMPLAINTS_CONTACT_KEY_SECRET | the HMAC secret of `CustomerContactKeys` (the starter's, the admin script's) |
+| COMPLAINTS_CONTACT_KEY_SECRET | the HMAC secret of `CustomerContactKeys` (the starter's, the admin script's); at least 16 characters |
 | COMPLAINTS_WEBHOOK_TOLERANCE_SECONDS | how old a signed SendGrid event batch may be (default 300) |
 | COMPLAINTS_REPLY_NOTICES_PER_HOUR | replies no open case took that are emailed to the managers one by one per hour (default 30); past it, one notice for the rest of the hour |
 | COMPLAINTS_SECRETS_FILE | optional dotenv file holding the secrets above (mode 0600); the environment wins |
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from ops.secrets_file import SecretsFileSettings
+from ops.secrets_file import SecretsFileSettings, check_strength
 
 
 class InboundSettings(SecretsFileSettings):
@@ -60,6 +60,13 @@ class InboundSettings(SecretsFileSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError("must look like https://complaints.example.com (no query, no fragment)")
         return value.rstrip("/")
+
+    @field_validator("sendgrid_inbound_secret", "contact_key_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None:
+            check_strength(value.get_secret_value(), f"COMPLAINTS_{str(info.field_name).upper()}")
+        return value
 
     @field_validator("twilio_auth_token")
     @classmethod

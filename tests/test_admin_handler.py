@@ -276,6 +276,17 @@ def test_a_landline_is_recorded_as_taking_no_texts(temporal: Temporal) -> None:
     assert correction.phone == "+442920183000" and correction.phone_is_mobile is False
 
 
+def test_a_contact_key_secret_shorter_than_16_characters_is_refused_and_nothing_is_sent(
+    temporal: Temporal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COMPLAINTS_SECRETS_FILE", raising=False)
+    monkeypatch.setenv("COMPLAINTS_CONTACT_KEY_SECRET", "s3cret")
+    result = run("contact", REF, "--phone", "07911 123999")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("refused: COMPLAINTS_CONTACT_KEY_SECRET must be at least 16 characters")
+    assert "s3cret" not in result.output and not temporal.updates
+
+
 @pytest.mark.parametrize(
     ("args", "starts"),
     [

@@ -25,15 +25,15 @@ def test_secrets_come_from_the_secrets_file(tmp_path, monkeypatch: pytest.Monkey
     secrets = tmp_path / "secrets.env"
     secrets.write_text(
         f"COMPLAINTS_SENDGRID_WEBHOOK_PUBLIC_KEY={key}\nCOMPLAINTS_TWILIO_AUTH_TOKEN=tok\n"
-        "COMPLAINTS_CONTACT_KEY_SECRET=hmac-secret\nCOMPLAINTS_SENDGRID_INBOUND_SECRET=parse\n"
+        "COMPLAINTS_CONTACT_KEY_SECRET=hmac-secret-for-tests\nCOMPLAINTS_SENDGRID_INBOUND_SECRET=parse-secret-for-tests\n"
     )
     secrets.chmod(0o600)
     monkeypatch.setenv("COMPLAINTS_SECRETS_FILE", str(secrets))
     settings = InboundSettings()
     assert settings.sendgrid_webhook_public_key.get_secret_value() == key
     assert settings.twilio_auth_token.get_secret_value() == "tok"
-    assert settings.contact_key_secret.get_secret_value() == "hmac-secret"
-    assert settings.sendgrid_inbound_secret.get_secret_value() == "parse"
+    assert settings.contact_key_secret.get_secret_value() == "hmac-secret-for-tests"
+    assert settings.sendgrid_inbound_secret.get_secret_value() == "parse-secret-for-tests"
 
 
 def test_a_key_that_is_not_a_sendgrid_verification_key_is_refused_without_echoing_it(monkeypatch) -> None:
@@ -85,3 +85,13 @@ def test_on_loopback_a_twilio_token_alone_checks_against_the_url_of_the_request(
 def test_behind_a_proxy_without_twilio_the_public_url_is_not_needed(monkeypatch) -> None:
     monkeypatch.setenv("COMPLAINTS_INBOUND_HOST", "0.0.0.0")
     assert InboundSettings().twilio_auth_token is None
+
+
+@pytest.mark.parametrize("variable", ["COMPLAINTS_SENDGRID_INBOUND_SECRET", "COMPLAINTS_CONTACT_KEY_SECRET"])
+def test_a_secret_shorter_than_16_characters_is_refused_by_name(monkeypatch, variable: str) -> None:
+    monkeypatch.setenv(variable, "x" * 15)
+    with pytest.raises(ValidationError, match=f"{variable} must be at least 16 characters") as refused:
+        InboundSettings()
+    assert "x" * 15 not in str(refused.value)
+    monkeypatch.setenv(variable, "x" * 16)
+    assert InboundSettings()
