@@ -106,6 +106,7 @@ from ops import stores
 from ops.contact_keys import configured_secret, contact_keys
 from ops.purge import DataStores
 from ops.purge import purge_expired as purge_data
+from ops.secrets_file import WeakSecretError
 from settings import ConfigError, PipelineSettings, load_roster
 from starter import CannotReopen, final_state, reopen_case
 from workflows.complaint_case import ComplaintCase
@@ -201,6 +202,9 @@ def _run(action: Callable[[Client], Awaitable[T]]) -> T:
     except Unreachable as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    except WeakSecretError as exc:  # COMPLAINTS_CONTACT_KEY_SECRET, read when a command needs it
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
     except Pending as exc:
         typer.echo(str(exc), err=_pending_to_stderr)
         raise typer.Exit(EXIT_PENDING) from None
@@ -221,15 +225,13 @@ def _invalid(exc: ValidationError) -> typer.Exit:
 
 
 def _payload(model: type[Payload], **fields: Any) -> Payload:
-    try:
-        return model(**fields)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+    return _checked_input(model, fields)
 
 
 def _checked_input(model: type[Payload], data: dict[str, Any]) -> Payload:
-    """A person's input read like the intake reads it: email-validator and phonenumbers run only
-    with the INTAKE context, and only here, so the case records plain, already-checked data."""
+    """A person's input read like the intake reads it: email-validator, phonenumbers and the
+    one-line rule for text customers' messages quote run only with the INTAKE context, and only
+    here, so the case records plain, already-checked data."""
     try:
         return model.model_validate(data, context=INTAKE)
     except ValidationError as exc:

@@ -51,6 +51,7 @@ from domain.reference import legacy_reference_for_intake, new_reference, referen
 from ops import stores
 from ops.contact_keys import configured_secret, contact_keys
 from ops.reference_registry import ReferenceRegistry, ReferenceRegistryError
+from ops.secrets_file import WeakSecretError
 from settings import ConfigError, PipelineSettings, load_policy
 from workflows.complaint_case import ComplaintCase
 
@@ -341,12 +342,13 @@ def main(
     try:
         intake = parse_intake(text)
         policy = load_policy()
+        contact_key_secret = configured_secret()
     except IntakeRejected as exc:
         typer.echo("complaint refused, nothing was started:", err=True)
         for line in exc.errors:
             typer.echo(f"  {line}", err=True)
         raise typer.Exit(2) from None
-    except ConfigError as exc:
+    except (ConfigError, WeakSecretError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(3) from None
 
@@ -365,6 +367,7 @@ def main(
             task_queue=settings.task_queue,
             registry=ReferenceRegistry(settings.data_dir),
             archive=archive,
+            contact_key_secret=contact_key_secret,
         )
 
     try:

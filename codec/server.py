@@ -31,6 +31,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from codec.encryption import EncryptionCodec, PayloadDecryptionError
 from codec.keyring import CodecSettings
+from ops.secrets_file import WeakSecretError, check_strength
 
 logger = logging.getLogger("codec.server")
 
@@ -55,6 +56,11 @@ def build_app(settings: CodecSettings, *, insecure_no_auth: bool = False) -> web
             "refusing to serve decrypted customer data without authentication: set"
             " COMPLAINTS_CODEC_SERVER_TOKEN, or pass --insecure-no-auth for a local-only server"
         )
+    if token is not None:
+        try:
+            check_strength(token, "COMPLAINTS_CODEC_SERVER_TOKEN")
+        except WeakSecretError as exc:
+            raise CodecServerConfigError(str(exc)) from None
     codec = EncryptionCodec(keyring)
     origins = frozenset(settings.origins)
     hosts = settings.hosts

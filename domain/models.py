@@ -9,6 +9,7 @@ Rules that keep 8-week-old cases decoding after a deploy:
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -78,9 +79,34 @@ def _require_aware(value: datetime) -> datetime:
         raise ValueError("is out of range") from None
 
 
+# C0 and C1 control characters (CR, LF, tab, NUL, ESC, NEL, ...), DEL, and Unicode's line and
+# paragraph separators: each ends a line, or does something else than print, where the text lands.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Free text may run over several lines (and keep a pasted tab); nothing else that does not print.
+_CONTROL_IN_FREE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _one_line(value: str, info: ValidationInfo) -> str:
+    # A line break in a name or an address line prints a line of its own in the plain-text e-mail
+    # and the letter ("Bcc: ..." under the customer's name). Refused where a person's input is read;
+    # what a workflow decodes from history is recorded data and decodes whatever it holds.
+    if _reading_input(info) and _CONTROL.search(value):
+        raise ValueError("must be one line: no line breaks, tabs or other control characters")
+    return value
+
+
+def _free_text(value: str, info: ValidationInfo) -> str:
+    if _reading_input(info) and _CONTROL_IN_FREE_TEXT.search(value):
+        raise ValueError("may have line breaks but no other control characters")
+    return value
+
+
 EmailAddress = Annotated[str, AfterValidator(_normalise_email)]
 PhoneNumber = Annotated[str, AfterValidator(_normalise_phone)]
 AwareDatetime = Annotated[datetime, AfterValidator(_require_aware)]
+# Text a person typed that customers' messages print: checked at intake and in handlers' commands.
+OneLine = Annotated[str, AfterValidator(_one_line)]
+FreeText = Annotated[str, AfterValidator(_free_text)]
 
 
 def is_mobile(e164: str) -> bool:
@@ -113,9 +139,11 @@ class ComplaintSource(StrEnum):
 
 
 class PostalAddress(Model):
-    lines: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1, max_length=5)
-    postcode: str = Field(min_length=2, max_length=12)
-    country: str = Field(default="GB", min_length=2, max_length=2)
+    lines: list[Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_one_line)]] = Field(
+        min_length=1, max_length=5
+    )
+    postcode: OneLine = Field(min_length=2, max_length=12)
+    country: OneLine = Field(default="GB", min_length=2, max_length=2)
 
     @field_validator("postcode")
     @classmethod
@@ -124,14 +152,14 @@ class PostalAddress(Model):
 
 
 class Customer(Model):
-    name: str = Field(min_length=1, max_length=200)
+    name: OneLine = Field(min_length=1, max_length=200)
     # "Mr", "Ms", "Dr", ...: with a title letters open "Dear Mr Rees", without one "Dear Alan Rees".
     title: str | None = Field(default=None, min_length=1, max_length=20, pattern=r"^[A-Za-z][A-Za-z .'-]*$")
     email: EmailAddress | None = None
     phone: PhoneNumber | None = None
     address: PostalAddress | None = None
     preferred_written_channel: WrittenChannel = WrittenChannel.EMAIL
-    accessibility_needs: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+    accessibility_needs: list[Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_one_line)]] = Field(
         default_factory=list, max_length=10
     )
     vulnerable: bool = False
@@ -173,7 +201,7 @@ class ComplaintIntake(Model):
     account_number: str = Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9-]+$")
     source: ComplaintSource
     received_at: AwareDatetime
-    complaint: str = Field(min_length=1, max_length=20_000)
+    complaint: FreeText = Field(min_length=1, max_length=20_000)
     intake_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
 
     @field_validator("received_at")
@@ -346,8 +374,8 @@ class ComplaintPolicy(Model):
 
 
 class Handler(Model):
-    id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
+    id: OneLine = Field(min_length=1, max_length=64)
+    name: OneLine = Field(min_length=1, max_length=200)
     role: CaseRole
     phone: PhoneNumber
     email: EmailAddress
@@ -764,7 +792,8 @@ class Satisfied(Model):
 
 
 class NotSatisfied(Model):
-    reason: str = Field(min_length=1, max_length=2000)
+    # The escalation letter quotes it ("Reason for the escalation: ...").
+    reason: OneLine = Field(min_length=1, max_length=2000)
     # Since v3: who recorded it and how the customer said it (older clients send the reason only).
     recorded_by: str | None = Field(default=None, min_length=1, max_length=64)
     how: HowSaid | None = None
@@ -860,8 +889,8 @@ class Reassignment(Model):
 
 
 class ProgressNote(Model):
-    text: str = Field(min_length=1, max_length=5000)
-    author: str = Field(default="case handler", min_length=1, max_length=200)
+    text: FreeText = Field(min_length=1, max_length=5000)
+    author: OneLine = Field(default="case handler", min_length=1, max_length=200)
     # False: an internal note, never sent. True: progress the customer gets in the next update.
     for_customer: bool = False
 
@@ -875,12 +904,14 @@ class ContactScheduleChange(Model):
 
 
 class Deadlock(Model):
-    reason: str = Field(default="We have been unable to reach an agreement.", min_length=1, max_length=2000)
+    # The ADR letter quotes it ("Why we have reached deadlock: ...").
+    reason: OneLine = Field(default="We have been unable to reach an agreement.", min_length=1, max_length=2000)
 
 
 class CompensationAward(Model):
     amount_gbp: Decimal = Field(gt=0, max_digits=9, decimal_places=2)
-    reason: str = Field(min_length=1, max_length=2000)
+    # The compensation letter quotes it ("Reason: ...").
+    reason: OneLine = Field(min_length=1, max_length=2000)
 
 
 class AlertRequest(Model):

@@ -147,7 +147,9 @@ def inbound_email_reply(form: dict[str, str], received_at: datetime) -> tuple[Cu
     reference = reference or reference_in_text(form.get("subject", ""))
     # The reply above the quoted thread (and signature): what the customer wrote now.
     text = EmailReplyParser.parse_reply(form.get("text") or "")
-    message_id = (headers.get("Message-ID") or "").strip()
+    # One line, whatever the sender folded or smuggled into the header: the id is logged, stored
+    # and shown to staff, and a CR/LF in it would forge a line of its own in a text log.
+    message_id = one_line(headers.get("Message-ID") or "")
     # Without a Message-ID, the same post retried by SendGrid must still get the same id.
     reply_id = (
         message_id or "email:" + hashlib.sha256(f"{sender}\n{form.get('subject', '')}\n{text}".encode()).hexdigest()
@@ -164,6 +166,12 @@ def inbound_email_reply(form: dict[str, str], received_at: datetime) -> tuple[Cu
     except ValidationError as exc:
         raise PayloadError(_first_error(exc)) from None
     return reply, reference
+
+
+def one_line(text: str) -> str:
+    """`text` unfolded onto one line: each run of whitespace and control characters (CR, LF, tab,
+    NUL, ESC, Unicode's line separators, ...) becomes one space, and the ends are trimmed."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def _first_error(exc: Exception) -> str:

@@ -12,10 +12,10 @@ import hashlib
 import hmac
 
 import phonenumbers
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from ops.secrets_file import SecretsFileSettings
+from ops.secrets_file import SecretsFileSettings, WeakSecretError, check_strength
 
 CONTACT_KEY_SECRET_VARIABLE = "COMPLAINTS_CONTACT_KEY_SECRET"
 
@@ -54,13 +54,27 @@ def contact_keys(secret: str, *, phone: str | None = None, email: str | None = N
 
 
 class _ContactKeySettings(SecretsFileSettings):
-    model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", env_ignore_empty=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="COMPLAINTS_", env_ignore_empty=True, extra="ignore", hide_input_in_errors=True
+    )
 
     contact_key_secret: SecretStr | None = None
+
+    @field_validator("contact_key_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_strength(value.get_secret_value(), CONTACT_KEY_SECRET_VARIABLE)
+        return value
 
 
 def configured_secret() -> str | None:
     """COMPLAINTS_CONTACT_KEY_SECRET from the environment or the secrets file; None: not configured
-    (no contact keys are set, and SMS replies cannot be matched to a case by number)."""
-    secret = _ContactKeySettings().contact_key_secret
+    (no contact keys are set, and SMS replies cannot be matched to a case by number).
+
+    Raises WeakSecretError, naming the variable, when it is shorter than 16 characters."""
+    try:
+        secret = _ContactKeySettings().contact_key_secret
+    except ValidationError as exc:
+        raise WeakSecretError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
     return secret.get_secret_value() if secret is not None else None

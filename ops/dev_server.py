@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from domain.search_attributes import cli_flags
+from ops.private_files import PRIVATE_FILE_MODE, private_opener
+
+# The server's SQLite file and the journals SQLite writes beside it.
+_DATABASE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
 def temporal_cli() -> str:
@@ -114,11 +118,19 @@ def start_dev_server(
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         command += ["--db-filename", str(db_file)]
+        # The database holds every case's history, customers' details in clear unless payloads are
+        # encrypted. A file made before the server ran with the umask below is narrowed here; it
+        # cannot be pre-created instead (the server would take an empty file for a database).
+        for suffix in _DATABASE_SUFFIXES:
+            existing = db_file.with_name(db_file.name + suffix)
+            if existing.exists():
+                existing.chmod(PRIVATE_FILE_MODE)
     command += extra_args or []
-    log = open(log_file, "ab") if log_file else None  # noqa: SIM115
+    log = open(log_file, "ab", opener=private_opener) if log_file else None  # noqa: SIM115
     output = log if log is not None else subprocess.DEVNULL
-    # Its own process group, so stopping it also stops the UI server it spawns.
-    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    # Its own process group, so stopping it also stops the UI server it spawns. umask 077: what it
+    # creates (the SQLite file and its journals) is 0600 from the first byte, whatever ours is.
+    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, umask=0o077)
     if log is not None:
         log.close()  # the server has its own copy of the descriptor
     server = DevServer(process=process, port=port, ui_port=ui_port)

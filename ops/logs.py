@@ -39,6 +39,14 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(document, default=str)
 
 
+def escape_controls(text: str) -> str:
+    """`text` with every character that is not printable (CR, LF, tab, ESC, NUL, Unicode's line
+    separators, ...) written as its Python escape; printable text, accents and all, unchanged."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class TextLogFormatter(logging.Formatter):
     """For a person at a terminal (`make run`): the traceback's frames, the exception's type only.
 
@@ -48,6 +56,13 @@ class TextLogFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's own name
+        # A logged value can come from outside (a vendor's id, a header an e-mail's sender wrote):
+        # a CR or LF in it would print a forged line that log readers and alerting take as ours.
+        # Control characters are written as escapes (\n, \r, \x1b), so one record is one line
+        # (the traceback below it, from formatException, is ours).
+        return escape_controls(super().formatMessage(record))
 
     def formatException(  # noqa: N802 - logging's own name
         self, ei: tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]

@@ -43,8 +43,7 @@ def main() -> int:
         return 2
     data = settings.data_dir
     private_dir(data)  # the server's SQLite and the stores hold customers' details
-    # The server's log is private from the start. Its SQLite file cannot be pre-created (the dev
-    # server would take an empty file for an existing database); the 0700 folder guards it.
+    # The server's log is private from the start; start_dev_server makes its SQLite file 0600.
     create_private_file(data / "temporal-server.log")
     for port in (PORT, UI_PORT, CODEC_PORT, INBOUND_PORT):
         if _port_taken(port):

@@ -13,9 +13,27 @@ from pydantic_settings import BaseSettings, DotEnvSettingsSource, PydanticBaseSe
 
 SECRETS_FILE_VARIABLE = "COMPLAINTS_SECRETS_FILE"
 
+# The shortest shared secret a process accepts (the codec server's bearer token, the Inbound Parse
+# password, the contact keys' HMAC key). Each is compared or used offline by whoever holds a
+# request or a hash: a short one is guessed. 16 random characters are about 96 bits.
+MIN_SECRET_CHARACTERS = 16
+MAKE_A_SECRET = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+
 
 class SecretsFileError(ValueError):
     """A secrets file is missing, unreadable or readable by other users."""
+
+
+class WeakSecretError(ValueError):
+    """A shared secret is too short to be one."""
+
+
+def check_strength(secret: str, variable: str) -> None:
+    """Refuse a secret shorter than MIN_SECRET_CHARACTERS, naming its variable (never its value)."""
+    if len(secret) < MIN_SECRET_CHARACTERS:
+        raise WeakSecretError(
+            f"{variable} must be at least {MIN_SECRET_CHARACTERS} characters; make one with `{MAKE_A_SECRET}`"
+        )
 
 
 def check_private(path: Path, what: str) -> None:

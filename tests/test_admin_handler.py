@@ -149,6 +149,20 @@ def test_a_login_name_that_cannot_be_found_asks_for_by(temporal: Temporal, monke
     refused_before_connecting(run("call", REF, "--outcome", "reached"), temporal, "invalid: --by: ")
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["not-satisfied", REF, "--reason", "Still no engineer\nBcc: attacker@evil.example", "--by", "amara.okafor"],
+        ["deadlock", REF, "--reason", "No agreement\r\nTo: other@evil.example"],
+        ["compensate", REF, "--amount", "25.00", "--reason", "Two missed visits\x1b[2J"],
+    ],
+)
+def test_a_reason_the_customers_letter_quotes_is_refused_with_a_line_break(
+    temporal: Temporal, command: list[str]
+) -> None:
+    refused_before_connecting(run(*command), temporal, "invalid: reason: must be one line")
+
+
 # --- agree ----------------------------------------------------------------------------------------
 
 
@@ -275,6 +289,17 @@ def test_a_landline_is_recorded_as_taking_no_texts(temporal: Temporal) -> None:
     assert run("contact", REF, "--phone", "029 2018 3000").exit_code == 0
     [(_, correction, _)] = temporal.updates
     assert correction.phone == "+442920183000" and correction.phone_is_mobile is False
+
+
+def test_a_contact_key_secret_shorter_than_16_characters_is_refused_and_nothing_is_sent(
+    temporal: Temporal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COMPLAINTS_SECRETS_FILE", raising=False)
+    monkeypatch.setenv("COMPLAINTS_CONTACT_KEY_SECRET", "s3cret")
+    result = run("contact", REF, "--phone", "07911 123999")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("refused: COMPLAINTS_CONTACT_KEY_SECRET must be at least 16 characters")
+    assert "s3cret" not in result.output and not temporal.updates
 
 
 @pytest.mark.parametrize(

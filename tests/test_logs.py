@@ -50,3 +50,26 @@ def test_text_logs_never_print_the_input_a_validation_error_quotes(monkeypatch) 
 
     assert "ValidationError" in line and "intake failed" in line
     assert "Gwen" not in line and "Ebbw Vale" not in line
+
+
+def test_a_text_log_line_stays_one_line_whatever_a_logged_value_holds(monkeypatch) -> None:
+    from ops import logs
+
+    installed = {}
+    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: installed.update(kwargs))
+    logs.configure_logging("text")
+    [handler] = installed["handlers"]
+
+    forged = "<li1@evil.example>\r\n2026-11-30 10:00:00,000 WARNING complaints.inbound: INJECTED LINE\x1b[2J"
+    record = logging.LogRecord(
+        "complaints.inbound", logging.INFO, __file__, 1, "%s %s: %s", ("reply", forged, "ok"), None
+    )
+    line = handler.format(record)
+
+    assert len(line.splitlines()) == 1
+    assert line.endswith(
+        "reply <li1@evil.example>\\r\\n2026-11-30 10:00:00,000 WARNING complaints.inbound: INJECTED LINE\\x1b[2J: ok"
+    )
+    # Printable text is left alone, accents and all.
+    record = logging.LogRecord("worker", logging.INFO, __file__, 1, "sent to %s", ("Siân Ó Súilleabháin",), None)
+    assert handler.format(record).endswith("sent to Siân Ó Súilleabháin")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typer.testing import CliRunner
+
 from settings import REPO
 from starter import case_start_details, parse_intake
 
@@ -41,3 +43,20 @@ def test_a_reopened_case_carries_the_corrected_details_keys() -> None:
     corrected = intake.customer.model_copy(update={"phone": "+447700900999"})
     details = case_start_details("CC-2026-T7MH3PQR", intake, customer=corrected, contact_key_secret="s3cret")
     assert phone_key("s3cret", "+447700900999") in details["search_attributes"].get(sa.CUSTOMER_CONTACT_KEYS)
+
+
+def test_a_contact_key_secret_shorter_than_16_characters_files_nothing_and_exits_3(monkeypatch) -> None:
+    import connection
+    import starter
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("connected to Temporal")
+
+    monkeypatch.setattr(connection, "connect", never)
+    monkeypatch.setattr(starter, "connect", never)
+    monkeypatch.delenv("COMPLAINTS_SECRETS_FILE", raising=False)
+    monkeypatch.setenv("COMPLAINTS_CONTACT_KEY_SECRET", "s3cret")
+    result = CliRunner().invoke(starter.app, [str(EXAMPLE)])
+    assert result.exit_code == 3, result.output
+    assert "COMPLAINTS_CONTACT_KEY_SECRET must be at least 16 characters" in result.stderr
+    assert "s3cret" not in result.output and result.stdout == ""

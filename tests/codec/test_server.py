@@ -167,6 +167,13 @@ def test_keys_without_a_token_refuse_to_start(k1: str) -> None:
         build_app(CodecSettings(keys=f"k1:{k1}"))
 
 
+def test_a_token_shorter_than_16_characters_refuses_to_start(k1: str) -> None:
+    with pytest.raises(CodecServerConfigError, match="COMPLAINTS_CODEC_SERVER_TOKEN must be at least 16") as refused:
+        build_app(CodecSettings(keys=f"k1:{k1}", server_token="a-token"))
+    assert "a-token" not in str(refused.value)
+    assert build_app(CodecSettings(keys=f"k1:{k1}", server_token="t" * 16))
+
+
 def test_no_keys_refuse_to_start() -> None:
     with pytest.raises(CodecServerConfigError, match="no keys configured"):
         build_app(CodecSettings(server_token=TOKEN), insecure_no_auth=True)

@@ -369,6 +369,31 @@ def test_the_stores_database_is_made_before_the_setup_step_migrates_it(config: d
     assert environment(step)["PGHOST"] == "postgresql"
 
 
+def test_the_inbound_service_refuses_a_twilio_token_without_the_public_url(
+    compose: list[str], empty_env_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Behind Caddy, Twilio's signatures are over the public URL; without it every text gets 403.
+    from pydantic import ValidationError
+
+    from inbound.settings import InboundSettings
+
+    token = {"COMPLAINTS_TWILIO_AUTH_TOKEN": "12345678901234567890123456789012"}
+    for name in list(os.environ):
+        if name.startswith("COMPLAINTS_"):
+            monkeypatch.delenv(name)
+    inbound = resolved_config(compose, empty_env_file, REQUIRED_ENV | token)["services"]["inbound"]
+    for name, value in environment(inbound).items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match="COMPLAINTS_PUBLIC_BASE_URL"):
+        InboundSettings()
+
+    public = {"COMPLAINTS_PUBLIC_BASE_URL": "https://complaints.example.com"}
+    inbound = resolved_config(compose, empty_env_file, REQUIRED_ENV | token | public)["services"]["inbound"]
+    for name, value in environment(inbound).items():
+        monkeypatch.setenv(name, value)
+    assert InboundSettings().public_base_url == "https://complaints.example.com"
+
+
 def test_the_admin_runs_on_demand_only(config: dict[str, Any]) -> None:
     admin = config["services"]["admin"]
     assert admin["profiles"] == ["tools"]

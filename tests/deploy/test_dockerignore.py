@@ -60,6 +60,34 @@ def test_secret_files_in_subfolders_stay_out_of_the_image(path: str) -> None:
     assert excluded(path), f"{path} would be copied into the image"
 
 
-@pytest.mark.parametrize("path", ["worker.py", "codec/keyring.py", "deploy/.env.example", "config/policy.toml"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "mutants/domain/models.py",
+        "mutants/run.log",
+        "bench/results/2026-11-30-cost.json",
+        "bench/infra.py",
+        "test-artifacts/e2e/worker.log",
+        "tests/e2e/conftest.py",
+    ],
+)
+def test_development_folders_stay_out_of_the_image(path: str) -> None:
+    assert excluded(path), f"{path} would be copied into the image"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "worker.py",
+        "codec/keyring.py",
+        "deploy/.env.example",
+        "config/policy.toml",
+        "pyproject.toml",
+        "deploy/healthcheck.py",
+        "inbound/__main__.py",
+        "channels/templates/closure.txt.j2",
+        "ops/store_migrations/script.py.mako",
+    ],
+)
 def test_the_code_the_image_needs_is_kept(path: str) -> None:
     assert not excluded(path)

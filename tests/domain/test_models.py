@@ -22,16 +22,20 @@ from domain.models import (
     CaseState,
     ChannelKind,
     ClosureOutcome,
+    CompensationAward,
     ComplaintIntake,
     ContactCorrection,
     Customer,
+    Deadlock,
     DeferredText,
     DeliveryReceipt,
     DeliveryStatus,
     MessageKind,
     MessageRecord,
     Milestone,
+    NotSatisfied,
     PostalAddress,
+    ProgressNote,
     QuietHours,
     field_errors,
     field_label,
@@ -179,7 +183,56 @@ def test_a_received_at_whose_zone_gives_no_offset_is_refused() -> None:
     ]
 
 
+def test_a_name_or_address_line_with_a_line_break_is_refused_by_its_field() -> None:
+    # In the plain-text e-mail and the letter a line break would print a line of its own.
+    errors = refusal(
+        intake(
+            customer={
+                "name": "Gwen Pritchard\r\nBcc: attacker@evil.example",
+                "address": {"lines": ["14 Bethcar Street", "Ebbw Vale\x85Cc: x@y.z"], "postcode": "NP23\t6HH"},
+                "accessibility_needs": ["large print\u2028To: other@y.z"],
+            }
+        )
+    )
+    one_line = "must be one line: no line breaks, tabs or other control characters"
+    assert errors == [
+        f"customer.name: {one_line}",
+        f"customer.address.lines.1: {one_line}",
+        f"customer.address.postcode: {one_line}",
+        f"customer.accessibility_needs.0: {one_line}",
+    ]
+
+
+def test_a_complaint_may_run_over_lines_but_holds_no_other_control_character() -> None:
+    text = "The broadband drops every afternoon.\r\n\r\nTwo engineer visits missed:\n\t- Monday\n\t- Thursday"
+    assert ComplaintIntake.from_intake(intake(complaint=text), now=NOW).complaint == text
+    assert refusal(intake(complaint="No broadband\x1b[2J\x00 since Monday")) == [
+        "complaint: may have line breaks but no other control characters"
+    ]
+
+
+def test_the_handlers_reasons_a_letter_quotes_are_one_line_and_a_note_may_be_several() -> None:
+    for model in (NotSatisfied, Deadlock, CompensationAward):
+        fields = {"reason": "Still no engineer\nBcc: x@y.z"} | (
+            {"amount_gbp": 25} if model is CompensationAward else {}
+        )
+        with pytest.raises(ValidationError, match="reason"):
+            model.model_validate(fields, context=INTAKE)
+    assert ProgressNote.model_validate({"text": "Engineer booked.\nFriday, 8-12."}, context=INTAKE).text
+    with pytest.raises(ValidationError, match="text"):
+        ProgressNote.model_validate({"text": "Engineer booked.\x1b]8;;http://evil.example\x07"}, context=INTAKE)
+
+
 # --- recorded data, decoded again on replay --------------------------------------------------------
+
+
+def test_a_case_filed_before_the_one_line_rule_still_decodes() -> None:
+    # History is recorded data: a name with a line break, accepted before the rule, must replay.
+    recorded = ComplaintIntake.model_validate(
+        intake(customer={"name": "Gwen\nPritchard", "address": {"lines": ["14\r\nBethcar St"], "postcode": "NP23 6HH"}})
+    )
+    assert recorded.customer.name == "Gwen\nPritchard"
+    assert NotSatisfied.model_validate({"reason": "two\nlines"}).reason == "two\nlines"
 
 
 def test_recorded_contact_details_are_decoded_as_recorded() -> None:

@@ -301,6 +301,27 @@ def test_a_mutated_intake_is_accepted_or_refused_field_by_field(doc: dict[str, A
         (lambda d: d.update(complaint="x" * 20_001), "complaint: String should have at most 20000"),
         (lambda d: d.update(account_number="ISS 204871\r\n"), "account_number: String should match pattern"),
         (lambda d: d.update(intake_id="web 1"), "intake_id: String should match pattern"),
+        # A line break in a name or an address prints a forged line in the e-mail and the letter.
+        (
+            lambda d: d["customer"].update(name="Gwen Pritchard\r\nBcc: attacker@evil.example"),
+            "customer.name: must be one line",
+        ),
+        (
+            lambda d: d["customer"]["address"]["lines"].append("Ebbw Vale\nBcc: x@y.z"),
+            "customer.address.lines.2: must be one line",
+        ),
+        (
+            lambda d: d["customer"]["address"].update(postcode="NP23\x006HH"),
+            "customer.address.postcode: must be one line",
+        ),
+        (
+            lambda d: d["customer"].update(accessibility_needs=["large\u2028print"]),
+            "customer.accessibility_needs.0: must be one line",
+        ),
+        (
+            lambda d: d.update(complaint="No broadband\x1b[2J since Monday"),
+            "complaint: may have line breaks but no other",
+        ),
         (
             lambda d: (d["customer"].pop("address"), d["customer"].update(preferred_written_channel="letter")),
             "customer: preferred_written_channel is 'letter' but no postal address was given",
@@ -321,8 +342,14 @@ def test_each_kind_of_mistake_is_named_by_its_field(mutate, expected: str) -> No
 
 @FUZZ
 @given(
-    name=st.text(min_size=1, max_size=200).filter(str.strip),
-    complaint=st.text(min_size=1, max_size=500).filter(str.strip),
+    # Any printable name (control characters are refused: test_each_kind_of_mistake...), and any
+    # complaint text that prints, over as many lines as it likes.
+    name=st.text(st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=200).filter(
+        str.strip
+    ),
+    complaint=st.text(
+        st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp")) | st.sampled_from("\n\r\t"), min_size=1, max_size=500
+    ).filter(str.strip),
     offset=offsets,
     ago=st.timedeltas(min_value=timedelta(0), max_value=MAX_INTAKE_AGE - timedelta(minutes=5)),
 )

@@ -200,6 +200,17 @@ async def test_an_email_reply_finds_its_case_from_the_plus_address(client, queue
     assert item.item.text == "YES"  # the quoted thread under it is ours, not the customer's words
 
 
+async def test_a_folded_message_id_cannot_forge_a_log_line(client, queue) -> None:
+    # The item id goes into the text log ("reply email:<id>: forwarded"), the store and staff's screens.
+    forged = "<li1@evil.example>\r\n 2026-11-30 10:00:00,000 WARNING complaints.inbound: INJECTED LINE"
+    fields = INBOUND_EMAIL | {"headers": f"Message-ID: {forged}\r\nFrom: Ann@Example.com\r\n"}
+    response = await client.post("/webhooks/sendgrid/inbound", data=parse_form(**fields), headers=basic_auth())
+    assert response.status == 200
+    [item] = queue.due(10)
+    assert item.item_id == "email:<li1@evil.example> 2026-11-30 10:00:00,000 WARNING complaints.inbound: INJECTED LINE"
+    assert item.item.reply_id == item.item_id.removeprefix("email:")
+
+
 async def test_an_email_reply_without_a_plus_address_falls_back_to_the_subject(client, queue) -> None:
     fields = INBOUND_EMAIL | {
         "to": "complaints@iss.example.com",
