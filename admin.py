@@ -69,7 +69,7 @@ from codec.keyring import CodecSettings
 from connection import connect, run_cli
 from domain import search_attributes as sa
 from domain.compliance_report import compliance_report, contact_details, handler_facts, outcome_from_memo
-from domain.customer_loop import vendor_says
+from domain.customer_loop import failed_sender_checks, vendor_says
 from domain.formatting import local_label, mask_sender
 from domain.models import (
     INTAKE,
@@ -713,7 +713,13 @@ def status(
         )
     console.print(messages)
     for reply in state.customer_replies[-5:]:
-        who = "" if reply.from_customer else ", not from the customer's own number or address"
+        who = (
+            ", not from the customer's own number or address"
+            if not reply.from_customer
+            else ", giving the customer's address but failed the sender checks (SPF/DKIM): not acted on"
+            if failed_sender_checks(reply)
+            else ""
+        )
         console.print(
             f"reply {local_label(reply.received_at)} by {reply.channel.value} ({reply.meaning}{who}): {reply.text}",
             markup=False,

@@ -80,6 +80,40 @@ def from_customer(reply: CustomerReply, customer: Customer) -> bool:
     return False
 
 
+def failed_sender_checks(reply: CustomerReply | CustomerReplyRecord) -> bool:
+    """An e-mail whose From address the inbound service could not authenticate (no aligned SPF or
+    DKIM pass): it may be forged, whatever address it gives. Never true of a text, nor of a reply
+    received before the check (None: not checked), so what those decided is unchanged."""
+    return reply.sender_authenticated is False
+
+
+def answers_for_customer(reply: CustomerReply, customer: Customer) -> bool:
+    """A YES, NO or STOP is acted on only from the customer's own number or address, and an
+    e-mail only if its sender passed the checks: anyone can write the customer's address in From."""
+    return from_customer(reply, customer) and not failed_sender_checks(reply)
+
+
+def owner_reply_notice(reply: CustomerReply, meaning: str, own: bool, acted: str, reference: str) -> tuple[str, str]:
+    """(what, detail) of the owner's notice of a reply: no more than the case knows of its sender.
+
+    `own`: it gives the customer's number or address; `acted`: what the case did on it, or "".
+    """
+    received = local_label(reply.received_at)
+    read = f"Read it with admin.py status {reference}."
+    if own and failed_sender_checks(reply):
+        what = "an e-mail giving the customer's address that failed the sender checks (SPF/DKIM)"
+        return what, (
+            f"An e-mail giving the customer's address arrived {received} (read as: {meaning}), but it failed "
+            "the sender checks (SPF/DKIM): it may be forged, so the case did nothing on it. Check with the "
+            f"customer another way before acting on it. {read}"
+        )
+    who = "the customer" if own else "a sender not on file for the customer"
+    return f"a reply from {who}" + (f": {acted}" if acted else ""), (
+        f"A {reply.channel.value} reply from {who} arrived {received} "
+        f"(read as: {meaning}). {acted.capitalize() + '. ' if acted else ''}{read}"
+    )
+
+
 def moves_forward(record: MessageRecord, status: DeliveryStatus, vendor_at: datetime) -> bool:
     """Whether a vendor's event changes what the case believes about a message.
 
@@ -123,7 +157,8 @@ def message_sequence(key: str) -> int | None:
 
 
 def ask_outstanding(state: CaseState, *, lapses_at_escalation: bool = True) -> bool:
-    """The customer was asked to confirm by reply and has not answered YES or NO since.
+    """The customer was asked to confirm by reply and has not answered YES or NO since. A forged
+    YES (an e-mail that failed the sender checks) answers nothing: the customer's own answer still counts.
 
     `lapses_at_escalation` (v8): nor has the case escalated since (not satisfied, a NO, a
     re-opening), so a YES to a request made before it cannot close the escalated case. False only
@@ -135,7 +170,8 @@ def ask_outstanding(state: CaseState, *, lapses_at_escalation: bool = True) -> b
     if lapses_at_escalation and any(e.at >= asked for e in state.escalations):
         return False
     return not any(
-        r.from_customer and r.meaning in (YES, NO) and r.received_at >= asked for r in state.customer_replies
+        r.from_customer and not failed_sender_checks(r) and r.meaning in (YES, NO) and r.received_at >= asked
+        for r in state.customer_replies
     )
 
 

@@ -986,6 +986,13 @@ class CustomerReply(Model):
     sender: str = Field(min_length=1, max_length=320)
     text: str = Field(max_length=5000)
     signature_verified: bool = False
+    # E-mail: whether the inbound service found the From address authenticated, DMARC-style (an
+    # aligned DKIM or SPF pass; inbound/sender_checks.py). The vendor's signature proves only that
+    # SendGrid posted the mail, not who wrote it: anyone can put the customer's address in From.
+    # None: not checked (texts, and every reply received before the check). Left out of the
+    # payload when None, so a worker of an earlier release (whose models refuse unknown fields)
+    # still reads every text, and recorded histories decode as they were written.
+    sender_authenticated: bool | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class CustomerReplyRecord(Model):
@@ -999,6 +1006,10 @@ class CustomerReplyRecord(Model):
     meaning: str = "reply"
     # False: the sender is not the customer's own number or address (kept for the owner, never acted on).
     from_customer: bool = True
+    # As the reply carried it: False is an e-mail giving the customer's address that failed the
+    # sender checks (SPF/DKIM), kept for the owner and never acted on. Left out when None (texts,
+    # and replies recorded before the check), as on CustomerReply.
+    sender_authenticated: bool | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class AskToClose(Model):

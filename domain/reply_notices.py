@@ -47,10 +47,11 @@ def unmatched_reply_notice(item_id: str, reply: CustomerReply, *, closed_case: s
     if len(text) > QUOTED:
         text = text[:QUOTED].rstrip() + " [...] (the whole reply: `admin.py replies --unmatched`)"
     quoted = "\n".join(f"> {line}" for line in text.splitlines())
+    # Whoever sent it: a closed case's reference can be quoted, and a From address written, by anyone.
     sender = mask_sender(reply.sender)
     if closed_case is not None:
-        subject = f"{closed_case}: the customer replied after the case closed"
-        opening = f"The customer replied by {by} on {received} about case {closed_case}, which is closed."
+        subject = f"{closed_case}: a reply after the case closed"
+        opening = f"A reply by {by} from {sender} on {received} about case {closed_case}, which is closed."
         todo = [
             "If they are not satisfied after all, record it: "
             f'`admin.py not-satisfied {closed_case} --reason "..." {_said(reply)}`. That re-opens the case '
@@ -60,19 +61,29 @@ def unmatched_reply_notice(item_id: str, reply: CustomerReply, *, closed_case: s
         ]
     else:
         subject = "A customer's reply matched no open case"
-        opening = f"A reply by {by} on {received} reached no open case: {why}."
+        opening = f"A reply by {by} from {sender} on {received} reached no open case: {why}."
         todo = [
             "Find the sender's case (`admin.py list`, `admin.py status REF`) and act on the reply there "
             f"(`satisfied` or `not-satisfied` with {_said(reply)}, or `note`), or contact them.",
             "A new complaint is filed as a new case; a reply from someone who is not a complainant needs no case.",
         ]
+    # An e-mail whose From address no aligned SPF or DKIM pass vouched for may be forged.
+    unverified = (
+        [
+            f"It failed the sender checks (SPF/DKIM): it may not be from {sender} at all. Confirm with the "
+            "customer another way before acting on it."
+        ]
+        if reply.sender_authenticated is False
+        else []
+    )
     detail = "\n".join(
         [
             opening,
+            *unverified,
             "",
             quoted,
             "",
-            f"From {sender}. No case is waiting for this reply: this notice is the only alert for it, and it is "
+            "No case is waiting for this reply: this notice is the only alert for it, and it is "
             "also on `admin.py replies --unmatched`.",
             "",
             "What to do:",

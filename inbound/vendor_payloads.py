@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from channels.reply_address import reference_in_address, reference_in_text
 from domain.models import ChannelKind, CustomerReply, DeliveryEvent, DeliveryStatus, Vendor
+from inbound.sender_checks import sender_authenticated
 from ops.contact_keys import normal_email, normal_phone
 
 # SendGrid event -> what it says about delivery. "processed" is SendGrid accepting the message,
@@ -130,16 +131,19 @@ def inbound_email_reply(form: dict[str, str], received_at: datetime) -> tuple[Cu
     """(the reply in an Inbound Parse post, the case reference it names, if any).
 
     The reference is read from the plus-address it was sent to (the envelope, then the To and Cc
-    headers), falling back to the subject, which a mail client may have rewritten.
+    headers), falling back to the subject, which a mail client may have rewritten. Whether the From
+    address is authenticated is judged from the post's `SPF`, `dkim` and envelope `from`.
     """
     headers = HeaderParser().parsestr(form.get("headers", ""))
     sender = parseaddr(form.get("from", "") or headers.get("From", ""))[1]
     if not sender or "@" not in sender:
         raise PayloadError("an inbound e-mail needs a From address")
     recipients: list[str] = []
+    envelope_from = ""
     try:
         envelope = json.loads(form.get("envelope") or "{}")
         recipients += [r for r in envelope.get("to", []) if isinstance(r, str)]
+        envelope_from = envelope.get("from") if isinstance(envelope.get("from"), str) else ""
     except (ValueError, AttributeError):
         pass
     recipients += [addr for _, addr in getaddresses([form.get("to", ""), form.get("cc", "")])]
@@ -161,7 +165,11 @@ def inbound_email_reply(form: dict[str, str], received_at: datetime) -> tuple[Cu
             received_at=received_at,
             sender=normal_email(sender),
             text=text[:5000],
+            # The basic-auth secret proves SendGrid posted it; these checks, who wrote it.
             signature_verified=True,
+            sender_authenticated=sender_authenticated(
+                sender, spf=form.get("SPF", ""), dkim=form.get("dkim", ""), envelope_from=envelope_from
+            ),
         )
     except ValidationError as exc:
         raise PayloadError(_first_error(exc)) from None

@@ -35,6 +35,41 @@ def test_status_json_shows_each_reply_with_its_channel_time_and_text() -> None:
     assert datetime.fromisoformat(reply["received_at"]) == AT
 
 
+def test_status_names_an_email_that_failed_the_sender_checks_and_that_it_was_not_acted_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    forged = CustomerReplyRecord(
+        reply_id="<f1@mail.example.net>",
+        channel=ChannelKind.EMAIL,
+        received_at=AT,
+        text="YES",
+        meaning="yes",
+        sender_authenticated=False,
+    )
+    state = CaseState(reference="CC-2026-T7MH3PQR", customer_replies=[forged])
+
+    async def fake_state(client: object, handle: object) -> CaseState:
+        return state
+
+    async def nothing(*args: object) -> None:
+        return None
+
+    async def client() -> object:
+        return object()
+
+    monkeypatch.setattr(admin, "_state", fake_state)
+    monkeypatch.setattr(admin, "_any_case", nothing)
+    monkeypatch.setattr(admin, "_filed_customer", nothing)
+    monkeypatch.setattr(admin, "connect", lambda settings: client())
+    result = CliRunner().invoke(admin.app, ["status", "CC-2026-T7MH3PQR"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "(yes, giving the customer's address but failed the sender checks (SPF/DKIM): not acted on): YES"
+    ) in " ".join(result.stdout.split())
+    document = admin.status_document(state)
+    assert document["customer_replies"][0]["sender_authenticated"] is False
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COMPLAINTS_DATA_DIR", str(tmp_path))

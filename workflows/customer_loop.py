@@ -235,26 +235,29 @@ class CustomerLoop(CaseBase):
             text=reply.text,
             meaning=meaning,
             from_customer=own,
+            sender_authenticated=reply.sender_authenticated,
         )
         state.customer_replies = [*state.customer_replies[-(KEPT_REPLIES - 1) :], record]
         while len(state.customer_replies) > 1 and sum(len(r.text) for r in state.customer_replies) > KEPT_REPLY_TEXT:
             del state.customer_replies[0]
-        acted = self._act_on_reply(reply, meaning, own, outstanding) if state.stage is not CaseStage.CLOSED else ""
-        who = "the customer" if own else "a sender not on file for the customer"
+        # A reply recorded before the inbound service checked e-mail senders carries no verdict, never
+        # a failure, so an existing history decides here exactly as it did: no patch.
+        answers = loop.answers_for_customer(reply, self._customer)
+        acted = self._act_on_reply(reply, meaning, answers, outstanding) if state.stage is not CaseStage.CLOSED else ""
+        what, detail = loop.owner_reply_notice(reply, meaning, own, acted, state.reference)
         # The text stays in the case (encrypted with its payloads), not in a staff e-mail.
         self._tell_owner(
-            f"a reply from {who}" + (f": {acted}" if acted else ""),
-            f"A {reply.channel.value} reply from {who} arrived {local_label(reply.received_at)} "
-            f"(read as: {meaning}). {acted.capitalize() + '. ' if acted else ''}"
-            f"Read it with admin.py status {state.reference}.",
+            what,
+            detail,
             kind="reply",
         )
         self._wake()
 
-    def _act_on_reply(self, reply: CustomerReply, meaning: str, own: bool, outstanding: bool) -> str:
+    def _act_on_reply(self, reply: CustomerReply, meaning: str, answers: bool, outstanding: bool) -> str:
         """YES/NO answer an outstanding ask-to-close only from the customer's own number or
-        address; STOP only from their own number. Anything else is for the owner to read."""
-        if not own:
+        address (an e-mail's sender authenticated); STOP only from their own number. Anything else
+        is for the owner to read."""
+        if not answers:
             return ""
         how = HOW_SAID.get(reply.channel)
         if outstanding and how is not None and meaning == loop.YES:

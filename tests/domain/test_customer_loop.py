@@ -11,6 +11,7 @@ from domain.customer_loop import (
     REPLY,
     STOP,
     YES,
+    answers_for_customer,
     ask_outstanding,
     delivery_problems,
     delivery_proof,
@@ -18,6 +19,7 @@ from domain.customer_loop import (
     from_customer,
     message_sequence,
     moves_forward,
+    owner_reply_notice,
     reply_meaning,
     unanswered_replies,
     vendor_says,
@@ -108,6 +110,45 @@ def test_the_customers_own_number_must_match_exactly_and_an_address_in_any_case(
     assert not from_customer(reply(sender="+447911123456"), Customer(name="No Phone", email="n@example.com"))
 
 
+def email(
+    text: str = "YES", sender: str = "gwen.pritchard@example.com", authenticated: bool | None = None
+) -> CustomerReply:
+    return reply(text, sender=sender, channel=ChannelKind.EMAIL).model_copy(
+        update={"sender_authenticated": authenticated}
+    )
+
+
+def test_an_email_from_the_customers_address_answers_for_them_only_if_it_passed_the_sender_checks() -> None:
+    assert answers_for_customer(email(authenticated=True), CUSTOMER)
+    assert not answers_for_customer(email(authenticated=False), CUSTOMER)  # anyone can write their address in From
+    assert not answers_for_customer(email(sender="someone@example.com", authenticated=True), CUSTOMER)
+    # Not checked: a text, and every e-mail received before the inbound service checked senders.
+    assert answers_for_customer(email(authenticated=None), CUSTOMER)
+    assert answers_for_customer(reply(sender="+447911123456"), CUSTOMER)
+
+
+def test_the_owner_is_told_an_email_that_failed_the_sender_checks_is_not_known_to_be_the_customers() -> None:
+    what, detail = owner_reply_notice(email(authenticated=False), YES, True, "", REF)
+    assert what == "an e-mail giving the customer's address that failed the sender checks (SPF/DKIM)"
+    assert detail == (
+        "An e-mail giving the customer's address arrived Thu 14 Feb 10:00 (read as: yes), but it failed the sender "
+        "checks (SPF/DKIM): it may be forged, so the case did nothing on it. Check with the customer another way "
+        f"before acting on it. Read it with admin.py status {REF}."
+    )
+
+
+def test_the_owner_is_told_a_reply_from_the_customer_or_another_sender_as_before() -> None:
+    closes = "the customer confirmed by reply that the complaint is resolved: the case closes"
+    assert owner_reply_notice(email(authenticated=True), YES, True, closes, REF) == (
+        f"a reply from the customer: {closes}",
+        f"A email reply from the customer arrived Thu 14 Feb 10:00 (read as: yes). {closes.capitalize()}. "
+        f"Read it with admin.py status {REF}.",
+    )
+    what, detail = owner_reply_notice(reply(sender="+447700900123"), YES, False, "", REF)
+    assert what == "a reply from a sender not on file for the customer"
+    assert detail.startswith("A sms reply from a sender not on file for the customer arrived Thu 14 Feb 10:00")
+
+
 # --- which vendor events move a message forward -------------------------------------------------
 
 
@@ -166,14 +207,17 @@ def test_the_message_number_is_read_from_its_key() -> None:
 # --- what is still open -------------------------------------------------------------------------
 
 
-def record(meaning: str, at: datetime, from_customer: bool = True) -> CustomerReplyRecord:
+def record(
+    meaning: str, at: datetime, from_customer: bool = True, sender_authenticated: bool | None = None
+) -> CustomerReplyRecord:
     return CustomerReplyRecord(
         reply_id=f"SM{at.isoformat()}",
-        channel=ChannelKind.SMS,
+        channel=ChannelKind.SMS if sender_authenticated is None else ChannelKind.EMAIL,
         received_at=at,
         text=meaning,
         meaning=meaning,
         from_customer=from_customer,
+        sender_authenticated=sender_authenticated,
     )
 
 
@@ -204,6 +248,15 @@ def test_an_ask_to_close_lapses_when_the_case_escalates_after_it() -> None:
     assert ask_outstanding(state, lapses_at_escalation=False)  # a case begun before v8 decided so
     state.asked_to_close_at = asked.replace(hour=11)  # asked again after the escalation
     assert ask_outstanding(state)
+
+
+def test_a_forged_yes_does_not_answer_the_ask_so_the_customers_own_answer_still_counts() -> None:
+    asked = utc(2030, 2, 20, 10)
+    state = CaseState(reference=REF, asked_to_close_at=asked)
+    state.customer_replies = [record(YES, asked.replace(hour=11), sender_authenticated=False)]
+    assert ask_outstanding(state)
+    state.customer_replies.append(record(YES, asked.replace(hour=12), sender_authenticated=True))
+    assert not ask_outstanding(state)
 
 
 def test_a_reply_is_unanswered_until_the_owner_calls_notes_or_the_case_acts_on_it() -> None:

@@ -28,9 +28,11 @@ TEXT = EMAIL.model_copy(update={"channel": ChannelKind.SMS, "sender": "+44770090
 
 def test_a_reply_to_a_closed_case_says_which_case_and_how_to_reopen_it_as_the_customer_said_it() -> None:
     notice = unmatched_reply_notice("email:<a1@mail.example.com>", EMAIL, closed_case=REFERENCE, why="closed")
-    assert notice.subject == f"{REFERENCE}: the customer replied after the case closed"
+    assert notice.subject == f"{REFERENCE}: a reply after the case closed"
     assert notice.reference == REFERENCE
-    assert "by email on Wed 01 Jul 10:30 about case CC-2026-T7MH3PQR, which is closed" in notice.detail
+    assert "by email from g***@example.com on Wed 01 Jul 10:30 about case CC-2026-T7MH3PQR, which is closed" in (
+        notice.detail
+    )
     assert "> It is broken again.\n> No internet since Friday." in notice.detail
     # The answer is recorded as given, when given: the record shows the reply, not the reading.
     assert f"admin.py not-satisfied {REFERENCE} --reason" in notice.detail
@@ -40,13 +42,14 @@ def test_a_reply_to_a_closed_case_says_which_case_and_how_to_reopen_it_as_the_cu
 def test_what_the_manager_reads_about_a_reply_to_a_closed_case() -> None:
     notice = unmatched_reply_notice("email:<a1@mail.example.com>", EMAIL, closed_case=REFERENCE, why="closed")
     assert notice.detail == (
-        "The customer replied by email on Wed 01 Jul 10:30 about case CC-2026-T7MH3PQR, which is closed.\n"
+        "A reply by email from g***@example.com on Wed 01 Jul 10:30 about case CC-2026-T7MH3PQR, which is "
+        "closed.\n"
         "\n"
         "> It is broken again.\n"
         "> No internet since Friday.\n"
         "\n"
-        "From g***@example.com. No case is waiting for this reply: this notice is the only alert for it, and it "
-        "is also on `admin.py replies --unmatched`.\n"
+        "No case is waiting for this reply: this notice is the only alert for it, and it is also on "
+        "`admin.py replies --unmatched`.\n"
         "\n"
         "What to do:\n"
         "- If they are not satisfied after all, record it: `admin.py not-satisfied CC-2026-T7MH3PQR --reason "
@@ -57,18 +60,39 @@ def test_what_the_manager_reads_about_a_reply_to_a_closed_case() -> None:
     )
 
 
+def test_a_reply_to_a_closed_case_says_whose_address_it_gives_not_that_the_customer_wrote_it() -> None:
+    # Anyone can quote a closed case's reference: the notice names the sender, not "the customer".
+    stranger = EMAIL.model_copy(update={"sender": "mallory@example.net"})
+    notice = unmatched_reply_notice("email:<a1@mail.example.com>", stranger, closed_case=REFERENCE, why="closed")
+    assert notice.subject == f"{REFERENCE}: a reply after the case closed"
+    assert notice.detail.startswith("A reply by email from m***@example.net on Wed 01 Jul 10:30 about case")
+    assert "The customer replied" not in notice.detail and "sender checks" not in notice.detail
+
+
+def test_an_email_that_failed_the_sender_checks_is_named_as_such_in_the_managers_notice() -> None:
+    forged = EMAIL.model_copy(update={"sender_authenticated": False})
+    notice = unmatched_reply_notice("email:<a1@mail.example.com>", forged, closed_case=REFERENCE, why="closed")
+    assert notice.detail.splitlines()[:2] == [
+        "A reply by email from g***@example.com on Wed 01 Jul 10:30 about case CC-2026-T7MH3PQR, which is closed.",
+        "It failed the sender checks (SPF/DKIM): it may not be from g***@example.com at all. Confirm with the "
+        "customer another way before acting on it.",
+    ]
+    passed = EMAIL.model_copy(update={"sender_authenticated": True})
+    assert "sender checks" not in unmatched_reply_notice("e", passed, closed_case=REFERENCE, why="closed").detail
+
+
 def test_what_the_manager_reads_about_a_reply_no_case_took() -> None:
     notice = unmatched_reply_notice(
         "twilio-sms:SM1", TEXT, closed_case=None, why="no open case has this sender's contact details"
     )
     assert notice.detail == (
-        "A reply by text message on Wed 01 Jul 10:30 reached no open case: no open case has this sender's "
-        "contact details.\n"
+        "A reply by text message from +44*******123 on Wed 01 Jul 10:30 reached no open case: no open case has "
+        "this sender's contact details.\n"
         "\n"
         "> still waiting\n"
         "\n"
-        "From +44*******123. No case is waiting for this reply: this notice is the only alert for it, and it is "
-        "also on `admin.py replies --unmatched`.\n"
+        "No case is waiting for this reply: this notice is the only alert for it, and it is also on "
+        "`admin.py replies --unmatched`.\n"
         "\n"
         "What to do:\n"
         "- Find the sender's case (`admin.py list`, `admin.py status REF`) and act on the reply there "
@@ -83,7 +107,7 @@ def test_a_reply_no_case_took_says_why_and_masks_the_sender() -> None:
     notice = unmatched_reply_notice("twilio-sms:SM1", TEXT, closed_case=None, why=why)
     assert notice.subject == "A customer's reply matched no open case"
     assert notice.reference == "unmatched"
-    assert f"by text message on Wed 01 Jul 10:30 reached no open case: {why}." in notice.detail
+    assert f"by text message from +44*******123 on Wed 01 Jul 10:30 reached no open case: {why}." in notice.detail
     assert "+447700900123" not in notice.detail and "+44*******123" in notice.detail
     assert "--how sms-reply --said-at 2026-07-01T10:30" in notice.detail
 

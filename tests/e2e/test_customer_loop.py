@@ -28,6 +28,7 @@ from tests.inbound.signing import (
     SendGridSigner,
     basic_auth,
     events_body,
+    sender_checks,
     sendgrid_event,
     twilio_headers,
 )
@@ -189,6 +190,8 @@ def test_a_no_reply_by_email_escalates(loop: Loop) -> None:
         "text": f"NO\n\nOn Mon, 30 Nov 2026, ISS Complaints <complaints+{reference}@iss.example.com> wrote:\n"
         "> Reply YES if your complaint is resolved, NO if not.\n",
         "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example.com>\n",
+        # Sent by the customer's own provider: its DKIM signature and SPF pass for their domain.
+        **sender_checks(address, f"complaints+{reference}@iss.example.com"),
     }
     posted = requests.post(f"{loop.url}/webhooks/sendgrid/inbound", data=form, headers=basic_auth(), timeout=30)
     assert posted.status_code == 200
@@ -199,13 +202,16 @@ def test_a_no_reply_by_email_escalates(loop: Loop) -> None:
     assert (reply["channel"], reply["meaning"]) == ("email", "no")
 
 
-def email_reply(loop: Loop, reference: str, address: str, text: str) -> None:
+def email_reply(loop: Loop, reference: str, address: str, text: str, *, genuine: bool = True) -> None:
+    """An e-mail giving `address` as its sender: genuine (its provider's DKIM and SPF pass), or a
+    forgery sent from elsewhere (SPF fails for the address's domain, nothing signs it)."""
     form = {
         "from": f"Gwen Pritchard <{address}>",
         "to": f"complaints+{reference}@iss.example.com",
         "subject": f"Re: complaint {reference}",
         "text": text,
         "headers": f"Message-ID: <{uuid.uuid4().hex}@mail.example.com>\n",
+        **sender_checks(address, f"complaints+{reference}@iss.example.com", passed=genuine),
     }
     posted = requests.post(f"{loop.url}/webhooks/sendgrid/inbound", data=form, headers=basic_auth(), timeout=30)
     assert posted.status_code == 200
@@ -232,12 +238,32 @@ def test_a_reply_after_the_case_closed_reaches_the_customer_service_manager(loop
     loop.stack.wait_for(reference, lambda d: d["stage"] == "closed")
 
     email_reply(loop, reference, address, "Sorry, it has stopped working again since last night.")
-    subject = f"{reference}: the customer replied after the case closed"
+    subject = f"{reference}: a reply after the case closed"
     loop.stack.eventually(
         lambda: subject in staff_notices(loop, "sian.evans@infinity-solutions.example"),
         timeout=60,
         what="the notice in the Customer Service Manager's staff mailbox",
     )
+
+
+def test_a_forged_yes_from_the_customers_address_leaves_the_case_open_and_their_own_yes_closes_it(
+    loop: Loop,
+) -> None:
+    address = f"customer-{uuid.uuid4().hex[:8]}@example.com"
+    reference = loop.file(phone=None, email=address)
+    assert "by email" in ask_to_close(loop, reference)
+
+    email_reply(loop, reference, address, "YES", genuine=False)
+    status = loop.stack.wait_for(reference, lambda d: len(d["customer_replies"]) == 1)
+    [forged] = status["customer_replies"]
+    assert (forged["meaning"], forged["from_customer"], forged["sender_authenticated"]) == ("yes", True, False)
+    assert status["stage"] != "closed" and status["ask_to_close_outstanding"]
+    notice = "an e-mail giving the customer's address that failed the sender checks (SPF/DKIM)"
+    assert any(notice in subject for subject in status["alerts"])  # the owner is told what it is
+
+    email_reply(loop, reference, address, "YES")
+    status = loop.stack.wait_for(reference, lambda d: d["stage"] == "closed")
+    assert status["confirmation"]["recorded_by"] == "customer"
 
 
 def test_a_reply_that_matches_no_open_case_lands_in_the_unmatched_list(loop: Loop) -> None:

@@ -69,3 +69,15 @@ def twilio_headers(url: str, form: dict[str, str], token: str = TWILIO_TOKEN) ->
 
 def basic_auth(secret: str = INBOUND_SECRET) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"inbound:{secret}".encode()).decode()}
+
+
+def sender_checks(address: str, to: str, *, passed: bool = True) -> dict[str, str]:
+    """The sender-authentication fields Inbound Parse posts with a mail from `address` to `to`.
+
+    Passed: as for a genuine mail from the customer's provider (its DKIM signature and the SPF of
+    its return path, both on the From address's domain). Not passed: as for a forgery sent from
+    elsewhere with the customer's address in From (SPF fails for that domain; no signature).
+    """
+    domain = address.rpartition("@")[2]
+    checks = {"SPF": "pass", "dkim": f"{{@{domain} : pass}}"} if passed else {"SPF": "fail", "dkim": "none"}
+    return checks | {"envelope": json.dumps({"to": [to], "from": address})}

@@ -205,7 +205,7 @@ async def test_a_reply_to_a_closed_case_is_kept_with_its_record_and_the_managers
 
     assert_kept_with_the_closed_case(queue, archive, "email:<after@mail.example.com>", reference)
     notice = await notice_of(temporal, "email:<after@mail.example.com>")
-    assert notice.subject == f"{reference}: the customer replied after the case closed"
+    assert notice.subject == f"{reference}: a reply after the case closed"
     assert "It is broken again" in notice.detail and f"not-satisfied {reference}" in notice.detail
     handle = temporal.get_workflow_handle(notice_workflow_id("email:<after@mail.example.com>"))
     described = await handle.describe()
@@ -233,7 +233,7 @@ async def test_a_text_from_the_customer_of_a_closed_case_is_kept_with_that_case_
 
     assert_kept_with_the_closed_case(queue, archive, "twilio-sms:SM-again", reference)
     notice = await notice_of(temporal, "twilio-sms:SM-again")
-    assert notice.subject == f"{reference}: the customer replied after the case closed"
+    assert notice.subject == f"{reference}: a reply after the case closed"
     assert "--how sms-reply" in notice.detail
 
 

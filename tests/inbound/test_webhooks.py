@@ -19,6 +19,7 @@ from tests.inbound.signing import (
     SendGridSigner,
     basic_auth,
     events_body,
+    sender_checks,
     sendgrid_event,
     twilio_headers,
 )
@@ -186,7 +187,7 @@ INBOUND_EMAIL = {
     "subject": "Re: something else entirely",
     "text": "YES\n\n> quoted text",
     "headers": "Message-ID: <abc123@mail.example.com>\nFrom: Ann@Example.com\n",
-    "envelope": json.dumps({"to": ["complaints+CC-2026-T7MH3PQR@iss.example.com"], "from": "ann@example.com"}),
+    **sender_checks("ann@example.com", "complaints+CC-2026-T7MH3PQR@iss.example.com"),
 }
 
 
@@ -209,6 +210,46 @@ async def test_a_folded_message_id_cannot_forge_a_log_line(client, queue) -> Non
     [item] = queue.due(10)
     assert item.item_id == "email:<li1@evil.example> 2026-11-30 10:00:00,000 WARNING complaints.inbound: INJECTED LINE"
     assert item.item.reply_id == item.item_id.removeprefix("email:")
+
+
+async def test_an_email_reply_carries_whether_its_sender_passed_the_checks(client, queue) -> None:
+    # The basic-auth secret proves SendGrid posted it; SPF and DKIM say whether Ann's provider sent it.
+    await client.post("/webhooks/sendgrid/inbound", data=parse_form(**INBOUND_EMAIL), headers=basic_auth())
+    [genuine] = queue.due(10)
+    assert genuine.item.signature_verified and genuine.item.sender_authenticated is True
+
+
+async def test_a_forged_email_giving_the_customers_address_is_stored_as_failing_the_sender_checks(
+    client, queue
+) -> None:
+    # Sent from anywhere with "From: Ann@Example.com": SPF fails for example.com and nothing signs it.
+    forged = INBOUND_EMAIL | sender_checks("ann@example.com", INBOUND_EMAIL["to"], passed=False)
+    assert (await client.post("/webhooks/sendgrid/inbound", data=parse_form(**forged), headers=basic_auth())).ok
+    [item] = queue.due(10)
+    assert item.item.sender == "ann@example.com" and item.item.sender_authenticated is False
+
+
+async def test_a_dkim_signature_of_the_forgers_own_domain_does_not_authenticate_the_customers_address(
+    client, queue
+) -> None:
+    forged = INBOUND_EMAIL | {
+        "SPF": "pass",
+        "dkim": "{@forger.example.net : pass}",
+        "envelope": json.dumps({"to": [INBOUND_EMAIL["to"]], "from": "bounce@forger.example.net"}),
+    }
+    await client.post("/webhooks/sendgrid/inbound", data=parse_form(**forged), headers=basic_auth())
+    [item] = queue.due(10)
+    assert item.item.sender_authenticated is False
+
+
+async def test_an_sms_reply_carries_no_sender_check(client, queue) -> None:
+    # Left out of what is stored and signalled, so a worker of the release before reads it.
+    form = {"MessageSid": "SM3", "From": "+447700900123", "Body": "YES"}
+    path = "/webhooks/twilio/sms"
+    await client.post(path, data=form, headers=twilio_headers(str(client.make_url(path)), form))
+    [item] = queue.due(10)
+    assert item.item.sender_authenticated is None
+    assert "sender_authenticated" not in item.item.model_dump_json()
 
 
 async def test_an_email_reply_without_a_plus_address_falls_back_to_the_subject(client, queue) -> None:

@@ -60,13 +60,21 @@ async def vendor_says(
     )
 
 
-async def customer_says(case: Case, text: str, sender: str = MOBILE, reply_id: str = "SM1") -> datetime:
+async def customer_says(
+    case: Case, text: str, sender: str = MOBILE, reply_id: str = "SM1", sender_authenticated: bool | None = None
+) -> datetime:
     at = (await case.env.get_current_time()).replace(microsecond=0)
     channel = ChannelKind.EMAIL if "@" in sender else ChannelKind.SMS
     await case.handle.signal(
         ComplaintCase.customer_reply,
         CustomerReply(
-            reply_id=reply_id, channel=channel, received_at=at, sender=sender, text=text, signature_verified=True
+            reply_id=reply_id,
+            channel=channel,
+            received_at=at,
+            sender=sender,
+            text=text,
+            signature_verified=True,
+            sender_authenticated=sender_authenticated,
         ),
     )
     return at
@@ -276,6 +284,50 @@ async def test_yes_from_another_number_or_without_an_ask_is_only_a_reply(tmp_pat
         assert len(staff_notices(case, "reply")) == 2
         # The Web UI's current details name what the owner must do: answer the customer.
         assert "read and answer the customer's sms reply" in (owner_next_action(state) or "")
+
+
+async def test_a_forged_yes_by_email_from_the_customers_address_leaves_the_case_open_and_the_owner_is_told(
+    tmp_path,
+) -> None:
+    # No mobile: the ask goes by e-mail. Anyone can send "YES" with the customer's address in From;
+    # the inbound service found no aligned SPF or DKIM pass for it.
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, phone=None) as case:
+        await case.wait(DAY)
+        await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+        await case.wait(MINUTE)
+        await customer_says(case, "YES", sender=EMAIL, reply_id="<forged@mail.example.net>", sender_authenticated=False)
+        state = await case.wait(HOUR)
+        assert state.stage is not CaseStage.CLOSED and state.confirmation is None
+        assert case.outbox.received(MessageKind.CLOSURE) == []
+        [forged] = state.customer_replies
+        assert (forged.meaning, forged.from_customer, forged.sender_authenticated) == ("yes", True, False)
+        [notice] = staff_notices(case, "reply")
+        assert notice["subject"].endswith(
+            "an e-mail giving the customer's address that failed the sender checks (SPF/DKIM)"
+        )
+        assert "it may be forged, so the case did nothing on it" in notice["detail"]
+        assert "a reply from the customer" not in notice["subject"]
+        assert "not on file" not in notice["subject"]
+        assert state.asked_to_close_at is not None  # still waiting for the customer's own answer
+
+        # The customer's own YES, from their provider (DKIM passed for their domain), still closes it.
+        said_at = await customer_says(
+            case, "Yes", sender=EMAIL, reply_id="<own@mail.example.com>", sender_authenticated=True
+        )
+        _, final = await case.closed()
+        assert final.confirmation is not None and final.confirmation.recorded_by == "customer"
+        assert final.confirmation.how is HowSaid.EMAIL and final.confirmation.said_at == said_at
+
+
+async def test_a_forged_no_by_email_escalates_nothing(tmp_path) -> None:
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, phone=None) as case:
+        await case.wait(DAY)
+        await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+        await case.wait(MINUTE)
+        await customer_says(case, "NO", sender=EMAIL, reply_id="<forged@mail.example.net>", sender_authenticated=False)
+        state = await case.wait(HOUR)
+        assert state.escalation_level == 0 and state.escalations == []
+        assert case.outbox.received(MessageKind.ESCALATION) == []
 
 
 async def test_stop_is_confirmed_once_and_no_text_follows(tmp_path) -> None:

@@ -99,7 +99,7 @@ async def test_a_reply_to_a_closed_case_reaches_every_customer_service_manager(t
     assert managers
     mail = staff_mail(tmp_path / "staff")
     assert sorted(mail) == managers  # the managers, and nobody else
-    assert all(subjects == [f"{REFERENCE}: the customer replied after the case closed"] for subjects in mail.values())
+    assert all(subjects == [f"{REFERENCE}: a reply after the case closed"] for subjects in mail.values())
     [written] = (tmp_path / "alerts").glob("*.json")
     assert "It is broken again since Friday." in written.read_text()
 
