@@ -150,8 +150,20 @@ def salutation(name: str, title: str | None = None) -> str:
     if not words:
         return honorific or "Customer"
     if honorific:
-        return f"{honorific} {words[-1]}"
+        start = len(words) - 1
+        # The surname's particles go with it ("ap Gruffydd", "de la Cruz"); the first word stays
+        # the given name ("Van Morrison" is Mr Morrison).
+        while start > 1 and words[start - 1].lower() in _SURNAME_PARTICLES:
+            start -= 1
+        return f"{honorific} {' '.join(words[start:])}"
     return " ".join(words)
+
+
+# Words that begin a surname in the names a UK provider's customers give: Welsh (ap, ab, ferch,
+# verch), Dutch, German, French, Spanish, Portuguese, Italian and Arabic particles.
+_SURNAME_PARTICLES = frozenset(
+    "ap ab ferch verch van von der den de del della di da dos das du la le lo al el bin binti ibn".split()
+)
 
 
 # Who a complaint goes to next, by the owner's role: the code's ladder (case handler, Customer

@@ -354,7 +354,13 @@ def test_handler_abroad_gets_an_international_number(make_request):
         ("Cher", "Ms", "Ms Cher"),
         ("Cher", None, "Cher"),
         ("Siân Fitzwilliam-Smythe", "Mrs", "Mrs Fitzwilliam-Smythe"),
-        ("Mary Ann de la Cruz", "Ms", "Ms Cruz"),
+        # A surname's particles belong to it: "Dear Ms Cruz" or "Dear Dr. Gruffydd" is another name.
+        ("Mary Ann de la Cruz", "Ms", "Ms de la Cruz"),
+        ("Dr. Llywelyn ap Gruffydd", None, "Dr. ap Gruffydd"),
+        ("Ludwig van Beethoven", "Mr", "Mr van Beethoven"),
+        ("Robert De Niro", "Mr", "Mr De Niro"),
+        ("Nia ferch Rhys", "Ms", "Ms ferch Rhys"),
+        ("Van Morrison", "Mr", "Mr Morrison"),  # the given name is never taken for a particle
     ],
 )
 def test_salutation_is_title_and_surname_else_the_full_name(name, title, expected):
