@@ -162,7 +162,32 @@ def salutation(name: str, title: str | None = None) -> str:
 # Words that begin a surname in the names a UK provider's customers give: Welsh (ap, ab, ferch,
 # verch), Dutch, German, French, Spanish, Portuguese, Italian and Arabic particles.
 _SURNAME_PARTICLES = frozenset(
-    "ap ab ferch verch van von der den de del della di da dos das du la le lo al el bin binti ibn".split()
+    [
+        "ap",
+        "ab",
+        "ferch",
+        "verch",
+        "van",
+        "von",
+        "der",
+        "den",
+        "de",
+        "del",
+        "della",
+        "di",
+        "da",
+        "dos",
+        "das",
+        "du",
+        "la",
+        "le",
+        "lo",
+        "al",
+        "el",
+        "bin",
+        "binti",
+        "ibn",
+    ]
 )
 
 
