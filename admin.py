@@ -1071,7 +1071,12 @@ def satisfied(
 @app.command("not-satisfied")
 def not_satisfied(
     reference: str,
-    reason: Annotated[str, typer.Option(help="What the customer is still unhappy about")],
+    reason: Annotated[
+        str,
+        typer.Option(
+            help="What the customer is still unhappy about, as they would put it: the escalation message quotes it"
+        ),
+    ],
     how: Annotated[
         str | None, typer.Option(help="How the customer told us: phone, email, letter, sms-reply or in-person")
     ] = None,
@@ -1220,7 +1225,7 @@ def deadlock(
 def compensate(
     reference: str,
     amount: Annotated[str, typer.Option(help="Pounds, e.g. 25.00")],
-    reason: Annotated[str, typer.Option(help="Why compensation is due")],
+    reason: Annotated[str, typer.Option(help="Why compensation is due: the customer's message quotes it")],
     request_id: RequestIdOption = None,
 ) -> None:
     """Credit compensation to the customer's next invoice and tell them."""
