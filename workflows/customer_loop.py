@@ -336,6 +336,17 @@ class CustomerLoop(CaseBase):
                 type="NotSupported",
             )
         self._refuse_if_closed()
+        intro = self._current_introduction()
+        if intro is not None and intro.done_at is None and intro.superseded_at is None:
+            # The request is signed by the owner: "confirm the complaint is resolved" from someone
+            # who has not yet introduced themselves asks the customer to close an investigation
+            # they have not heard of (the Code: "if you confirm following the investigation").
+            owner = self._state.owner.name if self._state.owner else "the case's owner"
+            raise ApplicationError(
+                f"case {reference}: {owner} has not introduced themselves to the customer yet; "
+                "record the call that does it (admin.py call REF --outcome reached) or wait for the introduction",
+                type="NotIntroduced",
+            )
         if self._ask_channel() is None:
             raise ApplicationError(
                 f"case {reference}: the customer has no mobile that takes texts and no e-mail address; "

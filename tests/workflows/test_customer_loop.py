@@ -15,6 +15,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from domain import search_attributes as sa
 from domain.models import (
     AskToClose,
+    CallMade,
+    CallOutcome,
     CaseStage,
     CaseState,
     ChannelKind,
@@ -375,6 +377,19 @@ async def test_corrected_contact_keys_are_published_for_the_inbound_service(tmp_
         assert description.typed_search_attributes.get(sa.CUSTOMER_CONTACT_KEYS) == keys
 
 
+async def test_ask_to_close_is_refused_until_the_owner_has_introduced_themselves(tmp_path) -> None:
+    # Tuesday night: the introduction waits for the working day, so nobody has introduced themselves.
+    async with server_at(TUESDAY_NIGHT) as env, running_case(env, tmp_path) as case:
+        await case.wait(5 * MINUTE)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+        assert "has not introduced themselves to the customer yet" in str(refused.value.cause)
+        state = await case.state()
+        assert state.asked_to_close_at is None and case.outbox.received(MessageKind.ASK_TO_CLOSE) == []
+        await case.wait(DAY)  # the written introduction went at 09:00
+        assert await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+
+
 async def test_a_bounce_after_the_clock_ran_out_is_a_breach_even_though_the_letter_went(tmp_path) -> None:
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         state = await case.wait(2 * DAY)  # Thursday 10:00; the acknowledgement was due Wednesday 10:00
@@ -397,7 +412,13 @@ TUESDAY_NIGHT = utc(2030, 2, 12, 21, 0)
 async def test_an_ask_to_close_at_night_is_texted_when_the_quiet_hours_end(tmp_path) -> None:
     async with server_at(TUESDAY_NIGHT) as env, running_case(env, tmp_path) as case:
         await case.wait(5 * MINUTE)
-        channel = await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by="amara.okafor"))
+        # The owner phoned (which introduces them) and asks in the evening.
+        owner = (await case.state()).owner
+        assert owner is not None
+        await case.handle.execute_update(
+            ComplaintCase.record_call, CallMade(outcome=CallOutcome.REACHED, recorded_by=owner.id)
+        )
+        channel = await case.handle.execute_update(ComplaintCase.ask_to_close, AskToClose(recorded_by=owner.id))
         assert channel == "sms"
         await case.wait(utc(2030, 2, 13, 8, 0) - await env.get_current_time() - MINUTE)
         assert case.outbox.received(MessageKind.ASK_TO_CLOSE) == []
