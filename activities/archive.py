@@ -229,6 +229,11 @@ def evidence_document(
         "escalations": [json.loads(e.model_dump_json()) for e in state.escalations],
         "compensation": [json.loads(c.model_dump_json()) for c in state.compensations],
         "notes": [json.loads(n.model_dump_json()) for n in state.notes],
+        # The Code's "agreed contact time": what the updates follow, and whether (and when) the
+        # customer agreed it or it is only the schedule offered.
+        "update_schedule": state.schedule.model_dump(mode="json") if state.schedule else None,
+        "schedule_status": None if state.schedule is None else "agreed" if state.schedule_agreed_at else "offered",
+        "schedule_agreed_at": state.schedule_agreed_at.isoformat() if state.schedule_agreed_at else None,
         # Calls, the customer's confirmation, paused updates, contact corrections: as `status` shows them.
         **handler_facts(state, record.intake.customer),
         "adr_letter_sent_at": state.adr_letter_sent_at.isoformat() if state.adr_letter_sent_at else None,

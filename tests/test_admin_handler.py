@@ -554,6 +554,9 @@ def test_the_evidence_record_shows_the_same_facts_as_status() -> None:
         "closure",
     ):
         assert evidence[fact] == status[fact], fact
+    # The agreed contact time the Code requires, with when the customer agreed it.
+    assert evidence["update_schedule"] == status["schedule"] and evidence["update_schedule"]["every"] == 14
+    assert (evidence["schedule_status"], evidence["schedule_agreed_at"]) == ("agreed", AT.isoformat())
     assert evidence["contact"]["source"] == "corrected"
     # Until corrected, the evidence shows the details as filed.
     filed = evidence_document(record.model_copy(update={"state": handled_state(customer=None)}))
