@@ -14,6 +14,7 @@ class MessageExtras(TypedDict, total=False):
 
     handler: Handler | None
     progress_note: str | None
+    progress_note_in_writing: bool
     escalation_reason: str | None
     escalation_top: bool
     adr_reason: str | None

@@ -423,6 +423,9 @@ class MessageContext(Model):
     schedule: UpdateSchedule | None = None
     next_update_at: AwareDatetime | None = None
     progress_note: str | None = None
+    # v8: the note is longer than a text carries, so the update also goes in writing and the text
+    # says so. Left out of the payload when false (an earlier release's worker refuses it).
+    progress_note_in_writing: bool = Field(default=False, exclude_if=lambda in_writing: not in_writing)
     escalation_reason: str | None = None
     # Escalation: the owner is already at the top of the ladder, so the case is re-opened with them,
     # not escalated. Left out of the payload when false (an earlier release's worker refuses it).

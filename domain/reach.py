@@ -57,3 +57,12 @@ def update_channels(state: CaseState, customer: Customer, *, agreed_channel_kept
     if agreed is not None and agreed in reachable_channels(customer, texts_stopped=stopped):
         return [agreed]
     return phone_then_written(customer, texts_stopped=stopped)
+
+
+# What a text carries of a progress note: channels/templates/progress_update.sms.j2 clips it there.
+SMS_NOTE_CHARS = 140
+
+
+def note_cut_short(channels: list[ChannelKind], note: str | None) -> bool:
+    """Whether an update going by text alone would cut its note for the customer short."""
+    return channels == [ChannelKind.SMS] and note is not None and len(note) > SMS_NOTE_CHARS

@@ -98,7 +98,13 @@ class CaseSteps(CaseBase):
             # The case was held up (an outage, a stopped worker): one late update, not a burst.
             following = clocks.next_update_at(workflow.now(), schedule, self._calendar)
         state.next_update_at = self._after_pause(following)
-        self._deliver(MessageKind.PROGRESS_UPDATE, self._update_channels(), milestone=name, **extra)
+        channels = self._update_channels()
+        if self._v8 and reach.note_cut_short(channels, extra.get("progress_note")):
+            # v8: updates agreed by text, and the handler's note for the customer is longer than a
+            # text carries: the text says so and the whole update also goes in writing.
+            channels = [*channels, self._written_channel()]
+            extra["progress_note_in_writing"] = True
+        self._deliver(MessageKind.PROGRESS_UPDATE, channels, milestone=name, **extra)
 
     def _send_adr_letter_at_eight_weeks(self) -> None:
         extra: MessageExtras = {"adr_reason": "eight_weeks"}

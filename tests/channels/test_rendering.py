@@ -252,6 +252,19 @@ def test_template_syntax_in_a_name_is_printed_not_run(make_request, kind):
     assert "1337" not in message.text
 
 
+def test_a_text_carries_a_note_up_to_its_limit_and_says_when_the_rest_follows_in_writing(make_request):
+    from domain.reach import SMS_NOTE_CHARS
+
+    fits = "x" * SMS_NOTE_CHARS
+    assert fits in render(make_request(MessageKind.PROGRESS_UPDATE, progress_note=fits)).sms
+    long_note = "y" * (SMS_NOTE_CHARS + 1)
+    cut = render(make_request(MessageKind.PROGRESS_UPDATE, progress_note=long_note)).sms
+    assert long_note not in cut and "follows in writing" not in cut
+    told = render(make_request(MessageKind.PROGRESS_UPDATE, progress_note=long_note, progress_note_in_writing=True))
+    assert "(the full update follows in writing)" in told.sms
+    assert long_note in told.text  # the written copy carries all of it
+
+
 def test_template_syntax_in_a_note_is_printed_not_run(make_request):
     note = "{{ ''.__class__.__mro__ }} {{ config }} {% for x in range(3) %}x{% endfor %}"
     message = render(make_request(MessageKind.PROGRESS_UPDATE, progress_note=note))

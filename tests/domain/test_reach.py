@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from domain.models import CaseState, ChannelKind, Customer, PostalAddress
-from domain.reach import fallback_after, phone_then_written, reachable_channels, update_channels, written_channel
+from domain.reach import (
+    SMS_NOTE_CHARS,
+    fallback_after,
+    note_cut_short,
+    phone_then_written,
+    reachable_channels,
+    update_channels,
+    written_channel,
+)
 
 ADDRESS = PostalAddress(lines=["1 High Street", "Leeds"], postcode="LS1 1AA")
 SMS, EMAIL, LETTER = ChannelKind.SMS, ChannelKind.EMAIL, ChannelKind.LETTER
@@ -72,3 +80,12 @@ def test_once_the_customer_replied_stop_no_fallback_or_update_goes_by_text() -> 
 
 def test_a_failed_channel_is_never_its_own_fallback() -> None:
     assert fallback_after(EVERYWHERE, SMS, set()) == EMAIL
+
+
+def test_a_note_is_cut_short_only_by_an_update_going_by_text_alone() -> None:
+    long_note, short_note = "x" * (SMS_NOTE_CHARS + 1), "x" * SMS_NOTE_CHARS
+    assert note_cut_short([SMS], long_note)
+    assert not note_cut_short([SMS], short_note)
+    assert not note_cut_short([SMS], None)
+    assert not note_cut_short([SMS, EMAIL], long_note)  # the written copy carries all of it
+    assert not note_cut_short([EMAIL], long_note)

@@ -439,6 +439,38 @@ async def test_a_credit_that_lands_after_the_case_closed_is_still_told_to_the_cu
         assert record.at >= PLAIN_TUESDAY + DAY and credited.credit_id
 
 
+async def test_a_note_longer_than_a_text_goes_in_writing_too_when_updates_are_agreed_by_text(tmp_path) -> None:
+    from domain.models import ScheduleAgreed
+    from domain.reach import SMS_NOTE_CHARS
+
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(4 * DAY)  # the schedule has been offered (Friday the 15th)
+        await case.handle.execute_update(
+            ComplaintCase.record_agreement,
+            ScheduleAgreed(every=7, contact_time=time(15, 0), channel=ChannelKind.SMS, recorded_by="amara.okafor"),
+        )
+        note = "The engineer found water in the junction box at the end of your road. " * 4
+        assert len(note.strip()) > SMS_NOTE_CHARS
+        await case.handle.execute_update(
+            ComplaintCase.add_note, ProgressNote(author="amara.okafor", text=note, for_customer=True)
+        )
+        state = await case.wait(DAY)
+        assert state.next_update_at is not None
+        await case.wait(state.next_update_at - await env.get_current_time() + HOUR)
+        [text] = case.outbox.received(MessageKind.PROGRESS_UPDATE, ChannelKind.SMS)[:1]
+        [written] = case.outbox.received(MessageKind.PROGRESS_UPDATE, ChannelKind.EMAIL)[:1]
+        assert text.context.progress_note_in_writing and written.context.progress_note == note.strip()
+        # A short note fits in the text: no written copy of the next update.
+        await case.handle.execute_update(
+            ComplaintCase.add_note, ProgressNote(author="amara.okafor", text="Engineer Friday.", for_customer=True)
+        )
+        state = await case.state()
+        assert state.next_update_at is not None
+        await case.wait(state.next_update_at - await env.get_current_time() + HOUR)
+        assert len(case.outbox.received(MessageKind.PROGRESS_UPDATE, ChannelKind.EMAIL)) == 1
+        assert len(case.outbox.received(MessageKind.PROGRESS_UPDATE, ChannelKind.SMS)) == 2
+
+
 # --- 13. letters are dispatched, then delivered ------------------------------------------------
 
 
