@@ -21,6 +21,7 @@ class MessageExtras(TypedDict, total=False):
     deadlock_reason: str | None
     introduction_due_at: datetime | None
     adr_rights_from: datetime | None
+    schedule_offer_follows: bool
     compensation_gbp: Decimal | None
     compensation_reason: str | None
     closure_outcome: str | None

@@ -440,6 +440,9 @@ class MessageContext(Model):
     # The 8-week mark. A posted letter sent before it says "from <date>", never "now".
     eight_weeks_at: AwareDatetime | None = None
     adr_rights_from: AwareDatetime | None = None
+    # Introduction only: the 3 working days are already over (a complaint keyed in late), so the
+    # schedule offer goes with it. Left out of the payload when false.
+    schedule_offer_follows: bool = Field(default=False, exclude_if=lambda follows: not follows)
     # When the customer agreed the update schedule (recorded by a handler). None: it is only offered.
     schedule_agreed_at: AwareDatetime | None = None
     compensation_gbp: Decimal | None = None

@@ -57,7 +57,19 @@ class CaseSteps(CaseBase):
                 "call (admin.py call); the introduction also goes in writing now.",
                 to_handler=owner.id,
             )
-        self._deliver(MessageKind.INTRODUCTION, self._phone_then_written(), milestone=intro.name)
+        extra: MessageExtras = {}
+        review = self._state.milestone(REVIEW)
+        if (
+            self._state.schedule is None
+            and review is not None
+            and review.done_at is None
+            and review.superseded_at is None
+            and review.due_at <= workflow.now()
+        ):
+            # Keyed in late: the 3 working days are over and the offer is due now, so "if we cannot
+            # resolve it within 3 working days" would be untrue (only the message's words change).
+            extra["schedule_offer_follows"] = True
+        self._deliver(MessageKind.INTRODUCTION, self._phone_then_written(), milestone=intro.name, **extra)
 
     def _start_regular_updates(self) -> None:
         assert self._calendar is not None

@@ -251,6 +251,12 @@ async def test_a_complaint_keyed_in_days_late_is_acknowledged_first_then_introdu
         # One breach alert per late clock, no "75 % gone" warning for a clock already missed.
         assert not [a for a in state.alerts if ": acknowledgement due " in a or ": introduction due " in a]
         assert [a for a in state.alerts if "acknowledgement missed" in a]
+        # The 3 working days are already over: the introduction does not say "if we cannot resolve
+        # it within 3 working days, I will offer you ...", it says the offer comes with it.
+        intro = next(m for m in case.outbox.received(MessageKind.INTRODUCTION) if m.channel is ChannelKind.EMAIL)
+        assert intro.context.schedule_offer_follows
+        text = render(intro).text
+        assert "within 3 working days" not in text and "I am also sending you a contact time" in text
 
 
 async def test_a_message_still_retrying_at_closure_is_withdrawn_not_delivered_after_it(tmp_path) -> None:
