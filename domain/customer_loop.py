@@ -8,7 +8,7 @@ message forward, and what the owner still has to look at.
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.formatting import local_label
 from domain.models import (
@@ -111,6 +111,27 @@ def owner_reply_notice(reply: CustomerReply, meaning: str, own: bool, acted: str
     return f"a reply from {who}" + (f": {acted}" if acted else ""), (
         f"A {reply.channel.value} reply from {who} arrived {received} "
         f"(read as: {meaning}). {acted.capitalize() + '. ' if acted else ''}{read}"
+    )
+
+
+# Replies no one on file for the customer sent (another number or address, or a forged e-mail):
+# the owner hears of the first in this long, the rest wait in the case (v8), so a flood of spam to
+# a case's reply address cannot fill one person's inbox. Every reply is still kept and shown.
+STRANGER_NOTICE_QUIET = timedelta(hours=24)
+
+
+def unverified(record: CustomerReplyRecord) -> bool:
+    """A reply the customer may not have sent: not from their number or address, or forged."""
+    return not record.from_customer or failed_sender_checks(record)
+
+
+def owner_told_of_strangers_lately(state: CaseState, latest: CustomerReplyRecord) -> bool:
+    """Whether another unverified reply arrived within the quiet period before `latest` (whose
+    notice the owner has then had): `latest` needs no notice of its own."""
+    since = latest.received_at - STRANGER_NOTICE_QUIET
+    return any(
+        r is not latest and unverified(r) and since <= r.received_at <= latest.received_at
+        for r in state.customer_replies
     )
 
 

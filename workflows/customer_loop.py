@@ -245,12 +245,14 @@ class CustomerLoop(CaseBase):
         answers = loop.answers_for_customer(reply, self._customer)
         acted = self._act_on_reply(reply, meaning, answers, outstanding) if state.stage is not CaseStage.CLOSED else ""
         what, detail = loop.owner_reply_notice(reply, meaning, own, acted, state.reference)
+        if self._v8 and loop.unverified(record):
+            if loop.owner_told_of_strangers_lately(state, record):
+                # v8: the owner had a notice of one a moment ago; this one waits in the case.
+                self._wake()
+                return
+            detail += " Further replies like it in the next 24 hours are kept in the case without a notice."
         # The text stays in the case (encrypted with its payloads), not in a staff e-mail.
-        self._tell_owner(
-            what,
-            detail,
-            kind="reply",
-        )
+        self._tell_owner(what, detail, kind="reply")
         self._wake()
 
     def _act_on_reply(self, reply: CustomerReply, meaning: str, answers: bool, outstanding: bool) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,6 +10,7 @@ from domain.customer_loop import (
     NO,
     REPLY,
     STOP,
+    STRANGER_NOTICE_QUIET,
     YES,
     answers_for_customer,
     ask_outstanding,
@@ -20,6 +21,7 @@ from domain.customer_loop import (
     message_sequence,
     moves_forward,
     owner_reply_notice,
+    owner_told_of_strangers_lately,
     reply_meaning,
     unanswered_replies,
     vendor_says,
@@ -431,3 +433,20 @@ def test_a_status_recorded_without_the_vendors_time_is_shown_without_one() -> No
         "vendor_at": None,
         "signature": "verified",
     }
+
+
+def test_the_owner_hears_of_one_unverified_reply_in_each_quiet_period() -> None:
+    first = record(REPLY, utc(2030, 2, 20, 10), from_customer=False)
+    state = CaseState(reference=REF, customer_replies=[first])
+    assert not owner_told_of_strangers_lately(state, first)  # the first is told
+    later = record(REPLY, first.received_at + STRANGER_NOTICE_QUIET, from_customer=False)
+    state.customer_replies.append(later)
+    assert owner_told_of_strangers_lately(state, later)  # still inside the period, at its edge
+    forged = record(YES, later.received_at + timedelta(minutes=1), sender_authenticated=False)
+    state.customer_replies.append(forged)
+    assert owner_told_of_strangers_lately(state, forged)  # a forged e-mail counts as unverified
+    own = record(REPLY, forged.received_at + timedelta(minutes=1))
+    state.customer_replies.append(own)
+    next_day = record(REPLY, forged.received_at + STRANGER_NOTICE_QUIET + timedelta(minutes=1), from_customer=False)
+    state.customer_replies.append(next_day)
+    assert not owner_told_of_strangers_lately(state, next_day)  # the customer's own reply does not count

@@ -332,6 +332,25 @@ async def test_a_forged_no_by_email_escalates_nothing(tmp_path) -> None:
         assert case.outbox.received(MessageKind.ESCALATION) == []
 
 
+async def test_a_flood_of_replies_from_strangers_gives_the_owner_one_notice_a_day(tmp_path) -> None:
+    # Spam texts to the case: every one is kept, the owner hears of the first of each 24 hours (v8).
+    async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
+        await case.wait(HOUR)
+        for n in range(5):
+            await customer_says(case, f"WIN A PRIZE {n}", sender="+447700900123", reply_id=f"SPAM{n}")
+        await customer_says(case, "Thanks, the engineer came", reply_id="OWN1")  # the customer: told
+        state = await case.wait(HOUR)
+        assert len(state.customer_replies) == 6
+        notices = staff_notices(case, "reply")
+        assert len(notices) == 2
+        [stranger] = [n for n in notices if "not on file" in n["subject"]]
+        assert "next 24 hours are kept in the case without a notice" in stranger["detail"]
+        await case.wait(DAY)
+        await customer_says(case, "WIN AGAIN", sender="+447700900123", reply_id="SPAM9")
+        await case.wait(HOUR)
+        assert len(staff_notices(case, "reply")) == 3
+
+
 async def test_stop_is_confirmed_once_and_no_text_follows(tmp_path) -> None:
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         state = await case.wait(HOUR)
