@@ -70,7 +70,7 @@ from connection import connect, run_cli
 from domain import search_attributes as sa
 from domain.compliance_report import compliance_report, contact_details, handler_facts, outcome_from_memo
 from domain.customer_loop import failed_sender_checks, vendor_says
-from domain.formatting import local_label, mask_sender
+from domain.formatting import gbp, local_label, mask_sender
 from domain.models import (
     INTAKE,
     AskToClose,
@@ -683,7 +683,11 @@ def status(
         agreed = (
             f"agreed {local_label(state.schedule_agreed_at)}" if state.schedule_agreed_at else "offered, not agreed"
         )
-        console.print(f"update schedule: every {every} {unit} at {state.schedule.contact_time:%H:%M} ({agreed})")
+        if state.schedule_recorded_by:
+            agreed += f", recorded by {state.schedule_recorded_by}"
+        console.print(
+            f"update schedule: every {every} {unit} at {state.schedule.contact_time:%H:%M} ({agreed})", markup=False
+        )
         console.print(f"updates by: {update_channel_label(state.update_channel, state.customer or filed)}")
     if state.updates_paused_until:
         console.print(
@@ -732,6 +736,13 @@ def status(
         console.print(
             f"re-opened {local_label(reopening.reopened_at)} (closed {local_label(reopening.closed_at)}): "
             f"{reopening.reason}",
+            markup=False,
+        )
+    for award in [*state.compensations, *state.pending_compensations]:
+        credited = f"credited ({award.credit_id})" if award.credit_id else "not credited yet: billing is retrying"
+        who = f", recorded by {award.recorded_by}" if award.recorded_by else ""
+        console.print(
+            f"compensation {local_label(award.recorded_at)}: {gbp(award.amount_gbp)} {credited}{who}: {award.reason}",
             markup=False,
         )
     if state.closure:
@@ -1185,6 +1196,7 @@ def schedule(
     proposed: Annotated[
         bool, typer.Option("--proposed", help="Not agreed yet: offer it to the customer instead")
     ] = False,
+    by: ByOption = None,
     request_id: RequestIdOption = None,
 ) -> None:
     """Record the update interval and contact time the customer agreed; messages then say "as agreed".
@@ -1192,7 +1204,12 @@ def schedule(
     _check_reference(reference)
     number, unit, contact = _interval_options(every, at)
     change = _payload(
-        ContactScheduleChange, every=number, unit=unit, contact_time=contact, customer_agreed=not proposed
+        ContactScheduleChange,
+        every=number,
+        unit=unit,
+        contact_time=contact,
+        customer_agreed=not proposed,
+        recorded_by=_recorded_by(by),
     )
     request = _request_id(request_id)
 
@@ -1210,11 +1227,12 @@ def deadlock(
     reason: Annotated[
         str, typer.Option(help="Why no agreement can be reached (the letter quotes it)")
     ] = Deadlock().reason,
+    by: ByOption = None,
     request_id: RequestIdOption = None,
 ) -> None:
     """Declare deadlock: the customer gets the ADR-rights letter now, with the reason given."""
     _check_reference(reference)
-    payload = _payload(Deadlock, reason=reason)
+    payload = _payload(Deadlock, reason=reason, recorded_by=_recorded_by(by))
     request = _request_id(request_id)
 
     said = _apply(reference, "deadlock", ComplaintCase.declare_deadlock, payload, request)
@@ -1226,6 +1244,7 @@ def compensate(
     reference: str,
     amount: Annotated[str, typer.Option(help="Pounds, e.g. 25.00")],
     reason: Annotated[str, typer.Option(help="Why compensation is due: the customer's message quotes it")],
+    by: ByOption = None,
     request_id: RequestIdOption = None,
 ) -> None:
     """Credit compensation to the customer's next invoice and tell them."""
@@ -1235,12 +1254,12 @@ def compensate(
     except InvalidOperation:
         typer.echo(f"invalid: --amount: {amount!r} is not an amount in pounds", err=True)
         raise typer.Exit(2) from None
-    award = _payload(CompensationAward, amount_gbp=pounds, reason=reason)
+    award = _payload(CompensationAward, amount_gbp=pounds, reason=reason, recorded_by=_recorded_by(by))
     # A credit is money: a retry after a timeout must find the first credit, never make a second.
     request = _request_id(request_id)
 
     compensation = _apply(reference, "compensate", ComplaintCase.record_compensation, award, request)
-    typer.echo(f"{reference}: £{compensation.amount_gbp} credited to the next invoice ({compensation.credit_id})")
+    typer.echo(f"{reference}: {gbp(compensation.amount_gbp)} credited to the next invoice ({compensation.credit_id})")
 
 
 # --- facts a handler records (calls, agreements, pauses, corrected details, a new owner) ---------

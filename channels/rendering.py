@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from datetime import datetime, time
-from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,6 +29,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from channels.base import ProviderDetails, RenderedMessage, header_safe, transliterate
+from domain.formatting import gbp
 from domain.models import CaseRole, ChannelKind, IntervalUnit, MessageContext, MessageKind, SendRequest, UpdateSchedule
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -102,10 +102,6 @@ def _interval(schedule: UpdateSchedule) -> str:
     if schedule.unit is IntervalUnit.WORKING_DAYS:
         return "every working day" if schedule.every == 1 else f"every {schedule.every} working days"
     return "every day" if schedule.every == 1 else f"every {schedule.every} days"
-
-
-def _gbp(amount: Decimal) -> str:
-    return f"£{Decimal(amount):,.2f}"
 
 
 def display_phone(e164: str) -> str:
@@ -281,7 +277,7 @@ def environment() -> SandboxedEnvironment:
         long_date=london_long_date,
         clock=_clock,
         interval=_interval,
-        gbp=_gbp,
+        gbp=gbp,
         phone=display_phone,
         clip=clip,
         paragraphs=_paragraphs,

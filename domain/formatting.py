@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 LONDON = "Europe/London"
@@ -19,3 +20,8 @@ def mask_sender(sender: str) -> str:
         local, _, domain = sender.rpartition("@")  # a quoted local part may hold an "@" of its own
         return f"{local[:1]}***@{domain}"
     return f"{sender[:3]}{'*' * max(len(sender) - 6, 0)}{sender[-3:]}" if len(sender) > 6 else "***"
+
+
+def gbp(amount: Decimal) -> str:
+    """Pounds as the customer's letter and the handler's screen print them: '£1,234.50'."""
+    return f"£{Decimal(amount):,.2f}"

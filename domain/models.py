@@ -594,6 +594,9 @@ class Note(Model):
     # Internal notes are never sent. Progress for the customer goes once, in the next update.
     for_customer: bool = False
     sent_at: AwareDatetime | None = None
+    # Who recorded a note the case writes itself (author "deadlock": the handler who declared it).
+    # Left out when None, so earlier releases still read the record.
+    recorded_by: str | None = Field(default=None, exclude_if=lambda who: who is None)
 
 
 class Compensation(Model):
@@ -601,6 +604,8 @@ class Compensation(Model):
     reason: str
     recorded_at: AwareDatetime
     credit_id: str | None = None
+    # Who awarded it (left out when None: awards recorded before it was asked).
+    recorded_by: str | None = Field(default=None, exclude_if=lambda who: who is None)
 
 
 class Call(Model):
@@ -693,6 +698,8 @@ class CaseState(Model):
     schedule: UpdateSchedule | None = None
     # Set only when a handler records that the customer agreed the schedule.
     schedule_agreed_at: AwareDatetime | None = None
+    # Who recorded the schedule the updates follow (agreed, or offered by a handler); left out when None.
+    schedule_recorded_by: str | None = Field(default=None, exclude_if=lambda who: who is None)
     next_update_at: AwareDatetime | None = None
     adr_letter_sent_at: AwareDatetime | None = None
     deadlines: CaseDeadlines | None = None
@@ -907,17 +914,21 @@ class ContactScheduleChange(Model):
     contact_time: time | None = None
     # True only when the customer agreed this schedule: updates then say "as agreed on <date>".
     customer_agreed: bool = False
+    # Who recorded it (`--by`); left out when None so a worker of an earlier release reads it.
+    recorded_by: str | None = Field(default=None, min_length=1, max_length=64, exclude_if=lambda who: who is None)
 
 
 class Deadlock(Model):
     # The ADR letter quotes it ("Why we have reached deadlock: ...").
     reason: OneLine = Field(default="We have been unable to reach an agreement.", min_length=1, max_length=2000)
+    recorded_by: str | None = Field(default=None, min_length=1, max_length=64, exclude_if=lambda who: who is None)
 
 
 class CompensationAward(Model):
     amount_gbp: Decimal = Field(gt=0, max_digits=9, decimal_places=2)
     # The compensation letter quotes it ("Reason: ...").
     reason: OneLine = Field(min_length=1, max_length=2000)
+    recorded_by: str | None = Field(default=None, min_length=1, max_length=64, exclude_if=lambda who: who is None)
 
 
 class AlertRequest(Model):

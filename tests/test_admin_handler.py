@@ -815,3 +815,48 @@ def test_a_said_at_before_the_complaint_was_received_is_refused_and_nothing_is_s
     assert (
         run("satisfied", REF, "--how", "phone", "--by", "amara.okafor", "--said-at", "2026-11-30T09:30").exit_code == 0
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["schedule", REF, "--every", "3d", "--at", "14:00"],
+        ["deadlock", REF],
+        ["compensate", REF, "--amount", "25.00", "--reason", "Two missed visits"],
+    ],
+)
+def test_schedule_deadlock_and_compensate_say_who_recorded_them(temporal: Temporal, args: list[str]) -> None:
+    # Every fact a handler records says who: --by, or the login name.
+    run(*args, "--by", "amara.okafor")
+    run(*args)
+    [(_, given, _), (_, defaulted, _)] = temporal.updates
+    assert (given.recorded_by, defaulted.recorded_by) == ("amara.okafor", "sam.login")
+
+
+def test_status_shows_each_award_with_who_recorded_it_and_whether_it_is_credited(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state = handled_state()
+    state.compensations = [
+        Compensation(
+            amount_gbp=Decimal("1234.5"), reason="Missed visits", recorded_at=AT, credit_id="CR-7", recorded_by="amara"
+        )
+    ]
+    state.pending_compensations = [Compensation(amount_gbp=Decimal("20"), reason="Call-back", recorded_at=AT)]
+
+    async def fake_state(client: Any, handle: Any) -> CaseState:
+        return state
+
+    async def fake_case(client: Any, reference: str) -> None:
+        return None
+
+    async def connect(settings: Any) -> object:
+        return object()
+
+    monkeypatch.setattr(admin, "_state", fake_state)
+    monkeypatch.setattr(admin, "_any_case", fake_case)
+    monkeypatch.setattr(admin, "connect", connect)
+    result = CliRunner().invoke(admin.app, ["status", REF], terminal_width=200)
+    out = result.stdout
+    assert "compensation Mon 30 Nov 10:00: £1,234.50 credited (CR-7), recorded by amara: Missed visits" in out
+    assert "compensation Mon 30 Nov 10:00: £20.00 not credited yet: billing is retrying: Call-back" in out

@@ -50,6 +50,7 @@ class HandlerCommands(CaseBase):
         await self._until_open()
         assert self._calendar is not None
         state = self._state
+        state.schedule_recorded_by = change.recorded_by
         if self._v3 and change.customer_agreed:
             state.schedule_agreed_at = workflow.now()
         elif self._v8:
@@ -107,7 +108,7 @@ class HandlerCommands(CaseBase):
         review = state.milestone(REVIEW)
         if review is not None and review.done_at is None and not review.breached and review.superseded_at is None:
             review.superseded_at = now
-        state.notes.append(Note(at=now, author="deadlock", text=deadlock.reason))
+        state.notes.append(Note(at=now, author="deadlock", text=deadlock.reason, recorded_by=deadlock.recorded_by))
         self._wake()
         if state.adr_letter_sent_at is not None or ADR_RIGHTS in self._in_flight:
             if not self._v8:

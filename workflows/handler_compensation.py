@@ -82,11 +82,16 @@ class HandlerCompensation(CaseBase):
                 BillingActivities.credit_invoice, credit, summary=summary, result_type=CreditReceipt
             )
         except FIRST_ATTEMPT_FAILED as err:
-            pending = Compensation(amount_gbp=award.amount_gbp, reason=award.reason, recorded_at=workflow.now())
+            pending = Compensation(
+                amount_gbp=award.amount_gbp,
+                reason=award.reason,
+                recorded_at=workflow.now(),
+                recorded_by=award.recorded_by,
+            )
             state.pending_compensations.append(pending)
             self._launch(credit.key, self._credit_until_done(credit, pending, _last_error(err)))
             return pending
-        return self._credited(award.amount_gbp, award.reason, receipt)
+        return self._credited(award.amount_gbp, award.reason, receipt, recorded_by=award.recorded_by)
 
     async def _credit_until_done(self, credit: InvoiceCredit, pending: Compensation, first_error: str) -> None:
         what = f"crediting £{credit.amount_gbp} ({credit.key})"
@@ -114,13 +119,24 @@ class HandlerCompensation(CaseBase):
         if self._state.attention and self._state.attention.startswith(what):
             self._state.attention = None
         self._state.pending_compensations.remove(pending)
-        self._credited(credit.amount_gbp, credit.reason, receipt, recorded_at=pending.recorded_at)
+        self._credited(
+            credit.amount_gbp, credit.reason, receipt, recorded_at=pending.recorded_at, recorded_by=pending.recorded_by
+        )
 
     def _credited(
-        self, amount: Decimal, reason: str, receipt: CreditReceipt, recorded_at: datetime | None = None
+        self,
+        amount: Decimal,
+        reason: str,
+        receipt: CreditReceipt,
+        recorded_at: datetime | None = None,
+        recorded_by: str | None = None,
     ) -> Compensation:
         compensation = Compensation(
-            amount_gbp=amount, reason=reason, recorded_at=recorded_at or workflow.now(), credit_id=receipt.credit_id
+            amount_gbp=amount,
+            reason=reason,
+            recorded_at=recorded_at or workflow.now(),
+            credit_id=receipt.credit_id,
+            recorded_by=recorded_by,
         )
         self._state.compensations.append(compensation)
         # v8: a credit that lands after the customer confirmed (billing was down) is still told to

@@ -76,6 +76,7 @@ class HandlerRecords(CaseBase):
         state = self._state
         state.schedule = UpdateSchedule(every=agreed.every, unit=agreed.unit, contact_time=agreed.contact_time)
         state.schedule_agreed_at = workflow.now()
+        state.schedule_recorded_by = agreed.recorded_by
         state.update_channel = agreed.channel
         if state.next_update_at is not None:
             state.next_update_at = self._after_pause(

@@ -349,8 +349,12 @@ async def test_deadlock_after_the_eight_week_letter_stops_the_updates_and_tells_
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         await case.wait(8 * WEEK + DAY)
         adr_done = (await case.state()).milestone("adr_rights").done_at
-        result = await case.handle.execute_update(ComplaintCase.declare_deadlock, Deadlock(reason="No agreement"))
+        result = await case.handle.execute_update(
+            ComplaintCase.declare_deadlock, Deadlock(reason="No agreement", recorded_by="sian.evans")
+        )
         assert result == "deadlock recorded; the deadlock letter is being sent (the ADR rights went at 8 weeks)"
+        [declared] = [n for n in (await case.state()).notes if n.author == "deadlock"]
+        assert declared.recorded_by == "sian.evans"
         updates_before = len(case.outbox.received(MessageKind.PROGRESS_UPDATE))
         state = await case.wait(4 * WEEK)
         assert state.stage is CaseStage.DEADLOCK and state.next_update_at is None
@@ -406,9 +410,12 @@ async def test_a_billing_outage_never_holds_the_command_or_the_case_and_credits_
     billing = FlakyBilling(BillingActivities(tmp_path / "billing.sqlite3"), down_until=PLAIN_TUESDAY + DAY)
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path, billing=billing) as case:
         await case.wait(HOUR)
-        award = CompensationAward(amount_gbp=Decimal("25.00"), reason="Two missed engineer visits")
+        award = CompensationAward(
+            amount_gbp=Decimal("25.00"), reason="Two missed engineer visits", recorded_by="amara.okafor"
+        )
         pending = await asyncio.wait_for(case.handle.execute_update(ComplaintCase.record_compensation, award), 30)
         assert pending.credit_id is None  # not credited yet, and not recorded as awarded
+        assert pending.recorded_by == "amara.okafor"
         state = await case.state()
         assert state.compensations == [] and len(state.pending_compensations) == 1
         assert any("compensation not credited yet" in a for a in state.alerts)
@@ -416,6 +423,7 @@ async def test_a_billing_outage_never_holds_the_command_or_the_case_and_credits_
         state = await case.wait(2 * DAY)
         [credited] = state.compensations
         assert credited.credit_id and state.pending_compensations == []
+        assert credited.recorded_by == "amara.okafor"  # who awarded it, kept through the outage
         assert BillingActivities(tmp_path / "billing.sqlite3").credits_for(state.reference) == [
             (credited.credit_id, 2500)
         ]
@@ -628,6 +636,7 @@ async def test_an_agreed_schedule_says_so_and_a_pause_holds_updates_but_not_the_
         assert schedule.contact_time == time(15, 0)
         state = await case.state()
         assert state.schedule_agreed_at is not None and state.update_channel is ChannelKind.EMAIL
+        assert state.schedule_recorded_by == "amara.okafor"
         confirmation = case.outbox.received(MessageKind.UPDATE_SCHEDULE)[-1]
         assert confirmation.context.schedule_agreed_at == state.schedule_agreed_at
 
