@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, time, timedelta
+from decimal import Decimal
 from typing import NamedTuple
 
 from domain.milestones import ADR_RIGHTS
@@ -93,12 +94,25 @@ def deadlock_refusal(state: CaseState, in_flight: set[str], *, v3: bool) -> Refu
     return None
 
 
-def compensation_refusal(policy: ComplaintPolicy, award: CompensationAward) -> Refusal | None:
+def compensation_refusal(
+    policy: ComplaintPolicy, award: CompensationAward, state: CaseState | None = None
+) -> Refusal | None:
+    """The handler's limit holds for the case as a whole: awards already made (credited or still
+    retrying) count, so splitting a large award into small ones does not get round it."""
     if award.amount_gbp > policy.max_compensation_gbp:
         return Refusal(
             "CompensationTooLarge",
             f"amount_gbp: £{award.amount_gbp} is above the £{policy.max_compensation_gbp} "
             "a handler may award; ask the Head of Professional Services",
+        )
+    awarded = (
+        sum((c.amount_gbp for c in [*state.compensations, *state.pending_compensations]), Decimal(0)) if state else 0
+    )
+    if awarded + award.amount_gbp > policy.max_compensation_gbp:
+        return Refusal(
+            "CompensationTooLarge",
+            f"amount_gbp: £{award.amount_gbp} would bring this case's awards to £{awarded + award.amount_gbp}, above "
+            f"the £{policy.max_compensation_gbp} a handler may award on one case; ask the Head of Professional Services",
         )
     return None
 

@@ -155,4 +155,4 @@ class HandlerCompensation(CaseBase):
     def _validate_compensation(self, award: CompensationAward) -> None:
         _require(award, CompensationAward)
         self._refuse_if_closed()
-        _refuse(command_checks.compensation_refusal(self._policy, award))
+        _refuse(command_checks.compensation_refusal(self._policy, award, self._state))

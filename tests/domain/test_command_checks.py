@@ -27,6 +27,7 @@ from domain.models import (
     CaseState,
     ChannelKind,
     ClosureOutcome,
+    Compensation,
     CompensationAward,
     ComplaintPolicy,
     ContactCorrection,
@@ -99,6 +100,21 @@ def test_compensation_above_the_handlers_limit_is_refused() -> None:
     refusal = compensation_refusal(policy, CompensationAward(amount_gbp=Decimal("100.01"), reason="outage"))
     assert refusal is not None and refusal.type == "CompensationTooLarge"
     assert refusal.message.startswith("amount_gbp: £100.01 is above the £100 a handler may award")
+
+
+def test_the_handlers_limit_counts_every_award_on_the_case_so_splitting_does_not_get_round_it() -> None:
+    policy = ComplaintPolicy(max_compensation_gbp=Decimal("100"))
+    state = CaseState(
+        reference=REF,
+        compensations=[Compensation(amount_gbp=Decimal("60"), reason="a", recorded_at=AT, credit_id="CR-1")],
+        pending_compensations=[Compensation(amount_gbp=Decimal("30"), reason="b", recorded_at=AT)],
+    )
+    assert compensation_refusal(policy, CompensationAward(amount_gbp=Decimal("10"), reason="c"), state) is None
+    assert compensation_refusal(policy, CompensationAward(amount_gbp=Decimal("10.01"), reason="c"), state) == Refusal(
+        "CompensationTooLarge",
+        "amount_gbp: £10.01 would bring this case's awards to £100.01, above the £100 a handler may award on one "
+        "case; ask the Head of Professional Services",
+    )
 
 
 def test_closing_for_no_response_waits_for_the_adr_letter_and_a_duplicate_names_another_case() -> None:
