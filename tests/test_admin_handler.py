@@ -507,9 +507,11 @@ def test_status_json_shows_the_details_as_filed_until_a_handler_corrects_them() 
     assert document["confirmation"] is None and document["contact_changes"] == []
 
 
-def test_status_table_shows_the_facts_and_prints_markup_in_text_as_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+def status_table(monkeypatch: pytest.MonkeyPatch, state: CaseState, width: int = 80) -> str:
+    """`admin.py status REF` of a case in `state`, with the server stood in for."""
+
     async def fake_state(client: Any, handle: Any) -> CaseState:
-        return handled_state()
+        return state
 
     async def fake_case(client: Any, reference: str) -> None:
         return None
@@ -520,9 +522,13 @@ def test_status_table_shows_the_facts_and_prints_markup_in_text_as_typed(monkeyp
     monkeypatch.setattr(admin, "_state", fake_state)
     monkeypatch.setattr(admin, "_any_case", fake_case)
     monkeypatch.setattr(admin, "connect", connect)
-    result = CliRunner().invoke(admin.app, ["status", REF])
+    result = CliRunner().invoke(admin.app, ["status", REF], terminal_width=width)
     assert result.exit_code == 0, result.output
-    out = result.stdout
+    return str(result.stdout)
+
+
+def test_status_table_shows_the_facts_and_prints_markup_in_text_as_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = status_table(monkeypatch, handled_state())
     assert "Said [/bold] twice" in out
     assert "updates paused until Mon 14 Dec 2026: In hospital [red] (the 8-week clock runs on)" in out
     # SMS was agreed, but the corrected number is a landline.
@@ -843,20 +849,6 @@ def test_status_shows_each_award_with_who_recorded_it_and_whether_it_is_credited
         )
     ]
     state.pending_compensations = [Compensation(amount_gbp=Decimal("20"), reason="Call-back", recorded_at=AT)]
-
-    async def fake_state(client: Any, handle: Any) -> CaseState:
-        return state
-
-    async def fake_case(client: Any, reference: str) -> None:
-        return None
-
-    async def connect(settings: Any) -> object:
-        return object()
-
-    monkeypatch.setattr(admin, "_state", fake_state)
-    monkeypatch.setattr(admin, "_any_case", fake_case)
-    monkeypatch.setattr(admin, "connect", connect)
-    result = CliRunner().invoke(admin.app, ["status", REF], terminal_width=200)
-    out = result.stdout
+    out = status_table(monkeypatch, state, width=200)
     assert "compensation Mon 30 Nov 10:00: £1,234.50 credited (CR-7), recorded by amara: Missed visits" in out
     assert "compensation Mon 30 Nov 10:00: £20.00 not credited yet: billing is retrying: Call-back" in out
