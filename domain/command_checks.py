@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, time, timedelta
-from decimal import Decimal
 from typing import NamedTuple
 
 from domain.milestones import ADR_RIGHTS
@@ -105,9 +104,7 @@ def compensation_refusal(
             f"amount_gbp: £{award.amount_gbp} is above the £{policy.max_compensation_gbp} "
             "a handler may award; ask the Head of Professional Services",
         )
-    awarded = (
-        sum((c.amount_gbp for c in [*state.compensations, *state.pending_compensations]), Decimal(0)) if state else 0
-    )
+    awarded = sum(c.amount_gbp for c in [*state.compensations, *state.pending_compensations]) if state else 0
     if awarded + award.amount_gbp > policy.max_compensation_gbp:
         return Refusal(
             "CompensationTooLarge",

@@ -450,3 +450,25 @@ def test_the_owner_hears_of_one_unverified_reply_in_each_quiet_period() -> None:
     next_day = record(REPLY, forged.received_at + STRANGER_NOTICE_QUIET + timedelta(minutes=1), from_customer=False)
     state.customer_replies.append(next_day)
     assert not owner_told_of_strangers_lately(state, next_day)  # the customer's own reply does not count
+
+
+def test_two_unverified_replies_at_the_same_moment_give_one_notice() -> None:
+    first = record(REPLY, utc(2030, 2, 20, 10), from_customer=False)
+    same = CustomerReplyRecord(**(first.model_dump() | {"reply_id": "SM-other"}))
+    state = CaseState(reference=REF, customer_replies=[first, same])
+    assert owner_told_of_strangers_lately(state, same)
+
+
+def test_the_owners_notice_of_a_reply_not_acted_on_says_only_what_arrived() -> None:
+    reply = CustomerReply(
+        reply_id="SM1",
+        channel=ChannelKind.SMS,
+        received_at=utc(2030, 2, 20, 10),
+        sender="+447911123456",
+        text="Thanks",
+        signature_verified=True,
+    )
+    assert owner_reply_notice(reply, REPLY, True, "", REF) == (
+        "a reply from the customer",
+        f"A sms reply from the customer arrived Wed 20 Feb 10:00 (read as: reply). Read it with admin.py status {REF}.",
+    )

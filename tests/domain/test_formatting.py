@@ -28,3 +28,13 @@ def test_a_moment_reads_as_the_uk_wall_clock() -> None:
 )
 def test_a_sender_is_masked_enough_to_recognise_not_to_copy(sender: str, masked: str) -> None:
     assert mask_sender(sender) == masked
+
+
+def test_pounds_print_as_the_customers_letter_prints_them() -> None:
+    from decimal import Decimal
+
+    from domain.formatting import gbp
+
+    assert gbp(Decimal("1234.5")) == "£1,234.50"
+    assert gbp(Decimal("1E+3")) == "£1,000.00"  # what admin.py echoed as "£1E+3"
+    assert gbp(Decimal("0.01")) == "£0.01"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
+import pytest
+
 from domain.calendar import WorkingCalendar
 from domain.models import (
     CalendarSpec,
@@ -156,3 +158,20 @@ def test_a_customer_back_on_the_named_day_reopens_until_midnight_on_the_uk_clock
     assert can_reopen(datetime(2030, 4, 9, 22, 59, tzinfo=UTC), closed, policy)  # 23:59 BST
     assert not can_reopen(datetime(2030, 4, 9, 23, 0, tzinfo=UTC), closed, policy)  # 00:00 BST, the 10th
     assert can_reopen(closed, closed, policy)
+
+
+def test_the_named_day_is_the_uk_days_even_when_the_closing_was_after_midnight_in_summer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Closed at 00:30 BST on 2 June (23:30 UTC on the 1st): the closure names 28 July, the UK date
+    # 8 weeks on, whatever zone the machine keeps.
+    import time as clock
+
+    monkeypatch.setenv("TZ", "UTC")
+    clock.tzset()
+    try:
+        closed, policy = datetime(2026, 6, 1, 23, 30, tzinfo=UTC), ComplaintPolicy()
+        assert can_reopen(datetime(2026, 7, 28, 11, 0, tzinfo=UTC), closed, policy)  # noon BST on the 28th
+    finally:
+        monkeypatch.undo()
+        clock.tzset()
