@@ -108,10 +108,20 @@ def owner_reply_notice(reply: CustomerReply, meaning: str, own: bool, acted: str
             f"customer another way before acting on it. {read}"
         )
     who = "the customer" if own else "a sender not on file for the customer"
+    done = f"{acted.capitalize()}. " if acted else ""
+    if own and not acted and meaning in (YES, NO):
+        # A YES or NO the case did not act on: say why, or the owner may think it closed or escalated.
+        done = (
+            "Nothing was done on it: no request to confirm was outstanding (none had been sent, it was "
+            "already answered, or the case has escalated since); if they mean it, record it with admin.py "
+            "satisfied or not-satisfied, or ask again with admin.py ask-to-close. "
+        )
     return f"a reply from {who}" + (f": {acted}" if acted else ""), (
-        f"A {reply.channel.value} reply from {who} arrived {received} "
-        f"(read as: {meaning}). {acted.capitalize() + '. ' if acted else ''}{read}"
+        f"{_A_REPLY[reply.channel]} reply from {who} arrived {received} (read as: {meaning}). {done}{read}"
     )
+
+
+_A_REPLY = {ChannelKind.SMS: "A text", ChannelKind.EMAIL: "An e-mail", ChannelKind.LETTER: "A letter"}
 
 
 # Replies no one on file for the customer sent (another number or address, or a forged e-mail):

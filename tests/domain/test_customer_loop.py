@@ -143,12 +143,20 @@ def test_the_owner_is_told_a_reply_from_the_customer_or_another_sender_as_before
     closes = "the customer confirmed by reply that the complaint is resolved: the case closes"
     assert owner_reply_notice(email(authenticated=True), YES, True, closes, REF) == (
         f"a reply from the customer: {closes}",
-        f"A email reply from the customer arrived Thu 14 Feb 10:00 (read as: yes). {closes.capitalize()}. "
+        f"An e-mail reply from the customer arrived Thu 14 Feb 10:00 (read as: yes). {closes.capitalize()}. "
         f"Read it with admin.py status {REF}.",
     )
     what, detail = owner_reply_notice(reply(sender="+447700900123"), YES, False, "", REF)
     assert what == "a reply from a sender not on file for the customer"
-    assert detail.startswith("A sms reply from a sender not on file for the customer arrived Thu 14 Feb 10:00")
+    assert detail.startswith("A text reply from a sender not on file for the customer arrived Thu 14 Feb 10:00")
+    # The customer's own YES with nothing asked of them: the owner is told nothing was done, and why.
+    _, unasked = owner_reply_notice(reply(), YES, True, "", REF)
+    assert unasked == (
+        "A text reply from the customer arrived Thu 14 Feb 10:00 (read as: yes). Nothing was done on it: no "
+        "request to confirm was outstanding (none had been sent, it was already answered, or the case has "
+        "escalated since); if they mean it, record it with admin.py satisfied or not-satisfied, or ask again "
+        f"with admin.py ask-to-close. Read it with admin.py status {REF}."
+    )
 
 
 # --- which vendor events move a message forward -------------------------------------------------
@@ -470,5 +478,5 @@ def test_the_owners_notice_of_a_reply_not_acted_on_says_only_what_arrived() -> N
     )
     assert owner_reply_notice(reply, REPLY, True, "", REF) == (
         "a reply from the customer",
-        f"A sms reply from the customer arrived Wed 20 Feb 10:00 (read as: reply). Read it with admin.py status {REF}.",
+        f"A text reply from the customer arrived Wed 20 Feb 10:00 (read as: reply). Read it with admin.py status {REF}.",
     )
