@@ -92,6 +92,7 @@ from domain.models import (
     Handler,
     HowSaid,
     IntervalUnit,
+    MessageKind,
     NotSatisfied,
     ProgressNote,
     Reassignment,
@@ -1457,9 +1458,21 @@ def ask_to_close(
     payload = _payload(AskToClose, recorded_by=_recorded_by(by))
     request = _request_id(request_id)
 
-    # The workflow's `ask_to_close` update (v4) returns the channel it asked on.
-    channel = _apply(reference, "ask-to-close", ComplaintCase.ask_to_close, payload, request)
-    typer.echo(f"{reference}: asked the customer to confirm by {channel}; a YES reply closes the case, NO escalates")
+    async def action(client: Client) -> tuple[str, datetime | None]:
+        handle = await _open_case(client, reference)
+        # The workflow's `ask_to_close` update (v4) returns the channel it asked on.
+        update = update_id("ask-to-close", reference, payload, request)
+        channel = await _update(client, handle, ComplaintCase.ask_to_close, payload, id=update)
+        # A text asked at night waits for the quiet hours: the customer has not been asked yet.
+        state = await _state(client, handle)
+        waiting = [t.not_before for t in state.deferred_texts if t.kind is MessageKind.ASK_TO_CLOSE]
+        return channel, min(waiting, default=None)
+
+    channel, not_before = _run(action)
+    when = f" (a text at night waits for the quiet hours: it goes {local_label(not_before)})" if not_before else ""
+    typer.echo(
+        f"{reference}: asked the customer to confirm by {channel}{when}; a YES reply closes the case, NO escalates"
+    )
 
 
 @app.command()

@@ -57,6 +57,7 @@ class Temporal:
         self.signals: list[tuple[str, Any]] = []
         self.answer: Any = None
         self.intake: Any = None  # the case's intake as filed, where a command reads it
+        self.state = CaseState(reference=REF)  # what a command reads back after acting
 
 
 @pytest.fixture
@@ -83,9 +84,13 @@ def temporal(monkeypatch: pytest.MonkeyPatch) -> Temporal:
     async def filed_intake(client: Any, handle: Any) -> Any:
         return fake.intake
 
+    async def state(client: Any, handle: Any) -> CaseState:
+        return fake.state
+
     monkeypatch.setattr(admin, "connect", connect)
     monkeypatch.setattr(admin, "_open_case", open_case)
     monkeypatch.setattr(admin, "_filed_intake", filed_intake)
+    monkeypatch.setattr(admin, "_state", state)
     monkeypatch.setattr(admin, "_update", update)
     return fake
 
@@ -852,3 +857,19 @@ def test_status_shows_each_award_with_who_recorded_it_and_whether_it_is_credited
     out = status_table(monkeypatch, state, width=200)
     assert "compensation Mon 30 Nov 10:00: £1,234.50 credited (CR-7), recorded by amara: Missed visits" in out
     assert "compensation Mon 30 Nov 10:00: £20.00 not credited yet: billing is retrying: Call-back" in out
+
+
+def test_an_ask_to_close_texted_at_night_says_when_the_text_goes(temporal: Temporal) -> None:
+    from domain.models import DeferredText, MessageKind
+
+    eight = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    temporal.answer = "sms"
+    temporal.state = CaseState(
+        reference=REF, deferred_texts=[DeferredText(kind=MessageKind.ASK_TO_CLOSE, not_before=eight)]
+    )
+    result = run("ask-to-close", REF, "--by", "sian.evans")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        f"{REF}: asked the customer to confirm by sms (a text at night waits for the quiet hours: it goes "
+        "Tue 01 Dec 08:00); a YES reply closes the case, NO escalates"
+    )
