@@ -1500,6 +1500,8 @@ def replies(
                         "received_at": u.reply.received_at.isoformat(),
                         "channel": u.reply.channel.value,
                         "sender": mask_sender(u.reply.sender),
+                        # false: an e-mail whose sender failed SPF/DKIM (it may be forged); null: not checked
+                        "sender_authenticated": u.reply.sender_authenticated,
                         "text": u.reply.text,
                         "why_unmatched": u.reason,
                     }
@@ -1517,7 +1519,8 @@ def replies(
         table.add_row(
             local_label(u.reply.received_at),
             u.reply.channel.value,
-            escape(mask_sender(u.reply.sender)),
+            escape(mask_sender(u.reply.sender))
+            + (" (failed the sender checks: may be forged)" if u.reply.sender_authenticated is False else ""),
             escape(u.reply.text),
             escape(u.reason),
         )

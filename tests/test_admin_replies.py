@@ -99,6 +99,23 @@ def test_unmatched_replies_are_listed_for_staff_with_the_sender_masked(data_dir:
     assert (listed["channel"], listed["sender"], listed["text"]) == ("sms", "+44*******123", reply.text)
 
 
+def test_an_unmatched_email_that_failed_the_sender_checks_is_listed_as_possibly_forged(data_dir: Path) -> None:
+    queue = InboundQueue(stores.locate(PipelineSettings(), stores.INBOUND), AtRest(CodecSettings().keyring()))
+    reply = CustomerReply(
+        reply_id="<f2@mail.example.net>",
+        channel=ChannelKind.EMAIL,
+        received_at=AT,
+        sender="gwen.pritchard@example.com",
+        text="Please re-open my case",
+        sender_authenticated=False,
+    )
+    queue.add_unmatched(reply, "case CC-2026-T7MH3PQR is closed")
+    result = CliRunner().invoke(admin.app, ["replies", "--unmatched"], terminal_width=200)
+    assert "(failed the sender checks: may be forged)" in " ".join(result.stdout.split())
+    [listed] = json.loads(CliRunner().invoke(admin.app, ["replies", "--unmatched", "--json"]).stdout)
+    assert listed["sender_authenticated"] is False
+
+
 def test_no_unmatched_replies_says_so(data_dir: Path) -> None:
     result = CliRunner().invoke(admin.app, ["replies", "--unmatched"])
     assert (result.exit_code, result.output.strip()) == (0, "no unmatched replies")
