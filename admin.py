@@ -811,7 +811,8 @@ def list_cases(
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
 ) -> None:
     """Cases found through the Web UI's search attributes (the same queries work in the UI)."""
-    clauses = ['WorkflowType = "ComplaintCase"']
+    # A case is its latest run: a run that continued as new is not a case of its own.
+    clauses = ['WorkflowType = "ComplaintCase"', 'ExecutionStatus != "ContinuedAsNew"']
     if stage:
         clauses.append(f'{sa.CASE_STAGE.name} = "{stage.value}"')
     if owner:
@@ -835,11 +836,15 @@ def list_cases(
     query = " AND ".join(clauses)
 
     async def action(client: Client) -> list[tuple[CaseExecution, Mapping[str, Any]]]:
-        found: list[tuple[CaseExecution, Mapping[str, Any]]] = []
+        latest: dict[str, CaseExecution] = {}
         async for w in client.list_workflows(query, limit=limit, rpc_timeout=_wait):
-            memo = await w.memo() if attention else {}
-            found.append((w, memo))
-        return found
+            # A re-opened case has a closed run and a newer one under the same reference.
+            if w.id not in latest or w.start_time > latest[w.id].start_time:
+                latest[w.id] = w
+        ended = [w.id for w in latest.values() if w.status is not RUNNING and is_reference(w.id)]
+        reopened = await _running_again(client, ended)
+        cases = [w for w in latest.values() if w.id not in reopened]
+        return [(w, await w.memo() if attention else {}) for w in cases]
 
     columns = ["reference", "stage", "owner", "level", "received", "next deadline", "status"]
     table = Table(*columns, *(["what needs attention"] if attention else []))
@@ -858,6 +863,20 @@ def list_cases(
             *([escape(str((outcome_from_memo(memo) or {}).get("attention") or ""))] if attention else []),
         )
     console.print(table)
+
+
+RUNNING = WorkflowExecutionStatus.RUNNING
+
+
+async def _running_again(client: Client, references: list[str]) -> set[str]:
+    """Which of these cases (found by a run that ended) run again: re-opened, so that run is not
+    the case's state any more ("closed" is not true of them)."""
+    running: set[str] = set()
+    for start in range(0, len(references), 100):
+        quoted = ", ".join(f'"{reference}"' for reference in references[start : start + 100])
+        query = f'WorkflowType = "ComplaintCase" AND ExecutionStatus = "Running" AND WorkflowId IN ({quoted})'
+        running |= {w.id async for w in client.list_workflows(query, rpc_timeout=_wait)}
+    return running
 
 
 @app.command()

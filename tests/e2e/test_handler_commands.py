@@ -205,6 +205,10 @@ def test_a_handler_records_calls_agreements_a_pause_new_details_a_new_owner_and_
     assert reopened["confirmation"] is None
     shown = done_json(admin("status", reference))
     assert "re-opened " in shown and "customer confirmed satisfied" not in shown
+    # Listed once, as the open case it is: its earlier run's "closed" is not its state any more.
+    everything = done_json(admin("list"))
+    assert everything.count(reference) == 1 and "running" in everything.split(reference)[1].splitlines()[0]
+    assert reference not in done_json(admin("list", "--stage", "closed"))
 
 
 def test_a_withdrawn_complaint_is_closed_saying_so_and_an_early_no_response_is_refused(stack: Stack) -> None:
