@@ -151,6 +151,13 @@ async def apply(handle: WorkflowHandle, env: WorkflowEnvironment, action: tuple[
         assert count == len(expected.notes)
     elif kind == "schedule":
         quiet = POLICY.quiet_hours
+        if expected.deadlock_is_latest:
+            # In deadlock no update goes again: a schedule would promise one.
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await within(handle.execute_update(ComplaintCase.change_update_schedule, payload))
+            assert isinstance(refused.value.cause, ApplicationError)
+            assert refused.value.cause.type == "UpdatesStopped"
+            return
         if payload.contact_time is not None and not quiet.start <= payload.contact_time < quiet.end:
             # Never a call or text at night: a contact time outside the quiet hours is refused.
             with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -166,10 +173,15 @@ async def apply(handle: WorkflowHandle, env: WorkflowEnvironment, action: tuple[
         try:
             compensation = await within(handle.execute_update(ComplaintCase.record_compensation, payload))
         except WorkflowUpdateFailedError as refused:
-            assert payload.amount_gbp > LIMIT, f"£{payload.amount_gbp} refused: {refused.cause}"
+            # The limit holds for the case as a whole: earlier awards count.
+            total = sum(expected.compensations) + payload.amount_gbp
+            assert total > LIMIT, f"£{payload.amount_gbp} (£{total} in all) refused: {refused.cause}"
             assert isinstance(refused.cause, ApplicationError) and refused.cause.type == "CompensationTooLarge"
         else:
-            assert payload.amount_gbp <= LIMIT, f"£{payload.amount_gbp} is above the limit and was accepted"
+            total = sum(expected.compensations) + payload.amount_gbp
+            assert total <= LIMIT, (
+                f"£{payload.amount_gbp} takes the case to £{total}, above the limit, and was accepted"
+            )
             assert compensation.amount_gbp == payload.amount_gbp and compensation.credit_id
             expected.compensations.append(payload.amount_gbp)
     elif kind == "deadlock":
@@ -195,7 +207,7 @@ async def assert_consistent(handle: WorkflowHandle, env: WorkflowEnvironment, ex
         assert state.stage is CaseStage.DEADLOCK
     assert [(n.author, n.text) for n in state.notes] == expected.notes
     assert [c.amount_gbp for c in state.compensations] == expected.compensations
-    assert all(c.amount_gbp <= LIMIT and c.credit_id for c in state.compensations)
+    assert all(c.credit_id for c in state.compensations) and sum(c.amount_gbp for c in state.compensations) <= LIMIT
     if expected.schedule is not None:
         assert state.schedule == expected.schedule
     assert await workflow_task_failures(handle) == []
