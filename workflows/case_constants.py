@@ -81,7 +81,8 @@ REOPEN_WINDOW = "reopen-window"
 # a compensation credit that lands after the case closed is still told to the customer; a schedule
 # only offered after an agreed one is not called agreed; only the owner's own call is their
 # introduction; at the top of the ladder the owner stays without a new introduction clock;
-# deadlock after the 8-week letter sends the deadlock letter; a note for the customer too long
+# deadlock after the 8-week letter sends the deadlock letter, and deadlock owes no introduction
+# after it; a note for the customer too long
 # for a text goes in writing too; and the owner hears of one stranger's reply a day, not each.
 # Decided with the earlier patches.
 ASK_LAPSES = "ask-lapses"

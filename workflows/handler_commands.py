@@ -108,6 +108,12 @@ class HandlerCommands(CaseBase):
         review = state.milestone(REVIEW)
         if review is not None and review.done_at is None and not review.breached and review.superseded_at is None:
             review.superseded_at = now
+        intro = self._current_introduction()
+        if self._v8 and self._pending(intro) and not intro.breached:
+            # v8: the deadlock letter carries the owner's direct details; an introduction after it
+            # ("I will investigate your complaint ...") would be untrue, so it is owed no more.
+            intro.superseded_at = now
+            state.deferred_texts = [t for t in state.deferred_texts if t.kind is not MessageKind.INTRODUCTION]
         state.notes.append(Note(at=now, author="deadlock", text=deadlock.reason, recorded_by=deadlock.recorded_by))
         self._wake()
         if state.adr_letter_sent_at is not None or ADR_RIGHTS in self._in_flight:

@@ -390,6 +390,25 @@ async def test_deadlock_after_the_eight_week_letter_stops_the_updates_and_tells_
         )
 
 
+async def test_deadlock_before_the_introduction_owes_no_introduction_after_the_deadlock_letter(tmp_path) -> None:
+    from domain.models import CallMade, CallOutcome
+
+    # Thursday 20:00: the written introduction waits for Friday 09:00, and deadlock comes first.
+    async with server_at(utc(2030, 2, 14, 20, 0)) as env, running_case(env, tmp_path) as case:
+        await case.wait(30 * MINUTE)
+        await case.handle.execute_update(ComplaintCase.declare_deadlock, Deadlock(reason="No agreement"))
+        state = await case.wait(2 * DAY)
+        assert case.outbox.received(MessageKind.INTRODUCTION) == []  # "I will investigate ..." would be untrue
+        intro = state.milestone("introduction")
+        assert intro.superseded_at is not None and not intro.breached
+        owner = state.owner
+        assert owner is not None
+        call = await case.handle.execute_update(
+            ComplaintCase.record_call, CallMade(outcome=CallOutcome.REACHED, recorded_by=owner.id)
+        )
+        assert call.met is None and case.outbox.received(MessageKind.INTRODUCTION) == []
+
+
 async def test_deadlock_before_the_review_leaves_no_past_deadline_behind(tmp_path) -> None:
     async with server_at(PLAIN_TUESDAY) as env, running_case(env, tmp_path) as case:
         await case.wait(2 * DAY)
