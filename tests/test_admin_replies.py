@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -77,16 +78,22 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_unmatched_replies_are_listed_for_staff_with_the_sender_masked(data_dir: Path) -> None:
+def listed_unmatched(why: str, **reply: Any) -> CustomerReply:
+    """A reply the inbound service put on the unmatched list (in the data folder's own queue)."""
     queue = InboundQueue(stores.locate(PipelineSettings(), stores.INBOUND), AtRest(CodecSettings().keyring()))
-    reply = CustomerReply(
+    unmatched = CustomerReply(received_at=AT, **reply)
+    queue.add_unmatched(unmatched, why)
+    return unmatched
+
+
+def test_unmatched_replies_are_listed_for_staff_with_the_sender_masked(data_dir: Path) -> None:
+    reply = listed_unmatched(
+        "no open case has this sender's contact details",
         reply_id="SM7",
         channel=ChannelKind.SMS,
-        received_at=AT,
         sender="+447700900123",
         text="Is anyone there? My line is still down",
     )
-    queue.add_unmatched(reply, "no open case has this sender's contact details")
 
     result = CliRunner().invoke(admin.app, ["replies", "--unmatched"])
     assert result.exit_code == 0, result.output
@@ -100,16 +107,14 @@ def test_unmatched_replies_are_listed_for_staff_with_the_sender_masked(data_dir:
 
 
 def test_an_unmatched_email_that_failed_the_sender_checks_is_listed_as_possibly_forged(data_dir: Path) -> None:
-    queue = InboundQueue(stores.locate(PipelineSettings(), stores.INBOUND), AtRest(CodecSettings().keyring()))
-    reply = CustomerReply(
+    listed_unmatched(
+        "case CC-2026-T7MH3PQR is closed",
         reply_id="<f2@mail.example.net>",
         channel=ChannelKind.EMAIL,
-        received_at=AT,
         sender="gwen.pritchard@example.com",
         text="Please re-open my case",
         sender_authenticated=False,
     )
-    queue.add_unmatched(reply, "case CC-2026-T7MH3PQR is closed")
     result = CliRunner().invoke(admin.app, ["replies", "--unmatched"], terminal_width=200)
     assert "(failed the sender checks: may be forged)" in " ".join(result.stdout.split())
     [listed] = json.loads(CliRunner().invoke(admin.app, ["replies", "--unmatched", "--json"]).stdout)
