@@ -214,7 +214,7 @@ def _run(action: Callable[[Client], Awaitable[T]]) -> T:
 def _check_reference(reference: str) -> None:
     """Before connecting: a typo'd reference is the handler's mistake, not Temporal being down."""
     if not is_reference(reference):
-        typer.echo(f"refused: {reference!r} is not a case reference (they look like CC-2026-4F7K2Q)", err=True)
+        typer.echo(f"refused: {reference!r} is not a case reference (they look like CC-2026-4F7K2QXY)", err=True)
         raise typer.Exit(1)
 
 
@@ -282,7 +282,7 @@ async def _open_case(client: Client, reference: str) -> WorkflowHandle[Any, Any]
 
 async def _any_case(client: Client, reference: str) -> WorkflowHandle[Any, Any]:
     if not is_reference(reference):
-        raise Refused(f"{reference!r} is not a case reference (they look like CC-2026-4F7K2Q)")
+        raise Refused(f"{reference!r} is not a case reference (they look like CC-2026-4F7K2QXY)")
     handle = client.get_workflow_handle_for(ComplaintCase.run, reference)
     try:
         await handle.describe(rpc_timeout=_wait)
@@ -895,6 +895,10 @@ def report(
     except ValueError as exc:
         typer.echo(f"invalid: --from/--to: {exc}", err=True)
         raise typer.Exit(2) from None
+    if end <= start:
+        # An empty period would print a report of zeros that reads as "no complaints".
+        typer.echo(f"invalid: --to: {until} is before --from {since}", err=True)
+        raise typer.Exit(2)
     query = (
         f'WorkflowType = "ComplaintCase" AND {sa.RECEIVED_AT.name} >= "{start.isoformat()}" '
         f'AND {sa.RECEIVED_AT.name} < "{end.isoformat()}"'

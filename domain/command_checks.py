@@ -183,11 +183,19 @@ def reassign_refusal(state: CaseState, policy: ComplaintPolicy, move: Reassignme
     """A new owner at the case's current level, not the one it has."""
     if state.owner is not None and state.owner.id == move.to.id:
         return Refusal("SameOwner", f"to: {move.to.id} already owns case {state.reference}")
-    level = policy.escalation_ladder[min(state.escalation_level, len(policy.escalation_ladder) - 1)]
+    ladder = policy.escalation_ladder
+    level = ladder[min(state.escalation_level, len(ladder) - 1)]
     if move.to.role is not level:
+        # Up the ladder only because the customer is not satisfied (a fact with its own command);
+        # never down it: a vulnerable customer's or an escalated case stays at its level.
+        higher = move.to.role in ladder and ladder.index(move.to.role) > ladder.index(level)
+        instead = (
+            "a case moves up only when the customer is not satisfied (admin.py not-satisfied)"
+            if higher
+            else f"choose another {level.title} from the roster"
+        )
         return Refusal(
             "WrongLevel",
-            f"to: {move.to.id} is a {move.to.role.title}; this case is at {level.title} level "
-            "(escalate with not-satisfied instead)",
+            f"to: {move.to.id} is a {move.to.role.title}; this case is at {level.title} level: {instead}",
         )
     return None

@@ -873,3 +873,11 @@ def test_an_ask_to_close_texted_at_night_says_when_the_text_goes(temporal: Tempo
         f"{REF}: asked the customer to confirm by sms (a text at night waits for the quiet hours: it goes "
         "Tue 01 Dec 08:00); a YES reply closes the case, NO escalates"
     )
+
+
+def test_a_report_whose_period_ends_before_it_begins_is_refused_not_printed_as_zeros(temporal: Temporal) -> None:
+    result = run("report", "--from", "2026-12-01", "--to", "2026-11-01")
+    assert (result.exit_code, result.stderr) == (2, "invalid: --to: 2026-11-01 is before --from 2026-12-01\n")
+    assert temporal.connections == 0
+    # One day is a period: --from and --to the same day.
+    assert "is before" not in run("report", "--from", "2026-12-01", "--to", "2026-12-01").stderr

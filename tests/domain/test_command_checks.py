@@ -178,7 +178,11 @@ def test_a_reassignment_goes_to_someone_else_at_the_cases_level() -> None:
     assert reassign_refusal(state, POLICY, peer) is None
     manager = Reassignment(to=handler("cara.dunn", CaseRole.CUSTOMER_SERVICE_MANAGER), reason="leave", recorded_by="h")
     refusal = reassign_refusal(state, POLICY, manager)
-    assert refusal is not None and refusal.type == "WrongLevel" and refusal.message.startswith("to: cara.dunn is a ")
+    assert refusal == Refusal(
+        "WrongLevel",
+        "to: cara.dunn is a Customer Service Manager; this case is at Case Handler level: a case moves up only "
+        "when the customer is not satisfied (admin.py not-satisfied)",
+    )
     # Escalated once: the manager is now the right level.
     assert reassign_refusal(state.model_copy(update={"escalation_level": 1}), POLICY, manager) is None
 
@@ -227,8 +231,8 @@ def test_a_case_at_the_top_of_the_ladder_is_reassigned_only_at_that_level() -> N
         assert reassign_refusal(state, POLICY, head) is None
         assert reassign_refusal(state, POLICY, manager) == Refusal(
             "WrongLevel",
-            "to: cara.dunn is a Customer Service Manager; this case is at Head of Professional Services level "
-            "(escalate with not-satisfied instead)",
+            "to: cara.dunn is a Customer Service Manager; this case is at Head of Professional Services level: "
+            "choose another Head of Professional Services from the roster",
         )
 
 

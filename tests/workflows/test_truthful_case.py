@@ -715,7 +715,7 @@ async def test_a_reassigned_case_is_introduced_by_its_new_owner_at_the_same_leve
             await case.handle.execute_update(
                 ComplaintCase.reassign, Reassignment(to=manager, reason="cover", recorded_by="lead")
             )
-        assert "escalate with not-satisfied" in str(refused.value.cause)
+        assert "moves up only when the customer is not satisfied" in str(refused.value.cause)
         moved = await case.handle.execute_update(
             ComplaintCase.reassign, Reassignment(to=other, reason="Amara on leave", recorded_by="lead")
         )
