@@ -1431,19 +1431,28 @@ def contact(
     _json_mode(as_json)
     request = _request_id(request_id, as_json=as_json)
 
-    async def action(client: Client) -> list[str]:
+    async def action(client: Client) -> tuple[list[str], ChannelKind | None]:
         handle = await _open_case(client, reference)
         keyed = await _with_contact_keys(client, handle, correction)
-        return await _update(
+        agreed = (await _state(client, handle)).update_channel
+        changed = await _update(
             client,
             handle,
             ComplaintCase.correct_contact,
             keyed,
             id=update_id("contact", reference, keyed, request),
         )
+        # The agreed channel may no longer reach the customer (a landline takes no texts): say so.
+        lost = agreed if agreed is not None and (await _state(client, handle)).update_channel is None else None
+        return changed, lost
 
-    changed = _run(action)
+    changed, lost = _run(action)
     line = f"{reference}: contact details corrected ({', '.join(changed)}); later messages use them"
+    if lost is not None:
+        line += (
+            f"; the agreed update channel ({lost.value}) no longer reaches them, so updates go by phone first, "
+            "then in writing: agree another with admin.py agree"
+        )
     _answer(as_json, reference, "contact", {"changed": changed}, line, request)
 
 

@@ -881,3 +881,29 @@ def test_a_report_whose_period_ends_before_it_begins_is_refused_not_printed_as_z
     assert temporal.connections == 0
     # One day is a period: --from and --to the same day.
     assert "is before" not in run("report", "--from", "2026-12-01", "--to", "2026-12-01").stderr
+
+
+def test_a_correction_that_loses_the_agreed_update_channel_says_so(
+    temporal: Temporal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Texts were agreed; the corrected number is a landline: the handler hears it, not only the owner.
+    states = iter(
+        [CaseState(reference=REF, update_channel=ChannelKind.SMS), CaseState(reference=REF, update_channel=None)]
+    )
+
+    async def state(client: Any, handle: Any) -> CaseState:
+        return next(states)
+
+    monkeypatch.setattr(admin, "_state", state)
+    monkeypatch.setattr(admin, "_with_contact_keys", lambda client, handle, correction: _returns(correction))
+    temporal.answer = ["phone"]
+    result = run("contact", REF, "--phone", "029 2018 3000", "--by", "amara.okafor")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        f"{REF}: contact details corrected (phone); later messages use them; the agreed update channel (sms) "
+        "no longer reaches them, so updates go by phone first, then in writing: agree another with admin.py agree"
+    )
+
+
+async def _returns(value: Any) -> Any:
+    return value
