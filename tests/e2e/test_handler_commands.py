@@ -121,7 +121,12 @@ def test_a_handler_records_calls_agreements_a_pause_new_details_a_new_owner_and_
         "--by",
         owner,
     )
-    assert done(corrected) == f"{reference}: contact details corrected (email, phone, address); later messages use them"
+    # Texts were agreed, and the new number is a landline: the handler is told, not only the owner.
+    assert done(corrected) == (
+        f"{reference}: contact details corrected (email, phone, address); later messages use them; the agreed "
+        "update channel (sms) no longer reaches them, so updates go by phone first, then in writing: agree "
+        "another with admin.py agree"
+    )
     after = stack.status(reference)
     contact = after["contact"]
     assert contact["source"] == "corrected" and contact["email"] == "gwen.p@example.org"
