@@ -461,6 +461,11 @@ async def _update(
 
 # Overloaded as `_update` is, so each command gets what its update returns (a Call, a Handler, ...)
 # without a cast: the first for an async handler, the second for a sync one (add_note, ask_to_close).
+# `check` runs on the open case before the update is sent, and refuses (Refused) what the case
+# alone cannot judge (another case a duplicate names).
+CaseCheck = Callable[[Client, WorkflowHandle[Any, Any]], Awaitable[None]]
+
+
 @overload
 def _apply(
     reference: str,
@@ -468,18 +473,30 @@ def _apply(
     update: UpdateMethodMultiParam[[Any, Payload], Awaitable[T]],
     payload: Payload,
     request: str,
+    *,
+    check: CaseCheck | None = None,
 ) -> T: ...
 @overload
 def _apply(
-    reference: str, command: str, update: UpdateMethodMultiParam[[Any, Payload], T], payload: Payload, request: str
+    reference: str,
+    command: str,
+    update: UpdateMethodMultiParam[[Any, Payload], T],
+    payload: Payload,
+    request: str,
+    *,
+    check: CaseCheck | None = None,
 ) -> T: ...
-def _apply(reference: str, command: str, update: Any, payload: BaseModel, request: str) -> Any:
+def _apply(
+    reference: str, command: str, update: Any, payload: BaseModel, request: str, *, check: CaseCheck | None = None
+) -> Any:
     """One handler command on an open case, as typed: the update id comes from the command's name,
     the reference, the payload and the request id, so running it again with the same request id
     and text returns the first outcome instead of acting twice."""
 
     async def action(client: Client) -> Any:
         handle = await _open_case(client, reference)
+        if check is not None:
+            await check(client, handle)
         return await _update(client, handle, update, payload, id=update_id(command, reference, payload, request))
 
     return _run(action)
@@ -841,7 +858,9 @@ def list_cases(
             # A re-opened case has a closed run and a newer one under the same reference.
             if w.id not in latest or w.start_time > latest[w.id].start_time:
                 latest[w.id] = w
-        ended = [w.id for w in latest.values() if w.status is not RUNNING and is_reference(w.id)]
+        ended = [
+            w.id for w in latest.values() if w.status is not WorkflowExecutionStatus.RUNNING and is_reference(w.id)
+        ]
         reopened = await _running_again(client, ended)
         cases = [w for w in latest.values() if w.id not in reopened]
         return [(w, await w.memo() if attention else {}) for w in cases]
@@ -863,9 +882,6 @@ def list_cases(
             *([escape(str((outcome_from_memo(memo) or {}).get("attention") or ""))] if attention else []),
         )
     console.print(table)
-
-
-RUNNING = WorkflowExecutionStatus.RUNNING
 
 
 async def _running_again(client: Client, references: list[str]) -> set[str]:
@@ -1552,7 +1568,7 @@ def replies(
             local_label(u.reply.received_at),
             u.reply.channel.value,
             escape(mask_sender(u.reply.sender))
-            + (" (failed the sender checks: may be forged)" if u.reply.sender_authenticated is False else ""),
+            + (" (failed the sender checks: may be forged)" if failed_sender_checks(u.reply) else ""),
             escape(u.reply.text),
             escape(u.reason),
         )
@@ -1633,14 +1649,11 @@ def close(
     _json_mode(as_json)
     request = _request_id(request_id, as_json=as_json)
 
-    async def action(client: Client) -> str:
-        handle = await _open_case(client, reference)
+    async def duplicate_of_open(client: Client, handle: WorkflowHandle[Any, Any]) -> None:
         if closure.duplicate_of is not None:
             await _check_duplicate_of(client, handle, closure.duplicate_of)
-        update = update_id("close", reference, closure, request)
-        return await _update(client, handle, ComplaintCase.close_case, closure, id=update)
 
-    said = _run(action)
+    said = _apply(reference, "close", ComplaintCase.close_case, closure, request, check=duplicate_of_open)
     _answer(as_json, reference, "close", said, f"{reference}: {said.removeprefix(f'case {reference} ')}", request)
 
 

@@ -93,9 +93,7 @@ def deadlock_refusal(state: CaseState, in_flight: set[str], *, v3: bool) -> Refu
     return None
 
 
-def compensation_refusal(
-    policy: ComplaintPolicy, award: CompensationAward, state: CaseState | None = None
-) -> Refusal | None:
+def compensation_refusal(policy: ComplaintPolicy, award: CompensationAward, state: CaseState) -> Refusal | None:
     """The handler's limit holds for the case as a whole: awards already made (credited or still
     retrying) count, so splitting a large award into small ones does not get round it."""
     if award.amount_gbp > policy.max_compensation_gbp:
@@ -104,7 +102,7 @@ def compensation_refusal(
             f"amount_gbp: £{award.amount_gbp} is above the £{policy.max_compensation_gbp} "
             "a handler may award; ask the Head of Professional Services",
         )
-    awarded = sum(c.amount_gbp for c in [*state.compensations, *state.pending_compensations]) if state else 0
+    awarded = sum(c.amount_gbp for c in [*state.compensations, *state.pending_compensations])
     if awarded + award.amount_gbp > policy.max_compensation_gbp:
         return Refusal(
             "CompensationTooLarge",

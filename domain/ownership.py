@@ -5,11 +5,11 @@ function changes the `CaseState` it is given, and nothing else.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from domain import policy as clocks
 from domain.calendar import WorkingCalendar
 from domain.case_plan import after_pause
+from domain.contact import local_date
 from domain.milestones import ADR_RIGHTS, ADR_SEND_GRACE, INTRODUCTION, REVIEW, clock
 from domain.models import (
     CaseRole,
@@ -32,8 +32,8 @@ def reopen_by(closed_at: datetime, policy: ComplaintPolicy) -> datetime:
 def can_reopen(now: datetime, closed_at: datetime, policy: ComplaintPolicy) -> bool:
     """Whether a customer not satisfied after closure re-opens the case: until the end of the
     `reopen_by` day on the policy's clock, since the closure names a date, not a time."""
-    zone = ZoneInfo(policy.calendar.timezone)
-    return now.astimezone(zone).date() <= reopen_by(closed_at, policy).astimezone(zone).date()
+    zone = policy.calendar.timezone
+    return local_date(now, zone) <= local_date(reopen_by(closed_at, policy), zone)
 
 
 def first_owner_role(state: CaseState, policy: ComplaintPolicy, customer: Customer) -> CaseRole:

@@ -15,6 +15,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from domain.customer_loop import failed_sender_checks
 from domain.formatting import LONDON, local_label, mask_sender
 from domain.models import AlertRequest, CaseRole, ChannelKind, CustomerReply
 
@@ -73,7 +74,7 @@ def unmatched_reply_notice(item_id: str, reply: CustomerReply, *, closed_case: s
             f"It failed the sender checks (SPF/DKIM): it may not be from {sender} at all. Confirm with the "
             "customer another way before acting on it."
         ]
-        if reply.sender_authenticated is False
+        if failed_sender_checks(reply)
         else []
     )
     detail = "\n".join(

@@ -82,9 +82,8 @@ REOPEN_WINDOW = "reopen-window"
 # only offered after an agreed one is not called agreed; only the owner's own call is their
 # introduction; at the top of the ladder the owner stays without a new introduction clock;
 # deadlock after the 8-week letter sends the deadlock letter, and deadlock owes no introduction
-# after it; a note for the customer too long
-# for a text goes in writing too; and the owner hears of one stranger's reply a day, not each.
-# Decided with the earlier patches.
+# after it; a note for the customer too long for a text goes in writing too; and the owner hears
+# of one stranger's reply a day, not each. Decided with the earlier patches.
 ASK_LAPSES = "ask-lapses"
 SEND_MESSAGE = "send_message"  # activities.messaging.MessagingActivities.send_message
 KEPT_ALERTS = 50  # v3: the latest alert subjects and refusals a case carries

@@ -64,12 +64,7 @@ class CaseSends(CaseBase):
                 # Never a text at night: the written channel goes now (and meets the clock), the
                 # text at the first moment the quiet hours allow.
                 plan = [c for c in plan if c is not ChannelKind.SMS]
-                state.deferred_texts.append(
-                    DeferredText(
-                        kind=kind,
-                        not_before=next_phone_moment(now, self._policy.quiet_hours, self._policy.calendar.timezone),
-                    )
-                )
+                self._defer_text(kind)
         state.message_sequence += 1
         sequence = state.message_sequence
         self._tag_clock(sequence, milestone)
@@ -353,14 +348,16 @@ class CaseSends(CaseBase):
         """A planned text the send refused for the quiet hours, its written copy still to go (a
         retry that ran into the evening): held back as `_deliver` holds one planned at night. The
         written copy goes now and can meet the clock; the text goes when the quiet hours allow."""
-        now = workflow.now()
-        self._state.deferred_texts.append(
-            DeferredText(
-                kind=kind, not_before=next_phone_moment(now, self._policy.quiet_hours, self._policy.calendar.timezone)
-            )
-        )
+        self._defer_text(kind)
         self._wake()
         return False
+
+    def _defer_text(self, kind: MessageKind) -> None:
+        """Hold a text for the quiet hours: `_send_deferred_text` sends it at the first moment they allow."""
+        quiet, zone = self._policy.quiet_hours, self._policy.calendar.timezone
+        self._state.deferred_texts.append(
+            DeferredText(kind=kind, not_before=next_phone_moment(workflow.now(), quiet, zone))
+        )
 
     def _post_room_work_item(self, record: MessageRecord) -> None:
         """Needs the printer cannot meet (braille, audio, easy read): the post room gets a work item."""

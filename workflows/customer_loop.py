@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain import customer_loop as loop
     from domain import search_attributes as sa
-    from domain.contact import next_phone_moment, phone_allowed
+    from domain.contact import phone_allowed
     from domain.formatting import local_label
     from domain.message_context import MessageExtras
     from domain.models import (
@@ -28,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
         ContactCorrection,
         CustomerReply,
         CustomerReplyRecord,
-        DeferredText,
         DeliveryEvent,
         HowSaid,
         MessageKind,
@@ -316,9 +315,7 @@ class CustomerLoop(CaseBase):
         )
         quiet, zone = self._policy.quiet_hours, self._policy.calendar.timezone
         if channel is ChannelKind.SMS and not phone_allowed(now, quiet, zone):
-            state.deferred_texts.append(
-                DeferredText(kind=MessageKind.ASK_TO_CLOSE, not_before=next_phone_moment(now, quiet, zone))
-            )
+            self._defer_text(MessageKind.ASK_TO_CLOSE)
         else:
             # No fallback: a letter cannot be answered by reply.
             self._deliver(MessageKind.ASK_TO_CLOSE, [channel], fallback=False)

@@ -94,10 +94,15 @@ def test_deadlock_is_declared_once_and_before_v3_only_while_the_adr_letter_has_n
     assert deadlock_refusal(state, {"adr_rights"}, v3=False) == sent
 
 
+NO_AWARDS = CaseState(reference=REF)
+
+
 def test_compensation_above_the_handlers_limit_is_refused() -> None:
     policy = ComplaintPolicy(max_compensation_gbp=Decimal("100"))
-    assert compensation_refusal(policy, CompensationAward(amount_gbp=Decimal("100"), reason="outage")) is None
-    refusal = compensation_refusal(policy, CompensationAward(amount_gbp=Decimal("100.01"), reason="outage"))
+    assert (
+        compensation_refusal(policy, CompensationAward(amount_gbp=Decimal("100"), reason="outage"), NO_AWARDS) is None
+    )
+    refusal = compensation_refusal(policy, CompensationAward(amount_gbp=Decimal("100.01"), reason="outage"), NO_AWARDS)
     assert refusal is not None and refusal.type == "CompensationTooLarge"
     assert refusal.message.startswith("amount_gbp: £100.01 is above the £100 a handler may award")
 
@@ -189,7 +194,9 @@ def test_a_reassignment_goes_to_someone_else_at_the_cases_level() -> None:
 
 def test_a_refused_award_names_who_may_approve_it() -> None:
     policy = ComplaintPolicy(max_compensation_gbp=Decimal("100"))
-    assert compensation_refusal(policy, CompensationAward(amount_gbp=Decimal("100.01"), reason="outage")) == Refusal(
+    assert compensation_refusal(
+        policy, CompensationAward(amount_gbp=Decimal("100.01"), reason="outage"), NO_AWARDS
+    ) == Refusal(
         "CompensationTooLarge",
         "amount_gbp: £100.01 is above the £100 a handler may award; ask the Head of Professional Services",
     )
